@@ -1,0 +1,597 @@
+// Command compare measures our shard strategies against other Go sharding
+// libraries in one process run and writes the results, with the targets
+// they are held to, as a Markdown report:
+//
+//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000]
+//
+// It measures three things:
+//
+//   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
+//     each benchmark repeated -runs times (interleaved across
+//     implementations, so a noisy stretch of the machine hits all of them
+//     alike) and reported as the median;
+//   - distribution: -keys keys over 10 and 100 shards, max/mean load, next
+//     to what an ideal uniform random assignment gives (the noise floor);
+//   - movement: the fraction of -keys keys whose owner changes when an 11th
+//     shard joins 10, as a multiple of the ideal 1/11.
+//
+// The tables go to -out and to stdout; progress goes to stderr.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scaleout/scaleout/bench/impls"
+	"github.com/scaleout/scaleout/shard"
+)
+
+// shardCounts are the cluster sizes of the lookup and distribution tables.
+var shardCounts = []int{10, 100}
+
+func main() {
+	// testing.Benchmark reads -test.benchtime; registering the testing
+	// flags lets us set it. Our own flags live in a separate FlagSet so
+	// -help lists only them.
+	testing.Init()
+	fs := flag.NewFlagSet("compare", flag.ExitOnError)
+	out := fs.String("out", "", "write the Markdown report to this file (it is always printed to stdout)")
+	runs := fs.Int("runs", 5, "times each lookup benchmark is repeated; the median is reported")
+	nkeys := fs.Int("keys", 1_000_000, "keys for the distribution and movement measurements")
+	benchtime := fs.Duration("benchtime", time.Second, "duration of each benchmark run")
+	trials := fs.Int("trials", 20, "simulated trials of an ideal random assignment for the noise floor")
+	fs.Parse(os.Args[1:])
+	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 {
+		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials and -benchtime must be positive")
+		os.Exit(2)
+	}
+	if err := flag.CommandLine.Set("test.benchtime", benchtime.String()); err != nil {
+		fatal(err)
+	}
+
+	start := time.Now()
+	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(), loadStart: loadAvg()}
+	c.build()
+	c.lookups()
+	c.distribution()
+	c.moves()
+	c.loadEnd = loadAvg()
+
+	var sb strings.Builder
+	c.report(&sb, start)
+	fmt.Print(sb.String())
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
+			fatal(err)
+		}
+		logf("wrote %s in %s", *out, time.Since(start).Round(time.Second))
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "compare:", err)
+	os.Exit(1)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+// comparison holds the measurements.
+type comparison struct {
+	runs, keys, trials int
+	all                []impls.Impl
+
+	// loadStart and loadEnd are the 1-minute load averages around the
+	// measurement: a load above the CPU count means other work competed.
+	loadStart, loadEnd string
+
+	// built[name][n] is the implementation over n shards (10, 11, 100).
+	built map[string]map[int]*impls.Built
+	// buildErr records implementations that could not be built.
+	buildErr map[string]error
+
+	// ns[name][n] holds the ns/op of each run; allocs the allocs/op.
+	ns     map[string]map[int][]float64
+	allocs map[string]map[int][]int64
+
+	// dist[name][n] is the distribution of the keys over n shards.
+	dist map[string]map[int]distribution
+	// floor[n] is the ideal random assignment's max/mean over n shards.
+	floor map[int]noiseFloor
+
+	moved map[string]movement
+}
+
+type distribution struct {
+	maxMean, minMean float64
+	// chi2 is Pearson's χ² of the shard counts against an even split,
+	// divided by its N−1 degrees of freedom: about 1 ± √(2/(N−1)) for a
+	// uniform random assignment. Unlike max/mean, which is one extreme
+	// draw, it uses every shard's count, so it tells a biased hash from an
+	// unlucky maximum.
+	chi2 float64
+	// For Bounded: the largest partition load and the bound it must meet.
+	partMax, partBound int
+	partOK             bool
+}
+
+type noiseFloor struct {
+	median, lo, hi float64 // median and range over the trials
+	formula        float64 // the Gaussian approximation, for comparison
+}
+
+type movement struct {
+	fraction float64 // keys whose owner changed
+	toOld    float64 // keys that moved between old shards, not to the new one
+}
+
+func (c *comparison) build() {
+	c.built = map[string]map[int]*impls.Built{}
+	c.buildErr = map[string]error{}
+	for _, im := range c.all {
+		c.built[im.Name] = map[int]*impls.Built{}
+		for _, n := range []int{10, 11, 100} {
+			b, err := im.New(impls.ShardNames(n))
+			if err != nil {
+				c.buildErr[im.Name] = fmt.Errorf("%d shards: %w", n, err)
+				logf("%s: %v", im.Name, c.buildErr[im.Name])
+				break
+			}
+			c.built[im.Name][n] = b
+		}
+	}
+}
+
+func (c *comparison) usable(im impls.Impl) bool { return c.buildErr[im.Name] == nil }
+
+// lookups runs every benchmark c.runs times. The loop order is run, then
+// implementation, then shard count: each implementation's samples are
+// spread over the whole measurement, so a slow minute of a shared machine
+// shifts one sample of each instead of every sample of one.
+func (c *comparison) lookups() {
+	keys := impls.NewKeys(impls.BenchKeys)
+	c.ns = map[string]map[int][]float64{}
+	c.allocs = map[string]map[int][]int64{}
+	for _, im := range c.all {
+		c.ns[im.Name] = map[int][]float64{}
+		c.allocs[im.Name] = map[int][]int64{}
+	}
+	for r := range c.runs {
+		logf("lookup benchmarks: run %d of %d", r+1, c.runs)
+		for _, im := range c.all {
+			if !c.usable(im) {
+				continue
+			}
+			for _, n := range shardCounts {
+				b := c.built[im.Name][n]
+				res := testing.Benchmark(func(tb *testing.B) { b.Bench(tb, keys) })
+				if res.N == 0 {
+					fatal(fmt.Errorf("benchmark %s/%d failed", im.Name, n))
+				}
+				c.ns[im.Name][n] = append(c.ns[im.Name][n], float64(res.T.Nanoseconds())/float64(res.N))
+				c.allocs[im.Name][n] = append(c.allocs[im.Name][n], res.AllocsPerOp())
+			}
+		}
+	}
+}
+
+// distribution maps c.keys keys over 10 and 100 shards with every
+// implementation, and simulates the ideal random assignment.
+func (c *comparison) distribution() {
+	keys := impls.NewKeys(c.keys)
+	c.dist = map[string]map[int]distribution{}
+	for _, im := range c.all {
+		if !c.usable(im) {
+			continue
+		}
+		logf("distribution: %s", im.Name)
+		c.dist[im.Name] = map[int]distribution{}
+		for _, n := range shardCounts {
+			b := c.built[im.Name][n]
+			counts := map[string]int{}
+			for i := range c.keys {
+				counts[b.Lookup(keys, i)]++
+			}
+			var d distribution
+			d.maxMean, d.minMean, d.chi2 = spread(counts, n, c.keys)
+			if bd, ok := b.Sharder.(*shard.Bounded); ok {
+				// The bound is on partitions, not keys: every member
+				// must own at most ceil(c·P·w/W) of them.
+				loads, caps := bd.Loads(), bd.Capacities()
+				d.partOK = true
+				for i := range loads {
+					d.partMax = max(d.partMax, loads[i])
+					d.partBound = max(d.partBound, caps[i])
+					d.partOK = d.partOK && loads[i] <= caps[i]
+				}
+			}
+			c.dist[im.Name][n] = d
+		}
+	}
+	logf("distribution: ideal random assignment, %d trials", c.trials)
+	c.floor = map[int]noiseFloor{}
+	for _, n := range shardCounts {
+		c.floor[n] = simulateFloor(n, c.keys, c.trials)
+	}
+}
+
+// spread returns max/mean, min/mean and χ²/df of the per-shard key
+// counts; a shard that got no key counts as 0.
+func spread(counts map[string]int, n, keys int) (maxMean, minMean, chi2 float64) {
+	mean := float64(keys) / float64(n)
+	hi, lo := 0, keys
+	if len(counts) < n {
+		lo = 0
+		chi2 = float64(n-len(counts)) * mean // (0 − mean)²/mean per empty shard
+	}
+	for _, v := range counts {
+		hi, lo = max(hi, v), min(lo, v)
+		d := float64(v) - mean
+		chi2 += d * d / mean
+	}
+	return float64(hi) / mean, float64(lo) / mean, chi2 / float64(n-1)
+}
+
+// simulateFloor throws keys uniformly at random onto n shards, trials
+// times with fixed seeds, and returns the median max/mean: the balance a
+// perfect hash would show on average with this many keys. Any hash lands
+// around it; a target below it cannot be met by hashing alone.
+func simulateFloor(n, keys, trials int) noiseFloor {
+	maxes := make([]float64, trials)
+	counts := make([]int, n)
+	for t := range trials {
+		rng := rand.New(rand.NewPCG(uint64(n), uint64(t)))
+		clear(counts)
+		for range keys {
+			counts[rng.IntN(n)]++
+		}
+		maxes[t] = float64(slices.Max(counts)) / (float64(keys) / float64(n))
+	}
+	slices.Sort(maxes)
+	// The expected maximum of n roughly Gaussian shares is about
+	// mean + z·sd with z ≈ 1.54 for n = 10 and ≈ 2.51 for n = 100.
+	z := map[int]float64{10: 1.54, 100: 2.51}[n]
+	return noiseFloor{
+		median:  median(maxes),
+		lo:      maxes[0],
+		hi:      maxes[trials-1],
+		formula: 1 + z*math.Sqrt(float64(n-1)/float64(keys)),
+	}
+}
+
+// within says where max/mean falls against the simulated trials.
+func within(x float64, f noiseFloor) string {
+	switch {
+	case x < f.lo:
+		return "below"
+	case x > f.hi:
+		return "above"
+	}
+	return "within"
+}
+
+// moves counts the keys whose owner changes from 10 to 11 shards.
+func (c *comparison) moves() {
+	keys := impls.NewKeys(c.keys)
+	c.moved = map[string]movement{}
+	for _, im := range c.all {
+		if !c.usable(im) {
+			continue
+		}
+		logf("moves: %s", im.Name)
+		before, after := c.built[im.Name][10], c.built[im.Name][11]
+		var moved, toOld int
+		for i := range c.keys {
+			a, b := before.Lookup(keys, i), after.Lookup(keys, i)
+			if a != b {
+				moved++
+				if b != "shard-10" {
+					toOld++
+				}
+			}
+		}
+		c.moved[im.Name] = movement{
+			fraction: float64(moved) / float64(c.keys),
+			toOld:    float64(toOld) / float64(c.keys),
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianNs is the median ns/op of an implementation at n shards, NaN when
+// it was not measured.
+func (c *comparison) medianNs(name string, n int) float64 {
+	xs := c.ns[name][n]
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return median(xs)
+}
+
+// A check is one target and whether it was met.
+type check struct {
+	what string // e.g. "ours Maglev @100: ≤ 15 ns/op"
+	got  string
+	pass bool
+}
+
+// counterpart is the library each of ours is compared with head to head:
+// same algorithm, so ours must be no slower.
+var counterpart = map[string]string{
+	impls.OursJump:       impls.GoJump,
+	impls.OursRendezvous: impls.GoRendezvous,
+}
+
+// fasterThanConsistent are ours that must beat buraksezer/consistent's
+// LocateKey at 100 shards.
+var fasterThanConsistent = map[string]bool{
+	impls.OursRing: true, impls.OursMaglev: true, impls.OursJump: true, impls.OursBounded: true,
+}
+
+// balanced are ours held to max/mean ≤ 1.02.
+var balanced = map[string]bool{
+	impls.OursJump: true, impls.OursMaglev: true, impls.OursRendezvous: true,
+}
+
+const (
+	maglevNsTarget  = 15.0
+	balanceTarget   = 1.02
+	movesTarget     = 1.05
+	allocsTarget    = 0
+	counterpartMax  = 1.00
+	consistentRatio = 1.00
+)
+
+// verdict is a table row's result: PASS when every target on the row is
+// met, empty when the row has none.
+func verdict(checks []check) string {
+	if len(checks) == 0 {
+		return ""
+	}
+	for _, ch := range checks {
+		if !ch.pass {
+			return "**MISS**"
+		}
+	}
+	return "PASS"
+}
+
+func targets(checks []check) string {
+	var s []string
+	for _, ch := range checks {
+		s = append(s, ch.what)
+	}
+	return strings.Join(s, "; ")
+}
+
+func (c *comparison) report(w io.Writer, start time.Time) {
+	var all []check // every target, for the summary
+	var body strings.Builder
+
+	// Lookup.
+	fmt.Fprintf(&body, "## Lookup\n\n")
+	fmt.Fprintf(&body, "One `Shard`/`LocateKey`/`GetNode`/`Lookup` call per op on 23-byte keys (%d distinct, cycled), "+
+		"through one indirect call for every implementation. Median of %d runs; the range is min–max over the runs. "+
+		"\"× consistent\" is the median ns/op over buraksezer/consistent's LocateKey (defaults) at the same shard count; "+
+		"\"× same algorithm\" compares our Jump with go-jump and our Rendezvous with go-rendezvous.\n\n",
+		impls.BenchKeys, c.runs)
+	fmt.Fprintf(&body, "| implementation | shards | ns/op (median) | range | allocs/op | × consistent | × same algorithm | target | result |\n")
+	fmt.Fprintf(&body, "|---|--:|--:|--:|--:|--:|--:|---|---|\n")
+	for _, n := range shardCounts {
+		base := c.medianNs(impls.Consistent, n)
+		for _, im := range c.all {
+			if !c.usable(im) {
+				fmt.Fprintf(&body, "| %s | %d | build failed: %v | | | | | | |\n", im.Name, n, c.buildErr[im.Name])
+				continue
+			}
+			ns := c.medianNs(im.Name, n)
+			xs := c.ns[im.Name][n]
+			allocs := slices.Max(c.allocs[im.Name][n]) // worst run: one allocating run is a real allocation
+			var checks []check
+			if im.Ours {
+				checks = append(checks, check{
+					what: fmt.Sprintf("%d allocs", allocsTarget),
+					got:  fmt.Sprintf("%d", allocs), pass: allocs == allocsTarget,
+				})
+			}
+			if im.Name == impls.OursMaglev && n == 100 {
+				checks = append(checks, check{
+					what: fmt.Sprintf("≤ %.0f ns/op", maglevNsTarget),
+					got:  fmt.Sprintf("%.1f ns/op", ns), pass: ns <= maglevNsTarget,
+				})
+			}
+			ratio := ns / base
+			if fasterThanConsistent[im.Name] && n == 100 {
+				checks = append(checks, check{
+					what: "faster than consistent (× < 1.00)",
+					got:  fmt.Sprintf("× %.2f", ratio), pass: ratio < consistentRatio,
+				})
+			}
+			same := "—"
+			if other, ok := counterpart[im.Name]; ok {
+				r := ns / c.medianNs(other, n)
+				same = fmt.Sprintf("%.2f vs %s", r, strings.TrimPrefix(other, "dgryski/"))
+				checks = append(checks, check{
+					what: fmt.Sprintf("no slower than %s (× ≤ %.2f)", other, counterpartMax),
+					got:  fmt.Sprintf("× %.3f", r), pass: r <= counterpartMax,
+				})
+			}
+			fmt.Fprintf(&body, "| %s | %d | %.1f | %.1f–%.1f | %d | %.2f | %s | %s | %s |\n",
+				im.Name, n, ns, slices.Min(xs), slices.Max(xs), allocs, ratio, same, targets(checks), verdict(checks))
+			for _, ch := range checks {
+				ch.what = fmt.Sprintf("lookup, %s @%d shards: %s", im.Name, n, ch.what)
+				all = append(all, ch)
+			}
+		}
+	}
+
+	// Distribution.
+	fmt.Fprintf(&body, "\n## Distribution\n\n")
+	fmt.Fprintf(&body, "%d keys over 10 and 100 shards; max/mean is the most loaded shard's keys over the average. "+
+		"The first row of each group is the noise floor: an ideal random assignment (each key to a uniformly random shard, "+
+		"math/rand/v2 PCG with fixed seeds), median of %d simulated trials, range in brackets, and the Gaussian estimate "+
+		"1 + z·√((N−1)/K) (z = 1.54 at N = 10, 2.51 at N = 100). A hash cannot be expected to beat it with this many keys; "+
+		"a target below it is a target on luck. For Bounded the partition columns check its guarantee: "+
+		"no member owns more than ceil(1.25·P/N) of the P = 4096 partitions. "+
+		"χ²/df is Pearson's statistic against an even split over its N−1 degrees of freedom: about 1 ± %.2f (N = 10) and "+
+		"1 ± %.2f (N = 100) for a uniform random assignment, so a value near 1 with a high max/mean is an unlucky maximum, "+
+		"not a biased hash.\n\n", c.keys, c.trials, math.Sqrt(2.0/9), math.Sqrt(2.0/99))
+	for _, n := range shardCounts {
+		if f := c.floor[n]; f.median > balanceTarget {
+			// Solve 1 + z·√((N−1)/K) = target for K.
+			z := (f.formula - 1) / math.Sqrt(float64(n-1)/float64(c.keys))
+			need := float64(n-1) * math.Pow(z/(balanceTarget-1), 2)
+			fmt.Fprintf(&body, "**Note:** at %d shards the max/mean ≤ %.2f target is below the noise floor (%.4f) for %d keys: "+
+				"even a perfect hash meets it only by luck. A median draw meets it from about %.1f million keys.\n\n",
+				n, balanceTarget, f.median, c.keys, need/1e6)
+		}
+	}
+	fmt.Fprintf(&body, "| implementation | shards | max/mean | min/mean | χ²/df | partitions max / bound | target | result |\n")
+	fmt.Fprintf(&body, "|---|--:|--:|--:|--:|--:|---|---|\n")
+	for _, n := range shardCounts {
+		f := c.floor[n]
+		fmt.Fprintf(&body, "| *ideal random assignment* | %d | %.4f | | ≈ 1 | | noise floor [%.4f–%.4f], estimate %.4f | |\n",
+			n, f.median, f.lo, f.hi, f.formula)
+		for _, im := range c.all {
+			if !c.usable(im) {
+				continue
+			}
+			d := c.dist[im.Name][n]
+			var checks []check
+			if balanced[im.Name] {
+				checks = append(checks, check{
+					what: fmt.Sprintf("max/mean ≤ %.2f (noise floor %.4f)", balanceTarget, f.median),
+					got: fmt.Sprintf("%.4f (%s the ideal random range %.4f–%.4f; χ²/df %.2f)",
+						d.maxMean, within(d.maxMean, f), f.lo, f.hi, d.chi2),
+					pass: d.maxMean <= balanceTarget,
+				})
+			}
+			parts := ""
+			if d.partBound > 0 {
+				parts = fmt.Sprintf("%d / %d", d.partMax, d.partBound)
+				checks = append(checks, check{
+					what: "partitions within ceil(1.25·P/N)",
+					got:  parts, pass: d.partOK,
+				})
+			}
+			fmt.Fprintf(&body, "| %s | %d | %.4f | %.4f | %.2f | %s | %s | %s |\n",
+				im.Name, n, d.maxMean, d.minMean, d.chi2, parts, targets(checks), verdict(checks))
+			for _, ch := range checks {
+				ch.what = fmt.Sprintf("distribution, %s @%d shards: %s", im.Name, n, ch.what)
+				all = append(all, ch)
+			}
+		}
+	}
+
+	// Moves.
+	ideal := 1.0 / 11
+	fmt.Fprintf(&body, "\n## Moves: 10 → 11 shards\n\n")
+	fmt.Fprintf(&body, "Fraction of %d keys whose owner changes when shard-10 joins shard-00..shard-09, and that fraction "+
+		"as a multiple of the ideal 1/11 = %.4f (only the newcomer's fair share moves). \"moved between old shards\" counts "+
+		"keys that changed owner but did not go to the newcomer: movement a minimal scheme would not make. "+
+		"For a perfect hash the sampling noise on the multiple is about ±%.3f (one standard deviation).\n\n",
+		c.keys, ideal, math.Sqrt(ideal*(1-ideal)/float64(c.keys))/ideal)
+	fmt.Fprintf(&body, "| implementation | moved | × ideal | moved between old shards | target | result |\n")
+	fmt.Fprintf(&body, "|---|--:|--:|--:|---|---|\n")
+	for _, im := range c.all {
+		if !c.usable(im) {
+			continue
+		}
+		m := c.moved[im.Name]
+		x := m.fraction / ideal
+		var checks []check
+		if im.Ours {
+			checks = append(checks, check{
+				what: fmt.Sprintf("≤ %.2f × ideal", movesTarget),
+				got:  fmt.Sprintf("× %.3f", x), pass: x <= movesTarget,
+			})
+		}
+		fmt.Fprintf(&body, "| %s | %.4f | %.3f | %.4f | %s | %s |\n",
+			im.Name, m.fraction, x, m.toOld, targets(checks), verdict(checks))
+		for _, ch := range checks {
+			ch.what = fmt.Sprintf("moves, %s: %s", im.Name, ch.what)
+			all = append(all, ch)
+		}
+	}
+
+	// Configurations.
+	fmt.Fprintf(&body, "\n## Configurations\n\n| implementation | configuration |\n|---|---|\n")
+	for _, im := range c.all {
+		fmt.Fprintf(&body, "| %s | %s |\n", im.Name, im.Config)
+	}
+
+	// Header and summary, then the tables.
+	passed := 0
+	for _, ch := range all {
+		if ch.pass {
+			passed++
+		}
+	}
+	fmt.Fprintf(w, "# Sharding benchmarks\n\n")
+	fmt.Fprintf(w, "Generated by `bench/cmd/compare`; do not edit by hand. See bench/README.md.\n\n")
+	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "- cpu: %s (%d logical CPUs)\n", cpuModel(), runtime.NumCPU())
+	fmt.Fprintf(w, "- command: `cd bench && go run ./cmd/compare %s`\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(w, "- benchmark runs: %d per implementation and shard count, %s each, interleaved; medians reported. "+
+		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, flag.Lookup("test.benchtime").Value)
+	fmt.Fprintf(w, "- load average (1 min) at start / end: %s / %s\n", c.loadStart, c.loadEnd)
+	fmt.Fprintf(w, "- wall time: %s\n\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "## Targets: %d of %d met\n\n", passed, len(all))
+	for _, ch := range all {
+		mark := "PASS"
+		if !ch.pass {
+			mark = "**MISS**"
+		}
+		fmt.Fprintf(w, "- %s %s — measured %s\n", mark, ch.what, ch.got)
+	}
+	fmt.Fprintf(w, "\n%s", body.String())
+}
+
+// loadAvg returns the 1-minute load average from /proc/loadavg, where it
+// exists.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+// cpuModel reads the CPU model name from /proc/cpuinfo, where it exists.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,61 @@
+// Package testenv is the helper every scaleout integration test uses to reach the real
+// servers that scripts/services.sh starts, and to start private servers for fault tests.
+//
+// # Shared servers
+//
+// The address functions read one environment variable each:
+//
+//	RedisAddr          SCALEOUT_REDIS_ADDR            host:port
+//	RedisClusterAddrs  SCALEOUT_REDIS_CLUSTER_ADDRS   host:port,host:port,...
+//	MemcachedAddr      SCALEOUT_MEMCACHED_ADDR        host:port
+//	PGPrimaryDSN       SCALEOUT_PG_PRIMARY_DSN        postgres://... (a writable primary)
+//	PGReplicaDSN       SCALEOUT_PG_REPLICA_DSN        postgres://... (its streaming standby)
+//
+// When a variable is unset the test is skipped with a message naming it and saying how to
+// set it (eval "$(scripts/services.sh env)", or make test). When
+// SCALEOUT_REQUIRE_SERVICES=1 (make test and .ci/run set it) the test fails instead, so
+// CI can never pass by skipping.
+//
+// # Keys and cleanup
+//
+// Tests share those servers, with each other and with parallel packages, so every test
+// keeps its keys under its own prefix. Prefix(t) returns it: the same string for every
+// call within one test (and different for each subtest, each test and each run), of the
+// form
+//
+//	scaleout-test:<sanitized test name>:<16 random hex digits>:
+//
+// It holds only [A-Za-z0-9_.:-], so it is safe in glob patterns and never contains a
+// Redis Cluster {hash tag}; a test that needs keys in one slot adds its own tag after it.
+//
+// RedisClient, RedisClusterClient and MemcachedClient return a ready (PINGed) client on
+// the shared server and register a t.Cleanup that deletes every key under Prefix(t) and
+// then closes the client. The usual shape is:
+//
+//	func TestStore(t *testing.T) {
+//		rdb := testenv.RedisClient(t)
+//		store := redisstore.New(rdb, redisstore.Config{Prefix: testenv.Prefix(t)})
+//		...
+//	}
+//
+// Only keys under Prefix(t) are cleaned up: a test writes nothing else. Subtests get
+// their own prefix; a subtest that writes keys calls the client function with its own t
+// (clients are cheap), or keeps using its parent's prefix. Cleanup deletes Redis keys with
+// SCAN MATCH prefix* and UNLINK (on the Cluster, on every master); memcached has no key
+// listing, so its cleanup lists keys with "lru_crawler metadump all" and deletes the
+// matching ones. The cleanup uses its own connection, so a test may close the client it
+// was given. gomemcache clients have no Close: they hold only idle sockets, no goroutines.
+//
+// # Private servers for fault tests
+//
+// StartRedis and StartMemcached run a server of the test's own on a free loopback port,
+// with its files in t.TempDir(). Kill sends SIGKILL, Stop shuts down gracefully, and
+// Restart starts it again on the same port with the same directory, so with
+// RedisOptions{AppendOnly: true} (appendfsync always) every acknowledged write survives a
+// Kill and Restart. A t.Cleanup kills the server; on Linux the server also dies with the
+// test binary. The methods must be called from the test's goroutine. They need the
+// redis-server or memcached binary in $PATH; without it the test skips (or fails under
+// SCALEOUT_REQUIRE_SERVICES=1) naming the binary and the Debian package to install.
+//
+// No goroutine or process started here outlives the test that asked for it.
+package testenv

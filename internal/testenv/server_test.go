@@ -1,0 +1,145 @@
+package testenv
+
+import (
+	"errors"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+)
+
+func newClient(t *testing.T, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: 3, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// gone reports whether the process has exited and been reaped.
+func gone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+func TestStartRedisKillRestart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		aof      bool
+		graceful bool
+		survives bool
+	}{
+		{"aof survives kill", true, false, true},
+		{"aof survives stop", true, true, true},
+		{"no aof loses data on kill", false, false, false},
+		{"no aof loses data on stop", false, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			srv := StartRedis(t, RedisOptions{AppendOnly: tc.aof})
+			addr := srv.Addr()
+			c := newClient(t, addr)
+			require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
+
+			pid := srv.s.pid()
+			if tc.graceful {
+				srv.Stop()
+			} else {
+				srv.Kill()
+			}
+			require.True(t, gone(pid), "redis-server pid %d still exists", pid)
+			require.Error(t, newClient(t, addr).Ping(ctx).Err(), "server should be down")
+			srv.Kill() // no-op when not running
+			srv.Stop()
+
+			srv.Restart()
+			require.Equal(t, addr, srv.Addr(), "Restart keeps the port")
+			got, err := c.Get(ctx, "k").Result()
+			if tc.survives {
+				require.NoError(t, err)
+				require.Equal(t, "v", got)
+			} else {
+				require.ErrorIs(t, err, redis.Nil)
+			}
+		})
+	}
+}
+
+func TestStartRedisRestartWhileRunning(t *testing.T) {
+	t.Parallel()
+	srv := StartRedis(t, RedisOptions{AppendOnly: true})
+	c := newClient(t, srv.Addr())
+	require.NoError(t, c.Set(t.Context(), "k", "v", 0).Err())
+	old := srv.s.pid()
+	srv.Restart()
+	require.NotEqual(t, old, srv.s.pid())
+	require.True(t, gone(old))
+	require.Equal(t, "v", c.Get(t.Context(), "k").Val())
+	require.DirExists(t, srv.Dir())
+}
+
+func TestStartMemcachedKillRestart(t *testing.T) {
+	t.Parallel()
+	srv := StartMemcached(t)
+	addr := srv.Addr()
+	c := memcache.New(addr)
+	require.NoError(t, c.Set(&memcache.Item{Key: "k", Value: []byte("v")}))
+	it, err := c.Get("k")
+	require.NoError(t, err)
+	require.Equal(t, "v", string(it.Value))
+
+	pid := srv.s.pid()
+	srv.Kill()
+	require.True(t, gone(pid))
+	require.Error(t, memcache.New(addr).Ping())
+
+	srv.Restart()
+	require.Equal(t, addr, srv.Addr())
+	c = memcache.New(addr)
+	_, err = c.Get("k")
+	require.ErrorIs(t, err, memcache.ErrCacheMiss, "memcached keeps nothing across a restart")
+	require.NoError(t, c.Set(&memcache.Item{Key: "k", Value: []byte("v2")}))
+
+	pid = srv.s.pid()
+	srv.Stop()
+	require.True(t, gone(pid))
+	srv.Restart()
+	require.NoError(t, memcache.New(addr).Ping())
+}
+
+func TestStartTwoServersGetDifferentPorts(t *testing.T) {
+	t.Parallel()
+	a, b := StartRedis(t, RedisOptions{}), StartRedis(t, RedisOptions{})
+	require.NotEqual(t, a.Addr(), b.Addr())
+}
+
+// TestNothingOutlivesTheTest is not parallel, so the goroutine count is its own.
+func TestNothingOutlivesTheTest(t *testing.T) {
+	before := runtime.NumGoroutine()
+	var pids []int
+	t.Run("servers", func(t *testing.T) {
+		r := StartRedis(t, RedisOptions{AppendOnly: true})
+		m := StartMemcached(t)
+		c := newClient(t, r.Addr())
+		require.NoError(t, c.Set(t.Context(), "k", "v", 0).Err())
+		r.Kill()
+		r.Restart()
+		require.NoError(t, memcache.New(m.Addr()).Ping())
+		pids = append(pids, r.s.pid(), m.s.pid())
+	})
+	require.Len(t, pids, 2)
+	for _, pid := range pids {
+		require.True(t, gone(pid), "server pid %d outlived its test", pid)
+	}
+	// A plain loop: require.Eventually runs its condition on goroutines of its own.
+	after := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); after > before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		after = runtime.NumGoroutine()
+	}
+	require.LessOrEqual(t, after, before, "goroutines outlived the test")
+}

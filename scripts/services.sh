@@ -1,0 +1,531 @@
+#!/usr/bin/env bash
+# services.sh — start, on loopback, the real servers scaleout's integration tests use.
+#
+# Usage: scripts/services.sh up|down|env|status
+#
+#   up      start what is missing (idempotent; a second run is a fast no-op), write the
+#           environment to $ROOT/env and print it, so `eval "$(scripts/services.sh up)"`
+#           also works (progress goes to stderr).
+#   down    stop only what this script started (by its recorded pids; PostgreSQL with
+#           pg_ctl stop -m fast on its own data dirs) and remove its state. Servers that
+#           were merely reused are never touched.
+#   env     print `export SCALEOUT_...=...` lines for the services that answer right now:
+#             eval "$(scripts/services.sh env)"
+#   status  human-readable state of every service.
+#
+# Services and where they live (all state — pid files, data dirs, logs — under $ROOT):
+#   Redis            reuse 127.0.0.1:6379 if it answers PING, else our own on 6390
+#   Redis Cluster    6 nodes on 127.0.0.1:7001-7006, 3 masters + 3 replicas
+#   Memcached        reuse 127.0.0.1:11211 if it answers `version`, else our own on 11311
+#   PostgreSQL       primary on 127.0.0.1:5433, streaming standby on 127.0.0.1:5434
+#
+# Missing programs are installed with apt-get when run as root (redis-server, memcached,
+# postgresql); otherwise the script names the packages to install and exits non-zero.
+#
+# Knobs (environment variables; defaults in brackets):
+#   SCALEOUT_SERVICES_DIR          root of all state [/tmp/scaleout-services]
+#   SCALEOUT_SERVICES              which services `up` handles [redis cluster memcached pg]
+#   SCALEOUT_REDIS_REUSE_PORT      port of a Redis to reuse [6379]
+#   SCALEOUT_REDIS_PORT            port of our own Redis [6390]
+#   SCALEOUT_REDIS_CLUSTER_PORT    first cluster port; nodes use it and the next 5 [7001]
+#   SCALEOUT_MEMCACHED_REUSE_PORT  port of a memcached to reuse [11211]
+#   SCALEOUT_MEMCACHED_PORT        port of our own memcached [11311]
+#   SCALEOUT_PG_PRIMARY_PORT       [5433]
+#   SCALEOUT_PG_REPLICA_PORT       [5434]
+#   SCALEOUT_NO_INSTALL=1          never run apt-get; report missing packages instead
+#
+# To exercise the "no Redis on 6379" path on a machine that has one:
+#   SCALEOUT_REDIS_REUSE_PORT=6399 scripts/services.sh up
+set -euo pipefail
+
+ROOT="${SCALEOUT_SERVICES_DIR:-/tmp/scaleout-services}"
+SERVICES="${SCALEOUT_SERVICES:-redis cluster memcached pg}"
+HOST=127.0.0.1
+REDIS_REUSE_PORT="${SCALEOUT_REDIS_REUSE_PORT:-6379}"
+REDIS_PORT="${SCALEOUT_REDIS_PORT:-6390}"
+CLUSTER_PORT="${SCALEOUT_REDIS_CLUSTER_PORT:-7001}"
+MEMCACHED_REUSE_PORT="${SCALEOUT_MEMCACHED_REUSE_PORT:-11211}"
+MEMCACHED_PORT="${SCALEOUT_MEMCACHED_PORT:-11311}"
+PG_PRIMARY_PORT="${SCALEOUT_PG_PRIMARY_PORT:-5433}"
+PG_REPLICA_PORT="${SCALEOUT_PG_REPLICA_PORT:-5434}"
+CLUSTER_PORTS=()
+for i in 0 1 2 3 4 5; do CLUSTER_PORTS+=($((CLUSTER_PORT + i))); done
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
+wants() { [[ " $SERVICES " == *" $1 "* ]]; }
+is_root() { [[ $EUID -eq 0 ]]; }
+
+# ---------------------------------------------------------------- small network probes
+
+# tcp_ask PORT PAYLOAD: send PAYLOAD to 127.0.0.1:PORT and print the first reply line
+# (without CR). Fails when nothing listens or nothing answers within 2 seconds.
+tcp_ask() {
+	timeout 2 bash -c '
+		exec 3<>"/dev/tcp/'"$HOST"'/$1" || exit 1
+		printf "%b" "$2" >&3
+		IFS= read -r line <&3 || exit 1
+		printf "%s\n" "${line%$'"'"'\r'"'"'}"
+	' _ "$1" "$2" 2>/dev/null
+}
+
+port_open() { timeout 1 bash -c 'exec 3<>"/dev/tcp/'"$HOST"'/$1"' _ "$1" 2>/dev/null; }
+redis_ping() { [[ "$(tcp_ask "$1" 'PING\r\n' || true)" == "+PONG" ]]; }
+memcached_ping() { [[ "$(tcp_ask "$1" 'version\r\n' || true)" == VERSION* ]]; }
+
+# running PID: the process exists and is not a zombie (a daemon whose parent died may
+# be left unreaped, and kill -0 succeeds on zombies).
+running() {
+	local st
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && ${st%% *} != Z ]]
+}
+
+# pid_alive PIDFILE NAME: the pid in PIDFILE is a live process whose command line
+# contains NAME (so a stale pid file whose pid was reused by something else is not ours).
+pid_alive() {
+	local pidfile=$1 name=$2 pid
+	[[ -s $pidfile ]] || return 1
+	pid=$(tr -dc '0-9' <"$pidfile")
+	[[ -n $pid ]] && running "$pid" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"
+}
+
+# stop_pid PIDFILE NAME: SIGTERM the recorded process, SIGKILL after 10s, remove the file.
+stop_pid() {
+	local pidfile=$1 name=$2 pid i
+	if pid_alive "$pidfile" "$name"; then
+		pid=$(tr -dc '0-9' <"$pidfile")
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			running "$pid" || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			running "$pid" || break
+			sleep 0.1
+		done
+	fi
+	rm -f "$pidfile"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.1s.
+wait_until() {
+	local secs=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	die "timed out after ${secs}s waiting for $what"
+}
+
+# ---------------------------------------------------------------- programs and packages
+
+PG_BIN=""
+find_pg_bin() {
+	local d
+	PG_BIN=""
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) \
+		"$(pg_config --bindir 2>/dev/null || true)" \
+		"$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")"; do
+		if [[ -n $d && -x $d/initdb && -x $d/pg_ctl && -x $d/pg_basebackup && -x $d/postgres && -x $d/psql ]]; then
+			PG_BIN=$d
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ensure_programs: install (as root) or name the packages for everything `up` needs.
+ensure_programs() {
+	local pkgs=()
+	if wants redis || wants cluster; then
+		command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server)
+	fi
+	if wants memcached; then
+		command -v memcached >/dev/null || pkgs+=(memcached)
+	fi
+	if wants pg; then
+		find_pg_bin || pkgs+=(postgresql)
+	fi
+	((${#pkgs[@]} == 0)) && return 0
+	if ! is_root || [[ ${SCALEOUT_NO_INSTALL:-} == 1 ]]; then
+		printf 'services: missing programs; install these Debian/Ubuntu packages:\n' >&2
+		printf '    sudo apt-get install -y %s\n' "${pkgs[*]}" >&2
+		exit 1
+	fi
+	log "installing ${pkgs[*]} with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq </dev/null >"$ROOT/apt.log" 2>&1 || {
+		cat "$ROOT/apt.log" >&2
+		die "apt-get update failed"
+	}
+	apt-get install -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"${pkgs[@]}" </dev/null >>"$ROOT/apt.log" 2>&1 || {
+		tail -n 50 "$ROOT/apt.log" >&2
+		die "apt-get install ${pkgs[*]} failed (full log: $ROOT/apt.log)"
+	}
+	hash -r
+	if wants pg; then find_pg_bin || die "postgresql installed but initdb/pg_ctl not found"; fi
+}
+
+# ---------------------------------------------------------------- Redis
+
+redis_addr() {
+	if redis_ping "$REDIS_REUSE_PORT"; then
+		echo "$HOST:$REDIS_REUSE_PORT"
+	elif redis_ping "$REDIS_PORT"; then
+		echo "$HOST:$REDIS_PORT"
+	else
+		return 1
+	fi
+}
+
+up_redis() {
+	local dir=$ROOT/redis
+	if redis_ping "$REDIS_REUSE_PORT"; then
+		log "redis: reusing $HOST:$REDIS_REUSE_PORT"
+		return 0
+	fi
+	if redis_ping "$REDIS_PORT"; then
+		log "redis: already up on $HOST:$REDIS_PORT"
+		return 0
+	fi
+	stop_pid "$dir/redis.pid" redis-server # stale pid file or hung process
+	port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by something that is not Redis"
+	mkdir -p "$dir"
+	log "redis: starting our own on $HOST:$REDIS_PORT"
+	redis-server --bind "$HOST" --port "$REDIS_PORT" --daemonize yes \
+		--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
+		--save "" --appendonly no 9>&-
+	wait_until 15 "redis on $REDIS_PORT" redis_ping "$REDIS_PORT"
+}
+
+down_redis() {
+	if [[ -e $ROOT/redis/redis.pid ]]; then
+		log "redis: stopping ours on $REDIS_PORT"
+		stop_pid "$ROOT/redis/redis.pid" redis-server
+	fi
+	rm -rf "$ROOT/redis"
+}
+
+# ---------------------------------------------------------------- Redis Cluster
+
+cluster_node_ok() {
+	local info
+	info=$(timeout 3 redis-cli -h "$HOST" -p "$1" cluster info 2>/dev/null | tr -d '\r') || return 1
+	grep -qx 'cluster_state:ok' <<<"$info" &&
+		grep -qx 'cluster_slots_ok:16384' <<<"$info" &&
+		grep -qx 'cluster_known_nodes:6' <<<"$info"
+}
+
+cluster_ok() {
+	local p
+	command -v redis-cli >/dev/null || return 1
+	for p in "${CLUSTER_PORTS[@]}"; do cluster_node_ok "$p" || return 1; done
+}
+
+up_cluster() {
+	local p dir addrs=() i
+	if cluster_ok; then
+		log "redis cluster: already up and ok on ports ${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[5]}"
+		return 0
+	fi
+	# Anything partial (crashed nodes, a half-made cluster, stale pid files and
+	# nodes.conf) is thrown away and built again: it takes a few seconds.
+	for p in "${CLUSTER_PORTS[@]}"; do
+		stop_pid "$ROOT/cluster/$p/redis.pid" redis-server
+		port_open "$p" && die "port $p is taken by something this script did not start; stop it or set SCALEOUT_REDIS_CLUSTER_PORT"
+	done
+	rm -rf "$ROOT/cluster"
+	log "redis cluster: starting 6 nodes on ports ${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[5]}"
+	for p in "${CLUSTER_PORTS[@]}"; do
+		dir=$ROOT/cluster/$p
+		mkdir -p "$dir"
+		redis-server --bind "$HOST" --port "$p" --daemonize yes \
+			--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
+			--cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+			--cluster-node-timeout 5000 --save "" --appendonly no 9>&-
+		addrs+=("$HOST:$p")
+	done
+	for p in "${CLUSTER_PORTS[@]}"; do wait_until 15 "cluster node $p" redis_ping "$p"; done
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+		</dev/null >"$ROOT/cluster/create.log" 2>&1 || {
+		cat "$ROOT/cluster/create.log" >&2
+		die "redis-cli --cluster create failed"
+	}
+	wait_until 60 "cluster_state:ok with 16384 slots on all nodes" cluster_ok
+	# Wait until every replica has finished its first sync with its master.
+	for ((i = 0; i < 300; i++)); do
+		[[ $(for p in "${CLUSTER_PORTS[@]}"; do timeout 3 redis-cli -h "$HOST" -p "$p" info replication; done |
+			tr -d '\r' | grep -c '^master_link_status:up$') -eq 3 ]] && break
+		sleep 0.1
+	done
+	log "redis cluster: ok"
+}
+
+down_cluster() {
+	local p
+	for p in "${CLUSTER_PORTS[@]}"; do
+		if [[ -e $ROOT/cluster/$p/redis.pid ]]; then
+			stop_pid "$ROOT/cluster/$p/redis.pid" redis-server
+		fi
+	done
+	[[ -d $ROOT/cluster ]] && log "redis cluster: stopped ours"
+	rm -rf "$ROOT/cluster"
+}
+
+# ---------------------------------------------------------------- Memcached
+
+memcached_addr() {
+	if memcached_ping "$MEMCACHED_REUSE_PORT"; then
+		echo "$HOST:$MEMCACHED_REUSE_PORT"
+	elif memcached_ping "$MEMCACHED_PORT"; then
+		echo "$HOST:$MEMCACHED_PORT"
+	else
+		return 1
+	fi
+}
+
+up_memcached() {
+	local dir=$ROOT/memcached user=()
+	if memcached_ping "$MEMCACHED_REUSE_PORT"; then
+		log "memcached: reusing $HOST:$MEMCACHED_REUSE_PORT"
+		return 0
+	fi
+	if memcached_ping "$MEMCACHED_PORT"; then
+		log "memcached: already up on $HOST:$MEMCACHED_PORT"
+		return 0
+	fi
+	stop_pid "$dir/memcached.pid" memcached
+	port_open "$MEMCACHED_PORT" && die "port $MEMCACHED_PORT is taken by something that is not memcached"
+	mkdir -p "$dir"
+	is_root && user=(-u root)
+	log "memcached: starting our own on $HOST:$MEMCACHED_PORT"
+	memcached -d -l "$HOST" -p "$MEMCACHED_PORT" -U 0 -m 64 -P "$dir/memcached.pid" "${user[@]}" \
+		>>"$dir/memcached.log" 2>&1 9>&-
+	wait_until 15 "memcached on $MEMCACHED_PORT" memcached_ping "$MEMCACHED_PORT"
+}
+
+down_memcached() {
+	if [[ -e $ROOT/memcached/memcached.pid ]]; then
+		log "memcached: stopping ours on $MEMCACHED_PORT"
+		stop_pid "$ROOT/memcached/memcached.pid" memcached
+	fi
+	rm -rf "$ROOT/memcached"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+# as_pg CMD...: run as the postgres OS user when we are root (initdb and postgres refuse
+# to run as root), else as ourselves.
+as_pg() {
+	if is_root; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+pg_query() { # PORT SQL
+	[[ -n $PG_BIN ]] || find_pg_bin || return 1
+	timeout 5 "$PG_BIN/psql" -X -q -At -h "$HOST" -p "$1" -U postgres -d postgres -c "$2" 2>/dev/null
+}
+
+pg_ok() {
+	[[ $(pg_query "$PG_PRIMARY_PORT" "select not pg_is_in_recovery() and exists (select from pg_stat_replication where state = 'streaming')" || true) == t ]] &&
+		[[ $(pg_query "$PG_REPLICA_PORT" "select pg_is_in_recovery() and exists (select from pg_stat_wal_receiver where status = 'streaming')" || true) == t ]]
+}
+
+pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
+
+pg_stop() { # DATADIR
+	if [[ -f $1/PG_VERSION ]] && [[ -n $PG_BIN ]] && pg_running "$1"; then
+		as_pg "$PG_BIN/pg_ctl" -D "$1" -m fast -w -t 60 stop >/dev/null || true
+	fi
+}
+
+pg_start() { # DATADIR LOG
+	if ! pg_running "$1"; then
+		# 9>&-: the server must not inherit (and so hold) our lock.
+		as_pg "$PG_BIN/pg_ctl" -D "$1" -l "$2" -w -t 60 start >/dev/null 9>&- ||
+			{ tail -n 30 "$2" >&2; die "could not start PostgreSQL in $1 (log: $2)"; }
+	fi
+}
+
+up_pg() {
+	local dir=$ROOT/pg primary=$ROOT/pg/primary replica=$ROOT/pg/replica
+	find_pg_bin || die "PostgreSQL binaries not found"
+	if pg_ok; then
+		log "postgres: primary $PG_PRIMARY_PORT and standby $PG_REPLICA_PORT already streaming"
+		return 0
+	fi
+	if is_root && ! id -u postgres >/dev/null 2>&1; then
+		log "postgres: creating the postgres OS user"
+		useradd -r -U -M -d "$dir" -s /bin/bash postgres
+	fi
+	mkdir -p "$dir/run"
+	if is_root; then
+		chown postgres: "$dir" "$dir/run"
+		runuser -u postgres -- test -x "$dir/run" ||
+			die "the postgres user cannot reach $dir; set SCALEOUT_SERVICES_DIR to a path it can traverse"
+	fi
+
+	# Primary: a data dir without our marker is half-made; build it again (and with it
+	# the standby, which must be cloned from this primary).
+	if [[ ! -f $dir/primary.ready ]]; then
+		pg_stop "$replica"
+		pg_stop "$primary"
+		rm -rf "$primary" "$replica" "$dir/replica.ready"
+		port_open "$PG_PRIMARY_PORT" && die "port $PG_PRIMARY_PORT is taken by a server this script did not start"
+		log "postgres: initdb primary"
+		as_pg "$PG_BIN/initdb" -D "$primary" -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8 \
+			>"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+		cat >>"$primary/postgresql.conf" <<-EOF
+			# scaleout test settings
+			listen_addresses = '$HOST'
+			port = $PG_PRIMARY_PORT
+			unix_socket_directories = '$dir/run'
+			wal_level = replica
+			max_wal_senders = 10
+			hot_standby = on
+			fsync = off
+			synchronous_commit = off
+			full_page_writes = off
+		EOF
+		touch "$dir/primary.ready"
+	fi
+	pg_start "$primary" "$dir/primary.log"
+
+	if [[ ! -f $dir/replica.ready ]]; then
+		pg_stop "$replica"
+		rm -rf "$replica"
+		port_open "$PG_REPLICA_PORT" && die "port $PG_REPLICA_PORT is taken by a server this script did not start"
+		log "postgres: pg_basebackup standby"
+		as_pg "$PG_BIN/pg_basebackup" -h "$HOST" -p "$PG_PRIMARY_PORT" -U postgres -D "$replica" \
+			-R -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1 ||
+			{ cat "$dir/basebackup.log" >&2; die "pg_basebackup failed"; }
+		printf "port = %s\n" "$PG_REPLICA_PORT" >>"$replica/postgresql.conf"
+		touch "$dir/replica.ready"
+	fi
+	pg_start "$replica" "$dir/replica.log"
+	log "postgres: waiting for streaming replication"
+	wait_until 60 "PostgreSQL standby to stream from the primary" pg_ok
+	log "postgres: ok"
+}
+
+down_pg() {
+	local dir=$ROOT/pg
+	[[ -d $dir ]] || return 0
+	find_pg_bin || true
+	log "postgres: stopping ours"
+	pg_stop "$dir/replica"
+	pg_stop "$dir/primary"
+	rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------- commands
+
+# print_env: after `up`, the UP_* variables say what up verified; otherwise probe.
+UP_VERIFIED=""
+UP_REDIS="" UP_CLUSTER="" UP_MEMCACHED="" UP_PG=""
+print_env() {
+	local a cl=()
+	if [[ -n $UP_VERIFIED ]]; then
+		redis_addr() { [[ -n $UP_REDIS ]] && echo "$UP_REDIS"; }
+		cluster_ok() { [[ -n $UP_CLUSTER ]]; }
+		memcached_addr() { [[ -n $UP_MEMCACHED ]] && echo "$UP_MEMCACHED"; }
+		pg_ok() { [[ -n $UP_PG ]]; }
+	fi
+	if a=$(redis_addr); then echo "export SCALEOUT_REDIS_ADDR=$a"; fi
+	if cluster_ok; then
+		for a in "${CLUSTER_PORTS[@]}"; do cl+=("$HOST:$a"); done
+		echo "export SCALEOUT_REDIS_CLUSTER_ADDRS=$(IFS=,; echo "${cl[*]}")"
+	fi
+	if a=$(memcached_addr); then echo "export SCALEOUT_MEMCACHED_ADDR=$a"; fi
+	if find_pg_bin && pg_ok; then
+		echo "export SCALEOUT_PG_PRIMARY_DSN=postgres://postgres@$HOST:$PG_PRIMARY_PORT/postgres?sslmode=disable"
+		echo "export SCALEOUT_PG_REPLICA_DSN=postgres://postgres@$HOST:$PG_REPLICA_PORT/postgres?sslmode=disable"
+	fi
+}
+
+cmd_up() {
+	mkdir -p "$ROOT"
+	chmod 755 "$ROOT"
+	# One `up` or `down` at a time (parallel `make test` runs, say).
+	if command -v flock >/dev/null; then
+		exec 9>"$ROOT/.lock"
+		flock -w 300 9 || die "another services.sh holds $ROOT/.lock"
+	fi
+	ensure_programs
+	if wants redis; then up_redis && UP_REDIS=$(redis_addr); fi
+	if wants cluster; then up_cluster && UP_CLUSTER=1; fi
+	if wants memcached; then up_memcached && UP_MEMCACHED=$(memcached_addr); fi
+	if wants pg; then up_pg && UP_PG=1; fi
+	UP_VERIFIED=1
+	print_env >"$ROOT/env.tmp"
+	mv "$ROOT/env.tmp" "$ROOT/env"
+	cat "$ROOT/env"
+}
+
+cmd_down() {
+	[[ -d $ROOT ]] || return 0
+	if command -v flock >/dev/null; then
+		exec 9>"$ROOT/.lock"
+		flock -w 300 9 || die "another services.sh holds $ROOT/.lock"
+	fi
+	down_pg
+	down_memcached
+	down_cluster
+	down_redis
+	rm -f "$ROOT/env" "$ROOT/env.tmp" "$ROOT/apt.log"
+	rmdir "$ROOT" 2>/dev/null || true # .lock stays while we hold it
+	rm -f "$ROOT/.lock"
+	rmdir "$ROOT" 2>/dev/null || true
+}
+
+status_line() { printf '%-14s %-5s %s\n' "$1" "$2" "$3"; }
+
+cmd_status() {
+	local a p n=0
+	if redis_ping "$REDIS_REUSE_PORT"; then
+		status_line redis up "$HOST:$REDIS_REUSE_PORT (reused)"
+	elif redis_ping "$REDIS_PORT"; then
+		status_line redis up "$HOST:$REDIS_PORT ($(pid_alive "$ROOT/redis/redis.pid" redis-server && echo "ours, pid $(cat "$ROOT/redis/redis.pid")" || echo "not started by us"))"
+	else
+		status_line redis down ""
+	fi
+	if cluster_ok; then
+		status_line redis-cluster up "$HOST:${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[5]}"
+	else
+		for p in "${CLUSTER_PORTS[@]}"; do redis_ping "$p" && n=$((n + 1)); done
+		status_line redis-cluster down "$n of 6 nodes answer, cluster not ok"
+	fi
+	if a=$(memcached_addr); then
+		if [[ $a == *:$MEMCACHED_REUSE_PORT ]]; then
+			status_line memcached up "$a (reused)"
+		else
+			status_line memcached up "$a ($(pid_alive "$ROOT/memcached/memcached.pid" memcached && echo "ours, pid $(cat "$ROOT/memcached/memcached.pid")" || echo "not started by us"))"
+		fi
+	else
+		status_line memcached down ""
+	fi
+	if find_pg_bin && pg_ok; then
+		status_line postgres up "primary $HOST:$PG_PRIMARY_PORT, standby $HOST:$PG_REPLICA_PORT streaming"
+	else
+		status_line postgres down ""
+	fi
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+env) print_env ;;
+status) cmd_status ;;
+*)
+	echo "usage: $0 up|down|env|status" >&2
+	exit 2
+	;;
+esac
