@@ -1,9 +1,13 @@
 package shard
 
-import "fmt"
+import (
+	"fmt"
+	"math/bits"
+)
 
-// Jump is Lamping and Veach's jump consistent hash with an indirection that
-// lets any shard, not only the last, be removed.
+// Jump is Lamping and Veach's jump consistent hash, evaluated in constant
+// expected time, with an indirection that lets any shard, not only the
+// last, be removed.
 //
 // Keys hash to buckets with jump hash; each bucket holds a shard name or a
 // hole left by a removed shard. A key whose bucket is a hole is rehashed
@@ -15,8 +19,8 @@ import "fmt"
 //
 // The mapping depends on the bucket layout, not only on the set of names:
 // persist Layout and rebuild with RestoreJump to get the same mapping in
-// another process. Lookups take O(ln n) time and no memory beyond the layout;
-// with holes, the expected number of rehashes is buckets/live.
+// another process. Lookups take constant expected time and no memory beyond
+// the layout; with holes, the expected number of rehashes is buckets/live.
 //
 // Jump is unweighted: every live shard gets an equal share of keys.
 type Jump struct {
@@ -166,14 +170,59 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// jumpHash is the jump consistent hash of Lamping and Veach (2014): the
-// bucket in [0, n) for key, moving only 1/(n+1) of keys when n grows by one.
-func jumpHash(key uint64, n int) int {
-	var b, j int64 = -1, 0
-	for j < int64(n) {
-		b = j
-		key = key*2862933555777941757 + 1
-		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+// jumpHash is jump consistent hashing: the bucket in [0, n) for key hash h,
+// such that growing n by one moves exactly the keys that land in the new
+// bucket, 1/(n+1) of them.
+//
+// Lamping and Veach define the bucket as the largest "jump point" below n,
+// where 0 is a jump point and every j >= 1 is one, independently, with
+// probability 1/(j+1); their loop walks the jump points upwards, O(ln n)
+// steps of dependent floating-point work. We sample the same random set
+// from the top down instead, as Ertl's JumpBackHash (2024) does, in
+// constant expected time:
+//
+//   - In each block [2^k, 2^(k+1)) the chance of no jump point is
+//     prod (j/(j+1)) = 1/2, so bit k of one hash says whether block k has
+//     any; given that it has, its largest jump point is uniform over it.
+//   - Only the top block can reach past n-1. If its largest point is at or
+//     above n, the largest point below n is uniform over [2^k, n) with
+//     probability (n-2^k)/n and absent otherwise: exactly what drawing
+//     uniformly from [0, 2^(k+1)) until a value below n gives (a value
+//     below 2^k meaning absent). The draws come from a stream fixed by the
+//     key and the block, so a larger n accepts the same draw or n itself.
+//   - Lower blocks lie wholly below n: the first one with a jump point
+//     gives the answer.
+func jumpHash(h uint64, n int) int {
+	if n <= 1 {
+		return 0
 	}
-	return int(b)
+	top := bits.Len(uint(n - 1)) // blocks 0..top-1 hold the buckets 1..n-1
+	present := mix64(h^jumpPresenceSeed) & (1<<top - 1)
+	for present != 0 {
+		k := bits.Len64(present) - 1
+		lo := uint64(1) << k
+		r := mix64(h + uint64(k+1)*jumpBlockSeed)
+		if j := lo | r&(lo-1); j < uint64(n) {
+			return int(j)
+		}
+	draw: // top block, largest point >= n: find the largest below n
+		for {
+			r = mix64(r + jumpBlockSeed)
+			for _, x := range [2]uint64{r & (2*lo - 1), r >> 32 & (2*lo - 1)} {
+				if x < lo {
+					break draw // none in this block below n
+				}
+				if x < uint64(n) {
+					return int(x)
+				}
+			}
+		}
+		present &^= lo
+	}
+	return 0
 }
+
+const (
+	jumpPresenceSeed = 0x6a756d7050726573 // "jumpPres"
+	jumpBlockSeed    = 0x9e3779b97f4a7c15
+)

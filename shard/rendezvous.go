@@ -61,9 +61,9 @@ func (r *Rendezvous) Shard(key string) string {
 		return r.names[best]
 	}
 	bs := mix64(h ^ r.seeds[0])
-	for i := 1; i < len(r.seeds); i++ {
-		if s := mix64(h ^ r.seeds[i]); s > bs || s == bs && r.names[i] < r.names[best] {
-			best, bs = i, s
+	for i, seed := range r.seeds[1:] {
+		if s := mix64(h ^ seed); s > bs || s == bs && r.names[i+1] < r.names[best] {
+			best, bs = i+1, s
 		}
 	}
 	return r.names[best]
