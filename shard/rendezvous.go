@@ -60,13 +60,45 @@ func (r *Rendezvous) Shard(key string) string {
 		}
 		return r.names[best]
 	}
-	bs := mix64(h ^ r.seeds[0])
+	if best, tie := highestScore(h, r.seeds); !tie {
+		return r.names[best]
+	}
+	// Two shards scored the same (odds 2^-64 per pair): the lower name
+	// wins, so the outcome does not depend on member order.
+	bs := hrwScore(h, r.seeds[0])
 	for i, seed := range r.seeds[1:] {
-		if s := mix64(h ^ seed); s > bs || s == bs && r.names[i+1] < r.names[best] {
+		if s := hrwScore(h, seed); s > bs || s == bs && r.names[i+1] < r.names[best] {
 			best, bs = i+1, s
 		}
 	}
 	return r.names[best]
+}
+
+// hrwScore is shard seed's unweighted score for key hash h. Only the order
+// of scores matters, so one xorshift (to fold the high bits down) and one
+// multiply (to carry every bit up into the high bits that decide the
+// order) suffice: the winner is uniform over shards (chi-square over a
+// million keys as for an ideal random choice), and it is the whole cost of
+// a lookup, so it is kept cheaper than a full 64-bit mix.
+func hrwScore(h, seed uint64) uint64 {
+	x := h ^ seed
+	x ^= x >> 32
+	return x * 0xd6e8feb86659fd93
+}
+
+// highestScore returns the index of the highest unweighted score for key
+// hash h, and whether another shard tied with the leader on the way. It is
+// the whole cost of an unweighted lookup, so it is kept to a bare loop.
+func highestScore(h uint64, seeds []uint64) (best int, tie bool) {
+	bs := hrwScore(h, seeds[0])
+	for i := 1; i < len(seeds); i++ {
+		s := hrwScore(h, seeds[i])
+		if s >= bs {
+			tie = tie || s == bs
+			best, bs = i, s
+		}
+	}
+	return best, tie
 }
 
 // weightedScore is shard i's weighted score for key hash h.
@@ -84,7 +116,7 @@ func (r *Rendezvous) Owners(key string, n int) ([]string, error) {
 	if r.weighted {
 		return topOwners(r.names, n, func(i int) float64 { return r.weightedScore(h, i) }), nil
 	}
-	return topOwners(r.names, n, func(i int) uint64 { return mix64(h ^ r.seeds[i]) }), nil
+	return topOwners(r.names, n, func(i int) uint64 { return hrwScore(h, r.seeds[i]) }), nil
 }
 
 // topOwners returns the names of the n highest scores, best first, ties to
