@@ -1,0 +1,58 @@
+package balance
+
+import "context"
+
+// A Balancer spreads requests over a set of backends.
+//
+// Pick and Update may be called concurrently: Update swaps the set
+// atomically, and a Choice made before an Update stays valid; its Done
+// still reports to the backend's statistics, which a backend keeps across
+// updates by Addr.
+type Balancer interface {
+	// Pick chooses a backend for one request. key feeds sticky and hash
+	// strategies ("" for none; other strategies ignore it). It fails with
+	// ErrNoBackend when the set is empty, or with ctx's error when ctx is
+	// done. The caller must call Done on the returned Choice when the
+	// request ends, so load-aware strategies learn.
+	Pick(ctx context.Context, key string) (Choice, error)
+	// Update replaces the backend set. It fails with ErrInvalidBackend for
+	// an empty or duplicate address or a negative weight, and then leaves
+	// the previous set in place.
+	Update(backends []Backend) error
+}
+
+// A Choice is the backend one Pick chose, and the way to report how the
+// request went.
+//
+// Pick returns a Choice instead of a done callback (the starting sketch of
+// this package) because a callback that counts requests in flight must
+// carry per-request state, which costs an allocation on every pick; a
+// Choice is a plain value the caller keeps, so picks allocate nothing and
+// Done can tell a second call from the first.
+type Choice struct {
+	Backend Backend
+
+	ep     *endpoint
+	health *backendHealth // set by Health, which learns from outcomes
+	start  int64          // nanotime at Pick, when timed
+	timed  bool
+	done   bool
+}
+
+// Done reports the end of the request: err is nil on success, or the
+// request's failure, which passive health checks count. Only the first
+// call on a Choice counts; later calls are ignored. Done may be called
+// after the backend was removed by Update. It must not be called
+// concurrently on the same Choice.
+func (c *Choice) Done(err error) {
+	if c.done {
+		return
+	}
+	c.done = true
+	if c.ep != nil {
+		c.ep.finish(c, err)
+	}
+	if c.health != nil {
+		c.health.record(err)
+	}
+}

@@ -1,0 +1,189 @@
+// Package balancetest is the conformance kit every balance.Balancer runs:
+// the built-in strategies run it, and so can a Balancer written elsewhere.
+//
+//	func TestMyBalancer(t *testing.T) {
+//		balancetest.Run(t, func(t *testing.T) balance.Balancer { return mylb.New() })
+//	}
+//
+// Run checks what every caller relies on: picks come from the current set,
+// an empty set fails with ErrNoBackend, a bad Update fails with
+// ErrInvalidBackend and keeps the previous set, a done context is
+// honoured, every backend gets traffic, Update is safe while picks go on,
+// and Done may come late, twice, or after its backend was removed.
+package balancetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/balance"
+)
+
+// Run runs the conformance tests against Balancers made by newBalancer,
+// which is called once per subtest and must return a Balancer with no
+// backends.
+func Run(t *testing.T, newBalancer func(t *testing.T) balance.Balancer) {
+	t.Run("EmptySetHasNoBackend", func(t *testing.T) { testEmpty(t, newBalancer(t)) })
+	t.Run("PicksComeFromTheSet", func(t *testing.T) { testMembership(t, newBalancer(t)) })
+	t.Run("BadUpdateKeepsPreviousSet", func(t *testing.T) { testBadUpdate(t, newBalancer(t)) })
+	t.Run("DoneContext", func(t *testing.T) { testContext(t, newBalancer(t)) })
+	t.Run("EveryBackendGetsTraffic", func(t *testing.T) { testSpread(t, newBalancer(t)) })
+	t.Run("UpdateDuringPicks", func(t *testing.T) { testConcurrentUpdate(t, newBalancer(t)) })
+	t.Run("DoneLateOrTwice", func(t *testing.T) { testDone(t, newBalancer(t)) })
+}
+
+// Backends returns n backends with addresses 10.0.0.1:80 onwards, spread
+// over zones "a" and "b".
+func Backends(n int) []balance.Backend {
+	bs := make([]balance.Backend, n)
+	for i := range bs {
+		bs[i] = balance.Backend{Addr: fmt.Sprintf("10.0.%d.%d:80", i/250, i%250+1), Zone: string(rune('a' + i%2))}
+	}
+	return bs
+}
+
+func addrs(bs []balance.Backend) map[string]bool {
+	m := make(map[string]bool, len(bs))
+	for _, b := range bs {
+		m[b.Addr] = true
+	}
+	return m
+}
+
+func testEmpty(t *testing.T, lb balance.Balancer) {
+	_, err := lb.Pick(context.Background(), "k")
+	require.ErrorIs(t, err, balance.ErrNoBackend)
+	require.NoError(t, lb.Update(Backends(3)))
+	require.NoError(t, lb.Update(nil))
+	_, err = lb.Pick(context.Background(), "k")
+	require.ErrorIs(t, err, balance.ErrNoBackend, "an Update to no backends empties the set")
+}
+
+func testMembership(t *testing.T, lb balance.Balancer) {
+	ctx := context.Background()
+	for _, set := range [][]balance.Backend{Backends(1), Backends(5), Backends(2)[1:], Backends(40)} {
+		require.NoError(t, lb.Update(set))
+		in := addrs(set)
+		for i := range 500 {
+			c, err := lb.Pick(ctx, fmt.Sprintf("key-%d", i))
+			require.NoError(t, err)
+			require.True(t, in[c.Backend.Addr], "picked %q, not in the set", c.Backend.Addr)
+			c.Done(nil)
+		}
+	}
+}
+
+func testBadUpdate(t *testing.T, lb balance.Balancer) {
+	good := Backends(3)
+	require.NoError(t, lb.Update(good))
+	for name, bad := range map[string][]balance.Backend{
+		"empty address":   {{Addr: "10.9.9.9:80"}, {Addr: ""}},
+		"duplicate":       {{Addr: "10.9.9.9:80"}, {Addr: "10.9.9.9:80"}},
+		"negative weight": {{Addr: "10.9.9.9:80", Weight: -1}},
+	} {
+		err := lb.Update(bad)
+		require.ErrorIs(t, err, balance.ErrInvalidBackend, name)
+	}
+	in := addrs(good)
+	for i := range 100 {
+		c, err := lb.Pick(context.Background(), fmt.Sprint(i))
+		require.NoError(t, err)
+		require.True(t, in[c.Backend.Addr], "after a refused Update, picks must come from the previous set")
+		c.Done(nil)
+	}
+}
+
+func testContext(t *testing.T, lb balance.Balancer) {
+	require.NoError(t, lb.Update(Backends(3)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := lb.Pick(ctx, "k")
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// testSpread: over many picks with distinct keys, every backend of equal
+// weight gets a fair part of the traffic (at least a third of an even
+// share; strategies differ in how even they are, none may starve one).
+func testSpread(t *testing.T, lb balance.Balancer) {
+	set := Backends(8)
+	require.NoError(t, lb.Update(set))
+	const picks = 8000
+	count := map[string]int{}
+	for i := range picks {
+		c, err := lb.Pick(context.Background(), fmt.Sprintf("user-%d", i))
+		require.NoError(t, err)
+		count[c.Backend.Addr]++
+		c.Done(nil)
+	}
+	for _, b := range set {
+		require.GreaterOrEqual(t, count[b.Addr], picks/len(set)/3, "backend %s starved: %v", b.Addr, count)
+	}
+}
+
+// testConcurrentUpdate: picks and Dones go on in several goroutines while
+// the set alternates between two; every pick comes from one of them.
+func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
+	a, b := Backends(4), Backends(9)[4:]
+	in := addrs(append(append([]balance.Backend(nil), a...), b...))
+	require.NoError(t, lb.Update(a))
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				c, err := lb.Pick(context.Background(), fmt.Sprintf("%d-%d", g, i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !in[c.Backend.Addr] {
+					errs <- fmt.Errorf("picked %q from neither set", c.Backend.Addr)
+					return
+				}
+				c.Done(nil)
+			}
+		}()
+	}
+	for i := range 200 {
+		set := a
+		if i%2 == 1 {
+			set = b
+		}
+		require.NoError(t, lb.Update(set))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func testDone(t *testing.T, lb balance.Balancer) {
+	require.NoError(t, lb.Update(Backends(3)))
+	ctx := context.Background()
+	var held []balance.Choice
+	for i := range 30 {
+		c, err := lb.Pick(ctx, fmt.Sprint(i))
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	// The backends go away while their requests are in flight.
+	require.NoError(t, lb.Update(Backends(6)[3:]))
+	for i := range held {
+		held[i].Done(errors.New("connection reset"))
+		held[i].Done(nil) // a second call is ignored
+	}
+	var zero balance.Choice
+	zero.Done(nil) // a zero Choice is harmless too
+	c, err := lb.Pick(ctx, "after")
+	require.NoError(t, err)
+	require.True(t, addrs(Backends(6)[3:])[c.Backend.Addr])
+	c.Done(nil)
+}

@@ -1,0 +1,37 @@
+// Package balance spreads requests over identical clones of a service.
+//
+// A Balancer picks a backend for each request and learns from how the
+// request went. Strategies, one per file:
+//
+//   - RoundRobin: each backend in turn; lock-free.
+//   - WeightedRoundRobin: smooth weighted turns, no bursts to one backend.
+//   - Random: a uniformly random backend.
+//   - LeastLoaded: the backend with the fewest requests in flight.
+//   - P2C: the better of two random backends by in-flight requests and
+//     latency (power of two choices).
+//   - ConsistentHash: the same key to the same backend, with bounded load.
+//   - ZoneAware: prefer the caller's zone, spill over when it runs short.
+//
+// Health sits in front of any of them and keeps unhealthy backends out,
+// decoupled from how they pick: active checks (HTTPCheck, TCPCheck) with
+// rise and fall thresholds, passive checks from the outcomes reported to
+// Done (consecutive failures, error ratio) with ejection backoff, a panic
+// threshold, and slow start for returning backends.
+//
+// # Semantics
+//
+// Pick returns a Choice; the caller calls Done on it when the request ends,
+// with the request's error or nil. Picks never block and never allocate.
+// Update swaps the backend set atomically while picks go on; a backend keeps
+// its statistics (requests in flight, latency) across updates by address,
+// and a Choice made before an update reports to them when it is done. An
+// empty set makes Pick fail with ErrNoBackend; an invalid set (empty or
+// duplicate address, negative weight) makes Update fail with
+// ErrInvalidBackend and keep the previous set.
+//
+// Health changes what the inner strategy sees: an ejected or failing
+// backend leaves the set the strategy picks from, and comes back through
+// slow start. When fewer than PanicThreshold of the backends are healthy,
+// Health hands the strategy all of them: a request to a possibly failing
+// backend beats overloading the last few healthy ones.
+package balance

@@ -1,0 +1,150 @@
+package balance
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// An endpoint is a backend as one Update gave it, with the statistics the
+// balancer keeps about it. Endpoints are immutable; the statistics are
+// shared by every endpoint of the same Addr across Update calls (see
+// registry), so in-flight counts and latency averages survive a change of
+// the set, and a Choice made before the change reports to the same place.
+type endpoint struct {
+	Backend
+	*stats
+	track
+}
+
+// track says which statistics a balancer needs; the others cost nothing.
+type track struct {
+	inflightOn bool
+	latencyOn  bool
+	failuresOn bool
+	decay      time.Duration // the EWMA's time constant, when latency is tracked
+}
+
+// stats are one backend's counters.
+type stats struct {
+	// inflight counts picks whose Choice is not yet Done.
+	inflight atomic.Int64
+	// ewmaNanos is an exponentially weighted moving average of request
+	// latency in nanoseconds, as float64 bits.
+	ewmaNanos atomic.Uint64
+	// samples counts latency samples, up to warmupSamples.
+	samples atomic.Int64
+	// lastSample is the monotonic time of the last sample, which sets the
+	// weight of the next one (a decay by elapsed time, not by count).
+	lastSample atomic.Int64
+	// failures counts consecutive failed requests; a success resets it.
+	failures atomic.Int64
+}
+
+// begin records the start of a request in *c, the caller's result: filling
+// it field by field, rather than returning a Choice, keeps the nine-word
+// value out of a stack copy that costs more than the rest of a cheap pick.
+// A timed pick measures the request's latency, when the balancer tracks it.
+func (e *endpoint) begin(c *Choice, timed bool) {
+	c.Backend.Addr, c.Backend.Weight, c.Backend.Zone, c.ep = e.Addr, e.Weight, e.Zone, e
+	if e.inflightOn {
+		e.inflight.Add(1)
+	}
+	if timed && e.latencyOn {
+		c.start, c.timed = nanotime(), true
+	}
+}
+
+// finish records the end of a request.
+func (e *endpoint) finish(c *Choice, err error) {
+	if e.inflightOn {
+		e.inflight.Add(-1)
+	}
+	if e.failuresOn {
+		if err != nil {
+			e.failures.Add(1)
+		} else if e.failures.Load() != 0 {
+			e.failures.Store(0)
+		}
+	}
+	if c.timed {
+		now := nanotime()
+		e.observe(float64(now-c.start), now)
+	}
+}
+
+// warmupSamples is how many first samples are averaged plainly before the
+// average starts decaying by time: without it the very first sample, which
+// is often a cold one, would carry the average for a whole decay period
+// when requests come fast (their time-based weights are tiny).
+const warmupSamples = 8
+
+// observe folds one latency sample taken at now into the moving average.
+// The old average's weight decays with the time since the last sample, so
+// a backend that was slow a minute ago is not judged by it now.
+func (e *endpoint) observe(sample float64, now int64) {
+	last := e.lastSample.Swap(now)
+	n := e.samples.Load()
+	if n < warmupSamples {
+		e.samples.Add(1)
+	}
+	for {
+		old := e.ewmaNanos.Load()
+		next := sample
+		if n > 0 {
+			w := 1 - math.Exp(-float64(now-last)/float64(e.decay))
+			w = max(w, 1/float64(n+1)) // a running mean while warming up
+			if n >= warmupSamples {
+				w = 1 - math.Exp(-float64(now-last)/float64(e.decay))
+			}
+			next = math.Float64frombits(old)*(1-w) + sample*w
+		}
+		if e.ewmaNanos.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
+// latency returns the moving average latency in nanoseconds, 0 if unknown.
+func (e *endpoint) latency() float64 {
+	return math.Float64frombits(e.ewmaNanos.Load())
+}
+
+var processStart = time.Now()
+
+// nanotime returns monotonic nanoseconds since process start: a reading to
+// subtract from another, nothing more (inside a testing/synctest bubble it
+// is offset, even negative, but differences stay exact).
+func nanotime() int64 {
+	return int64(time.Since(processStart))
+}
+
+// A registry hands out endpoints for backend sets, keeping each Addr's
+// stats across sets. It is not safe for concurrent use: balancers call it
+// under their update lock, as the last fallible step of Update, since it
+// commits the new set's stats.
+type registry struct {
+	track track
+	stats map[string]*stats
+}
+
+// endpoints validates backends and returns their endpoints, in order.
+// Stats of addresses no longer in the set are forgotten (a Choice still
+// holding them keeps them alive until Done).
+func (r *registry) endpoints(backends []Backend) ([]*endpoint, error) {
+	if err := validate(backends); err != nil {
+		return nil, err
+	}
+	next := make(map[string]*stats, len(backends))
+	eps := make([]*endpoint, len(backends))
+	for i, b := range backends {
+		st := r.stats[b.Addr]
+		if st == nil {
+			st = new(stats)
+		}
+		next[b.Addr] = st
+		eps[i] = &endpoint{Backend: b, stats: st, track: r.track}
+	}
+	r.stats = next
+	return eps, nil
+}

@@ -1,0 +1,352 @@
+package balance
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HealthConfig configures Health. The zero value is the default: passive
+// checks on, no active checks, panic threshold 50%, no slow start.
+type HealthConfig struct {
+	// Check is the active health check, run by Run every Interval against
+	// each backend; nil means no active checks. See HTTPCheck and TCPCheck.
+	Check Check
+	// Interval between active checks of a backend; default 5s.
+	Interval time.Duration
+	// Timeout of one active check; default 1s, at most Interval.
+	Timeout time.Duration
+	// Rise is how many consecutive passing checks bring a down backend
+	// back (default 2); Fall how many consecutive failing checks take an
+	// up backend down (default 3). One blip never flaps a backend.
+	Rise, Fall int
+
+	// MaxFailures is how many consecutive failed requests (Choice.Done
+	// with an error) eject a backend; default 5, -1 disables.
+	MaxFailures int
+	// MaxErrorRatio ejects a backend whose share of failed requests within
+	// ErrorWindow reaches it, once it has served MinRequests there; default
+	// 0.5 with 20 requests in 10s. -1 disables.
+	MaxErrorRatio float64
+	ErrorWindow   time.Duration
+	MinRequests   int
+	// BaseEjection is how long the first ejection lasts (default 5s); each
+	// ejection of a backend that has not stayed healthy for MaxEjection
+	// since the last doubles it, up to MaxEjection (default 5m).
+	BaseEjection, MaxEjection time.Duration
+
+	// PanicThreshold: when fewer than this share of the backends are
+	// healthy, traffic spreads over all of them, healthy or not, rather
+	// than crush the survivors (Envoy's panic mode). Default 0.5; a tiny
+	// value such as 1e-9 all but disables it.
+	PanicThreshold float64
+
+	// SlowStart ramps a backend that comes back (or joins) from a tenth of
+	// its weight to all of it over this window, so a cold clone is not
+	// flooded; 0 disables. Only weighted strategies (WeightedRoundRobin,
+	// and the load-aware ones that read Weight) feel it.
+	SlowStart time.Duration
+}
+
+func (c HealthConfig) withDefaults() (HealthConfig, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Interval, 5*time.Second)
+	def(&c.Timeout, time.Second)
+	def(&c.ErrorWindow, 10*time.Second)
+	def(&c.BaseEjection, 5*time.Second)
+	def(&c.MaxEjection, 5*time.Minute)
+	defInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	defInt(&c.Rise, 2)
+	defInt(&c.Fall, 3)
+	defInt(&c.MaxFailures, 5)
+	defInt(&c.MinRequests, 20)
+	if c.MaxErrorRatio == 0 {
+		c.MaxErrorRatio = 0.5
+	}
+	if c.PanicThreshold == 0 {
+		c.PanicThreshold = 0.5
+	}
+	switch {
+	case c.Interval < 0 || c.Timeout < 0 || c.ErrorWindow < 0 || c.BaseEjection < 0 || c.MaxEjection < 0 || c.SlowStart < 0:
+		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+	case c.Timeout > c.Interval:
+		return c, fmt.Errorf("%w: check timeout %v exceeds interval %v", ErrInvalidConfig, c.Timeout, c.Interval)
+	case c.Rise < 1 || c.Fall < 1 || c.MinRequests < 1:
+		return c, fmt.Errorf("%w: Rise, Fall and MinRequests must be at least 1", ErrInvalidConfig)
+	case c.MaxFailures < -1:
+		return c, fmt.Errorf("%w: MaxFailures %d", ErrInvalidConfig, c.MaxFailures)
+	case c.MaxErrorRatio != -1 && !(c.MaxErrorRatio > 0 && c.MaxErrorRatio <= 1):
+		return c, fmt.Errorf("%w: MaxErrorRatio %v not in (0, 1]", ErrInvalidConfig, c.MaxErrorRatio)
+	case !(c.PanicThreshold > 0 && c.PanicThreshold <= 1):
+		return c, fmt.Errorf("%w: PanicThreshold %v not in (0, 1]", ErrInvalidConfig, c.PanicThreshold)
+	case c.BaseEjection > c.MaxEjection:
+		return c, fmt.Errorf("%w: BaseEjection exceeds MaxEjection", ErrInvalidConfig)
+	}
+	return c, nil
+}
+
+// Health keeps unhealthy backends out of an inner Balancer, decoupled from
+// how it picks: Health owns the full backend set and Updates the inner
+// Balancer with the eligible part of it whenever health changes. It is a
+// Balancer itself, so it composes with any strategy:
+//
+//	lb, err := balance.NewHealth(balance.NewP2C(...), balance.HealthConfig{Check: balance.HTTPCheck("/healthz")})
+//	go lb.Run(ctx) // active checks
+//
+// Passive checks learn from the outcomes callers report through
+// Choice.Done: MaxFailures consecutive failures, or an error ratio above
+// MaxErrorRatio, eject a backend for an exponentially growing time, after
+// which it comes back (through slow start when configured). Active checks
+// (Run) mark a backend down after Fall failed checks and up after Rise
+// passing ones. A backend is eligible when it is up and not ejected; when
+// fewer than PanicThreshold of the backends are eligible, all of them are.
+//
+// Close stops the ejection and slow-start timers; Run stops with its
+// context. No goroutine outlives them.
+type Health struct {
+	inner Balancer
+	cfg   HealthConfig
+
+	mu     sync.Mutex
+	all    []Backend
+	states map[string]*backendHealth
+	ramp   *time.Timer // next slow-start step, while any backend ramps
+	closed bool
+	lookup atomic.Pointer[map[string]*backendHealth] // read by Pick
+}
+
+var _ Balancer = (*Health)(nil)
+
+// NewHealth returns a Health in front of inner.
+func NewHealth(inner Balancer, cfg HealthConfig) (*Health, error) {
+	if inner == nil {
+		return nil, fmt.Errorf("%w: nil inner balancer", ErrInvalidConfig)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	h := &Health{inner: inner, cfg: cfg, states: map[string]*backendHealth{}}
+	empty := map[string]*backendHealth{}
+	h.lookup.Store(&empty)
+	return h, nil
+}
+
+// backendHealth is one backend's health, shared by every Choice that
+// reports on it.
+type backendHealth struct {
+	h    *Health
+	addr string
+
+	// Passive counters, updated on the Done path without the lock.
+	consecutive atomic.Int64
+	requests    atomic.Int64
+	failures    atomic.Int64
+	windowStart atomic.Int64 // unix nanos
+
+	// Guarded by h.mu.
+	activeDown   bool
+	streak       int // consecutive check results against the current state
+	ejected      bool
+	ejections    int
+	readmittedAt time.Time
+	readmit      *time.Timer
+	upSince      time.Time // start of slow start
+	removed      bool
+}
+
+// Update sets the full backend set; Health passes the eligible part of it
+// to the inner Balancer. A backend keeps its health across updates by
+// Addr; a new one starts healthy (and slow-starts, when configured, unless
+// it is in the very first set).
+func (h *Health) Update(backends []Backend) error {
+	if err := validate(backends); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	first := len(h.states) == 0 && len(h.all) == 0
+	next := make(map[string]*backendHealth, len(backends))
+	now := time.Now()
+	for _, b := range backends {
+		st := h.states[b.Addr]
+		if st == nil {
+			st = &backendHealth{h: h, addr: b.Addr}
+			st.windowStart.Store(now.UnixNano())
+			if !first {
+				st.upSince = now
+			}
+		}
+		next[b.Addr] = st
+	}
+	for addr, st := range h.states {
+		if next[addr] == nil {
+			st.removed = true
+			if st.readmit != nil {
+				st.readmit.Stop()
+			}
+		}
+	}
+	h.all = append([]Backend(nil), backends...)
+	h.states = next
+	h.lookup.Store(&next)
+	return h.publishLocked()
+}
+
+// Pick picks from the eligible backends through the inner Balancer.
+func (h *Health) Pick(ctx context.Context, key string) (Choice, error) {
+	c, err := h.inner.Pick(ctx, key)
+	if err != nil {
+		return c, err
+	}
+	c.health = (*h.lookup.Load())[c.Backend.Addr]
+	return c, nil
+}
+
+// Eligible returns the backends traffic currently goes to.
+func (h *Health) Eligible() []Backend {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	eligible, _ := h.eligibleLocked(time.Now())
+	return eligible
+}
+
+// Close stops Health's timers. Picks keep working on the last eligible set.
+func (h *Health) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, st := range h.states {
+		if st.readmit != nil {
+			st.readmit.Stop()
+		}
+	}
+	if h.ramp != nil {
+		h.ramp.Stop()
+	}
+	return nil
+}
+
+// slowStartScale is the factor weights are multiplied by when slow start
+// is on, so that a weight-1 backend can ramp in steps of a tenth.
+const slowStartScale = 100
+
+// eligibleLocked computes the eligible set and, when a backend is still
+// ramping up, when its weight next needs raising.
+func (h *Health) eligibleLocked(now time.Time) (eligible []Backend, nextRamp time.Duration) {
+	for _, b := range h.all {
+		if st := h.states[b.Addr]; !st.activeDown && !st.ejected {
+			eligible = append(eligible, b)
+		}
+	}
+	if len(h.all) > 0 && float64(len(eligible)) < h.cfg.PanicThreshold*float64(len(h.all)) {
+		eligible = append(eligible[:0], h.all...) // panic: spread over all
+	}
+	if h.cfg.SlowStart <= 0 {
+		return eligible, 0
+	}
+	step := h.cfg.SlowStart / 10
+	for i, b := range eligible {
+		factor := 1.0
+		if st := h.states[b.Addr]; !st.upSince.IsZero() {
+			if since := now.Sub(st.upSince); since < h.cfg.SlowStart {
+				factor = math.Max(0.1, float64(since)/float64(h.cfg.SlowStart))
+				nextRamp = step
+			}
+		}
+		eligible[i].Weight = max(1, int(math.Round(float64(b.weight()*slowStartScale)*factor)))
+	}
+	return eligible, nextRamp
+}
+
+// publishLocked pushes the eligible set to the inner Balancer and, while a
+// backend ramps up, schedules the next step.
+func (h *Health) publishLocked() error {
+	eligible, nextRamp := h.eligibleLocked(time.Now())
+	if err := h.inner.Update(eligible); err != nil {
+		return err
+	}
+	if nextRamp > 0 && !h.closed && h.ramp == nil {
+		h.ramp = time.AfterFunc(nextRamp, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.ramp = nil
+			if !h.closed {
+				_ = h.publishLocked()
+			}
+		})
+	}
+	return nil
+}
+
+// record counts one request outcome for passive health.
+func (st *backendHealth) record(err error) {
+	cfg := &st.h.cfg
+	if err == nil {
+		if st.consecutive.Load() != 0 {
+			st.consecutive.Store(0)
+		}
+		st.requests.Add(1)
+		return
+	}
+	now := time.Now().UnixNano()
+	if start := st.windowStart.Load(); now-start > int64(cfg.ErrorWindow) && st.windowStart.CompareAndSwap(start, now) {
+		st.requests.Store(0)
+		st.failures.Store(0)
+	}
+	n := st.consecutive.Add(1)
+	req, fail := st.requests.Add(1), st.failures.Add(1)
+	if (cfg.MaxFailures > 0 && n >= int64(cfg.MaxFailures)) ||
+		(cfg.MaxErrorRatio > 0 && req >= int64(cfg.MinRequests) && float64(fail) >= cfg.MaxErrorRatio*float64(req)) {
+		st.h.eject(st)
+	}
+}
+
+// eject takes st out of rotation for its backoff, then brings it back.
+func (h *Health) eject(st *backendHealth) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st.ejected || st.removed || h.closed {
+		return
+	}
+	now := time.Now()
+	if !st.readmittedAt.IsZero() && now.Sub(st.readmittedAt) > h.cfg.MaxEjection {
+		st.ejections = 0 // healthy long enough: forgive earlier ejections
+	}
+	st.ejections++
+	backoff := h.cfg.BaseEjection << min(st.ejections-1, 30)
+	if backoff > h.cfg.MaxEjection || backoff <= 0 {
+		backoff = h.cfg.MaxEjection
+	}
+	st.ejected = true
+	st.readmit = time.AfterFunc(backoff, func() { h.readmitBackend(st) })
+	_ = h.publishLocked()
+}
+
+func (h *Health) readmitBackend(st *backendHealth) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !st.ejected || st.removed || h.closed {
+		return
+	}
+	now := time.Now()
+	st.ejected = false
+	st.readmittedAt = now
+	st.upSince = now
+	st.consecutive.Store(0)
+	st.requests.Store(0)
+	st.failures.Store(0)
+	st.windowStart.Store(now.UnixNano())
+	_ = h.publishLocked()
+}

@@ -1,0 +1,299 @@
+package balance
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is an inner Balancer that remembers the set Health gave it and
+// picks its first backend, or the one named by key.
+type recorder struct {
+	mu  sync.Mutex
+	set []Backend
+}
+
+func (r *recorder) Update(bs []Backend) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.set = append([]Backend(nil), bs...)
+	return nil
+}
+
+func (r *recorder) Pick(ctx context.Context, key string) (Choice, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.set {
+		if key == "" || b.Addr == key {
+			return Choice{Backend: b}, nil
+		}
+	}
+	return Choice{}, ErrNoBackend
+}
+
+func (r *recorder) addrs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, b := range r.set {
+		out = append(out, b.Addr)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *recorder) weights() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := map[string]int{}
+	for _, b := range r.set {
+		w[b.Addr] = b.Weight
+	}
+	return w
+}
+
+func newHealth(t *testing.T, cfg HealthConfig, addrs ...string) (*Health, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	h, err := NewHealth(rec, cfg)
+	require.NoError(t, err)
+	var bs []Backend
+	for _, a := range addrs {
+		bs = append(bs, Backend{Addr: a})
+	}
+	require.NoError(t, h.Update(bs))
+	t.Cleanup(func() { _ = h.Close() })
+	return h, rec
+}
+
+// fail reports n failed requests to addr through Pick and Done.
+func fail(t *testing.T, h *Health, addr string, n int) {
+	t.Helper()
+	for range n {
+		c, err := h.Pick(context.Background(), addr)
+		require.NoError(t, err)
+		c.Done(errors.New("connection refused"))
+	}
+}
+
+func TestHealthConfigValidation(t *testing.T) {
+	for name, cfg := range map[string]HealthConfig{
+		"timeout above interval": {Interval: time.Second, Timeout: 2 * time.Second},
+		"negative duration":      {SlowStart: -1},
+		"ratio above one":        {MaxErrorRatio: 1.5},
+		"panic above one":        {PanicThreshold: 2},
+		"negative rise":          {Rise: -1},
+		"base above max":         {BaseEjection: time.Hour, MaxEjection: time.Minute},
+		"max failures":           {MaxFailures: -2},
+	} {
+		_, err := NewHealth(&recorder{}, cfg)
+		require.ErrorIs(t, err, ErrInvalidConfig, name)
+	}
+	_, err := NewHealth(nil, HealthConfig{})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+// TestPassiveEjectionBacksOff: five consecutive failures eject a backend;
+// it comes back after the base ejection, and a second ejection lasts twice
+// as long.
+func TestPassiveEjectionBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
+		fail(t, h, "a", 4)
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs(), "four failures are not enough")
+		c, _ := h.Pick(context.Background(), "a")
+		c.Done(nil) // a success resets the streak
+		fail(t, h, "a", 4)
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs())
+		fail(t, h, "a", 1)
+		require.Equal(t, []string{"b", "c"}, rec.addrs(), "the fifth consecutive failure ejects")
+
+		time.Sleep(5*time.Second - time.Millisecond)
+		require.Equal(t, []string{"b", "c"}, rec.addrs())
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs(), "back after the base ejection")
+
+		fail(t, h, "a", 5)
+		require.Equal(t, []string{"b", "c"}, rec.addrs())
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"b", "c"}, rec.addrs(), "the second ejection lasts twice as long")
+		time.Sleep(1*time.Second + time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs())
+	})
+}
+
+func TestPassiveErrorRatio(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{MaxFailures: -1}, "a", "b", "c")
+		for i := range 19 {
+			c, _ := h.Pick(context.Background(), "a")
+			if i%2 == 0 {
+				c.Done(errors.New("500"))
+			} else {
+				c.Done(nil)
+			}
+		}
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs(), "below MinRequests")
+		fail(t, h, "a", 1) // 20 requests, 11 failures
+		require.Equal(t, []string{"b", "c"}, rec.addrs())
+	})
+}
+
+// TestPanicThreshold: with fewer than half the backends healthy, traffic
+// spreads over all of them.
+func TestPanicThreshold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c", "d")
+		fail(t, h, "a", 5)
+		fail(t, h, "b", 5)
+		require.Equal(t, []string{"c", "d"}, rec.addrs(), "half healthy: no panic")
+		fail(t, h, "c", 5)
+		require.Equal(t, []string{"a", "b", "c", "d"}, rec.addrs(), "one of four healthy: spread over all")
+		require.Len(t, h.Eligible(), 4)
+	})
+}
+
+// TestActiveChecksHysteresis: one failed check does not take a backend
+// down; Fall in a row do; Rise passes in a row bring it back.
+func TestActiveChecksHysteresis(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var down sync.Map
+		check := func(ctx context.Context, b Backend) error {
+			if _, ok := down.Load(b.Addr); ok {
+				return errors.New("down")
+			}
+			return nil
+		}
+		h, rec := newHealth(t, HealthConfig{Check: check, Interval: time.Second, Timeout: 100 * time.Millisecond}, "a", "b", "c")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- h.Run(ctx) }()
+
+		synctest.Wait()
+		down.Store("a", true)
+		time.Sleep(time.Second) // one failed check
+		synctest.Wait()
+		down.Delete("a")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs(), "a blip does not flap")
+
+		down.Store("a", true)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs())
+		time.Sleep(time.Second) // third failure in a row
+		synctest.Wait()
+		require.Equal(t, []string{"b", "c"}, rec.addrs())
+
+		down.Delete("a")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"b", "c"}, rec.addrs(), "one pass is not enough")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs())
+
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+	})
+}
+
+// TestSlowStart: a backend that comes back ramps from a tenth of its
+// weight to all of it over the window.
+func TestSlowStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{SlowStart: 10 * time.Second}, "a", "b", "c")
+		require.Equal(t, map[string]int{"a": 100, "b": 100, "c": 100}, rec.weights(), "the first set starts at full weight")
+		fail(t, h, "a", 5)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 10, rec.weights()["a"], "back at a tenth")
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 50, rec.weights()["a"])
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 100, rec.weights()["a"])
+		require.Equal(t, 100, rec.weights()["b"])
+
+		// A backend that joins later slow-starts too.
+		require.NoError(t, h.Update([]Backend{{Addr: "a"}, {Addr: "b"}, {Addr: "c"}, {Addr: "d", Weight: 2}}))
+		require.Equal(t, 20, rec.weights()["d"])
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 200, rec.weights()["d"])
+	})
+}
+
+func TestHealthUpdateKeepsStateByAddr(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
+		fail(t, h, "a", 5)
+		require.NoError(t, h.Update([]Backend{{Addr: "a"}, {Addr: "b"}, {Addr: "c"}, {Addr: "d"}}))
+		require.Equal(t, []string{"b", "c", "d"}, rec.addrs(), "a stays ejected across an update")
+		require.ErrorIs(t, h.Update([]Backend{{Addr: ""}}), ErrInvalidBackend)
+		require.Equal(t, []string{"b", "c", "d"}, rec.addrs())
+		// A Choice on a removed backend reports harmlessly.
+		c, err := h.Pick(context.Background(), "b")
+		require.NoError(t, err)
+		require.NoError(t, h.Update([]Backend{{Addr: "c"}, {Addr: "d"}}))
+		c.Done(errors.New("late"))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Equal(t, []string{"c", "d"}, rec.addrs())
+	})
+}
+
+func TestHTTPAndTCPChecks(t *testing.T) {
+	var status atomic.Int64
+	status.Store(200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/healthz", r.URL.Path)
+		w.WriteHeader(int(status.Load()))
+	}))
+	addr := srv.Listener.Addr().String()
+	ctx := context.Background()
+	httpCheck, tcpCheck := HTTPCheck("/healthz"), TCPCheck()
+	require.NoError(t, httpCheck(ctx, Backend{Addr: addr}))
+	require.NoError(t, tcpCheck(ctx, Backend{Addr: addr}))
+	status.Store(503)
+	require.Error(t, httpCheck(ctx, Backend{Addr: addr}))
+	status.Store(302)
+	require.NoError(t, httpCheck(ctx, Backend{Addr: addr}), "a redirect means the backend answers")
+	srv.Close()
+	require.Error(t, httpCheck(ctx, Backend{Addr: addr}))
+	require.Error(t, tcpCheck(ctx, Backend{Addr: addr}))
+
+	// A check that hangs is cut by its context.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accept and never answer
+		}
+	}()
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	require.Error(t, httpCheck(cctx, Backend{Addr: ln.Addr().String()}))
+	require.Less(t, time.Since(start), 2*time.Second)
+}

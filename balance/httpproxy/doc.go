@@ -1,0 +1,126 @@
+// Package httpproxy is an HTTP reverse proxy in front of private backends
+// (clones of one service), built on httputil.ReverseProxy: every request
+// is sent to a backend a balance.Balancer picks, and the outcome is
+// reported back to it so load-aware and health-checking balancers learn.
+//
+//	lb := balance.NewRoundRobin()
+//	lb.Update([]balance.Backend{{Addr: "10.0.0.7:8080"}, {Addr: "10.0.0.8:8080"}})
+//	p, err := httpproxy.New(lb, httpproxy.Config{StickyCookie: "lb"})
+//	...
+//	http.ListenAndServe(":80", p)
+//
+// # Picking and reporting
+//
+// Each request calls Balancer.Pick once per backend it tries, with the key
+// Config.Key returns ("" by default; set it to hash on a header or path
+// for balance.ConsistentHash), and calls Choice.Done exactly once per
+// Choice: nil when the exchange succeeded, an error when it failed as
+// Config.IsFailure judges it (by default a transport error or a 5xx
+// status). Done is called when the response body has been streamed to the
+// client, not when its headers arrive, so in-flight counts and latency
+// averages cover the whole exchange; a body cut short by the backend counts
+// as a failure, one cut short because the client went away does not.
+// Upgraded connections (101 Switching Protocols, e.g. WebSocket) are
+// reported done when the switch succeeds.
+//
+// # Retries
+//
+// A request is retried on another backend, at most Config.Retries times
+// (default 2), only when all of these hold:
+//
+//   - it is idempotent: GET, HEAD, OPTIONS or TRACE, or it carries an
+//     Idempotency-Key or X-Idempotency-Key header (the convention
+//     http.Transport follows for its own retries);
+//   - its body can be sent again: it has none, or Request.GetBody is set.
+//     A body read from the client is never buffered, so a POST or PUT with
+//     a streamed body is never retried;
+//   - the attempt failed before any response: a dial error (refused,
+//     unreachable, dial timeout) or the connection closed or reset before
+//     a response header arrived. A response, even a 5xx, is passed to the
+//     client as it is, and a response-header timeout is not retried: a
+//     backend too slow to answer is not helped by sending the same work to
+//     another one, and retrying timeouts multiplies load during overload.
+//
+// A retry picks again through the balancer and skips backends this request
+// already tried; a pick that returns one of them is reported with the
+// failure just seen on that backend (it is the truth about it, and it
+// speeds up passive health checks) and the balancer is asked again, a
+// bounded number of times.
+//
+// # Sticky sessions
+//
+// With Config.StickyCookie set, a response carries a cookie naming the
+// backend that served it, and later requests with that cookie go to the
+// same backend while it is still in the set. The cookie value is an
+// opaque keyed hash, base64url(HMAC-SHA256(Secret, Addr)[:16]): it reveals
+// neither the address nor the port of the backend, and a client cannot
+// forge one for a backend of its choice without the secret. The proxy maps
+// cookie values back to backends through a table it learns from the
+// backends Pick returns (the Balancer interface has no way to list its
+// set), bounded by Config.StickyMaxBackends. Proxies that should honour
+// each other's cookies must share Config.Secret; the default secret is
+// random per Proxy.
+//
+// A cookie is honoured only when its MAC is valid (checked with
+// hmac.Equal), its backend is in the table, the last connection attempt
+// to that backend did not fail, and the backend is still in the set: if
+// the balancer has a method Contains(addr string) bool, the proxy asks it;
+// otherwise a backend counts as in the set while Pick has returned it
+// within Config.StickyTTL (default one minute). Anything else (a garbage,
+// tampered, forged or stale cookie, or a backend removed or down) is not
+// an error: the request silently picks through the balancer and gets a
+// fresh cookie. An idempotent request whose pinned backend fails to
+// connect is retried through the balancer like any other, and moves the
+// client to the backend that answered.
+//
+// A sticky request goes straight to its backend without calling Pick, and
+// so without a Choice to report to: the balancer's in-flight counts and
+// latency averages do not see it. This is the deliberate choice (Traefik
+// and oxy make the same one): a cookie overrides the balancer, and the
+// alternatives are worse — calling Pick(ctx, token) only returns the
+// pinned backend for a hashing balancer, and reporting a Choice of one
+// backend for a request served by another would corrupt the statistics
+// of both. Connection failures of a pinned backend still end its
+// stickiness, as above, and the balancer learns them as soon as it picks
+// the backend again.
+//
+// # Forwarding headers
+//
+// The outbound request carries X-Forwarded-For, X-Forwarded-Proto and
+// X-Forwarded-Host describing the real peer. Values sent by the client are
+// discarded unless the direct peer's address is in Config.TrustedProxies:
+// only then is an incoming X-Forwarded-For kept and the peer appended to
+// it, and an incoming X-Forwarded-Proto or X-Forwarded-Host kept. A client
+// connecting directly therefore cannot make a backend believe it comes
+// from another address. The RFC 7239 Forwarded header is always removed.
+// The Host header of the inbound request is passed on unchanged.
+//
+// Hop-by-hop headers (Connection, and every header it names, Keep-Alive,
+// Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade except for
+// protocol switches) are removed in both directions, as
+// httputil.ReverseProxy does.
+//
+// # Timeouts and errors
+//
+// Config.DialTimeout bounds a connection attempt (default 2 s: backends are
+// on a private network, and a dial that takes longer means the backend is
+// gone; a retry can still succeed within the client's patience),
+// Config.ResponseHeaderTimeout the wait for a response header after the
+// request was sent (default 30 s), and Config.Timeout, when set, the whole
+// exchange including streaming the response body.
+//
+// Failures are answered with a fixed, generic body, never a backend
+// address or Go error text: 503 "service unavailable" when the balancer
+// has no backend (balance.ErrNoBackend), 504 "gateway timeout" when a
+// timeout expired, and 502 "bad gateway" for any other failure to get a
+// response. The details go to Config.ErrorLog.
+//
+// # Draining a backend
+//
+// Removing a backend from the balancer's set (Balancer.Update) stops new
+// picks of it at once, while requests already sent to it run to completion
+// on their own connections: Update never touches a Choice already made,
+// and the proxy holds nothing per backend that an Update could cut. Keep
+// the backend running until its in-flight requests finish (and, with
+// sticky cookies and a balancer without Contains, for Config.StickyTTL).
+package httpproxy

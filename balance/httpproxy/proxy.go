@@ -1,0 +1,419 @@
+package httpproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scaleout/scaleout/balance"
+)
+
+// Defaults of Config.
+const (
+	DefaultRetries               = 2
+	DefaultDialTimeout           = 2 * time.Second
+	DefaultResponseHeaderTimeout = 30 * time.Second
+	DefaultIdleConnsPerBackend   = 256
+	DefaultStickyTTL             = time.Minute
+	DefaultStickyMaxBackends     = 4096
+)
+
+// ErrInvalidConfig is returned by New for a bad Config. It wraps
+// balance.ErrInvalidConfig, so either may be tested with errors.Is.
+var ErrInvalidConfig = fmt.Errorf("httpproxy: %w", balance.ErrInvalidConfig)
+
+// ErrBackendStatus is the error reported to Choice.Done for a response
+// that Config.IsFailure judged a failure (by default a 5xx status).
+var ErrBackendStatus = errors.New("httpproxy: backend answered with a failure status")
+
+// Config configures New. The zero value is the default: plain HTTP to the
+// backends, 2 retries, no stickiness, no trusted proxies.
+type Config struct {
+	// Scheme is how backends are spoken to: "http" (the default when
+	// empty) or "https".
+	Scheme string
+
+	// Retries is how many times a failed idempotent request may be tried
+	// again on another backend (see the package doc). 0 means
+	// DefaultRetries; negative disables retries.
+	Retries int
+
+	// DialTimeout bounds one connection attempt. 0 means
+	// DefaultDialTimeout; negative is invalid.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a backend's response header
+	// once the request is written. 0 means DefaultResponseHeaderTimeout;
+	// negative is invalid.
+	ResponseHeaderTimeout time.Duration
+	// Timeout, if positive, bounds the whole exchange, including streaming
+	// the response body; a response cut by it is aborted. 0 means no
+	// overall limit; negative is invalid.
+	Timeout time.Duration
+	// IdleConnsPerBackend is how many idle keep-alive connections are kept
+	// per backend. 0 means DefaultIdleConnsPerBackend; negative is invalid.
+	IdleConnsPerBackend int
+
+	// IsFailure decides whether an exchange counts as a failure for the
+	// balancer (Choice.Done with an error). It gets the response, or the
+	// transport error when there is none. nil means: an error, or a status
+	// of 500 or more.
+	IsFailure func(resp *http.Response, err error) bool
+	// Key, if set, returns the key passed to Balancer.Pick for a request,
+	// for hashing balancers; nil means "".
+	Key func(r *http.Request) string
+
+	// StickyCookie is the name of the sticky-session cookie; empty turns
+	// stickiness off. It must be a valid cookie name.
+	StickyCookie string
+	// Secret is the HMAC key of sticky cookies, at least 16 bytes; proxies
+	// that share it honour each other's cookies. Empty means 32 random
+	// bytes, drawn by New.
+	Secret []byte
+	// StickyTTL is, for a balancer without Contains, how long after the
+	// balancer last picked a backend its cookies are still honoured. 0
+	// means DefaultStickyTTL; negative is invalid.
+	StickyTTL time.Duration
+	// StickyMaxBackends bounds the table of backends cookies can name; the
+	// least recently picked is forgotten first. 0 means
+	// DefaultStickyMaxBackends; negative is invalid.
+	StickyMaxBackends int
+	// CookieSecure marks sticky cookies Secure even on requests that did
+	// not arrive over TLS (for a proxy behind a TLS terminator). Cookies
+	// set on TLS requests are always Secure.
+	CookieSecure bool
+
+	// TrustedProxies are the peers whose X-Forwarded-* headers are kept
+	// and extended; every other peer's are replaced.
+	TrustedProxies []netip.Prefix
+
+	// ErrorLog receives failed requests, with the error and backend
+	// detail kept out of responses. nil means slog.Default().
+	ErrorLog *slog.Logger
+}
+
+// Proxy is an http.Handler that forwards requests to the backends a
+// Balancer picks. It is safe for concurrent use. See the package doc.
+type Proxy struct {
+	lb        balance.Balancer
+	rp        httputil.ReverseProxy
+	tr        *http.Transport
+	scheme    string
+	retries   int
+	timeout   time.Duration
+	isFailure func(*http.Response, error) bool
+	key       func(*http.Request) string
+	sticky    *stickyTable // nil when stickiness is off
+	cookie    string
+	secure    bool
+	trusted   []netip.Prefix
+	log       *slog.Logger
+
+	// onDone, when set (by tests), sees every Choice.Done call.
+	onDone func(b balance.Backend, err error)
+}
+
+// New returns a Proxy over lb. It fails with an error wrapping
+// ErrInvalidConfig (and so balance.ErrInvalidConfig) for a bad cfg.
+func New(lb balance.Balancer, cfg Config) (*Proxy, error) {
+	if lb == nil {
+		return nil, fmt.Errorf("%w: nil Balancer", ErrInvalidConfig)
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		lb:        lb,
+		scheme:    cfg.Scheme,
+		retries:   cfg.Retries,
+		timeout:   cfg.Timeout,
+		isFailure: cfg.IsFailure,
+		key:       cfg.Key,
+		cookie:    cfg.StickyCookie,
+		secure:    cfg.CookieSecure,
+		trusted:   cfg.TrustedProxies,
+		log:       cfg.ErrorLog,
+	}
+	p.tr = &http.Transport{
+		Proxy: nil, // backends are private: never through an environment proxy
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.DialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          0, // no global limit; per backend below
+		MaxIdleConnsPerHost:   cfg.IdleConnsPerBackend,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// A proxy passes bodies through as they are: asking for gzip and
+		// decoding it would change what the client gets.
+		DisableCompression: true,
+	}
+	if cfg.StickyCookie != "" {
+		secret := cfg.Secret
+		if len(secret) == 0 {
+			secret = make([]byte, 32)
+			rand.Read(secret) // never fails (crypto/rand's contract)
+		}
+		var contains func(string) bool
+		if c, ok := lb.(interface{ Contains(addr string) bool }); ok {
+			contains = c.Contains
+		}
+		p.sticky = newStickyTable(cfg.StickyCookie, secret, cfg.StickyTTL, cfg.StickyMaxBackends, contains)
+	}
+	p.rp = httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    (*transport)(p),
+		ErrorHandler: p.errorHandler,
+		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		BufferPool:   bufferPool{},
+	}
+	return p, nil
+}
+
+func (cfg *Config) defaults() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	switch cfg.Scheme {
+	case "":
+		cfg.Scheme = "http"
+	case "http", "https":
+	default:
+		return bad("Scheme %q is not http or https", cfg.Scheme)
+	}
+	switch {
+	case cfg.Retries == 0:
+		cfg.Retries = DefaultRetries
+	case cfg.Retries < 0:
+		cfg.Retries = 0
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"DialTimeout", &cfg.DialTimeout, DefaultDialTimeout},
+		{"ResponseHeaderTimeout", &cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout},
+		{"Timeout", &cfg.Timeout, 0},
+		{"StickyTTL", &cfg.StickyTTL, DefaultStickyTTL},
+	} {
+		if *d.v < 0 {
+			return bad("%s %v is negative", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"IdleConnsPerBackend", &cfg.IdleConnsPerBackend, DefaultIdleConnsPerBackend},
+		{"StickyMaxBackends", &cfg.StickyMaxBackends, DefaultStickyMaxBackends},
+	} {
+		if *n.v < 0 {
+			return bad("%s %d is negative", n.name, *n.v)
+		}
+		if *n.v == 0 {
+			*n.v = n.def
+		}
+	}
+	if cfg.StickyCookie != "" {
+		if !validCookieName(cfg.StickyCookie) {
+			return bad("StickyCookie %q is not a valid cookie name", cfg.StickyCookie)
+		}
+		if len(cfg.Secret) > 0 && len(cfg.Secret) < 16 {
+			return bad("Secret has %d bytes, fewer than 16", len(cfg.Secret))
+		}
+	}
+	for i, pfx := range cfg.TrustedProxies {
+		if !pfx.IsValid() {
+			return bad("TrustedProxies[%d] is not a valid prefix", i)
+		}
+		cfg.TrustedProxies[i] = pfx.Masked()
+	}
+	if cfg.IsFailure == nil {
+		cfg.IsFailure = defaultIsFailure
+	}
+	if cfg.ErrorLog == nil {
+		cfg.ErrorLog = slog.Default()
+	}
+	return nil
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return name != ""
+}
+
+func defaultIsFailure(resp *http.Response, err error) bool {
+	return err != nil || resp.StatusCode >= 500
+}
+
+// Close closes the idle connections to backends. Requests in flight are
+// not affected; the Proxy remains usable.
+func (p *Proxy) Close() error {
+	p.tr.CloseIdleConnections()
+	return nil
+}
+
+// reqState is what one request carries from ServeHTTP to the transport.
+type reqState struct {
+	pin    *stickyEntry // the backend the request's valid cookie names
+	tls    bool         // the inbound request came over TLS
+	sticky bool         // stickiness is on
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	if st == nil {
+		return &reqState{}
+	}
+	return st
+}
+
+// ServeHTTP forwards r to a backend.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &reqState{tls: r.TLS != nil, sticky: p.sticky != nil}
+	if st.sticky {
+		if c, err := r.Cookie(p.cookie); err == nil {
+			st.pin = p.sticky.lookup(c.Value)
+		}
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// rewrite prepares the outbound request; the transport fills in the
+// backend's address for each attempt.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = p.scheme
+	pr.Out.URL.Host = "" // set per attempt
+	p.setForwarded(pr.In, pr.Out)
+}
+
+// setForwarded sets the X-Forwarded-* headers of out (from which
+// ReverseProxy has already removed the client's) for the inbound in.
+func (p *Proxy) setForwarded(in, out *http.Request) {
+	peer, ok := peerAddr(in.RemoteAddr)
+	trusted := ok && p.isTrusted(peer)
+	if ok {
+		ip := peer.String()
+		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		out.Header["X-Forwarded-For"] = []string{ip}
+	}
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	if v := in.Header.Get("X-Forwarded-Proto"); trusted && v != "" {
+		proto = v
+	}
+	out.Header["X-Forwarded-Proto"] = []string{proto}
+	host := in.Host
+	if v := in.Header.Get("X-Forwarded-Host"); trusted && v != "" {
+		host = v
+	}
+	if host != "" {
+		out.Header["X-Forwarded-Host"] = []string{host}
+	}
+}
+
+// peerAddr parses the address of a request's direct peer.
+func peerAddr(remote string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func (p *Proxy) isTrusted(a netip.Addr) bool {
+	for _, pfx := range p.trusted {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Fixed response bodies: nothing about the backend or the error reaches
+// the client.
+const (
+	bodyBadGateway         = "bad gateway\n"
+	bodyServiceUnavailable = "service unavailable\n"
+	bodyGatewayTimeout     = "gateway timeout\n"
+)
+
+// errorHandler answers a request no backend answered.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	status, body, level := http.StatusBadGateway, bodyBadGateway, slog.LevelWarn
+	switch {
+	case errors.Is(err, balance.ErrNoBackend):
+		status, body = http.StatusServiceUnavailable, bodyServiceUnavailable
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		level = slog.LevelDebug
+	case isTimeout(err):
+		status, body = http.StatusGatewayTimeout, bodyGatewayTimeout
+	}
+	p.log.LogAttrs(r.Context(), level, "httpproxy: request failed",
+		slog.Int("status", status),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("error", err.Error()))
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// bufferPool recycles ReverseProxy's copy buffers.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

@@ -1,0 +1,242 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/scaleout/scaleout/balance"
+)
+
+// maxRepicks bounds the picks one retry makes while the balancer keeps
+// returning backends this request already tried.
+const maxRepicks = 8
+
+// transport is the Proxy seen as the ReverseProxy's RoundTripper: it picks
+// a backend for each attempt, sends the request through the shared
+// http.Transport, retries connection failures, and arranges for
+// Choice.Done to be called once per Choice.
+type transport Proxy
+
+// RoundTrip implements http.RoundTripper.
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := (*Proxy)(t)
+	ctx := req.Context()
+	st := stateOf(ctx)
+	retryable := p.retries > 0 && canRetry(req)
+
+	var (
+		tried   []string // addresses tried, when retrying
+		lastErr error
+	)
+	for attempt := 0; ; attempt++ {
+		var body io.ReadCloser // a fresh copy of the body, for a retry
+		if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
+			var err error
+			if body, err = req.GetBody(); err != nil {
+				return nil, lastErr
+			}
+		}
+		var (
+			c      balance.Choice
+			pinned *stickyEntry
+		)
+		if attempt == 0 && st.pin != nil {
+			// A sticky request bypasses the balancer (see the package doc):
+			// its Choice is untracked and Done does nothing.
+			pinned = st.pin
+			c = balance.Choice{Backend: pinned.b}
+		} else {
+			var err error
+			c, err = p.pick(ctx, req, tried, lastErr)
+			if err != nil {
+				if body != nil {
+					body.Close()
+				}
+				if lastErr != nil {
+					return nil, lastErr
+				}
+				return nil, err
+			}
+		}
+
+		out := attemptRequest(req, c.Backend.Addr)
+		if body != nil {
+			out.Body = body
+		}
+		resp, err := p.tr.RoundTrip(out)
+		if err == nil {
+			return p.respond(st, &c, pinned, resp), nil
+		}
+
+		// No response. The backend is not known to be good any more for
+		// stickiness, and the balancer learns of the failure.
+		if p.sticky != nil {
+			p.sticky.failed(c.Backend.Addr)
+		}
+		switch {
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			// The client went away: nothing is known about the backend.
+			p.done(&c, nil)
+		case p.isFailure(nil, err):
+			p.done(&c, err)
+		default:
+			p.done(&c, nil)
+		}
+		if !retryable || attempt >= p.retries || ctx.Err() != nil || !isConnFailure(err) {
+			return nil, err
+		}
+		tried = append(tried, c.Backend.Addr)
+		lastErr = err
+	}
+}
+
+// pick asks the balancer for a backend this request has not tried yet.
+// A pick of a tried backend is reported with the failure lastErr just
+// seen on it.
+func (p *Proxy) pick(ctx context.Context, req *http.Request, tried []string, lastErr error) (balance.Choice, error) {
+	key := ""
+	if p.key != nil {
+		key = p.key(req)
+	}
+	for i := 0; ; i++ {
+		c, err := p.lb.Pick(ctx, key)
+		if err != nil {
+			return c, err
+		}
+		if !contains(tried, c.Backend.Addr) {
+			return c, nil
+		}
+		p.done(&c, lastErr)
+		if i+1 >= maxRepicks {
+			return balance.Choice{}, lastErr
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// attemptRequest returns a shallow copy of req addressed to addr.
+func attemptRequest(req *http.Request, addr string) *http.Request {
+	out := new(http.Request)
+	*out = *req
+	u := *req.URL
+	u.Host = addr
+	out.URL = &u
+	return out
+}
+
+// respond finishes a successful round trip: the sticky cookie, and the
+// Done call, deferred until the body is consumed.
+func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, resp *http.Response) *http.Response {
+	var fail error
+	if p.isFailure(resp, nil) {
+		fail = fmt.Errorf("%w: %d", ErrBackendStatus, resp.StatusCode)
+	}
+	if p.sticky != nil && pinned == nil {
+		// Picked by the balancer: (re)learn the backend and, unless the
+		// client's cookie already names it, pin the client to it.
+		e := p.sticky.learn(c.Backend)
+		if st.pin != e {
+			resp.Header.Add("Set-Cookie", e.setCookie(st.tls || p.secure))
+		}
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil {
+		p.done(c, fail)
+		return resp
+	}
+	resp.Body = &doneBody{rc: resp.Body, p: p, c: *c, fail: fail}
+	return resp
+}
+
+// done calls c.Done(err), and the test hook.
+func (p *Proxy) done(c *balance.Choice, err error) {
+	c.Done(err)
+	if p.onDone != nil {
+		p.onDone(c.Backend, err)
+	}
+}
+
+// canRetry reports whether req may be sent again: idempotent, and with a
+// body that can be replayed.
+func canRetry(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	// The http.Transport convention: the header's presence, even empty,
+	// marks the request idempotent.
+	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := req.Header["X-Idempotency-Key"]
+	return ok
+}
+
+// isConnFailure reports whether err is a connection that failed before
+// any response arrived: worth trying on another backend. Timeouts after
+// the request was written are not.
+func isConnFailure(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	if isTimeout(err) {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// doneBody reports the Choice done when the response body is closed,
+// which ReverseProxy always does once it has streamed it.
+type doneBody struct {
+	rc      io.ReadCloser
+	p       *Proxy
+	c       balance.Choice
+	fail    error // the response was a failure
+	readErr error // the body broke off
+	closed  bool
+}
+
+func (b *doneBody) Read(buf []byte) (int, error) {
+	n, err := b.rc.Read(buf)
+	if err != nil && err != io.EOF && b.readErr == nil {
+		b.readErr = err
+	}
+	return n, err
+}
+
+func (b *doneBody) Close() error {
+	err := b.rc.Close()
+	if !b.closed {
+		b.closed = true
+		fail := b.fail
+		if fail == nil && b.readErr != nil && !errors.Is(b.readErr, context.Canceled) {
+			fail = b.readErr
+		}
+		b.p.done(&b.c, fail)
+	}
+	return err
+}

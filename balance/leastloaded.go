@@ -1,0 +1,163 @@
+package balance
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+)
+
+// LeastLoadedConfig configures NewLeastLoaded. The zero value is the
+// default: load is the number of this balancer's requests in flight.
+type LeastLoadedConfig struct {
+	// Load, when set, reports a backend's load as the backend itself sees
+	// it, in requests in flight, for example as polled from the load
+	// report the backend publishes; Addr identifies the backend. The
+	// balancer then uses max(own in-flight, Load(addr)) as the backend's
+	// load. The backend's own count includes the requests this balancer
+	// sent it, so taking the larger never counts them twice; and between
+	// two reports the local count still rises with every pick, so a burst
+	// does not all go to the backend that reported least.
+	//
+	// A gauge in other units (CPU, queue length) should be scaled to
+	// request equivalents. Load is called once per backend on every pick,
+	// concurrently: it must be safe for concurrent use and cheap (an
+	// atomic read of the latest report, not a network call). A negative or
+	// NaN result counts as 0.
+	Load func(addr string) float64
+}
+
+// LeastLoaded sends each request to the backend with the fewest requests
+// in flight relative to its weight (in-flight / Weight), counting the
+// requests this balancer picked and whose Choice is not Done yet, or the
+// load the backend reports (LeastLoadedConfig.Load). It suits requests of
+// very uneven cost, where round robin piles long requests on one backend:
+// nginx's least_conn, HAProxy's leastconn.
+//
+// Ties, which are the rule when load is light (every backend at 0), go to
+// a random one of the tied backends, not to the first in the list: the
+// scan starts at a random backend and takes the first minimum it meets.
+// Always taking the first is the unevenness HAProxy users report with
+// leastconn (haproxy#1099), where the first server gets most of the light
+// traffic.
+//
+// A pick scans every backend: O(n) atomic reads, about a nanosecond per
+// backend, which is cheaper than keeping a heap of loads up to date on
+// every Done at the sizes a least-loaded balancer serves (tens of
+// backends). For hundreds of backends prefer P2C, which reads two. A pick
+// takes no lock and does not allocate. LeastLoaded is safe for concurrent
+// use.
+type LeastLoaded struct {
+	load func(addr string) float64
+
+	mu  sync.Mutex // serialises Update
+	reg registry
+
+	set atomic.Pointer[llSet]
+}
+
+// llSet is one immutable backend set of a LeastLoaded: the endpoints, and
+// beside them what the scan reads, packed so that it reads one array.
+type llSet struct {
+	eps   []*endpoint
+	loads []llLoad
+}
+
+type llLoad struct {
+	inflight *atomic.Int64
+	weight   int64
+}
+
+var _ Balancer = (*LeastLoaded)(nil)
+
+// NewLeastLoaded returns a LeastLoaded with no backends.
+func NewLeastLoaded(cfg LeastLoadedConfig) *LeastLoaded {
+	l := &LeastLoaded{load: cfg.Load, reg: registry{track: track{inflightOn: true}}}
+	l.set.Store(&llSet{})
+	return l
+}
+
+// Update replaces the backend set; see Balancer. In-flight counts follow
+// a backend's Addr across updates.
+func (l *LeastLoaded) Update(backends []Backend) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	eps, err := l.reg.endpoints(backends)
+	if err != nil {
+		return err
+	}
+	loads := make([]llLoad, len(eps))
+	for i, e := range eps {
+		loads[i] = llLoad{inflight: &e.inflight, weight: int64(e.weight())}
+	}
+	l.set.Store(&llSet{eps: eps, loads: loads})
+	return nil
+}
+
+// Pick chooses the least loaded backend; key is ignored. See Balancer.
+func (l *LeastLoaded) Pick(ctx context.Context, _ string) (c Choice, err error) {
+	if err := ctx.Err(); err != nil {
+		return Choice{}, err
+	}
+	s := l.set.Load()
+	eps := s.eps
+	n := len(eps)
+	switch n {
+	case 0:
+		return Choice{}, ErrNoBackend
+	case 1:
+		eps[0].begin(&c, false)
+		return c, nil
+	}
+	start := int(uint64(rand.Uint32()) * uint64(n) >> 32)
+	var best int
+	if l.load == nil {
+		best = leastInflight(s.loads, start)
+	} else {
+		best = leastReported(eps, start, l.load)
+	}
+	eps[best].begin(&c, false)
+	return c, nil
+}
+
+// leastInflight returns the index of the backend of least in-flight/weight,
+// scanning cyclically from start; the first minimum wins. Loads are
+// compared as a/wa < b/wb ⇔ a·wb < b·wa, without division.
+func leastInflight(loads []llLoad, start int) int {
+	best := start
+	bl, bw := loads[start].inflight.Load(), loads[start].weight
+	for k := 1; k < len(loads); k++ {
+		i := start + k
+		if i >= len(loads) {
+			i -= len(loads)
+		}
+		il, iw := loads[i].inflight.Load(), loads[i].weight
+		if il*bw < bl*iw {
+			best, bl, bw = i, il, iw
+		}
+	}
+	return best
+}
+
+// leastReported is leastInflight with each backend's load raised to what
+// load reports for it.
+func leastReported(eps []*endpoint, start int, load func(string) float64) int {
+	cost := func(e *endpoint) float64 {
+		l := float64(e.inflight.Load())
+		if r := load(e.Addr); r > l { // false for NaN
+			l = r
+		}
+		return l / float64(e.weight())
+	}
+	best, bc := start, cost(eps[start])
+	for k := 1; k < len(eps); k++ {
+		i := start + k
+		if i >= len(eps) {
+			i -= len(eps)
+		}
+		if c := cost(eps[i]); c < bc {
+			best, bc = i, c
+		}
+	}
+	return best
+}

@@ -1,0 +1,346 @@
+package balance_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/balance/balancetest"
+)
+
+func newP2C(t testing.TB, cfg balance.P2CConfig, set []balance.Backend) *balance.P2C {
+	t.Helper()
+	p, err := balance.NewP2C(cfg)
+	require.NoError(t, err)
+	require.NoError(t, p.Update(set))
+	return p
+}
+
+func TestP2CConformance(t *testing.T) {
+	balancetest.Run(t, func(t *testing.T) balance.Balancer {
+		p, err := balance.NewP2C(balance.P2CConfig{})
+		require.NoError(t, err)
+		return p
+	})
+}
+
+func TestP2CConfig(t *testing.T) {
+	for name, cfg := range map[string]balance.P2CConfig{
+		"negative decay":       {Decay: -time.Second},
+		"negative force pick":  {ForcePickAfter: -1},
+		"negative min latency": {MinLatency: -time.Nanosecond},
+	} {
+		_, err := balance.NewP2C(cfg)
+		require.ErrorIs(t, err, balance.ErrInvalidConfig, name)
+	}
+	_, err := balance.NewP2C(balance.P2CConfig{Decay: time.Minute, ForcePickAfter: time.Hour})
+	require.NoError(t, err)
+}
+
+// commonTests are the checks of the brief beyond the conformance kit that
+// apply to every strategy in this file set.
+func commonTests(t *testing.T, newLB func(t *testing.T) balance.Balancer) {
+	t.Run("BadUpdateKeepsSet", func(t *testing.T) {
+		lb := newLB(t)
+		require.NoError(t, lb.Update(balancetest.Backends(2)))
+		require.ErrorIs(t, lb.Update([]balance.Backend{{Addr: "x", Weight: -2}}), balance.ErrInvalidBackend)
+		require.ErrorIs(t, lb.Update([]balance.Backend{{Addr: "x"}, {Addr: "x"}}), balance.ErrInvalidBackend)
+		seen := map[string]bool{}
+		for i := range 200 {
+			c, err := lb.Pick(context.Background(), strconv.Itoa(i))
+			require.NoError(t, err)
+			seen[c.Backend.Addr] = true
+			c.Done(nil)
+		}
+		require.Equal(t, map[string]bool{"10.0.0.1:80": true, "10.0.0.2:80": true}, seen)
+	})
+	t.Run("Empty", func(t *testing.T) {
+		lb := newLB(t)
+		_, err := lb.Pick(context.Background(), "k")
+		require.ErrorIs(t, err, balance.ErrNoBackend)
+		require.NoError(t, lb.Update([]balance.Backend{}))
+		_, err = lb.Pick(context.Background(), "")
+		require.ErrorIs(t, err, balance.ErrNoBackend)
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		lb := newLB(t)
+		require.NoError(t, lb.Update(balancetest.Backends(3)))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := lb.Pick(ctx, "k")
+		require.ErrorIs(t, err, context.Canceled)
+		ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err = lb.Pick(ctx, "k")
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+	t.Run("DoneTwiceAndAfterRemoval", func(t *testing.T) {
+		lb := newLB(t)
+		set := balancetest.Backends(4)
+		require.NoError(t, lb.Update(set))
+		var held []balance.Choice
+		for i := range 40 {
+			c, err := lb.Pick(context.Background(), strconv.Itoa(i))
+			require.NoError(t, err)
+			held = append(held, c)
+		}
+		require.NoError(t, lb.Update(set[2:]))
+		for i := range held {
+			held[i].Done(nil)
+			held[i].Done(errors.New("ignored: a second Done")) // P2C would penalise a failure
+			held[i].Done(errors.New("ignored too"))
+		}
+		// The backends that stayed are idle again: spread stays fair.
+		count := map[string]int{}
+		for i := range 2000 {
+			c, err := lb.Pick(context.Background(), fmt.Sprintf("k%d", i))
+			require.NoError(t, err)
+			count[c.Backend.Addr]++
+			c.Done(nil)
+		}
+		require.Len(t, count, 2)
+		for addr, n := range count {
+			require.Greater(t, n, 500, "%s starved: %v", addr, count)
+		}
+	})
+	t.Run("ConcurrentPicksWithUpdate", func(t *testing.T) {
+		lb := newLB(t)
+		a, b := balancetest.Backends(10), balancetest.Backends(14)[5:]
+		in := map[string]bool{}
+		for _, x := range append(append([]balance.Backend(nil), a...), b...) {
+			in[x.Addr] = true
+		}
+		require.NoError(t, lb.Update(a))
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				var held []balance.Choice
+				for i := range 2000 {
+					c, err := lb.Pick(context.Background(), fmt.Sprintf("%d/%d", g, i%50))
+					if err != nil || !in[c.Backend.Addr] {
+						t.Errorf("pick %q: %v", c.Backend.Addr, err)
+						return
+					}
+					held = append(held, c)
+					if len(held) > 8 {
+						held[0].Done(nil)
+						held = held[1:]
+					}
+				}
+				for i := range held {
+					held[i].Done(nil)
+				}
+			})
+		}
+		for i := range 50 {
+			set := a
+			if i%2 == 1 {
+				set = b
+			}
+			require.NoError(t, lb.Update(set))
+		}
+		wg.Wait()
+	})
+	t.Run("NoAllocs", func(t *testing.T) {
+		lb := newLB(t)
+		require.NoError(t, lb.Update(balancetest.Backends(10)))
+		ctx := context.Background()
+		allocs := testing.AllocsPerRun(1000, func() {
+			c, err := lb.Pick(ctx, "user:42")
+			if err != nil {
+				panic(err)
+			}
+			c.Done(nil)
+		})
+		require.Zero(t, allocs)
+	})
+}
+
+func TestP2CCommon(t *testing.T) {
+	commonTests(t, func(t *testing.T) balance.Balancer {
+		p, err := balance.NewP2C(balance.P2CConfig{})
+		require.NoError(t, err)
+		return p
+	})
+}
+
+// simulate runs clients goroutines that loop Pick → sleep(latency of the
+// chosen backend) → Done for d of fake time, inside the caller's synctest
+// bubble, and returns the picks per backend.
+func simulate(lb balance.Balancer, clients int, d time.Duration, latency func(addr string) time.Duration) map[string]int {
+	var mu sync.Mutex
+	count := map[string]int{}
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			local := map[string]int{}
+			for time.Now().Before(end) {
+				c, err := lb.Pick(context.Background(), "")
+				if err != nil {
+					panic(err)
+				}
+				local[c.Backend.Addr]++
+				time.Sleep(latency(c.Backend.Addr))
+				c.Done(nil)
+			}
+			mu.Lock()
+			for a, n := range local {
+				count[a] += n
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return count
+}
+
+func share(count map[string]int, addr string) float64 {
+	total := 0
+	for _, n := range count {
+		total += n
+	}
+	return float64(count[addr]) / float64(total)
+}
+
+// TestP2CSlowBackend is the target: with one backend of ten ten
+// times slower than the rest, P2C sends it at most a third of the share
+// round robin sends it (10%).
+func TestP2CSlowBackend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set := balancetest.Backends(10)
+		slow := set[3].Addr
+		p := newP2C(t, balance.P2CConfig{}, set)
+		latency := func(addr string) time.Duration {
+			if addr == slow {
+				return 100 * time.Millisecond
+			}
+			return 10 * time.Millisecond
+		}
+		count := simulate(p, 20, time.Minute, latency)
+		got := share(count, slow)
+		t.Logf("slow backend share %.2f%% of %d picks (round robin: 10%%)", 100*got, count[slow])
+		require.LessOrEqual(t, got, 0.10/3)
+		// It is not abandoned either: the forced re-test reaches it.
+		require.GreaterOrEqual(t, count[slow], 30)
+	})
+}
+
+// TestP2CRecovery: a backend that was slow and became fast again wins its
+// share back through the forced re-tests, within a few Decay periods.
+func TestP2CRecovery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set := balancetest.Backends(5)
+		sick := set[0].Addr
+		p := newP2C(t, balance.P2CConfig{Decay: 2 * time.Second}, set)
+		slowNow := true
+		var mu sync.Mutex
+		latency := func(addr string) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			if addr == sick && slowNow {
+				return 200 * time.Millisecond
+			}
+			return 10 * time.Millisecond
+		}
+		before := simulate(p, 10, 30*time.Second, latency)
+		require.Less(t, share(before, sick), 0.05)
+		mu.Lock()
+		slowNow = false
+		mu.Unlock()
+		simulate(p, 10, 20*time.Second, latency) // recovery
+		after := simulate(p, 10, 20*time.Second, latency)
+		t.Logf("share while slow %.2f%%, after recovery %.2f%%", 100*share(before, sick), 100*share(after, sick))
+		require.Greater(t, share(after, sick), 0.15, "an even share is 20 percent")
+	})
+}
+
+// TestP2CNewBackendGetsTraffic: a backend added to a warmed-up set has no
+// latency yet and must not wait for a forced pick to get requests.
+func TestP2CNewBackendGetsTraffic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set := balancetest.Backends(5)
+		p := newP2C(t, balance.P2CConfig{ForcePickAfter: time.Hour}, set[:4])
+		lat := func(string) time.Duration { return 10 * time.Millisecond }
+		simulate(p, 8, 10*time.Second, lat)
+		require.NoError(t, p.Update(set))
+		count := simulate(p, 8, 10*time.Second, lat)
+		require.Greater(t, share(count, set[4].Addr), 0.15, "%v", count)
+	})
+}
+
+// TestP2CFailuresPenalised: a backend that fails fast must not attract
+// traffic for looking fast.
+func TestP2CFailuresPenalised(t *testing.T) {
+	set := balancetest.Backends(4)
+	p := newP2C(t, balance.P2CConfig{}, set)
+	bad := set[1].Addr
+	count := map[string]int{}
+	for range 4000 {
+		c, err := p.Pick(context.Background(), "")
+		require.NoError(t, err)
+		count[c.Backend.Addr]++
+		if c.Backend.Addr == bad {
+			c.Done(errors.New("503"))
+		} else {
+			c.Done(nil)
+		}
+	}
+	require.Less(t, share(count, bad), 0.10, "%v", count)
+}
+
+func TestP2CWeights(t *testing.T) {
+	// Equal latency, in-flight held: a backend of weight 3 carries about
+	// three times the requests of one of weight 1.
+	set := []balance.Backend{{Addr: "a", Weight: 3}, {Addr: "b"}, {Addr: "c"}, {Addr: "d"}}
+	p := newP2C(t, balance.P2CConfig{}, set)
+	count := map[string]int{}
+	var held []balance.Choice
+	for range 600 {
+		c, err := p.Pick(context.Background(), "")
+		require.NoError(t, err)
+		count[c.Backend.Addr]++
+		held = append(held, c)
+	}
+	for i := range held {
+		held[i].Done(nil)
+	}
+	r := float64(count["a"]) / float64(count["b"])
+	require.InDelta(t, 3, r, 0.8, "%v", count)
+}
+
+func BenchmarkP2C(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		p := newP2C(b, balance.P2CConfig{}, balancetest.Backends(n))
+		ctx := context.Background()
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c, _ := p.Pick(ctx, "")
+				c.Done(nil)
+			}
+		})
+	}
+}
+
+func BenchmarkP2CParallel(b *testing.B) {
+	p := newP2C(b, balance.P2CConfig{}, balancetest.Backends(10))
+	b.Run("10", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			ctx := context.Background()
+			for pb.Next() {
+				c, _ := p.Pick(ctx, "")
+				c.Done(nil)
+			}
+		})
+	})
+}
