@@ -21,6 +21,20 @@ type Balancer interface {
 	Update(backends []Backend) error
 }
 
+// A Pinner is a Balancer that can also hand out a given backend, for a
+// request pinned to it elsewhere (by a sticky session cookie), so that the
+// request still counts in the balancer's statistics (requests in flight,
+// latency) and in Health's passive checks like any other. Every strategy of
+// this package is a Pinner, and so is Health when its inner Balancer is.
+type Pinner interface {
+	Balancer
+	// PickAddr returns a Choice for the backend at addr, to be Done like
+	// any other. It fails with ErrNoBackend when addr is not among the
+	// backends Pick would choose from now (removed by Update, or taken out
+	// by Health), and with ctx's error when ctx is done.
+	PickAddr(ctx context.Context, addr string) (Choice, error)
+}
+
 // A Choice is the backend one Pick chose, and the way to report how the
 // request went.
 //

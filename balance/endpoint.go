@@ -1,6 +1,8 @@
 package balance
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"time"
@@ -124,8 +126,9 @@ func nanotime() int64 {
 // under their update lock, as the last fallible step of Update, since it
 // commits the new set's stats.
 type registry struct {
-	track track
-	stats map[string]*stats
+	track  track
+	stats  map[string]*stats
+	byAddr atomic.Pointer[map[string]*endpoint] // the current set, for PickAddr
 }
 
 // endpoints validates backends and returns their endpoints, in order.
@@ -136,6 +139,7 @@ func (r *registry) endpoints(backends []Backend) ([]*endpoint, error) {
 		return nil, err
 	}
 	next := make(map[string]*stats, len(backends))
+	byAddr := make(map[string]*endpoint, len(backends))
 	eps := make([]*endpoint, len(backends))
 	for i, b := range backends {
 		st := r.stats[b.Addr]
@@ -144,7 +148,28 @@ func (r *registry) endpoints(backends []Backend) ([]*endpoint, error) {
 		}
 		next[b.Addr] = st
 		eps[i] = &endpoint{Backend: b, stats: st, track: r.track}
+		byAddr[b.Addr] = eps[i]
 	}
 	r.stats = next
+	r.byAddr.Store(&byAddr)
 	return eps, nil
+}
+
+// pickAddr is PickAddr for every strategy built on a registry: the
+// backend at addr in the current set, timed when the strategy tracks
+// latency.
+func (r *registry) pickAddr(ctx context.Context, addr string) (c Choice, err error) {
+	if err := ctx.Err(); err != nil {
+		return Choice{}, err
+	}
+	m := r.byAddr.Load()
+	if m == nil {
+		return Choice{}, ErrNoBackend
+	}
+	e := (*m)[addr]
+	if e == nil {
+		return Choice{}, fmt.Errorf("%w: %q is not in the set", ErrNoBackend, addr)
+	}
+	e.begin(&c, true)
+	return c, nil
 }

@@ -81,7 +81,7 @@ type ConsistentHash struct {
 	set atomic.Pointer[hashSet]
 }
 
-var _ Balancer = (*ConsistentHash)(nil)
+var _ Pinner = (*ConsistentHash)(nil)
 
 // hashSet is one immutable backend set of a ConsistentHash.
 type hashSet struct {
@@ -243,4 +243,9 @@ func mixHash(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
+}
+
+// PickAddr returns a Choice for the backend at addr; see Pinner.
+func (h *ConsistentHash) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	return h.reg.pickAddr(ctx, addr)
 }

@@ -118,15 +118,16 @@ type Health struct {
 	inner Balancer
 	cfg   HealthConfig
 
-	mu     sync.Mutex
-	all    []Backend
-	states map[string]*backendHealth
-	ramp   *time.Timer // next slow-start step, while any backend ramps
-	closed bool
-	lookup atomic.Pointer[map[string]*backendHealth] // read by Pick
+	mu       sync.Mutex
+	all      []Backend
+	states   map[string]*backendHealth
+	ramp     *time.Timer // next slow-start step, while any backend ramps
+	closed   bool
+	lookup   atomic.Pointer[map[string]*backendHealth] // read by Pick
+	eligible atomic.Pointer[map[string]Backend]        // read by PickAddr
 }
 
-var _ Balancer = (*Health)(nil)
+var _ Pinner = (*Health)(nil)
 
 // NewHealth returns a Health in front of inner.
 func NewHealth(inner Balancer, cfg HealthConfig) (*Health, error) {
@@ -140,6 +141,8 @@ func NewHealth(inner Balancer, cfg HealthConfig) (*Health, error) {
 	h := &Health{inner: inner, cfg: cfg, states: map[string]*backendHealth{}}
 	empty := map[string]*backendHealth{}
 	h.lookup.Store(&empty)
+	none := map[string]Backend{}
+	h.eligible.Store(&none)
 	return h, nil
 }
 
@@ -214,6 +217,30 @@ func (h *Health) Pick(ctx context.Context, key string) (Choice, error) {
 	return c, nil
 }
 
+// PickAddr returns a Choice for the backend at addr when it is eligible;
+// see Pinner. With an inner Balancer that is not a Pinner, the Choice
+// reports to Health's passive checks only.
+func (h *Health) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	if err := ctx.Err(); err != nil {
+		return Choice{}, err
+	}
+	b, ok := (*h.eligible.Load())[addr]
+	if !ok {
+		return Choice{}, fmt.Errorf("%w: %q is not eligible", ErrNoBackend, addr)
+	}
+	var c Choice
+	if p, ok := h.inner.(Pinner); ok {
+		var err error
+		if c, err = p.PickAddr(ctx, addr); err != nil {
+			return c, err
+		}
+	} else {
+		c.Backend = b
+	}
+	c.health = (*h.lookup.Load())[addr]
+	return c, nil
+}
+
 // Eligible returns the backends traffic currently goes to.
 func (h *Health) Eligible() []Backend {
 	h.mu.Lock()
@@ -277,6 +304,11 @@ func (h *Health) publishLocked() error {
 	if err := h.inner.Update(eligible); err != nil {
 		return err
 	}
+	byAddr := make(map[string]Backend, len(eligible))
+	for _, b := range eligible {
+		byAddr[b.Addr] = b
+	}
+	h.eligible.Store(&byAddr)
 	if nextRamp > 0 && !h.closed && h.ramp == nil {
 		h.ramp = time.AfterFunc(nextRamp, func() {
 			h.mu.Lock()

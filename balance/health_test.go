@@ -297,3 +297,23 @@ func TestHTTPAndTCPChecks(t *testing.T) {
 	require.Error(t, httpCheck(cctx, Backend{Addr: ln.Addr().String()}))
 	require.Less(t, time.Since(start), 2*time.Second)
 }
+
+// TestHealthPickAddr: a pinned request reaches only an eligible backend,
+// and its outcome counts for passive health like any other.
+func TestHealthPickAddr(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
+		ctx := context.Background()
+		for range 5 {
+			c, err := h.PickAddr(ctx, "a")
+			require.NoError(t, err)
+			require.Equal(t, "a", c.Backend.Addr)
+			c.Done(errors.New("refused"))
+		}
+		require.Equal(t, []string{"b", "c"}, rec.addrs(), "pinned failures eject too")
+		_, err := h.PickAddr(ctx, "a")
+		require.ErrorIs(t, err, ErrNoBackend)
+		_, err = h.PickAddr(ctx, "zzz")
+		require.ErrorIs(t, err, ErrNoBackend)
+	})
+}

@@ -68,7 +68,7 @@ type llLoad struct {
 	weight   int64
 }
 
-var _ Balancer = (*LeastLoaded)(nil)
+var _ Pinner = (*LeastLoaded)(nil)
 
 // NewLeastLoaded returns a LeastLoaded with no backends.
 func NewLeastLoaded(cfg LeastLoadedConfig) *LeastLoaded {
@@ -160,4 +160,9 @@ func leastReported(eps []*endpoint, start int, load func(string) float64) int {
 		}
 	}
 	return best
+}
+
+// PickAddr returns a Choice for the backend at addr; see Pinner.
+func (l *LeastLoaded) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	return l.reg.pickAddr(ctx, addr)
 }

@@ -100,7 +100,7 @@ type P2C struct {
 	set atomic.Pointer[p2cSet]
 }
 
-var _ Balancer = (*P2C)(nil)
+var _ Pinner = (*P2C)(nil)
 
 // p2cSet is one immutable backend set of a P2C.
 type p2cSet struct{ peers []p2cPeer }
@@ -258,4 +258,9 @@ func pairOf(r uint64, n int) (i, j int) {
 		j++
 	}
 	return i, j
+}
+
+// PickAddr returns a Choice for the backend at addr; see Pinner.
+func (p *P2C) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	return p.reg.pickAddr(ctx, addr)
 }

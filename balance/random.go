@@ -33,7 +33,7 @@ type Random struct {
 	reg registry
 }
 
-var _ Balancer = (*Random)(nil)
+var _ Pinner = (*Random)(nil)
 
 // randomSet is one immutable backend set with its alias table.
 type randomSet struct {
@@ -135,4 +135,9 @@ func randomScale(f float64) uint64 {
 		return math.MaxUint64
 	}
 	return uint64(f * (1 << 64))
+}
+
+// PickAddr returns a Choice for the backend at addr; see Pinner.
+func (r *Random) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	return r.reg.pickAddr(ctx, addr)
 }

@@ -40,7 +40,7 @@ type RoundRobin struct {
 // rrCacheLine is the padding that keeps a hot counter on its own cache line.
 const rrCacheLine = 64
 
-var _ Balancer = (*RoundRobin)(nil)
+var _ Pinner = (*RoundRobin)(nil)
 
 // NewRoundRobin returns a RoundRobin with no backends whose rotation starts
 // at a random position.
@@ -75,4 +75,9 @@ func (r *RoundRobin) Pick(ctx context.Context, _ string) (c Choice, err error) {
 	i := (r.next.Add(1) - 1) % uint64(len(eps))
 	eps[i].begin(&c, false)
 	return c, nil
+}
+
+// PickAddr returns a Choice for the backend at addr; see Pinner.
+func (r *RoundRobin) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	return r.reg.pickAddr(ctx, addr)
 }

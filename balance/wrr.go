@@ -60,7 +60,7 @@ type WeightedRoundRobin struct {
 	reg registry
 }
 
-var _ Balancer = (*WeightedRoundRobin)(nil)
+var _ Pinner = (*WeightedRoundRobin)(nil)
 
 // wrrMaxRound is the longest round (sum of reduced weights) Update
 // precomputes; a variable so tests can force the live order.
@@ -312,4 +312,9 @@ func (o *wrrOrder) down(h []int32, j int, byFinish bool) {
 		h[j], h[c] = h[c], h[j]
 		j = c
 	}
+}
+
+// PickAddr returns a Choice for the backend at addr; see Pinner.
+func (w *WeightedRoundRobin) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	return w.reg.pickAddr(ctx, addr)
 }

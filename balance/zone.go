@@ -75,7 +75,7 @@ type ZoneAware struct {
 	prevLocal []Backend  // the local set of the last Update, to roll back to
 }
 
-var _ Balancer = (*ZoneAware)(nil)
+var _ Pinner = (*ZoneAware)(nil)
 
 // zoneState is the split computed by one Update.
 type zoneState struct {
@@ -177,6 +177,22 @@ func (z *ZoneAware) Pick(ctx context.Context, key string) (Choice, error) {
 		return second.Pick(ctx, key)
 	}
 	return c, err
+}
+
+// PickAddr returns a Choice for the backend at addr from whichever side
+// holds it; see Pinner. It fails with ErrNoBackend when neither inner
+// balancer is a Pinner.
+func (z *ZoneAware) PickAddr(ctx context.Context, addr string) (Choice, error) {
+	err := error(ErrNoBackend)
+	for _, side := range []Balancer{z.local, z.remote} {
+		if p, ok := side.(Pinner); ok {
+			var c Choice
+			if c, err = p.PickAddr(ctx, addr); err == nil || !errors.Is(err, ErrNoBackend) {
+				return c, err
+			}
+		}
+	}
+	return Choice{}, err
 }
 
 // Spill returns the fraction of picks the current set sends out of the

@@ -9,7 +9,9 @@
 // an empty set fails with ErrNoBackend, a bad Update fails with
 // ErrInvalidBackend and keeps the previous set, a done context is
 // honoured, every backend gets traffic, Update is safe while picks go on,
-// and Done may come late, twice, or after its backend was removed.
+// and Done may come late, twice, or after its backend was removed. A
+// Balancer that is a balance.Pinner must hand out exactly the backends of
+// its current set through PickAddr.
 package balancetest
 
 import (
@@ -35,6 +37,13 @@ func Run(t *testing.T, newBalancer func(t *testing.T) balance.Balancer) {
 	t.Run("EveryBackendGetsTraffic", func(t *testing.T) { testSpread(t, newBalancer(t)) })
 	t.Run("UpdateDuringPicks", func(t *testing.T) { testConcurrentUpdate(t, newBalancer(t)) })
 	t.Run("DoneLateOrTwice", func(t *testing.T) { testDone(t, newBalancer(t)) })
+	t.Run("PickAddr", func(t *testing.T) {
+		lb, ok := newBalancer(t).(balance.Pinner)
+		if !ok {
+			t.Skip("not a balance.Pinner")
+		}
+		testPickAddr(t, lb)
+	})
 }
 
 // Backends returns n backends with addresses 10.0.0.1:80 onwards, spread
@@ -186,4 +195,27 @@ func testDone(t *testing.T, lb balance.Balancer) {
 	require.NoError(t, err)
 	require.True(t, addrs(Backends(6)[3:])[c.Backend.Addr])
 	c.Done(nil)
+}
+
+func testPickAddr(t *testing.T, lb balance.Pinner) {
+	ctx := context.Background()
+	_, err := lb.PickAddr(ctx, "10.0.0.1:80")
+	require.ErrorIs(t, err, balance.ErrNoBackend, "no set yet")
+	set := Backends(4)
+	require.NoError(t, lb.Update(set))
+	for _, b := range set {
+		c, err := lb.PickAddr(ctx, b.Addr)
+		require.NoError(t, err)
+		require.Equal(t, b.Addr, c.Backend.Addr)
+		c.Done(nil)
+	}
+	_, err = lb.PickAddr(ctx, "10.9.9.9:80")
+	require.ErrorIs(t, err, balance.ErrNoBackend)
+	require.NoError(t, lb.Update(set[1:]))
+	_, err = lb.PickAddr(ctx, set[0].Addr)
+	require.ErrorIs(t, err, balance.ErrNoBackend, "a removed backend cannot be pinned")
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = lb.PickAddr(cctx, set[1].Addr)
+	require.ErrorIs(t, err, context.Canceled)
 }

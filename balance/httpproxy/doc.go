@@ -63,26 +63,21 @@
 //
 // A cookie is honoured only when its MAC is valid (checked with
 // hmac.Equal), its backend is in the table, the last connection attempt
-// to that backend did not fail, and the backend is still in the set: if
-// the balancer has a method Contains(addr string) bool, the proxy asks it;
-// otherwise a backend counts as in the set while Pick has returned it
-// within Config.StickyTTL (default one minute). Anything else (a garbage,
-// tampered, forged or stale cookie, or a backend removed or down) is not
-// an error: the request silently picks through the balancer and gets a
-// fresh cookie. An idempotent request whose pinned backend fails to
-// connect is retried through the balancer like any other, and moves the
-// client to the backend that answered.
+// to that backend did not fail, and the balancer still offers the backend.
+// Anything else (a garbage, tampered, forged or stale cookie, or a backend
+// removed or down) is not an error: the request silently picks through the
+// balancer and gets a fresh cookie. An idempotent request whose pinned
+// backend fails to connect is retried through the balancer like any other,
+// and moves the client to the backend that answered.
 //
-// A sticky request goes straight to its backend without calling Pick, and
-// so without a Choice to report to: the balancer's in-flight counts and
-// latency averages do not see it. This is the deliberate choice (Traefik
-// and oxy make the same one): a cookie overrides the balancer, and the
-// alternatives are worse — calling Pick(ctx, token) only returns the
-// pinned backend for a hashing balancer, and reporting a Choice of one
-// backend for a request served by another would corrupt the statistics
-// of both. Connection failures of a pinned backend still end its
-// stickiness, as above, and the balancer learns them as soon as it picks
-// the backend again.
+// With a balance.Pinner (every strategy of package balance, and Health over
+// one), a sticky request takes its Choice from PickAddr: it counts in the
+// balancer's in-flight and latency statistics and in Health's passive
+// checks like any other request, and a backend that was removed or taken
+// out by Health fails PickAddr, so its clients re-pick at once. With
+// another Balancer, a sticky request goes around it, untracked, and a
+// backend counts as offered while Pick has returned it within
+// Config.StickyTTL (default one minute).
 //
 // # Forwarding headers
 //

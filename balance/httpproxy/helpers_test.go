@@ -109,14 +109,13 @@ func deadAddr(t testing.TB) string {
 	return addr
 }
 
-// countingLB counts picks of the balancer it wraps; with containsOn it
-// also implements Contains from the last Update.
+// countingLB counts picks of the balancer it wraps. It hides the wrapped
+// balancer's PickAddr, so sticky requests take the untracked path;
+// pinnerLB exposes it.
 type countingLB struct {
 	balance.Balancer
-	picks atomic.Int64
-
-	mu  sync.Mutex
-	set map[string]bool
+	picks  atomic.Int64
+	pinned atomic.Int64
 }
 
 func (l *countingLB) Pick(ctx context.Context, key string) (balance.Choice, error) {
@@ -127,23 +126,13 @@ func (l *countingLB) Pick(ctx context.Context, key string) (balance.Choice, erro
 	return c, err
 }
 
-func (l *countingLB) Update(bs []balance.Backend) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.set = map[string]bool{}
-	for _, b := range bs {
-		l.set[b.Addr] = true
-	}
-	return l.Balancer.Update(bs)
-}
+// pinnerLB is a countingLB whose sticky requests go through the wrapped
+// balancer's PickAddr.
+type pinnerLB struct{ *countingLB }
 
-// containsLB is a countingLB with the optional Contains method.
-type containsLB struct{ *countingLB }
-
-func (l containsLB) Contains(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.set[addr]
+func (l pinnerLB) PickAddr(ctx context.Context, addr string) (balance.Choice, error) {
+	l.pinned.Add(1)
+	return l.Balancer.(balance.Pinner).PickAddr(ctx, addr)
 }
 
 func newRR(t testing.TB, bs []balance.Backend) *countingLB {

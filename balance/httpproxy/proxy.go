@@ -78,7 +78,7 @@ type Config struct {
 	// that share it honour each other's cookies. Empty means 32 random
 	// bytes, drawn by New.
 	Secret []byte
-	// StickyTTL is, for a balancer without Contains, how long after the
+	// StickyTTL is, for a balancer that is not a balance.Pinner, how long after the
 	// balancer last picked a backend its cookies are still honoured. 0
 	// means DefaultStickyTTL; negative is invalid.
 	StickyTTL time.Duration
@@ -111,7 +111,8 @@ type Proxy struct {
 	timeout   time.Duration
 	isFailure func(*http.Response, error) bool
 	key       func(*http.Request) string
-	sticky    *stickyTable // nil when stickiness is off
+	sticky    *stickyTable   // nil when stickiness is off
+	pinner    balance.Pinner // lb, when it can take sticky requests
 	cookie    string
 	secure    bool
 	trusted   []netip.Prefix
@@ -163,11 +164,8 @@ func New(lb balance.Balancer, cfg Config) (*Proxy, error) {
 			secret = make([]byte, 32)
 			rand.Read(secret) // never fails (crypto/rand's contract)
 		}
-		var contains func(string) bool
-		if c, ok := lb.(interface{ Contains(addr string) bool }); ok {
-			contains = c.Contains
-		}
-		p.sticky = newStickyTable(cfg.StickyCookie, secret, cfg.StickyTTL, cfg.StickyMaxBackends, contains)
+		p.pinner, _ = lb.(balance.Pinner)
+		p.sticky = newStickyTable(cfg.StickyCookie, secret, cfg.StickyTTL, cfg.StickyMaxBackends, p.pinner != nil)
 	}
 	p.rp = httputil.ReverseProxy{
 		Rewrite:      p.rewrite,

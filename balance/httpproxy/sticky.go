@@ -30,12 +30,15 @@ var tokenLen = cookieEncoding.EncodedLen(macLen)
 // the maps are immutable snapshots replaced on every insertion, which only
 // happens when a backend is seen for the first time.
 type stickyTable struct {
-	name     string
-	key      []byte
-	ttl      time.Duration
-	max      int
-	contains func(addr string) bool // the balancer's, or nil
-	base     time.Time              // origin of the monotonic clock
+	name string
+	key  []byte
+	ttl  time.Duration
+	max  int
+	// pinned: sticky requests go through the balancer's PickAddr, which
+	// knows whether the backend is still in the set; otherwise a backend
+	// counts as in the set while Pick has returned it within ttl.
+	pinned bool
+	base   time.Time // origin of the monotonic clock
 
 	mu   sync.Mutex // serialises writers
 	snap atomic.Pointer[stickySnap]
@@ -59,8 +62,8 @@ type stickyEntry struct {
 	down atomic.Bool
 }
 
-func newStickyTable(name string, key []byte, ttl time.Duration, max int, contains func(string) bool) *stickyTable {
-	t := &stickyTable{name: name, key: key, ttl: ttl, max: max, contains: contains, base: time.Now()}
+func newStickyTable(name string, key []byte, ttl time.Duration, max int, pinned bool) *stickyTable {
+	t := &stickyTable{name: name, key: key, ttl: ttl, max: max, pinned: pinned, base: time.Now()}
 	t.snap.Store(&stickySnap{byAddr: map[string]*stickyEntry{}, byMAC: map[uint64]*stickyEntry{}})
 	return t
 }
@@ -129,7 +132,7 @@ func (t *stickyTable) learn(b balance.Backend) *stickyEntry {
 	maps.Copy(next.byAddr, old.byAddr)
 	maps.Copy(next.byMAC, old.byMAC)
 	// Forget what expired, then the least recently picked beyond max.
-	if t.contains == nil {
+	if !t.pinned {
 		for addr, x := range next.byAddr {
 			if now-x.seen.Load() > int64(t.ttl) {
 				next.remove(addr, x)
@@ -190,11 +193,7 @@ func (t *stickyTable) lookup(value string) *stickyEntry {
 	if e == nil || e.down.Load() {
 		return nil
 	}
-	if t.contains != nil {
-		if !t.contains(e.b.Addr) {
-			return nil
-		}
-	} else if t.now()-e.seen.Load() > int64(t.ttl) {
+	if !t.pinned && t.now()-e.seen.Load() > int64(t.ttl) {
 		return nil
 	}
 	return e

@@ -180,11 +180,11 @@ func TestStickySharedSecret(t *testing.T) {
 	}
 }
 
-// TestStickyRemovedBackendContains: with a balancer that has Contains, a
-// cookie for a removed backend re-picks at once.
-func TestStickyRemovedBackendContains(t *testing.T) {
+// TestStickyRemovedBackendPinner: with a balance.Pinner, a cookie for a
+// removed backend re-picks at once.
+func TestStickyRemovedBackendPinner(t *testing.T) {
 	cs := clones(t, 3)
-	lb := containsLB{newRR(t, backendsOf(cs...))}
+	lb := pinnerLB{newRR(t, backendsOf(cs...))}
 	p, _ := newProxy(t, lb, Config{StickyCookie: "lb"})
 	_, name, set := stickyGet(t, p, "/", "")
 	var rest []*clone
@@ -196,6 +196,7 @@ func TestStickyRemovedBackendContains(t *testing.T) {
 	_, got, fresh := stickyGet(t, p, "/", set.Value)
 	require.Equal(t, name, got)
 	require.Nil(t, fresh)
+	require.Equal(t, int64(1), lb.pinned.Load(), "the sticky request went through PickAddr")
 	require.NoError(t, lb.Update(backendsOf(rest...)))
 	_, got, fresh = stickyGet(t, p, "/", set.Value)
 	require.NotEqual(t, name, got)
@@ -268,11 +269,11 @@ func (e *stickyEntry) cookieValue() string {
 	return cookieEncoding.EncodeToString(e.mac[:])
 }
 
-// TestStickyTTL: without Contains, a backend the balancer has not picked
+// TestStickyTTL: without a Pinner, a backend the balancer has not picked
 // for StickyTTL no longer holds its clients.
 func TestStickyTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tab := newStickyTable("lb", []byte("0123456789abcdef"), time.Minute, 10, nil)
+		tab := newStickyTable("lb", []byte("0123456789abcdef"), time.Minute, 10, false)
 		a := tab.learn(balance.Backend{Addr: "10.0.0.1:80"})
 		v := a.cookieValue()
 		require.Same(t, a, tab.lookup(v))
@@ -297,7 +298,7 @@ func TestStickyTTL(t *testing.T) {
 // the least recently picked.
 func TestStickyTableBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tab := newStickyTable("lb", []byte("0123456789abcdef"), time.Hour, 4, nil)
+		tab := newStickyTable("lb", []byte("0123456789abcdef"), time.Hour, 4, false)
 		var vals []string
 		for i := range 10 {
 			e := tab.learn(balance.Backend{Addr: "10.0.0." + string(rune('0'+i)) + ":80"})
@@ -314,7 +315,7 @@ func TestStickyTableBounded(t *testing.T) {
 }
 
 func TestStickyConcurrentLearn(t *testing.T) {
-	tab := newStickyTable("lb", []byte("0123456789abcdef"), time.Hour, 64, nil)
+	tab := newStickyTable("lb", []byte("0123456789abcdef"), time.Hour, 64, false)
 	done := make(chan struct{})
 	for g := range 8 {
 		go func() {
@@ -334,7 +335,7 @@ func TestStickyConcurrentLearn(t *testing.T) {
 // FuzzStickyCookie: the decoder never panics and accepts exactly the
 // values the proxy issues for backends it knows.
 func FuzzStickyCookie(f *testing.F) {
-	tab := newStickyTable("lb", []byte("fuzz-secret-0123456789"), time.Hour, 16, nil)
+	tab := newStickyTable("lb", []byte("fuzz-secret-0123456789"), time.Hour, 16, false)
 	addrs := []string{"10.0.0.1:8080", "10.0.0.2:8080", "[fd00::1]:80"}
 	for _, a := range addrs {
 		v := tab.learn(balance.Backend{Addr: a}).cookieValue()

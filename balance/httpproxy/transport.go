@@ -46,11 +46,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			pinned *stickyEntry
 		)
 		if attempt == 0 && st.pin != nil {
-			// A sticky request bypasses the balancer (see the package doc):
-			// its Choice is untracked and Done does nothing.
-			pinned = st.pin
-			c = balance.Choice{Backend: pinned.b}
-		} else {
+			// A sticky request goes to its backend (see the package doc):
+			// through PickAddr when the balancer has it, so the request
+			// counts like any other and a backend no longer in the set
+			// re-picks; otherwise around the balancer, untracked.
+			if p.pinner == nil {
+				pinned, c = st.pin, balance.Choice{Backend: st.pin.b}
+			} else if pc, err := p.pinner.PickAddr(ctx, st.pin.b.Addr); err == nil {
+				pinned, c = st.pin, pc
+			}
+		}
+		if pinned == nil {
 			var err error
 			c, err = p.pick(ctx, req, tried, lastErr)
 			if err != nil {
