@@ -5,6 +5,17 @@
 //
 //   - Horizontal scaling and clones: every package keeps shared state out of
 //     the process, so identical clones can run behind a load balancer.
+//   - Load balancing over clones (round robin, load-based by asking servers
+//     how busy they are, DNS round robin, zone-aware/geographic): package
+//     balance — balance.Balancer with balance.RoundRobin,
+//     balance.WeightedRoundRobin, balance.Random, balance.LeastLoaded,
+//     balance.P2C, balance.ConsistentHash and balance.ZoneAware;
+//     balance.Health for active and passive health checks;
+//     balance.LoadReporter and balance.LoadProber for reported load;
+//     balance.DNS for DNS-fed backend sets. Private backends behind one
+//     public entry point: balance/httpproxy.Proxy.
+//   - Sticky sessions by cookie: httpproxy.Config.StickyCookie (a keyed
+//     hash of the backend, never its address).
 //   - Database partitioning (sharding by key or pattern, "users A–M on one
 //     database, N–Z on another"): package shard — shard.Sharder with
 //     shard.Range, shard.Jump, shard.Rendezvous, shard.Ring, shard.Maglev and
@@ -12,10 +23,9 @@
 //     change; shard.Slot gives Redis Cluster hash slots.
 //
 // Still to come, each in its own package (see README.md for their status):
-// load balancing with round robin, load-based, DNS and zone-aware strategies
-// (balance); sessions every clone can read (session); cache-aside in RAM
-// stores, cached queries and cached objects (cache); reads to replicas and
-// writes to the primary (replica); background jobs and scheduled precompute
-// (queue); and high availability with leader election and heartbeat pairs
-// (failover).
+// sessions every clone can read from a shared store (session); cache-aside
+// in RAM stores, cached queries and cached objects (cache); reads to
+// replicas and writes to the primary (replica); background jobs and
+// scheduled precompute (queue); and high availability with leader election
+// and heartbeat pairs, active-active and active-passive (failover).
 package scaleout
