@@ -22,22 +22,6 @@ func newHash(t testing.TB, cfg balance.ConsistentHashConfig, set []balance.Backe
 	return h
 }
 
-func TestConsistentHashConformance(t *testing.T) {
-	balancetest.Run(t, func(t *testing.T) balance.Balancer {
-		h, err := balance.NewConsistentHash(balance.ConsistentHashConfig{})
-		require.NoError(t, err)
-		return h
-	})
-}
-
-func TestConsistentHashCommon(t *testing.T) {
-	commonTests(t, func(t *testing.T) balance.Balancer {
-		h, err := balance.NewConsistentHash(balance.ConsistentHashConfig{})
-		require.NoError(t, err)
-		return h
-	})
-}
-
 func TestConsistentHashConfig(t *testing.T) {
 	for name, cfg := range map[string]balance.ConsistentHashConfig{
 		"factor below 1":      {LoadFactor: 0.9},

@@ -15,17 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/balance"
-	"github.com/scaleout/scaleout/balance/balancetest"
 )
-
-func TestHealthConformance(t *testing.T) {
-	balancetest.Run(t, func(t *testing.T) balance.Balancer {
-		h, err := balance.NewHealth(balance.NewRoundRobin(), balance.HealthConfig{})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = h.Close() })
-		return h
-	})
-}
 
 // clones starts n real HTTP backends on loopback.
 func clones(t *testing.T, n int) ([]*httptest.Server, []balance.Backend) {

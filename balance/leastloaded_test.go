@@ -20,14 +20,6 @@ func newLeastLoaded(t testing.TB, cfg balance.LeastLoadedConfig, set []balance.B
 	return l
 }
 
-func TestLeastLoadedConformance(t *testing.T) {
-	balancetest.Run(t, func(t *testing.T) balance.Balancer { return balance.NewLeastLoaded(balance.LeastLoadedConfig{}) })
-}
-
-func TestLeastLoadedCommon(t *testing.T) {
-	commonTests(t, func(t *testing.T) balance.Balancer { return balance.NewLeastLoaded(balance.LeastLoadedConfig{}) })
-}
-
 // TestLeastLoadedPicksIdle: with requests held on every backend but one,
 // the next pick goes to the idle one.
 func TestLeastLoadedPicksIdle(t *testing.T) {

@@ -3,7 +3,6 @@ package balance_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -24,14 +23,6 @@ func newP2C(t testing.TB, cfg balance.P2CConfig, set []balance.Backend) *balance
 	return p
 }
 
-func TestP2CConformance(t *testing.T) {
-	balancetest.Run(t, func(t *testing.T) balance.Balancer {
-		p, err := balance.NewP2C(balance.P2CConfig{})
-		require.NoError(t, err)
-		return p
-	})
-}
-
 func TestP2CConfig(t *testing.T) {
 	for name, cfg := range map[string]balance.P2CConfig{
 		"negative decay":       {Decay: -time.Second},
@@ -43,133 +34,6 @@ func TestP2CConfig(t *testing.T) {
 	}
 	_, err := balance.NewP2C(balance.P2CConfig{Decay: time.Minute, ForcePickAfter: time.Hour})
 	require.NoError(t, err)
-}
-
-// commonTests are the checks of the brief beyond the conformance kit that
-// apply to every strategy in this file set.
-func commonTests(t *testing.T, newLB func(t *testing.T) balance.Balancer) {
-	t.Run("BadUpdateKeepsSet", func(t *testing.T) {
-		lb := newLB(t)
-		require.NoError(t, lb.Update(balancetest.Backends(2)))
-		require.ErrorIs(t, lb.Update([]balance.Backend{{Addr: "x", Weight: -2}}), balance.ErrInvalidBackend)
-		require.ErrorIs(t, lb.Update([]balance.Backend{{Addr: "x"}, {Addr: "x"}}), balance.ErrInvalidBackend)
-		seen := map[string]bool{}
-		for i := range 200 {
-			c, err := lb.Pick(context.Background(), strconv.Itoa(i))
-			require.NoError(t, err)
-			seen[c.Backend.Addr] = true
-			c.Done(nil)
-		}
-		require.Equal(t, map[string]bool{"10.0.0.1:80": true, "10.0.0.2:80": true}, seen)
-	})
-	t.Run("Empty", func(t *testing.T) {
-		lb := newLB(t)
-		_, err := lb.Pick(context.Background(), "k")
-		require.ErrorIs(t, err, balance.ErrNoBackend)
-		require.NoError(t, lb.Update([]balance.Backend{}))
-		_, err = lb.Pick(context.Background(), "")
-		require.ErrorIs(t, err, balance.ErrNoBackend)
-	})
-	t.Run("CanceledContext", func(t *testing.T) {
-		lb := newLB(t)
-		require.NoError(t, lb.Update(balancetest.Backends(3)))
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_, err := lb.Pick(ctx, "k")
-		require.ErrorIs(t, err, context.Canceled)
-		ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-		defer cancel()
-		_, err = lb.Pick(ctx, "k")
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-	})
-	t.Run("DoneTwiceAndAfterRemoval", func(t *testing.T) {
-		lb := newLB(t)
-		set := balancetest.Backends(4)
-		require.NoError(t, lb.Update(set))
-		var held []balance.Choice
-		for i := range 40 {
-			c, err := lb.Pick(context.Background(), strconv.Itoa(i))
-			require.NoError(t, err)
-			held = append(held, c)
-		}
-		require.NoError(t, lb.Update(set[2:]))
-		for i := range held {
-			held[i].Done(nil)
-			held[i].Done(errors.New("ignored: a second Done")) // P2C would penalise a failure
-			held[i].Done(errors.New("ignored too"))
-		}
-		// The backends that stayed are idle again: spread stays fair.
-		count := map[string]int{}
-		for i := range 2000 {
-			c, err := lb.Pick(context.Background(), fmt.Sprintf("k%d", i))
-			require.NoError(t, err)
-			count[c.Backend.Addr]++
-			c.Done(nil)
-		}
-		require.Len(t, count, 2)
-		for addr, n := range count {
-			require.Greater(t, n, 500, "%s starved: %v", addr, count)
-		}
-	})
-	t.Run("ConcurrentPicksWithUpdate", func(t *testing.T) {
-		lb := newLB(t)
-		a, b := balancetest.Backends(10), balancetest.Backends(14)[5:]
-		in := map[string]bool{}
-		for _, x := range append(append([]balance.Backend(nil), a...), b...) {
-			in[x.Addr] = true
-		}
-		require.NoError(t, lb.Update(a))
-		var wg sync.WaitGroup
-		for g := range 4 {
-			wg.Go(func() {
-				var held []balance.Choice
-				for i := range 2000 {
-					c, err := lb.Pick(context.Background(), fmt.Sprintf("%d/%d", g, i%50))
-					if err != nil || !in[c.Backend.Addr] {
-						t.Errorf("pick %q: %v", c.Backend.Addr, err)
-						return
-					}
-					held = append(held, c)
-					if len(held) > 8 {
-						held[0].Done(nil)
-						held = held[1:]
-					}
-				}
-				for i := range held {
-					held[i].Done(nil)
-				}
-			})
-		}
-		for i := range 50 {
-			set := a
-			if i%2 == 1 {
-				set = b
-			}
-			require.NoError(t, lb.Update(set))
-		}
-		wg.Wait()
-	})
-	t.Run("NoAllocs", func(t *testing.T) {
-		lb := newLB(t)
-		require.NoError(t, lb.Update(balancetest.Backends(10)))
-		ctx := context.Background()
-		allocs := testing.AllocsPerRun(1000, func() {
-			c, err := lb.Pick(ctx, "user:42")
-			if err != nil {
-				panic(err)
-			}
-			c.Done(nil)
-		})
-		require.Zero(t, allocs)
-	})
-}
-
-func TestP2CCommon(t *testing.T) {
-	commonTests(t, func(t *testing.T) balance.Balancer {
-		p, err := balance.NewP2C(balance.P2CConfig{})
-		require.NoError(t, err)
-		return p
-	})
 }
 
 // simulate runs clients goroutines that loop Pick → sleep(latency of the

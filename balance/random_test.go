@@ -10,13 +10,6 @@ import (
 	"github.com/scaleout/scaleout/balance/balancetest"
 )
 
-func TestRandom(t *testing.T) {
-	rrCommon(t, func(*testing.T) balance.Balancer { return balance.NewRandom() })
-	t.Run("ZeroValue", func(t *testing.T) {
-		rrCommon(t, func(*testing.T) balance.Balancer { return new(balance.Random) })
-	})
-}
-
 // TestRandomDistribution: each backend's share of many picks is within a
 // few standard deviations of weight/total, for uniform and weighted sets.
 func TestRandomDistribution(t *testing.T) {

@@ -2,12 +2,9 @@ package balance_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,145 +40,6 @@ func rrCount(addrs []string) map[string]int {
 		m[a]++
 	}
 	return m
-}
-
-// rrCommon runs the tests every balancer of this file group shares, beyond
-// the conformance kit: bad input, empty sets, contexts, Done, allocations
-// and Update during picks. newLB returns a balancer with no backends whose
-// picks spread over every backend it is given.
-func rrCommon(t *testing.T, newLB func(t *testing.T) balance.Balancer) {
-	t.Run("Conformance", func(t *testing.T) { balancetest.Run(t, newLB) })
-
-	t.Run("BadUpdate", func(t *testing.T) {
-		good := rrSet(1, 2, 3)
-		for _, tc := range []struct {
-			name string
-			set  []balance.Backend
-		}{
-			{"empty address", []balance.Backend{{Addr: "x"}, {Addr: ""}}},
-			{"duplicate", []balance.Backend{{Addr: "x"}, {Addr: "y"}, {Addr: "x"}}},
-			{"negative weight", []balance.Backend{{Addr: "x", Weight: -3}}},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				lb := newLB(t)
-				require.NoError(t, lb.Update(good))
-				err := lb.Update(tc.set)
-				require.ErrorIs(t, err, balance.ErrInvalidBackend)
-				for addr := range rrCount(rrPicks(t, lb, 60)) {
-					require.Contains(t, []string{"a", "b", "c"}, addr, "the previous set stays")
-				}
-			})
-		}
-	})
-
-	t.Run("Empty", func(t *testing.T) {
-		lb := newLB(t)
-		_, err := lb.Pick(context.Background(), "")
-		require.ErrorIs(t, err, balance.ErrNoBackend)
-		require.NoError(t, lb.Update(rrSet(1)))
-		require.NoError(t, lb.Update([]balance.Backend{}))
-		_, err = lb.Pick(context.Background(), "")
-		require.ErrorIs(t, err, balance.ErrNoBackend)
-	})
-
-	t.Run("Context", func(t *testing.T) {
-		lb := newLB(t)
-		require.NoError(t, lb.Update(rrSet(1, 1)))
-		canceled, cancel := context.WithCancel(context.Background())
-		cancel()
-		_, err := lb.Pick(canceled, "")
-		require.ErrorIs(t, err, context.Canceled)
-		expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(1, 0))
-		defer cancel2()
-		_, err = lb.Pick(expired, "")
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-		// A done context wins over an empty set: the caller gave up first.
-		require.NoError(t, lb.Update(nil))
-		_, err = lb.Pick(canceled, "")
-		require.ErrorIs(t, err, context.Canceled)
-	})
-
-	t.Run("Done", func(t *testing.T) {
-		lb := newLB(t)
-		require.NoError(t, lb.Update(rrSet(1, 2, 3)))
-		c, err := lb.Pick(context.Background(), "")
-		require.NoError(t, err)
-		c.Done(nil)
-		c.Done(errors.New("again")) // ignored
-		held, err := lb.Pick(context.Background(), "")
-		require.NoError(t, err)
-		require.NoError(t, lb.Update([]balance.Backend{{Addr: "z"}}))
-		held.Done(errors.New("reset")) // its backend is gone: harmless
-		held.Done(nil)
-		require.Equal(t, []string{"z", "z"}, rrPicks(t, lb, 2))
-	})
-
-	t.Run("Allocs", func(t *testing.T) {
-		lb := newLB(t)
-		require.NoError(t, lb.Update(balancetest.Backends(10)))
-		ctx := context.Background()
-		allocs := testing.AllocsPerRun(1000, func() {
-			c, err := lb.Pick(ctx, "key")
-			if err != nil {
-				panic(err)
-			}
-			c.Done(nil)
-		})
-		require.Zero(t, allocs)
-	})
-
-	t.Run("UpdateDuringPicks", func(t *testing.T) {
-		lb := newLB(t)
-		old, next := balancetest.Backends(5), balancetest.Backends(12)[5:]
-		in := map[string]bool{}
-		for _, b := range append(append([]balance.Backend{}, old...), next...) {
-			in[b.Addr] = true
-		}
-		require.NoError(t, lb.Update(old))
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for range 8 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					c, err := lb.Pick(context.Background(), "k")
-					if err == nil && !in[c.Backend.Addr] {
-						err = fmt.Errorf("picked %q from neither set", c.Backend.Addr)
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-					c.Done(nil)
-				}
-			})
-		}
-		for i := range 500 {
-			set := old
-			if i%2 == 0 {
-				set = next
-			}
-			require.NoError(t, lb.Update(set))
-		}
-		close(stop)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-	})
-}
-
-func TestRoundRobin(t *testing.T) {
-	rrCommon(t, func(*testing.T) balance.Balancer { return balance.NewRoundRobin() })
-	t.Run("ZeroValue", func(t *testing.T) {
-		rrCommon(t, func(*testing.T) balance.Balancer { return new(balance.RoundRobin) })
-	})
 }
 
 func TestRoundRobinRotation(t *testing.T) {

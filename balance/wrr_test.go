@@ -14,13 +14,6 @@ import (
 	"github.com/scaleout/scaleout/balance/balancetest"
 )
 
-func TestWeightedRoundRobin(t *testing.T) {
-	rrCommon(t, func(*testing.T) balance.Balancer { return balance.NewWeightedRoundRobin() })
-	t.Run("ZeroValue", func(t *testing.T) {
-		rrCommon(t, func(*testing.T) balance.Balancer { return new(balance.WeightedRoundRobin) })
-	})
-}
-
 func TestWeightedRoundRobinOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -47,30 +47,6 @@ func zonePicks(t testing.TB, lb balance.Balancer, n int) map[string]int {
 	return count
 }
 
-func TestZoneAware(t *testing.T) {
-	// The kit's backends are in zones "a" and "b": with every caller in
-	// "a", half the traffic spills to "b"; with callers in a zone with no
-	// backends, all of it does.
-	t.Run("Spilling", func(t *testing.T) {
-		rrCommon(t, func(t *testing.T) balance.Balancer {
-			return newZoneAware(t, balance.ZoneAwareConfig{Local: "a", LocalShare: 1})
-		})
-	})
-	t.Run("NoLocal", func(t *testing.T) {
-		rrCommon(t, func(t *testing.T) balance.Balancer {
-			return newZoneAware(t, balance.ZoneAwareConfig{Local: "elsewhere"})
-		})
-	})
-	t.Run("WeightedInner", func(t *testing.T) {
-		balancetest.Run(t, func(t *testing.T) balance.Balancer {
-			return newZoneAware(t, balance.ZoneAwareConfig{
-				Local: "a", LocalShare: 1,
-				New: func() balance.Balancer { return balance.NewWeightedRoundRobin() },
-			})
-		})
-	})
-}
-
 func TestZoneAwareConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string

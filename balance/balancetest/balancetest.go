@@ -9,7 +9,8 @@
 // an empty set fails with ErrNoBackend, a bad Update fails with
 // ErrInvalidBackend and keeps the previous set, a done context is
 // honoured, every backend gets traffic, Update is safe while picks go on,
-// and Done may come late, twice, or after its backend was removed. A
+// and Done may come late, twice, or after its backend was removed, without
+// skewing the spread. A
 // Balancer that is a balance.Pinner must hand out exactly the backends of
 // its current set through PickAddr.
 package balancetest
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -109,9 +111,17 @@ func testBadUpdate(t *testing.T, lb balance.Balancer) {
 
 func testContext(t *testing.T, lb balance.Balancer) {
 	require.NoError(t, lb.Update(Backends(3)))
-	ctx, cancel := context.WithCancel(context.Background())
+	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := lb.Pick(ctx, "k")
+	_, err := lb.Pick(canceled, "k")
+	require.ErrorIs(t, err, context.Canceled)
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(1, 0))
+	defer cancel2()
+	_, err = lb.Pick(expired, "k")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	// A done context wins over an empty set: the caller gave up first.
+	require.NoError(t, lb.Update(nil))
+	_, err = lb.Pick(canceled, "k")
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -146,6 +156,12 @@ func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var held []balance.Choice // requests in flight across updates
+			defer func() {
+				for i := range held {
+					held[i].Done(nil)
+				}
+			}()
 			for i := range 2000 {
 				c, err := lb.Pick(context.Background(), fmt.Sprintf("%d-%d", g, i))
 				if err != nil {
@@ -156,7 +172,11 @@ func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
 					errs <- fmt.Errorf("picked %q from neither set", c.Backend.Addr)
 					return
 				}
-				c.Done(nil)
+				held = append(held, c)
+				if len(held) > 8 {
+					held[0].Done(nil)
+					held = held[1:]
+				}
 			}
 		}()
 	}
@@ -174,27 +194,37 @@ func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
 	}
 }
 
+// testDone: requests finish after their backends left the set, and report
+// twice; the second report is ignored, and the backends that stayed are
+// not judged by the reports: the spread stays fair.
 func testDone(t *testing.T, lb balance.Balancer) {
-	require.NoError(t, lb.Update(Backends(3)))
+	set := Backends(4)
+	require.NoError(t, lb.Update(set))
 	ctx := context.Background()
 	var held []balance.Choice
-	for i := range 30 {
+	for i := range 40 {
 		c, err := lb.Pick(ctx, fmt.Sprint(i))
 		require.NoError(t, err)
 		held = append(held, c)
 	}
-	// The backends go away while their requests are in flight.
-	require.NoError(t, lb.Update(Backends(6)[3:]))
+	require.NoError(t, lb.Update(set[2:]))
 	for i := range held {
-		held[i].Done(errors.New("connection reset"))
-		held[i].Done(nil) // a second call is ignored
+		held[i].Done(nil)
+		held[i].Done(errors.New("ignored: a second Done"))
 	}
 	var zero balance.Choice
 	zero.Done(nil) // a zero Choice is harmless too
-	c, err := lb.Pick(ctx, "after")
-	require.NoError(t, err)
-	require.True(t, addrs(Backends(6)[3:])[c.Backend.Addr])
-	c.Done(nil)
+	count := map[string]int{}
+	for i := range 2000 {
+		c, err := lb.Pick(ctx, fmt.Sprintf("k%d", i))
+		require.NoError(t, err)
+		count[c.Backend.Addr]++
+		c.Done(nil)
+	}
+	require.Len(t, count, 2)
+	for addr, n := range count {
+		require.Greater(t, n, 500, "%s starved: %v", addr, count)
+	}
 }
 
 func testPickAddr(t *testing.T, lb balance.Pinner) {
