@@ -27,7 +27,9 @@
 // and a Choice made before an update reports to them when it is done. An
 // empty set makes Pick fail with ErrNoBackend; an invalid set (empty or
 // duplicate address, negative weight) makes Update fail with
-// ErrInvalidBackend and keep the previous set.
+// ErrInvalidBackend and keep the previous set. Every strategy is also a
+// Pinner: PickAddr hands out a given backend (for a sticky session) so that
+// the request counts like any other.
 //
 // Health changes what the inner strategy sees: an ejected or failing
 // backend leaves the set the strategy picks from, and comes back through
