@@ -31,4 +31,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-compare:
-	cd bench && $(GO) run ./cmd/compare -out ../BENCHMARKS.md
+	cd bench && $(GO) run ./cmd/compare -out ../BENCHMARKS.md && $(GO) run ./cmd/proxybench -out ../BENCHMARKS.md

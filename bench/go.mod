@@ -12,3 +12,9 @@ require (
 	github.com/scaleout/scaleout v0.0.0-00010101000000-000000000000
 	github.com/serialx/hashring v0.0.0-20200727003509-22c0c7ab6b1b
 )
+
+require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
+	github.com/segmentio/fasthash v1.0.3 // indirect
+	github.com/vulcand/oxy/v2 v2.0.2
+)

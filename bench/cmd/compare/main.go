@@ -1,10 +1,11 @@
 // Command compare measures our shard strategies against other Go sharding
-// libraries in one process run and writes the results, with the targets
-// they are held to, as a Markdown report:
+// libraries, and our balance strategies' picks against vulcand/oxy's
+// round robin, in one process run and writes the results, with the
+// targets they are held to, as a Markdown report:
 //
-//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000]
+//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance]
 //
-// It measures three things:
+// It measures four things:
 //
 //   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
 //     each benchmark repeated -runs times (interleaved across
@@ -13,13 +14,24 @@
 //   - distribution: -keys keys over 10 and 100 shards, max/mean load, next
 //     to what an ideal uniform random assignment gives (the noise floor);
 //   - movement: the fraction of -keys keys whose owner changes when an 11th
-//     shard joins 10, as a multiple of the ideal 1/11.
+//     shard joins 10, as a multiple of the ideal 1/11;
+//   - pick cost: ns/op and allocs/op of one balancer pick (Pick and Done
+//     for ours, NextServer for oxy) at 10 backends serially and under
+//     RunParallel, and of WeightedRoundRobin over 10,000 weighted
+//     backends, with a bare atomic counter as the floor; -runs medians,
+//     interleaved like the lookups.
 //
-// The tables go to -out and to stdout; progress goes to stderr.
+// -only shard runs the first three, -only balance the last.
+//
+// The tables go to -out and to stdout; progress goes to stderr. The -out
+// file is rewritten whole, except the block between
+// <!-- proxybench:start --> and <!-- proxybench:end --> that
+// cmd/proxybench maintains: it is kept verbatim, at the end.
 package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,32 +62,115 @@ func main() {
 	nkeys := fs.Int("keys", 1_000_000, "keys for the distribution and movement measurements")
 	benchtime := fs.Duration("benchtime", time.Second, "duration of each benchmark run")
 	trials := fs.Int("trials", 20, "simulated trials of an ideal random assignment for the noise floor")
+	pickBenchtime := fs.Duration("pick-benchtime", 500*time.Millisecond, "duration of each balancer pick benchmark run")
+	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves) or balance (balancer picks); "+
+		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
-	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 {
-		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials and -benchtime must be positive")
+	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 {
+		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime and -pick-benchtime must be positive")
 		os.Exit(2)
 	}
-	if err := flag.CommandLine.Set("test.benchtime", benchtime.String()); err != nil {
-		fatal(err)
+	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(),
+		benchtime: *benchtime, pickBenchtime: *pickBenchtime, gomaxprocs: runtime.GOMAXPROCS(0)}
+	switch *only {
+	case "all":
+		c.doShard, c.doBalance = true, true
+	case "shard":
+		c.doShard = true
+	case "balance":
+		c.doBalance = true
+	default:
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard or balance\n", *only)
+		os.Exit(2)
+	}
+	if *out != "" && *only != "all" {
+		// The report is one file with one targets list; writing a part
+		// of it would drop the other sections from the file.
+		fmt.Fprintln(os.Stderr, "compare: -only writes a partial report to stdout only; drop -out, or -only")
+		os.Exit(2)
+	}
+	// Read the proxybench block before measuring, so a malformed file
+	// fails fast rather than after minutes of benchmarks.
+	var keep string
+	if *out != "" {
+		var err error
+		if keep, err = proxybenchBlock(*out); err != nil {
+			fatal(err)
+		}
 	}
 
 	start := time.Now()
-	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(), loadStart: loadAvg()}
-	c.build()
-	c.lookups()
-	c.distribution()
-	c.moves()
+	c.loadStart = loadAvg()
+	if c.doShard {
+		setBenchtime(c.benchtime)
+		c.build()
+		c.lookups()
+		c.distribution()
+		c.moves()
+	}
+	if c.doBalance {
+		setBenchtime(c.pickBenchtime)
+		if err := c.buildPicks(); err != nil {
+			fatal(err)
+		}
+		c.picks()
+	}
 	c.loadEnd = loadAvg()
 
 	var sb strings.Builder
 	c.report(&sb, start)
 	fmt.Print(sb.String())
 	if *out != "" {
-		if err := os.WriteFile(*out, []byte(sb.String()), 0o644); err != nil {
+		text := sb.String()
+		if keep != "" {
+			text = strings.TrimRight(text, "\n") + "\n\n" + keep + "\n"
+		}
+		if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
 			fatal(err)
 		}
-		logf("wrote %s in %s", *out, time.Since(start).Round(time.Second))
+		msg := ""
+		if keep != "" {
+			msg = " (kept its proxybench block)"
+		}
+		logf("wrote %s%s in %s", *out, msg, time.Since(start).Round(time.Second))
 	}
+}
+
+// setBenchtime sets the -test.benchtime that testing.Benchmark reads on
+// every call.
+func setBenchtime(d time.Duration) {
+	if err := flag.CommandLine.Set("test.benchtime", d.String()); err != nil {
+		fatal(err)
+	}
+}
+
+// The markers of the block cmd/proxybench maintains in the report file.
+const (
+	proxybenchStart = "<!-- proxybench:start -->"
+	proxybenchEnd   = "<!-- proxybench:end -->"
+)
+
+// proxybenchBlock returns the block of path from proxybenchStart to
+// proxybenchEnd, markers included and byte for byte, or "" when the file
+// or the block does not exist. Unbalanced markers are an error, as they
+// are for proxybench: the file needs fixing by hand.
+func proxybenchBlock(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	i, j := strings.Index(s, proxybenchStart), strings.Index(s, proxybenchEnd)
+	switch {
+	case i < 0 && j < 0:
+		return "", nil
+	case i < 0 || j < i:
+		return "", fmt.Errorf("%s: unbalanced %s / %s markers; fix the file by hand", path, proxybenchStart, proxybenchEnd)
+	}
+	return s[i : j+len(proxybenchEnd)], nil
 }
 
 func fatal(err error) {
@@ -91,6 +186,11 @@ func logf(format string, args ...any) {
 type comparison struct {
 	runs, keys, trials int
 	all                []impls.Impl
+
+	// doShard and doBalance say which sections run (-only).
+	doShard, doBalance       bool
+	benchtime, pickBenchtime time.Duration
+	gomaxprocs               int
 
 	// loadStart and loadEnd are the 1-minute load averages around the
 	// measurement: a load above the CPU count means other work competed.
@@ -111,6 +211,9 @@ type comparison struct {
 	floor map[int]noiseFloor
 
 	moved map[string]movement
+
+	// pickGroups are the balancer pick measurements.
+	pickGroups []*pickGroup
 }
 
 type distribution struct {
@@ -386,21 +489,71 @@ func targets(checks []check) string {
 func (c *comparison) report(w io.Writer, start time.Time) {
 	var all []check // every target, for the summary
 	var body strings.Builder
+	if c.doShard {
+		all = append(all, c.reportShard(&body)...)
+	}
+	if c.doBalance {
+		if body.Len() > 0 {
+			body.WriteString("\n")
+		}
+		all = append(all, c.reportPicks(&body)...)
+	}
+
+	// Header and summary, then the tables.
+	passed := 0
+	for _, ch := range all {
+		if ch.pass {
+			passed++
+		}
+	}
+	fmt.Fprintf(w, "# Benchmarks\n\n")
+	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding and balancer picks; the proxy throughput section at the end by "+
+		"`bench/cmd/proxybench`); do not edit by hand. See bench/README.md.\n\n")
+	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "- cpu: %s (%d logical CPUs)\n", cpuModel(), runtime.NumCPU())
+	fmt.Fprintf(w, "- command: `cd bench && go run ./cmd/compare %s`\n", strings.Join(os.Args[1:], " "))
+	var runsDesc []string
+	if c.doShard {
+		runsDesc = append(runsDesc, fmt.Sprintf("per lookup implementation and shard count, %s each", c.benchtime))
+	}
+	if c.doBalance {
+		runsDesc = append(runsDesc, fmt.Sprintf("per picker, backend count and mode, %s each", c.pickBenchtime))
+	}
+	fmt.Fprintf(w, "- benchmark runs: %d %s, interleaved; medians reported. "+
+		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, strings.Join(runsDesc, "; "))
+	fmt.Fprintf(w, "- load average (1 min) at start / end: %s / %s\n", c.loadStart, c.loadEnd)
+	fmt.Fprintf(w, "- wall time: %s\n\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "## Targets: %d of %d met\n\n", passed, len(all))
+	for _, ch := range all {
+		mark := "PASS"
+		if !ch.pass {
+			mark = "**MISS**"
+		}
+		fmt.Fprintf(w, "- %s %s — measured %s\n", mark, ch.what, ch.got)
+	}
+	fmt.Fprintf(w, "\n%s", body.String())
+}
+
+// reportShard writes the lookup, distribution, moves and configuration
+// tables and returns their checks.
+func (c *comparison) reportShard(body *strings.Builder) []check {
+	var all []check
 
 	// Lookup.
-	fmt.Fprintf(&body, "## Lookup\n\n")
-	fmt.Fprintf(&body, "One `Shard`/`LocateKey`/`GetNode`/`Lookup` call per op on 23-byte keys (%d distinct, cycled), "+
+	fmt.Fprintf(body, "## Lookup\n\n")
+	fmt.Fprintf(body, "One `Shard`/`LocateKey`/`GetNode`/`Lookup` call per op on 23-byte keys (%d distinct, cycled), "+
 		"through one indirect call for every implementation. Median of %d runs; the range is min–max over the runs. "+
 		"\"× consistent\" is the median ns/op over buraksezer/consistent's LocateKey (defaults) at the same shard count; "+
 		"\"× same algorithm\" compares our Jump with go-jump and our Rendezvous with go-rendezvous.\n\n",
 		impls.BenchKeys, c.runs)
-	fmt.Fprintf(&body, "| implementation | shards | ns/op (median) | range | allocs/op | × consistent | × same algorithm | target | result |\n")
-	fmt.Fprintf(&body, "|---|--:|--:|--:|--:|--:|--:|---|---|\n")
+	fmt.Fprintf(body, "| implementation | shards | ns/op (median) | range | allocs/op | × consistent | × same algorithm | target | result |\n")
+	fmt.Fprintf(body, "|---|--:|--:|--:|--:|--:|--:|---|---|\n")
 	for _, n := range shardCounts {
 		base := c.medianNs(impls.Consistent, n)
 		for _, im := range c.all {
 			if !c.usable(im) {
-				fmt.Fprintf(&body, "| %s | %d | build failed: %v | | | | | | |\n", im.Name, n, c.buildErr[im.Name])
+				fmt.Fprintf(body, "| %s | %d | build failed: %v | | | | | | |\n", im.Name, n, c.buildErr[im.Name])
 				continue
 			}
 			ns := c.medianNs(im.Name, n)
@@ -435,7 +588,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 					got:  fmt.Sprintf("× %.3f", r), pass: r <= counterpartMax,
 				})
 			}
-			fmt.Fprintf(&body, "| %s | %d | %.1f | %.1f–%.1f | %d | %.2f | %s | %s | %s |\n",
+			fmt.Fprintf(body, "| %s | %d | %.1f | %.1f–%.1f | %d | %.2f | %s | %s | %s |\n",
 				im.Name, n, ns, slices.Min(xs), slices.Max(xs), allocs, ratio, same, targets(checks), verdict(checks))
 			for _, ch := range checks {
 				ch.what = fmt.Sprintf("lookup, %s @%d shards: %s", im.Name, n, ch.what)
@@ -445,8 +598,8 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 	}
 
 	// Distribution.
-	fmt.Fprintf(&body, "\n## Distribution\n\n")
-	fmt.Fprintf(&body, "%d keys over 10 and 100 shards; max/mean is the most loaded shard's keys over the average. "+
+	fmt.Fprintf(body, "\n## Distribution\n\n")
+	fmt.Fprintf(body, "%d keys over 10 and 100 shards; max/mean is the most loaded shard's keys over the average. "+
 		"The first row of each group is the noise floor: an ideal random assignment (each key to a uniformly random shard, "+
 		"math/rand/v2 PCG with fixed seeds), median of %d simulated trials, range in brackets, and the Gaussian estimate "+
 		"1 + z·√((N−1)/K) (z = 1.54 at N = 10, 2.51 at N = 100). A hash cannot be expected to beat it with this many keys; "+
@@ -460,16 +613,16 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 			// Solve 1 + z·√((N−1)/K) = target for K.
 			z := (f.formula - 1) / math.Sqrt(float64(n-1)/float64(c.keys))
 			need := float64(n-1) * math.Pow(z/(balanceTarget-1), 2)
-			fmt.Fprintf(&body, "**Note:** at %d shards the max/mean ≤ %.2f target is below the noise floor (%.4f) for %d keys: "+
+			fmt.Fprintf(body, "**Note:** at %d shards the max/mean ≤ %.2f target is below the noise floor (%.4f) for %d keys: "+
 				"even a perfect hash meets it only by luck. A median draw meets it from about %.1f million keys.\n\n",
 				n, balanceTarget, f.median, c.keys, need/1e6)
 		}
 	}
-	fmt.Fprintf(&body, "| implementation | shards | max/mean | min/mean | χ²/df | partitions max / bound | target | result |\n")
-	fmt.Fprintf(&body, "|---|--:|--:|--:|--:|--:|---|---|\n")
+	fmt.Fprintf(body, "| implementation | shards | max/mean | min/mean | χ²/df | partitions max / bound | target | result |\n")
+	fmt.Fprintf(body, "|---|--:|--:|--:|--:|--:|---|---|\n")
 	for _, n := range shardCounts {
 		f := c.floor[n]
-		fmt.Fprintf(&body, "| *ideal random assignment* | %d | %.4f | | ≈ 1 | | noise floor [%.4f–%.4f], estimate %.4f | |\n",
+		fmt.Fprintf(body, "| *ideal random assignment* | %d | %.4f | | ≈ 1 | | noise floor [%.4f–%.4f], estimate %.4f | |\n",
 			n, f.median, f.lo, f.hi, f.formula)
 		for _, im := range c.all {
 			if !c.usable(im) {
@@ -493,7 +646,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 					got:  parts, pass: d.partOK,
 				})
 			}
-			fmt.Fprintf(&body, "| %s | %d | %.4f | %.4f | %.2f | %s | %s | %s |\n",
+			fmt.Fprintf(body, "| %s | %d | %.4f | %.4f | %.2f | %s | %s | %s |\n",
 				im.Name, n, d.maxMean, d.minMean, d.chi2, parts, targets(checks), verdict(checks))
 			for _, ch := range checks {
 				ch.what = fmt.Sprintf("distribution, %s @%d shards: %s", im.Name, n, ch.what)
@@ -504,14 +657,14 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 
 	// Moves.
 	ideal := 1.0 / 11
-	fmt.Fprintf(&body, "\n## Moves: 10 → 11 shards\n\n")
-	fmt.Fprintf(&body, "Fraction of %d keys whose owner changes when shard-10 joins shard-00..shard-09, and that fraction "+
+	fmt.Fprintf(body, "\n## Moves: 10 → 11 shards\n\n")
+	fmt.Fprintf(body, "Fraction of %d keys whose owner changes when shard-10 joins shard-00..shard-09, and that fraction "+
 		"as a multiple of the ideal 1/11 = %.4f (only the newcomer's fair share moves). \"moved between old shards\" counts "+
 		"keys that changed owner but did not go to the newcomer: movement a minimal scheme would not make. "+
 		"For a perfect hash the sampling noise on the multiple is about ±%.3f (one standard deviation).\n\n",
 		c.keys, ideal, math.Sqrt(ideal*(1-ideal)/float64(c.keys))/ideal)
-	fmt.Fprintf(&body, "| implementation | moved | × ideal | moved between old shards | target | result |\n")
-	fmt.Fprintf(&body, "|---|--:|--:|--:|---|---|\n")
+	fmt.Fprintf(body, "| implementation | moved | × ideal | moved between old shards | target | result |\n")
+	fmt.Fprintf(body, "|---|--:|--:|--:|---|---|\n")
 	for _, im := range c.all {
 		if !c.usable(im) {
 			continue
@@ -525,7 +678,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 				got:  fmt.Sprintf("× %.3f", x), pass: x <= movesTarget,
 			})
 		}
-		fmt.Fprintf(&body, "| %s | %.4f | %.3f | %.4f | %s | %s |\n",
+		fmt.Fprintf(body, "| %s | %.4f | %.3f | %.4f | %s | %s |\n",
 			im.Name, m.fraction, x, m.toOld, targets(checks), verdict(checks))
 		for _, ch := range checks {
 			ch.what = fmt.Sprintf("moves, %s: %s", im.Name, ch.what)
@@ -534,37 +687,12 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 	}
 
 	// Configurations.
-	fmt.Fprintf(&body, "\n## Configurations\n\n| implementation | configuration |\n|---|---|\n")
+	fmt.Fprintf(body, "\n## Shard configurations\n\n| implementation | configuration |\n|---|---|\n")
 	for _, im := range c.all {
-		fmt.Fprintf(&body, "| %s | %s |\n", im.Name, im.Config)
+		fmt.Fprintf(body, "| %s | %s |\n", im.Name, im.Config)
 	}
 
-	// Header and summary, then the tables.
-	passed := 0
-	for _, ch := range all {
-		if ch.pass {
-			passed++
-		}
-	}
-	fmt.Fprintf(w, "# Sharding benchmarks\n\n")
-	fmt.Fprintf(w, "Generated by `bench/cmd/compare`; do not edit by hand. See bench/README.md.\n\n")
-	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "- cpu: %s (%d logical CPUs)\n", cpuModel(), runtime.NumCPU())
-	fmt.Fprintf(w, "- command: `cd bench && go run ./cmd/compare %s`\n", strings.Join(os.Args[1:], " "))
-	fmt.Fprintf(w, "- benchmark runs: %d per implementation and shard count, %s each, interleaved; medians reported. "+
-		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, flag.Lookup("test.benchtime").Value)
-	fmt.Fprintf(w, "- load average (1 min) at start / end: %s / %s\n", c.loadStart, c.loadEnd)
-	fmt.Fprintf(w, "- wall time: %s\n\n", time.Since(start).Round(time.Second))
-	fmt.Fprintf(w, "## Targets: %d of %d met\n\n", passed, len(all))
-	for _, ch := range all {
-		mark := "PASS"
-		if !ch.pass {
-			mark = "**MISS**"
-		}
-		fmt.Fprintf(w, "- %s %s — measured %s\n", mark, ch.what, ch.got)
-	}
-	fmt.Fprintf(w, "\n%s", body.String())
+	return all
 }
 
 // loadAvg returns the 1-minute load average from /proc/loadavg, where it
