@@ -41,16 +41,31 @@ type Pinner interface {
 // Pick returns a Choice instead of a done callback (the starting sketch of
 // this package) because a callback that counts requests in flight must
 // carry per-request state, which costs an allocation on every pick; a
-// Choice is a plain value the caller keeps, so picks allocate nothing and
-// Done can tell a second call from the first.
+// Choice is a small value the caller keeps, so picks allocate nothing and
+// Done can tell a second call from the first. It holds a pointer to the
+// backend rather than a copy, so that it stays small enough to be returned
+// in registers: a pick of a round robin costs little more than its atomic
+// increment.
 type Choice struct {
-	Backend Backend
-
 	ep     *endpoint
 	health *backendHealth // set by Health, which learns from outcomes
 	start  int64          // nanotime at Pick, when timed
 	timed  bool
 	done   bool
+}
+
+// NewChoice returns a Choice of b for a Balancer written outside this
+// package; its Done reports to nothing but Health.
+func NewChoice(b Backend) Choice {
+	return Choice{ep: &endpoint{Backend: b, stats: new(stats)}}
+}
+
+// Backend returns the chosen backend; the zero Choice has none.
+func (c *Choice) Backend() Backend {
+	if c.ep == nil {
+		return Backend{}
+	}
+	return c.ep.Backend
 }
 
 // Done reports the end of the request: err is nil on success, or the
@@ -63,7 +78,7 @@ func (c *Choice) Done(err error) {
 		return
 	}
 	c.done = true
-	if c.ep != nil {
+	if c.ep != nil && c.ep.tracks() {
 		c.ep.finish(c, err)
 	}
 	if c.health != nil {

@@ -429,7 +429,7 @@ func TestDNSFeedsBalancerAndProber(t *testing.T) {
 	require.Eventually(t, func() bool { _, ok := d.Backends(); return ok }, 5*time.Second, time.Millisecond)
 	c, err := lb.Pick(t.Context(), "")
 	require.NoError(t, err)
-	require.Equal(t, "127.0.0.1:9", c.Backend.Addr)
+	require.Equal(t, "127.0.0.1:9", c.Backend().Addr)
 	c.Done(nil)
 	_, ok := prober.Status("127.0.0.1:9")
 	require.True(t, ok)

@@ -43,12 +43,16 @@ type stats struct {
 	failures atomic.Int64
 }
 
-// begin records the start of a request in *c, the caller's result: filling
-// it field by field, rather than returning a Choice, keeps the nine-word
-// value out of a stack copy that costs more than the rest of a cheap pick.
-// A timed pick measures the request's latency, when the balancer tracks it.
+// begin records the start of a request in *c, the caller's result. A
+// timed pick measures the request's latency, when the balancer tracks it.
 func (e *endpoint) begin(c *Choice, timed bool) {
-	c.Backend.Addr, c.Backend.Weight, c.Backend.Zone, c.ep = e.Addr, e.Weight, e.Zone, e
+	c.ep = e
+	if e.inflightOn || timed && e.latencyOn {
+		e.beginTracked(c, timed) // kept apart so that begin inlines
+	}
+}
+
+func (e *endpoint) beginTracked(c *Choice, timed bool) {
 	if e.inflightOn {
 		e.inflight.Add(1)
 	}
@@ -56,6 +60,9 @@ func (e *endpoint) begin(c *Choice, timed bool) {
 		c.start, c.timed = nanotime(), true
 	}
 }
+
+// tracks reports whether Done has anything to record for this endpoint.
+func (t *track) tracks() bool { return t.inflightOn || t.latencyOn || t.failuresOn }
 
 // finish records the end of a request.
 func (e *endpoint) finish(c *Choice, err error) {

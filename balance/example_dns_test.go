@@ -45,7 +45,7 @@ func ExampleDNS() {
 		return // no backend yet
 	}
 	defer c.Done(nil)
-	fmt.Println("send the request to", c.Backend.Addr)
+	fmt.Println("send the request to", c.Backend().Addr)
 }
 
 // ExampleDNS_srv discovers backends from SRV records

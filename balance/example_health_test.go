@@ -40,7 +40,7 @@ func ExampleRandom() {
 	count := map[string]int{}
 	for range 40_000 {
 		c, _ := lb.Pick(context.Background(), "")
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 		c.Done(nil)
 	}
 	ratio := float64(count["10.0.0.1:80"]) / float64(count["10.0.0.2:80"])

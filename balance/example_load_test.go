@@ -23,19 +23,19 @@ func ExampleLeastLoaded() {
 	for range 3 {
 		c, _ := lb.Pick(ctx, "")
 		held = append(held, c)
-		addrs = append(addrs, c.Backend.Addr)
+		addrs = append(addrs, c.Backend().Addr)
 	}
 	sort.Strings(addrs)
 	fmt.Println("in flight on:", addrs)
 
 	// The request on 10.0.0.2 finishes; the next one goes there.
 	for i := range held {
-		if held[i].Backend.Addr == "10.0.0.2:80" {
+		if held[i].Backend().Addr == "10.0.0.2:80" {
 			held[i].Done(nil)
 		}
 	}
 	c, _ := lb.Pick(ctx, "")
-	fmt.Println("next:", c.Backend.Addr)
+	fmt.Println("next:", c.Backend().Addr)
 	c.Done(nil)
 	// Output:
 	// in flight on: [10.0.0.1:80 10.0.0.2:80 10.0.0.3:80]
@@ -54,7 +54,7 @@ func ExampleLeastLoadedConfig_load() {
 	}
 	for range 3 {
 		c, _ := lb.Pick(context.Background(), "")
-		fmt.Println(c.Backend.Addr)
+		fmt.Println(c.Backend().Addr)
 		c.Done(nil)
 	}
 	// Output:
@@ -77,7 +77,7 @@ func ExampleP2C() {
 	ctx := context.Background()
 	first, _ := lb.Pick(ctx, "")
 	second, _ := lb.Pick(ctx, "")
-	fmt.Println("spread:", first.Backend.Addr != second.Backend.Addr)
+	fmt.Println("spread:", first.Backend().Addr != second.Backend().Addr)
 	first.Done(nil)
 	second.Done(nil)
 	// Output:
@@ -102,7 +102,7 @@ func ExampleConsistentHash() {
 	same := true
 	for range 1000 {
 		c, _ := lb.Pick(ctx, "cart:alice")
-		same = same && c.Backend.Addr == home.Backend.Addr
+		same = same && c.Backend().Addr == home.Backend().Addr
 		c.Done(nil)
 	}
 	fmt.Println("1000 picks, same backend:", same)
@@ -113,10 +113,10 @@ func ExampleConsistentHash() {
 	var held []balance.Choice
 	for range 8 {
 		c, _ := lb.Pick(ctx, "cart:alice")
-		perBackend[c.Backend.Addr]++
+		perBackend[c.Backend().Addr]++
 		held = append(held, c)
 	}
-	fmt.Println("home holds:", perBackend[home.Backend.Addr], "of 8")
+	fmt.Println("home holds:", perBackend[home.Backend().Addr], "of 8")
 	for i := range held {
 		held[i].Done(nil)
 	}
@@ -127,7 +127,7 @@ func ExampleConsistentHash() {
 		panic(err)
 	}
 	c, _ := lb.Pick(ctx, "cart:alice")
-	fmt.Println("home kept or moved to the new backend:", c.Backend.Addr == home.Backend.Addr || c.Backend.Addr == "10.0.0.5:80")
+	fmt.Println("home kept or moved to the new backend:", c.Backend().Addr == home.Backend().Addr || c.Backend().Addr == "10.0.0.5:80")
 	c.Done(nil)
 	// Output:
 	// 1000 picks, same backend: true

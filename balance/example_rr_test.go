@@ -21,7 +21,7 @@ func ExampleRoundRobin() {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(c.Backend.Addr)
+		fmt.Println(c.Backend().Addr)
 		c.Done(nil) // when the request ends, with its error
 	}
 	// Output:
@@ -48,7 +48,7 @@ func ExampleWeightedRoundRobin() {
 		if err != nil {
 			panic(err)
 		}
-		round = append(round, c.Backend.Addr)
+		round = append(round, c.Backend().Addr)
 		c.Done(nil)
 	}
 	fmt.Println(strings.Join(round, " "))
@@ -68,7 +68,7 @@ func ExampleZoneAware() {
 			if err != nil {
 				panic(err)
 			}
-			zones[c.Backend.Zone]++
+			zones[c.Backend().Zone]++
 			c.Done(nil)
 		}
 		return zones

@@ -48,7 +48,7 @@ func homes(t *testing.T, h *balance.ConsistentHash, keys int) map[string]string 
 		k := "user:" + strconv.Itoa(i)
 		c, err := h.Pick(context.Background(), k)
 		require.NoError(t, err)
-		m[k] = c.Backend.Addr
+		m[k] = c.Backend().Addr
 		c.Done(nil)
 	}
 	return m
@@ -62,7 +62,7 @@ func TestConsistentHashSticky(t *testing.T) {
 	for range 10000 {
 		c, err := h.Pick(context.Background(), "session-abc")
 		require.NoError(t, err)
-		require.Equal(t, first.Backend.Addr, c.Backend.Addr)
+		require.Equal(t, first.Backend().Addr, c.Backend().Addr)
 		c.Done(nil)
 	}
 	// Hash tags: keys sharing a {tag} share a backend, as in package shard.
@@ -70,17 +70,17 @@ func TestConsistentHashSticky(t *testing.T) {
 	a.Done(nil)
 	b, _ := h.Pick(context.Background(), "{user42}:orders")
 	b.Done(nil)
-	require.Equal(t, a.Backend.Addr, b.Backend.Addr)
+	require.Equal(t, a.Backend().Addr, b.Backend().Addr)
 	// With a request in flight on the home and none elsewhere, the bound
 	// ceil(1.25·2/10) = 1 is reached: the next request for the key goes
 	// elsewhere, and the key returns home when the first is Done.
 	held, _ := h.Pick(context.Background(), "session-abc")
 	other, _ := h.Pick(context.Background(), "session-abc")
-	require.NotEqual(t, held.Backend.Addr, other.Backend.Addr)
+	require.NotEqual(t, held.Backend().Addr, other.Backend().Addr)
 	held.Done(nil)
 	other.Done(nil)
 	again, _ := h.Pick(context.Background(), "session-abc")
-	require.Equal(t, first.Backend.Addr, again.Backend.Addr)
+	require.Equal(t, first.Backend().Addr, again.Backend().Addr)
 }
 
 func TestConsistentHashDistribution(t *testing.T) {
@@ -108,7 +108,7 @@ func TestConsistentHashEmptyKeySpreads(t *testing.T) {
 	for range 500 {
 		c, err := h.Pick(context.Background(), "")
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 		held = append(held, c)
 	}
 	for _, b := range set {
@@ -138,9 +138,9 @@ func TestConsistentHashBoundSerial(t *testing.T) {
 				ch, err := h.Pick(context.Background(), key)
 				require.NoError(t, err)
 				if i == 0 {
-					home = ch.Backend.Addr
+					home = ch.Backend().Addr
 				}
-				load[ch.Backend.Addr]++
+				load[ch.Backend().Addr]++
 				total++
 				bound := int(math.Ceil(c * float64(total) / float64(len(set))))
 				for addr, l := range load {
@@ -178,18 +178,18 @@ func TestConsistentHashBoundConcurrent(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				load[c.Backend.Addr]++
+				load[c.Backend().Addr]++
 				total++
 				bound := int(math.Ceil(1.25*float64(total)/float64(len(set)))) + workers
-				if l := load[c.Backend.Addr]; l > bound {
-					t.Errorf("%s has %d in flight, bound %d", c.Backend.Addr, l, bound)
+				if l := load[c.Backend().Addr]; l > bound {
+					t.Errorf("%s has %d in flight, bound %d", c.Backend().Addr, l, bound)
 				}
 				mu.Unlock()
 				held = append(held, c)
 				if len(held) == hold {
 					for j := range held {
 						mu.Lock()
-						load[held[j].Backend.Addr]--
+						load[held[j].Backend().Addr]--
 						total--
 						mu.Unlock()
 						held[j].Done(nil)

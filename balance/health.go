@@ -213,7 +213,7 @@ func (h *Health) Pick(ctx context.Context, key string) (Choice, error) {
 	if err != nil {
 		return c, err
 	}
-	c.health = (*h.lookup.Load())[c.Backend.Addr]
+	c.health = (*h.lookup.Load())[c.Backend().Addr]
 	return c, nil
 }
 
@@ -228,14 +228,14 @@ func (h *Health) PickAddr(ctx context.Context, addr string) (Choice, error) {
 	if !ok {
 		return Choice{}, fmt.Errorf("%w: %q is not eligible", ErrNoBackend, addr)
 	}
-	var c Choice
+	c := Choice{}
 	if p, ok := h.inner.(Pinner); ok {
 		var err error
 		if c, err = p.PickAddr(ctx, addr); err != nil {
 			return c, err
 		}
 	} else {
-		c.Backend = b
+		c = NewChoice(b)
 	}
 	c.health = (*h.lookup.Load())[addr]
 	return c, nil

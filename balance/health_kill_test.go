@@ -65,9 +65,9 @@ func (l *load) run(t *testing.T, lb balance.Balancer, stop <-chan struct{}) *syn
 					continue
 				}
 				l.mu.Lock()
-				l.picks = append(l.picks, pick{c.Backend.Addr, at})
+				l.picks = append(l.picks, pick{c.Backend().Addr, at})
 				l.mu.Unlock()
-				resp, err := client.Get("http://" + c.Backend.Addr + "/")
+				resp, err := client.Get("http://" + c.Backend().Addr + "/")
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()

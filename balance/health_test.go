@@ -35,7 +35,7 @@ func (r *recorder) Pick(ctx context.Context, key string) (Choice, error) {
 	defer r.mu.Unlock()
 	for _, b := range r.set {
 		if key == "" || b.Addr == key {
-			return Choice{Backend: b}, nil
+			return NewChoice(b), nil
 		}
 	}
 	return Choice{}, ErrNoBackend
@@ -307,7 +307,7 @@ func TestHealthPickAddr(t *testing.T) {
 		for range 5 {
 			c, err := h.PickAddr(ctx, "a")
 			require.NoError(t, err)
-			require.Equal(t, "a", c.Backend.Addr)
+			require.Equal(t, "a", c.Backend().Addr)
 			c.Done(errors.New("refused"))
 		}
 		require.Equal(t, []string{"b", "c"}, rec.addrs(), "pinned failures eject too")

@@ -30,7 +30,7 @@ func TestLeastLoadedPicksIdle(t *testing.T) {
 	for range 5 * 3 {
 		c, err := l.Pick(ctx, "")
 		require.NoError(t, err)
-		held[c.Backend.Addr] = append(held[c.Backend.Addr], c)
+		held[c.Backend().Addr] = append(held[c.Backend().Addr], c)
 	}
 	for _, b := range set { // 15 picks over 5 idle backends: 3 each, exactly
 		require.Len(t, held[b.Addr], 3, b.Addr)
@@ -42,7 +42,7 @@ func TestLeastLoadedPicksIdle(t *testing.T) {
 	for range 3 {
 		c, err := l.Pick(ctx, "")
 		require.NoError(t, err)
-		require.Equal(t, victim, c.Backend.Addr)
+		require.Equal(t, victim, c.Backend().Addr)
 	}
 }
 
@@ -56,7 +56,7 @@ func TestLeastLoadedTiesAreSpread(t *testing.T) {
 	for range 10000 {
 		c, err := l.Pick(context.Background(), "")
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 		c.Done(nil)
 	}
 	for _, b := range set {
@@ -73,7 +73,7 @@ func TestLeastLoadedWeighted(t *testing.T) {
 	for range 800 {
 		c, err := l.Pick(context.Background(), "")
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 	}
 	require.Equal(t, map[string]int{"a": 400, "b": 200, "c": 100, "d": 100}, count)
 }
@@ -95,13 +95,13 @@ func TestLeastLoadedReportedLoad(t *testing.T) {
 	for range 20 { // held: set[1] and set[2] rise to 10 each before set[0] gets any
 		c, err := l.Pick(context.Background(), "")
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 	}
 	require.Equal(t, map[string]int{set[1].Addr: 10, set[2].Addr: 10}, count)
 	busy.Store(0) // the report says idle; our own 0 in flight there is the load
 	c, err := l.Pick(context.Background(), "")
 	require.NoError(t, err)
-	require.Equal(t, set[0].Addr, c.Backend.Addr)
+	require.Equal(t, set[0].Addr, c.Backend().Addr)
 
 	// A report that is NaN or negative counts as 0: the local counts decide.
 	for _, bad := range []float64{math.NaN(), -5} {
@@ -110,7 +110,7 @@ func TestLeastLoadedReportedLoad(t *testing.T) {
 		for range 6 {
 			c, err := l.Pick(context.Background(), "")
 			require.NoError(t, err)
-			got[c.Backend.Addr]++
+			got[c.Backend().Addr]++
 		}
 		require.Equal(t, map[string]int{set[0].Addr: 2, set[1].Addr: 2, set[2].Addr: 2}, got)
 	}

@@ -230,7 +230,7 @@ func TestLoadProberSharedView(t *testing.T) {
 	for range 20 {
 		ch, err := lb.Pick(t.Context(), "")
 		require.NoError(t, err)
-		require.Equal(t, c.addr(), ch.Backend.Addr, "the only idle backend")
+		require.Equal(t, c.addr(), ch.Backend().Addr, "the only idle backend")
 		ch.Done(nil)
 	}
 
@@ -301,7 +301,7 @@ func TestLoadProberBackendDies(t *testing.T) {
 				require.NoError(t, lb.Update(set))
 				ch, err := lb.Pick(t.Context(), "")
 				require.NoError(t, err)
-				require.Equal(t, live.addr(), ch.Backend.Addr, "busy beats unknown when Unknown is +Inf")
+				require.Equal(t, live.addr(), ch.Backend().Addr, "busy beats unknown when Unknown is +Inf")
 				ch.Done(nil)
 			}
 		})
@@ -614,7 +614,7 @@ func ExampleLoadProber() {
 	picks := map[string]int{}
 	for range 10 {
 		c, _ := lb.Pick(ctx, "")
-		picks[map[bool]string{true: "busy", false: "idle"}[c.Backend.Addr == set[0].Addr]]++
+		picks[map[bool]string{true: "busy", false: "idle"}[c.Backend().Addr == set[0].Addr]]++
 		c.Done(nil)
 	}
 	fmt.Println("load of the busy clone:", prober.Load(set[0].Addr))

@@ -58,14 +58,14 @@ func TestSlowBackendOnRealServers(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					resp, err := client.Get("http://" + c.Backend.Addr + "/")
+					resp, err := client.Get("http://" + c.Backend().Addr + "/")
 					if err == nil {
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
 					}
 					c.Done(err)
 					total.Add(1)
-					if c.Backend.Addr == slow {
+					if c.Backend().Addr == slow {
 						toSlow.Add(1)
 					}
 				}

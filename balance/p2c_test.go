@@ -52,8 +52,8 @@ func simulate(lb balance.Balancer, clients int, d time.Duration, latency func(ad
 				if err != nil {
 					panic(err)
 				}
-				local[c.Backend.Addr]++
-				time.Sleep(latency(c.Backend.Addr))
+				local[c.Backend().Addr]++
+				time.Sleep(latency(c.Backend().Addr))
 				c.Done(nil)
 			}
 			mu.Lock()
@@ -151,8 +151,8 @@ func TestP2CFailuresPenalised(t *testing.T) {
 	for range 4000 {
 		c, err := p.Pick(context.Background(), "")
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
-		if c.Backend.Addr == bad {
+		count[c.Backend().Addr]++
+		if c.Backend().Addr == bad {
 			c.Done(errors.New("503"))
 		} else {
 			c.Done(nil)
@@ -171,7 +171,7 @@ func TestP2CWeights(t *testing.T) {
 	for range 600 {
 		c, err := p.Pick(context.Background(), "")
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 		held = append(held, c)
 	}
 	for i := range held {

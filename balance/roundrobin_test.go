@@ -28,7 +28,7 @@ func rrPicks(t testing.TB, lb balance.Balancer, n int) []string {
 	for i := range out {
 		c, err := lb.Pick(context.Background(), "")
 		require.NoError(t, err)
-		out[i] = c.Backend.Addr
+		out[i] = c.Backend().Addr
 		c.Done(nil)
 	}
 	return out
@@ -68,7 +68,7 @@ func TestRoundRobinStrictUnderConcurrency(t *testing.T) {
 				if err != nil {
 					panic(err)
 				}
-				counts[g][c.Backend.Addr]++
+				counts[g][c.Backend().Addr]++
 				c.Done(nil)
 			}
 		})

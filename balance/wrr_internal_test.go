@@ -115,7 +115,7 @@ func TestWrrLiveMatchesRound(t *testing.T) {
 		require.NoError(t, err)
 		b, err := live.Pick(ctx, "")
 		require.NoError(t, err)
-		require.Equal(t, a.Backend.Addr, b.Backend.Addr, "pick %d", j)
+		require.Equal(t, a.Backend().Addr, b.Backend().Addr, "pick %d", j)
 	}
 }
 

@@ -124,7 +124,7 @@ func TestWeightedRoundRobinExactUnderConcurrency(t *testing.T) {
 				if err != nil {
 					panic(err)
 				}
-				local[c.Backend.Addr]++
+				local[c.Backend().Addr]++
 				c.Done(nil)
 			}
 			mu.Lock()

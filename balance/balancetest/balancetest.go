@@ -83,7 +83,7 @@ func testMembership(t *testing.T, lb balance.Balancer) {
 		for i := range 500 {
 			c, err := lb.Pick(ctx, fmt.Sprintf("key-%d", i))
 			require.NoError(t, err)
-			require.True(t, in[c.Backend.Addr], "picked %q, not in the set", c.Backend.Addr)
+			require.True(t, in[c.Backend().Addr], "picked %q, not in the set", c.Backend().Addr)
 			c.Done(nil)
 		}
 	}
@@ -104,7 +104,7 @@ func testBadUpdate(t *testing.T, lb balance.Balancer) {
 	for i := range 100 {
 		c, err := lb.Pick(context.Background(), fmt.Sprint(i))
 		require.NoError(t, err)
-		require.True(t, in[c.Backend.Addr], "after a refused Update, picks must come from the previous set")
+		require.True(t, in[c.Backend().Addr], "after a refused Update, picks must come from the previous set")
 		c.Done(nil)
 	}
 }
@@ -136,7 +136,7 @@ func testSpread(t *testing.T, lb balance.Balancer) {
 	for i := range picks {
 		c, err := lb.Pick(context.Background(), fmt.Sprintf("user-%d", i))
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 		c.Done(nil)
 	}
 	for _, b := range set {
@@ -168,8 +168,8 @@ func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
 					errs <- err
 					return
 				}
-				if !in[c.Backend.Addr] {
-					errs <- fmt.Errorf("picked %q from neither set", c.Backend.Addr)
+				if !in[c.Backend().Addr] {
+					errs <- fmt.Errorf("picked %q from neither set", c.Backend().Addr)
 					return
 				}
 				held = append(held, c)
@@ -218,7 +218,7 @@ func testDone(t *testing.T, lb balance.Balancer) {
 	for i := range 2000 {
 		c, err := lb.Pick(ctx, fmt.Sprintf("k%d", i))
 		require.NoError(t, err)
-		count[c.Backend.Addr]++
+		count[c.Backend().Addr]++
 		c.Done(nil)
 	}
 	require.Len(t, count, 2)
@@ -236,7 +236,7 @@ func testPickAddr(t *testing.T, lb balance.Pinner) {
 	for _, b := range set {
 		c, err := lb.PickAddr(ctx, b.Addr)
 		require.NoError(t, err)
-		require.Equal(t, b.Addr, c.Backend.Addr)
+		require.Equal(t, b.Addr, c.Backend().Addr)
 		c.Done(nil)
 	}
 	_, err = lb.PickAddr(ctx, "10.9.9.9:80")

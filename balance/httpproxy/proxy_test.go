@@ -334,7 +334,7 @@ func (s *scripted) Pick(ctx context.Context, _ string) (balance.Choice, error) {
 	}
 	addr := s.order[s.i%len(s.order)]
 	s.i++
-	return balance.Choice{Backend: balance.Backend{Addr: addr}}, nil
+	return balance.NewChoice(balance.Backend{Addr: addr}), nil
 }
 
 func (s *scripted) Update([]balance.Backend) error { return nil }

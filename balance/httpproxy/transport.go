@@ -51,7 +51,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// counts like any other and a backend no longer in the set
 			// re-picks; otherwise around the balancer, untracked.
 			if p.pinner == nil {
-				pinned, c = st.pin, balance.Choice{Backend: st.pin.b}
+				pinned, c = st.pin, balance.NewChoice(st.pin.b)
 			} else if pc, err := p.pinner.PickAddr(ctx, st.pin.b.Addr); err == nil {
 				pinned, c = st.pin, pc
 			}
@@ -70,7 +70,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 
-		out := attemptRequest(req, c.Backend.Addr)
+		out := attemptRequest(req, c.Backend().Addr)
 		if body != nil {
 			out.Body = body
 		}
@@ -82,7 +82,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// No response. The backend is not known to be good any more for
 		// stickiness, and the balancer learns of the failure.
 		if p.sticky != nil {
-			p.sticky.failed(c.Backend.Addr)
+			p.sticky.failed(c.Backend().Addr)
 		}
 		switch {
 		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
@@ -96,7 +96,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retryable || attempt >= p.retries || ctx.Err() != nil || !isConnFailure(err) {
 			return nil, err
 		}
-		tried = append(tried, c.Backend.Addr)
+		tried = append(tried, c.Backend().Addr)
 		lastErr = err
 	}
 }
@@ -114,7 +114,7 @@ func (p *Proxy) pick(ctx context.Context, req *http.Request, tried []string, las
 		if err != nil {
 			return c, err
 		}
-		if !contains(tried, c.Backend.Addr) {
+		if !contains(tried, c.Backend().Addr) {
 			return c, nil
 		}
 		p.done(&c, lastErr)
@@ -153,7 +153,7 @@ func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, re
 	if p.sticky != nil && pinned == nil {
 		// Picked by the balancer: (re)learn the backend and, unless the
 		// client's cookie already names it, pin the client to it.
-		e := p.sticky.learn(c.Backend)
+		e := p.sticky.learn(c.Backend())
 		if st.pin != e {
 			resp.Header.Add("Set-Cookie", e.setCookie(st.tls || p.secure))
 		}
@@ -170,7 +170,7 @@ func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, re
 func (p *Proxy) done(c *balance.Choice, err error) {
 	c.Done(err)
 	if p.onDone != nil {
-		p.onDone(c.Backend, err)
+		p.onDone(c.Backend(), err)
 	}
 }
 

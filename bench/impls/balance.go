@@ -202,7 +202,7 @@ func oursPick(lb balance.Balancer, backends []balance.Backend) (func(string) str
 			panic(fmt.Sprintf("balance: Pick: %v", err))
 		}
 		c.Done(nil)
-		return c.Backend.Addr
+		return c.Backend().Addr
 	}, nil
 }
 

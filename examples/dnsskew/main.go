@@ -153,7 +153,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		res.Balancer.Counts[c.Backend.Addr]++
+		res.Balancer.Counts[c.Backend().Addr]++
 		res.Balancer.Total++
 		c.Done(nil)
 	}
