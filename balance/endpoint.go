@@ -41,6 +41,12 @@ type stats struct {
 	lastSample atomic.Int64
 	// failures counts consecutive failed requests; a success resets it.
 	failures atomic.Int64
+
+	// Every pick of a load-aware strategy writes some backend's counters
+	// while others read them: a cache line (two, with the adjacent-line
+	// prefetcher) of its own keeps the writes to one backend from stalling
+	// the reads of its neighbours.
+	_ [128 - 5*8]byte
 }
 
 // begin records the start of a request in *c, the caller's result. A
