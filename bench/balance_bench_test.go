@@ -15,46 +15,30 @@ import (
 //
 // cmd/compare runs the same bodies (impls.Picker.Serial and Parallel) several times and
 // reports medians.
-func BenchmarkPick(b *testing.B) {
-	keys := impls.PickKeys()
-	for _, n := range []int{10} {
-		ps, err := impls.Pickers(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, p := range ps {
-			b.Run(p.Bench+"/"+strconv.Itoa(n), func(b *testing.B) { p.Serial(b, keys) })
-		}
-	}
-}
+func BenchmarkPick(b *testing.B) { benchPickers(b, impls.Pickers, 10, false) }
 
 // BenchmarkPickParallel is BenchmarkPick under RunParallel: every
 // goroutine picks from the same balancer.
-func BenchmarkPickParallel(b *testing.B) {
-	keys := impls.PickKeys()
-	for _, n := range []int{10} {
-		ps, err := impls.Pickers(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, p := range ps {
-			b.Run(p.Bench+"/"+strconv.Itoa(n), func(b *testing.B) { p.Parallel(b, keys) })
-		}
-	}
-}
+func BenchmarkPickParallel(b *testing.B) { benchPickers(b, impls.Pickers, 10, true) }
 
 // BenchmarkPickWeighted compares WeightedRoundRobin with oxy's roundrobin
 // over 10,000 backends of weights 1 to 10, serially.
-func BenchmarkPickWeighted(b *testing.B) {
+func BenchmarkPickWeighted(b *testing.B) { benchPickers(b, impls.WeightedPickers, 10_000, false) }
+
+func benchPickers(b *testing.B, build func(int) ([]impls.Picker, error), n int, parallel bool) {
 	keys := impls.PickKeys()
-	for _, n := range []int{10_000} {
-		ps, err := impls.WeightedPickers(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, p := range ps {
-			b.Run(p.Bench+"/"+strconv.Itoa(n), func(b *testing.B) { p.Serial(b, keys) })
-		}
+	ps, err := build(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range ps {
+		b.Run(p.Bench+"/"+strconv.Itoa(n), func(b *testing.B) {
+			if parallel {
+				p.Parallel(b, keys)
+			} else {
+				p.Serial(b, keys)
+			}
+		})
 	}
 }
 
