@@ -16,6 +16,9 @@
 //     public entry point: balance/httpproxy.Proxy.
 //   - Sticky sessions by cookie: httpproxy.Config.StickyCookie (a keyed
 //     hash of the backend, never its address).
+//   - Sessions every clone can read (in progress): package session —
+//     session.SessionStore with session.Memory, session/redisstore and
+//     session/memcachedstore; session.Manager, the HTTP middleware.
 //   - Database partitioning (sharding by key or pattern, "users A–M on one
 //     database, N–Z on another"): package shard — shard.Sharder with
 //     shard.Range, shard.Jump, shard.Rendezvous, shard.Ring, shard.Maglev and
@@ -23,7 +26,7 @@
 //     change; shard.Slot gives Redis Cluster hash slots.
 //
 // Still to come, each in its own package (see README.md for their status):
-// sessions every clone can read from a shared store (session); cache-aside
+// cache-aside
 // in RAM stores, cached queries and cached objects (cache); reads to
 // replicas and writes to the primary (replica); background jobs and
 // scheduled precompute (queue); and high availability with leader election

@@ -1,0 +1,323 @@
+package session_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/session"
+	"github.com/scaleout/scaleout/session/sessiontest"
+)
+
+func newTestMemory(t *testing.T, cfg session.MemoryConfig) *session.Memory {
+	m := session.NewMemory(cfg)
+	t.Cleanup(func() { require.NoError(t, m.Close()) })
+	return m
+}
+
+func TestMemoryConformance(t *testing.T) {
+	t.Parallel()
+	sessiontest.Run(t, func(t *testing.T) session.SessionStore {
+		return newTestMemory(t, session.MemoryConfig{})
+	})
+}
+
+func TestMemoryConformanceMaxBytes(t *testing.T) {
+	// A limit below the kit's large value: the kit accepts ErrTooLarge.
+	t.Parallel()
+	sessiontest.Run(t, func(t *testing.T) session.SessionStore {
+		return newTestMemory(t, session.MemoryConfig{MaxBytes: 64 << 10})
+	})
+}
+
+func TestMemoryMaxBytes(t *testing.T) {
+	ctx := t.Context()
+	m := newTestMemory(t, session.MemoryConfig{MaxBytes: 10})
+	exp := time.Now().Add(time.Hour)
+	require.NoError(t, m.Save(ctx, "a", make([]byte, 10), exp))
+	require.ErrorIs(t, m.Save(ctx, "a", make([]byte, 11), exp), session.ErrTooLarge)
+	_, v, err := m.LoadVersion(ctx, "a")
+	require.NoError(t, err)
+	_, err = m.SaveIf(ctx, "a", make([]byte, 11), exp, v)
+	require.ErrorIs(t, err, session.ErrTooLarge)
+	data, found, err := m.Load(ctx, "a")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Len(t, data, 10, "a refused save leaves the old value")
+}
+
+func TestMemoryClose(t *testing.T) {
+	ctx := t.Context()
+	m := session.NewMemory(session.MemoryConfig{})
+	exp := time.Now().Add(time.Hour)
+	require.NoError(t, m.Save(ctx, "a", []byte("x"), exp))
+	require.NoError(t, m.Close())
+	require.NoError(t, m.Close(), "Close is idempotent")
+
+	_, _, err := m.Load(ctx, "a")
+	require.ErrorIs(t, err, session.ErrClosed)
+	_, _, err = m.LoadVersion(ctx, "a")
+	require.ErrorIs(t, err, session.ErrClosed)
+	require.ErrorIs(t, m.Save(ctx, "a", []byte("x"), exp), session.ErrClosed)
+	_, err = m.SaveIf(ctx, "a", []byte("x"), exp, 0)
+	require.ErrorIs(t, err, session.ErrClosed)
+	require.ErrorIs(t, m.Delete(ctx, "a"), session.ErrClosed)
+	require.ErrorIs(t, m.AddUserSession(ctx, "u", "a", exp), session.ErrClosed)
+	_, err = m.UserSessions(ctx, "u")
+	require.ErrorIs(t, err, session.ErrClosed)
+	require.ErrorIs(t, m.DeleteUser(ctx, "u"), session.ErrClosed)
+}
+
+func TestMemoryConcurrentClose(t *testing.T) {
+	m := session.NewMemory(session.MemoryConfig{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { _ = m.Close() })
+		wg.Go(func() { _, _, _ = m.Load(context.Background(), "a") })
+	}
+	wg.Wait()
+	_, _, err := m.Load(context.Background(), "a")
+	require.ErrorIs(t, err, session.ErrClosed)
+}
+
+func TestMemoryNoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	stores := make([]*session.Memory, 20)
+	for i := range stores {
+		stores[i] = session.NewMemory(session.MemoryConfig{SweepInterval: time.Millisecond})
+	}
+	require.GreaterOrEqual(t, runtime.NumGoroutine(), base+len(stores))
+	for _, m := range stores {
+		require.NoError(t, m.Close())
+	}
+	// Close waits for the sweeper to exit; allow the runtime a moment to
+	// reap it. (Polled by hand: require.Eventually runs goroutines itself.)
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(2 * time.Second); n > base && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.LessOrEqual(t, n, base, "goroutines after Close")
+}
+
+func TestMemorySweep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		m := session.NewMemory(session.MemoryConfig{SweepInterval: time.Minute})
+		defer func() { require.NoError(t, m.Close()) }()
+
+		now := time.Now()
+		for i := range 10 {
+			id := "short" + strconv.Itoa(i)
+			require.NoError(t, m.Save(ctx, id, []byte("x"), now.Add(30*time.Second)))
+			require.NoError(t, m.AddUserSession(ctx, "shortuser", id, now.Add(30*time.Second)))
+		}
+		for i := range 5 {
+			id := "long" + strconv.Itoa(i)
+			require.NoError(t, m.Save(ctx, id, []byte("x"), now.Add(time.Hour)))
+			require.NoError(t, m.AddUserSession(ctx, "longuser", id, now.Add(time.Hour)))
+		}
+
+		// Expired but not yet swept: invisible at once, still held.
+		time.Sleep(31 * time.Second)
+		synctest.Wait()
+		_, found, err := m.Load(ctx, "short0")
+		require.NoError(t, err)
+		require.False(t, found)
+		ids, err := m.UserSessions(ctx, "shortuser")
+		require.NoError(t, err)
+		require.Empty(t, ids)
+		sessions, users := session.MemorySizes(m)
+		require.Equal(t, 15, sessions)
+		require.Equal(t, 2, users)
+
+		// The sweep at one minute frees them.
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		sessions, users = session.MemorySizes(m)
+		require.Equal(t, 5, sessions)
+		require.Equal(t, 1, users)
+
+		// And the long ones at theirs.
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		sessions, users = session.MemorySizes(m)
+		require.Zero(t, sessions)
+		require.Zero(t, users)
+	})
+}
+
+func TestMemoryExpiryExact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		m := session.NewMemory(session.MemoryConfig{})
+		defer m.Close()
+		exp := time.Now().Add(10 * time.Second)
+		v, err := m.SaveIf(ctx, "a", []byte("x"), exp, 0)
+		require.NoError(t, err)
+
+		time.Sleep(10*time.Second - time.Nanosecond)
+		_, found, err := m.Load(ctx, "a")
+		require.NoError(t, err)
+		require.True(t, found)
+
+		time.Sleep(time.Nanosecond)
+		_, found, err = m.Load(ctx, "a")
+		require.NoError(t, err)
+		require.False(t, found, "expired at its expiry instant")
+
+		// An expired session has version 0: SaveIf(v) conflicts,
+		// SaveIf(0) creates.
+		_, err = m.SaveIf(ctx, "a", []byte("y"), time.Now().Add(time.Hour), v)
+		require.ErrorIs(t, err, session.ErrConflict)
+		_, err = m.SaveIf(ctx, "a", []byte("y"), time.Now().Add(time.Hour), 0)
+		require.NoError(t, err)
+	})
+}
+
+func TestMemorySaveIfPastExpiryDeletes(t *testing.T) {
+	ctx := t.Context()
+	m := newTestMemory(t, session.MemoryConfig{})
+	v, err := m.SaveIf(ctx, "a", []byte("x"), time.Now().Add(time.Hour), 0)
+	require.NoError(t, err)
+	nv, err := m.SaveIf(ctx, "a", []byte("x"), time.Now().Add(-time.Second), v)
+	require.NoError(t, err)
+	require.Zero(t, nv)
+	_, found, err := m.Load(ctx, "a")
+	require.NoError(t, err)
+	require.False(t, found)
+}
+
+func TestMemoryUserIndexEdges(t *testing.T) {
+	ctx := t.Context()
+	m := newTestMemory(t, session.MemoryConfig{})
+	exp := time.Now().Add(time.Hour)
+	require.ErrorIs(t, m.AddUserSession(ctx, "", "a", exp), session.ErrInvalidID)
+
+	// A session deleted on its own is no longer listed by the memory store.
+	require.NoError(t, m.Save(ctx, "a", []byte("x"), exp))
+	require.NoError(t, m.Save(ctx, "b", []byte("x"), exp))
+	require.NoError(t, m.AddUserSession(ctx, "u", "a", exp))
+	require.NoError(t, m.AddUserSession(ctx, "u", "b", exp))
+	require.NoError(t, m.Delete(ctx, "a"))
+	ids, err := m.UserSessions(ctx, "u")
+	require.NoError(t, err)
+	require.Equal(t, []string{"b"}, ids)
+
+	// An earlier expiry does not shorten an index entry.
+	require.NoError(t, m.AddUserSession(ctx, "u", "b", time.Now().Add(-time.Hour)))
+	ids, err = m.UserSessions(ctx, "u")
+	require.NoError(t, err)
+	require.Equal(t, []string{"b"}, ids)
+}
+
+func TestMemoryCanceledContext(t *testing.T) {
+	m := newTestMemory(t, session.MemoryConfig{})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, _, err := m.Load(ctx, "a")
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, m.Save(ctx, "a", nil, time.Now().Add(time.Hour)), context.Canceled)
+	require.ErrorIs(t, m.Delete(ctx, "a"), context.Canceled)
+	_, err = m.UserSessions(ctx, "u")
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func ExampleMemory() {
+	ctx := context.Background()
+	store := session.NewMemory(session.MemoryConfig{})
+	defer store.Close()
+
+	// Create a session only if there is none, then update it over the
+	// version loaded.
+	v, _ := store.SaveIf(ctx, "session-id", []byte("visits=1"), time.Now().Add(time.Hour), 0)
+	data, v2, _ := store.LoadVersion(ctx, "session-id")
+	fmt.Println(string(data), v2 == v)
+
+	_, err := store.SaveIf(ctx, "session-id", []byte("visits=2"), time.Now().Add(time.Hour), v)
+	fmt.Println(err)
+	// A second write over the same, now stale, version conflicts.
+	_, err = store.SaveIf(ctx, "session-id", []byte("visits=2"), time.Now().Add(time.Hour), v)
+	fmt.Println(err)
+	// Output:
+	// visits=1 true
+	// <nil>
+	// session: saved concurrently
+}
+
+func benchStore(b *testing.B) *session.Memory {
+	m := session.NewMemory(session.MemoryConfig{})
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
+func BenchmarkMemoryLoad(b *testing.B) {
+	ctx := context.Background()
+	m := benchStore(b)
+	data := make([]byte, 256)
+	const n = 1024
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("session-%040d", i)
+		if err := m.Save(ctx, ids[i], data, time.Now().Add(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, found, err := m.Load(ctx, ids[i%n]); err != nil || !found {
+				b.Fatal(found, err)
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkMemorySave(b *testing.B) {
+	ctx := context.Background()
+	m := benchStore(b)
+	data := make([]byte, 256)
+	exp := time.Now().Add(time.Hour)
+	const n = 1024
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("session-%040d", i)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := m.Save(ctx, ids[i%n], data, exp); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkMemoryLoadSaveIf(b *testing.B) {
+	ctx := context.Background()
+	m := benchStore(b)
+	exp := time.Now().Add(time.Hour)
+	if _, err := m.SaveIf(ctx, "s", make([]byte, 256), exp, 0); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		data, v, err := m.LoadVersion(ctx, "s")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.SaveIf(ctx, "s", data, exp, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// A SessionStore keeps session data where every clone can read it.
+//
+// Implementations must be safe for concurrent use. IDs are opaque,
+// non-empty strings of at most MaxIDLength bytes (the Manager issues
+// 43-byte base64url IDs); a store that cannot hold some byte of an ID in a
+// key encodes it. Data is opaque bytes.
+type SessionStore interface {
+	// Load returns the data saved under id, or found == false when there
+	// is none or it expired. A failure to reach the store is an error,
+	// never a silent "not found".
+	Load(ctx context.Context, id string) (data []byte, found bool, err error)
+	// Save stores data under id until expiry, replacing what was there.
+	// An expiry in the past deletes the session.
+	Save(ctx context.Context, id string, data []byte, expiry time.Time) error
+	// Delete removes id; deleting a missing session is not an error.
+	Delete(ctx context.Context, id string) error
+}
+
+// A Version identifies one saved state of a session, for compare-and-swap.
+// The zero Version means "no session".
+type Version uint64
+
+// A CASStore saves a session only over the state the caller loaded, so
+// that concurrent requests of one session never overwrite each other's
+// changes unseen, and a logout (Delete) is never undone by a slower
+// request that saves afterwards.
+type CASStore interface {
+	SessionStore
+	// LoadVersion returns the data saved under id and its version; v is 0
+	// when there is no session.
+	LoadVersion(ctx context.Context, id string) (data []byte, v Version, err error)
+	// SaveIf stores data under id until expiry only if the session's
+	// current version is v (0: only if there is no session), and returns
+	// the new version. It fails with ErrConflict, storing nothing, when the
+	// session changed or was deleted since v was loaded.
+	SaveIf(ctx context.Context, id string, data []byte, expiry time.Time, v Version) (Version, error)
+}
+
+// A UserIndex keeps, for each user, the IDs of the user's sessions, so
+// "log out everywhere" lists and destroys them without scanning the
+// store.
+type UserIndex interface {
+	// AddUserSession records that session id, which expires at expiry,
+	// belongs to user.
+	AddUserSession(ctx context.Context, user, id string, expiry time.Time) error
+	// UserSessions returns the IDs of user's sessions that have not
+	// expired (a session deleted on its own may still be listed until its
+	// expiry; loading it finds nothing).
+	UserSessions(ctx context.Context, user string) ([]string, error)
+	// DeleteUser deletes every session of user and the user's index.
+	DeleteUser(ctx context.Context, user string) error
+}
+
+// MaxIDLength bounds session IDs given to a store.
+const MaxIDLength = 200
