@@ -26,9 +26,9 @@
 //     change; shard.Slot gives Redis Cluster hash slots.
 //
 // Still to come, each in its own package (see README.md for their status):
-// cache-aside
-// in RAM stores, cached queries and cached objects (cache); reads to
-// replicas and writes to the primary (replica); background jobs and
-// scheduled precompute (queue); and high availability with leader election
-// and heartbeat pairs, active-active and active-passive (failover).
+// cache-aside in RAM stores, cached queries and cached objects (cache);
+// reads to replicas and writes to the primary (replica); background jobs
+// and scheduled precompute (queue); and high availability with leader
+// election and heartbeat pairs, active-active and active-passive
+// (failover).
 package scaleout
