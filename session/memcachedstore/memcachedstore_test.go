@@ -3,8 +3,6 @@ package memcachedstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -236,46 +234,6 @@ func TestCAS(t *testing.T) {
 	nv, err = s.SaveIf(ctx, "id", nil, time.Now().Add(-time.Second), 0)
 	require.NoError(t, err)
 	require.Zero(t, nv)
-}
-
-func TestConcurrentIncrement(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := t.Context()
-	exp := time.Now().Add(time.Hour)
-	const n = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Go(func() {
-			for {
-				data, v, err := s.LoadVersion(ctx, "counter")
-				if err != nil {
-					errs <- err
-					return
-				}
-				var c uint64
-				if v != 0 {
-					c = binary.BigEndian.Uint64(data)
-				}
-				_, err = s.SaveIf(ctx, "counter", binary.BigEndian.AppendUint64(nil, c+1), exp, v)
-				if errors.Is(err, session.ErrConflict) {
-					continue
-				}
-				if err != nil {
-					errs <- err
-				}
-				return
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	data, _, err := s.LoadVersion(ctx, "counter")
-	require.NoError(t, err)
-	require.Equal(t, uint64(n), binary.BigEndian.Uint64(data))
 }
 
 func TestTooLarge(t *testing.T) {

@@ -2,10 +2,8 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -226,53 +224,6 @@ func TestCAS(t *testing.T) {
 		_, v, err = s.LoadVersion(ctx, id)
 		require.NoError(t, err)
 		require.Zero(t, v)
-	})
-}
-
-func TestConcurrentIncrements(t *testing.T) {
-	t.Parallel()
-	eachBackend(t, func(t *testing.T, _ redis.UniversalClient, s *redisstore.Store) {
-		ctx := t.Context()
-		const n = 100
-		const id = "counter"
-		exp := time.Now().Add(time.Hour)
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for range n {
-			wg.Go(func() {
-				for {
-					d, v, err := s.LoadVersion(ctx, id)
-					if err != nil {
-						errs <- err
-						return
-					}
-					cur := 0
-					if v != 0 {
-						if cur, err = strconv.Atoi(string(d)); err != nil {
-							errs <- err
-							return
-						}
-					}
-					_, err = s.SaveIf(ctx, id, []byte(strconv.Itoa(cur+1)), exp, v)
-					if errors.Is(err, session.ErrConflict) {
-						continue
-					}
-					if err != nil {
-						errs <- err
-					}
-					return
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-		d, found, err := s.Load(ctx, id)
-		require.NoError(t, err)
-		require.True(t, found)
-		require.Equal(t, strconv.Itoa(n), string(d))
 	})
 }
 

@@ -25,7 +25,7 @@
 //     with version 0 creates only; a stale version fails with
 //     session.ErrConflict and stores nothing; a version loaded before a
 //     Delete never matches again (a logout is never undone), not even
-//     after the ID is saved anew; every save makes a new version; 50
+//     after the ID is saved anew; every save makes a new version; 100
 //     goroutines doing load-modify-SaveIf retry loops lose no increment.
 //   - UserIndex: a user's sessions are listed, DeleteUser deletes them and
 //     the index, users do not see each other's sessions, and an index
@@ -590,7 +590,7 @@ func testCASCounter(t *testing.T, s session.CASStore) {
 	_, err := s.SaveIf(ctx, id, []byte("0"), later(), 0)
 	require.NoError(t, err)
 
-	const workers = 50
+	const workers = 100
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
 	for range workers {
