@@ -234,7 +234,10 @@ func buildOurs(b *testing.B, c *redis.Client, prefix string) sessionLib {
 		}
 		inner = st
 	} else {
-		st := session.NewMemory(session.MemoryConfig{})
+		st, err := session.NewMemory(session.MemoryConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.Cleanup(func() { _ = st.Close() })
 		inner = st
 	}

@@ -6,7 +6,7 @@
 //
 // # Use
 //
-//	store := session.NewMemory(session.MemoryConfig{}) // or redisstore / memcachedstore
+//	store, err := session.NewMemory(session.MemoryConfig{}) // or redisstore / memcachedstore
 //	sessions, err := session.NewManager(store, session.Config{})
 //	http.ListenAndServe(addr, sessions.LoadAndSave(mux))
 //

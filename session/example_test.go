@@ -36,7 +36,10 @@ func (b *browser) get(path string) string {
 }
 
 func Example() {
-	store := session.NewMemory(session.MemoryConfig{}) // Redis or Memcached for many clones
+	store, err := session.NewMemory(session.MemoryConfig{}) // Redis or Memcached for many clones
+	if err != nil {
+		panic(err)
+	}
 	defer store.Close()
 	sessions, err := session.NewManager(store, session.Config{})
 	if err != nil {
@@ -69,7 +72,7 @@ func Example() {
 // Update changes a value based on its old value; it is re-applied at
 // commit to the value as stored then, so concurrent increments all count.
 func ExampleUpdate() {
-	store := session.NewMemory(session.MemoryConfig{})
+	store, _ := session.NewMemory(session.MemoryConfig{})
 	defer store.Close()
 	sessions, _ := session.NewManager(store, session.Config{})
 	h := sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +92,7 @@ func ExampleUpdate() {
 // Login renews the session ID (defeating session fixation) and records the
 // user, so DestroyAll can log the user out everywhere.
 func ExampleLogin() {
-	store := session.NewMemory(session.MemoryConfig{})
+	store, _ := session.NewMemory(session.MemoryConfig{})
 	defer store.Close()
 	sessions, _ := session.NewManager(store, session.Config{})
 	mux := http.NewServeMux()

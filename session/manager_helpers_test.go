@@ -29,7 +29,8 @@ type spyStore struct {
 var errDown = errors.New("test store is down")
 
 func newSpy(t testing.TB) *spyStore {
-	m := session.NewMemory(session.MemoryConfig{})
+	m, err := session.NewMemory(session.MemoryConfig{})
+	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
 	return &spyStore{Memory: m, ids: map[string]bool{}}
 }

@@ -26,7 +26,10 @@ func FuzzCookie(f *testing.F) {
 	f.Add("sid=; other=1")
 	f.Add(`sid="quoted"`)
 	f.Add("sid=" + string(make([]byte, 300)))
-	store := NewMemory(MemoryConfig{})
+	store, err := NewMemory(MemoryConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Cleanup(func() { _ = store.Close() })
 	m, err := NewManager(idCheck{store}, Config{})
 	require.NoError(f, err)

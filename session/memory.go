@@ -17,10 +17,10 @@ type MemoryConfig struct {
 	// SweepInterval is how often the background goroutine removes expired
 	// sessions and user-index entries. Expired sessions are invisible to
 	// Load as soon as they expire; the sweep only frees their memory.
-	// Zero or negative means DefaultSweepInterval.
+	// Zero means DefaultSweepInterval; negative is invalid.
 	SweepInterval time.Duration
 	// MaxBytes bounds the size of one session's data; a larger Save fails
-	// with ErrTooLarge. Zero or negative means no limit.
+	// with ErrTooLarge. Zero means no limit; negative is invalid.
 	MaxBytes int
 }
 
@@ -63,22 +63,25 @@ var (
 )
 
 // NewMemory returns a Memory store and starts its sweeping goroutine;
-// call Close to stop it. Out-of-range configuration values mean their
-// defaults (see MemoryConfig), so NewMemory cannot fail.
-func NewMemory(cfg MemoryConfig) *Memory {
+// call Close to stop it. It fails with ErrInvalidConfig for a negative
+// SweepInterval or MaxBytes.
+func NewMemory(cfg MemoryConfig) (*Memory, error) {
+	if cfg.SweepInterval < 0 || cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("%w: negative SweepInterval or MaxBytes", ErrInvalidConfig)
+	}
 	interval := cfg.SweepInterval
-	if interval <= 0 {
+	if interval == 0 {
 		interval = DefaultSweepInterval
 	}
 	m := &Memory{
-		maxBytes: max(cfg.MaxBytes, 0),
+		maxBytes: cfg.MaxBytes,
 		entries:  make(map[string]memEntry),
 		users:    make(map[string]map[string]time.Time),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	go m.sweepLoop(interval)
-	return m
+	return m, nil
 }
 
 // Close stops the sweeping goroutine, waits for it to exit and drops all

@@ -16,8 +16,25 @@ import (
 	"github.com/scaleout/scaleout/session/sessiontest"
 )
 
+// newUnclosedMemory is NewMemory for tests that close the store themselves.
+func newUnclosedMemory(t testing.TB, cfg session.MemoryConfig) *session.Memory {
+	t.Helper()
+	m, err := session.NewMemory(cfg)
+	require.NoError(t, err)
+	return m
+}
+
+func TestNewMemoryRefusesNegativeConfig(t *testing.T) {
+	for _, cfg := range []session.MemoryConfig{{SweepInterval: -1}, {MaxBytes: -1}} {
+		m, err := session.NewMemory(cfg)
+		require.ErrorIs(t, err, session.ErrInvalidConfig)
+		require.Nil(t, m)
+	}
+}
+
 func newTestMemory(t *testing.T, cfg session.MemoryConfig) *session.Memory {
-	m := session.NewMemory(cfg)
+	m, err := session.NewMemory(cfg)
+	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, m.Close()) })
 	return m
 }
@@ -55,7 +72,7 @@ func TestMemoryMaxBytes(t *testing.T) {
 
 func TestMemoryClose(t *testing.T) {
 	ctx := t.Context()
-	m := session.NewMemory(session.MemoryConfig{})
+	m := newUnclosedMemory(t, session.MemoryConfig{})
 	exp := time.Now().Add(time.Hour)
 	require.NoError(t, m.Save(ctx, "a", []byte("x"), exp))
 	require.NoError(t, m.Close())
@@ -76,7 +93,7 @@ func TestMemoryClose(t *testing.T) {
 }
 
 func TestMemoryConcurrentClose(t *testing.T) {
-	m := session.NewMemory(session.MemoryConfig{})
+	m := newUnclosedMemory(t, session.MemoryConfig{})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() { _ = m.Close() })
@@ -91,7 +108,7 @@ func TestMemoryNoGoroutineLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	stores := make([]*session.Memory, 20)
 	for i := range stores {
-		stores[i] = session.NewMemory(session.MemoryConfig{SweepInterval: time.Millisecond})
+		stores[i] = newUnclosedMemory(t, session.MemoryConfig{SweepInterval: time.Millisecond})
 	}
 	require.GreaterOrEqual(t, runtime.NumGoroutine(), base+len(stores))
 	for _, m := range stores {
@@ -109,7 +126,7 @@ func TestMemoryNoGoroutineLeak(t *testing.T) {
 func TestMemorySweep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		m := session.NewMemory(session.MemoryConfig{SweepInterval: time.Minute})
+		m := newUnclosedMemory(t, session.MemoryConfig{SweepInterval: time.Minute})
 		defer func() { require.NoError(t, m.Close()) }()
 
 		now := time.Now()
@@ -156,7 +173,7 @@ func TestMemorySweep(t *testing.T) {
 func TestMemoryExpiryExact(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		m := session.NewMemory(session.MemoryConfig{})
+		m := newUnclosedMemory(t, session.MemoryConfig{})
 		defer m.Close()
 		exp := time.Now().Add(10 * time.Second)
 		v, err := m.SaveIf(ctx, "a", []byte("x"), exp, 0)
@@ -231,7 +248,10 @@ func TestMemoryCanceledContext(t *testing.T) {
 
 func ExampleMemory() {
 	ctx := context.Background()
-	store := session.NewMemory(session.MemoryConfig{})
+	store, err := session.NewMemory(session.MemoryConfig{})
+	if err != nil {
+		panic(err)
+	}
 	defer store.Close()
 
 	// Create a session only if there is none, then update it over the
@@ -240,7 +260,7 @@ func ExampleMemory() {
 	data, v2, _ := store.LoadVersion(ctx, "session-id")
 	fmt.Println(string(data), v2 == v)
 
-	_, err := store.SaveIf(ctx, "session-id", []byte("visits=2"), time.Now().Add(time.Hour), v)
+	_, err = store.SaveIf(ctx, "session-id", []byte("visits=2"), time.Now().Add(time.Hour), v)
 	fmt.Println(err)
 	// A second write over the same, now stale, version conflicts.
 	_, err = store.SaveIf(ctx, "session-id", []byte("visits=2"), time.Now().Add(time.Hour), v)
@@ -252,7 +272,7 @@ func ExampleMemory() {
 }
 
 func benchStore(b *testing.B) *session.Memory {
-	m := session.NewMemory(session.MemoryConfig{})
+	m := newUnclosedMemory(b, session.MemoryConfig{})
 	b.Cleanup(func() { m.Close() })
 	return m
 }
