@@ -22,11 +22,16 @@
 //	session.Destroy(ctx)       // logout
 //	manager.DestroyAll(ctx, user) // log the user out everywhere
 //
-// The default Codec is gob over map[string]any: values of predeclared
-// types (int, string, bool, float64, []byte, ...) work as they are; a value
-// of any other concrete type must be registered with gob.Register before
-// it is Put, or the commit fails. Get[T] reports false when the stored
-// value is not a T (with gob, an int stays an int, a Cart a Cart).
+// The default Codec, BinaryCodec, encodes map[string]any in a compact
+// binary form: values of type string, bool, the sized and unsized ints
+// and uints, float32, float64, []byte and time.Time (and nil) are written
+// directly, without reflection; a value of any other concrete type is
+// encoded on its own with encoding/gob, so it must be registered with
+// gob.Register before it is Put, or the commit fails. Decoding gives back
+// the stored Go types, and Get[T] reports false when the stored value is
+// not a T (an int stays an int, a Cart a Cart). BinaryCodec also reads
+// sessions written by GobCodec, the earlier default, which stays
+// available as Config.Codec.
 //
 // # What every clone sees
 //

@@ -29,7 +29,7 @@ type Config struct {
 	// RenewGrace is how long the old ID keeps resolving to the session
 	// after RenewID; default 10s.
 	RenewGrace time.Duration
-	// Codec encodes session values; default GobCodec.
+	// Codec encodes session values; default BinaryCodec.
 	Codec Codec
 	// Cookie sets the session cookie; the zero value is secure.
 	Cookie CookieConfig
@@ -89,7 +89,7 @@ func NewManager(store SessionStore, cfg Config) (*Manager, error) {
 		cfg.RenewGrace = 10 * time.Second
 	}
 	if cfg.Codec == nil {
-		cfg.Codec = GobCodec{}
+		cfg.Codec = BinaryCodec{}
 	}
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = defaultErrorHandler

@@ -83,9 +83,10 @@ func Get[T any](ctx context.Context, key string) (T, bool) {
 	return v, ok
 }
 
-// Put stores v under key. A nil v removes key. With the default GobCodec,
-// a v whose concrete type is not predeclared must be registered with
-// gob.Register. Outside LoadAndSave, Put does nothing.
+// Put stores v under key. A nil v removes key. With the default
+// BinaryCodec, strings, numbers, bools, []byte and time.Time need nothing;
+// a v of any other concrete type goes through gob and must be registered
+// with gob.Register. Outside LoadAndSave, Put does nothing.
 //
 // At commit, Put overwrites whatever a concurrent request stored under key
 // (last writer wins per key); to change a value based on its old value,
