@@ -16,7 +16,7 @@
 //     public entry point: balance/httpproxy.Proxy.
 //   - Sticky sessions by cookie: httpproxy.Config.StickyCookie (a keyed
 //     hash of the backend, never its address).
-//   - Sessions every clone can read (in progress): package session —
+//   - Sessions every clone can read, kept in a shared store: package session —
 //     session.SessionStore with session.Memory, session/redisstore and
 //     session/memcachedstore; session.Manager, the HTTP middleware.
 //   - Database partitioning (sharding by key or pattern, "users A–M on one
