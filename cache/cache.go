@@ -1,0 +1,31 @@
+package cache
+
+import (
+	"context"
+	"time"
+)
+
+// An ObjectCache is a key-value cache in RAM: Redis, Memcached, or local
+// memory. Values are opaque bytes. Implementations are safe for concurrent
+// use.
+type ObjectCache interface {
+	// Get returns the value of key, or ErrMiss when there is none (absent,
+	// expired or evicted). A failure to reach the cache is an error other
+	// than ErrMiss, so callers can fail open to the data source.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value under key for ttl; a ttl of 0 keeps it until it is
+	// evicted, a negative ttl is ErrInvalidTTL.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes keys; deleting a missing key is not an error.
+	Delete(ctx context.Context, keys ...string) error
+}
+
+// A BatchCache reads and writes many keys in one round trip.
+type BatchCache interface {
+	ObjectCache
+	// GetMulti returns the values of the keys that are present; absent
+	// keys are simply not in the map.
+	GetMulti(ctx context.Context, keys []string) (map[string][]byte, error)
+	// SetMulti stores every item for ttl.
+	SetMulti(ctx context.Context, items map[string][]byte, ttl time.Duration) error
+}

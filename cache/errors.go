@@ -1,0 +1,27 @@
+package cache
+
+import "errors"
+
+// Errors of this package. Stores translate their client's "not found"
+// (redis.Nil, memcache.ErrCacheMiss) into ErrMiss.
+var (
+	ErrMiss          = errors.New("cache: miss")
+	ErrTooLarge      = errors.New("cache: value too large for the store")
+	ErrInvalidTTL    = errors.New("cache: negative TTL")
+	ErrInvalidKey    = errors.New("cache: invalid key")
+	ErrInvalidConfig = errors.New("cache: invalid configuration")
+)
+
+// MaxKeyLength bounds keys; longer keys are ErrInvalidKey. Stores that
+// cannot hold a key as it is (memcached: 250 bytes, no spaces or control
+// characters) hash it instead of refusing it.
+const MaxKeyLength = 64 << 10
+
+// CheckKey returns ErrInvalidKey for an empty key or one longer than
+// MaxKeyLength.
+func CheckKey(key string) error {
+	if key == "" || len(key) > MaxKeyLength {
+		return ErrInvalidKey
+	}
+	return nil
+}

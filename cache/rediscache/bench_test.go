@@ -1,0 +1,110 @@
+package rediscache_test
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/cache/rediscache"
+	"github.com/scaleout/scaleout/internal/testenv"
+)
+
+// BenchmarkGetHit reads one 1 KiB value through the Cache and through a raw
+// go-redis GET of the same key on the same client, side by side:
+//
+//   - cache and raw: each alone, for ns/op and allocs/op;
+//   - interleaved: one Cache Get then one raw GET per iteration, timed
+//     separately, reporting cache-ns/op, raw-ns/op and their ratio (target
+//     ≤ 1.10), so drift in the server's speed hits both equally.
+func BenchmarkGetHit(b *testing.B) {
+	c := testenv.RedisClient(b)
+	p := testenv.Prefix(b)
+	rc, err := rediscache.New(c, rediscache.Config{Prefix: p})
+	require.NoError(b, err)
+	ctx := b.Context()
+	val := bytes.Repeat([]byte("x"), 1024)
+	require.NoError(b, rc.Set(ctx, "hot", val, 0))
+	raw := p + "hot"
+
+	b.Run("cache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := rc.Get(ctx, "hot"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Get(ctx, raw).Bytes(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		b.ReportAllocs()
+		var tc, tr time.Duration
+		n := 0
+		for b.Loop() {
+			t0 := time.Now()
+			if _, err := rc.Get(ctx, "hot"); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := c.Get(ctx, raw).Bytes(); err != nil {
+				b.Fatal(err)
+			}
+			tr += time.Since(t1)
+			tc += t1.Sub(t0)
+			n++
+		}
+		b.ReportMetric(float64(tc.Nanoseconds())/float64(n), "cache-ns/op")
+		b.ReportMetric(float64(tr.Nanoseconds())/float64(n), "raw-ns/op")
+		b.ReportMetric(float64(tc)/float64(tr), "ratio")
+	})
+}
+
+func BenchmarkSet(b *testing.B) {
+	c := testenv.RedisClient(b)
+	rc, err := rediscache.New(c, rediscache.Config{Prefix: testenv.Prefix(b)})
+	require.NoError(b, err)
+	ctx := b.Context()
+	val := bytes.Repeat([]byte("x"), 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := rc.Set(ctx, "k", val, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetMulti reads 100 keys of 1 KiB in one pipeline.
+func BenchmarkGetMulti(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			c := be.client(b)
+			rc, err := rediscache.New(c, rediscache.Config{Prefix: testenv.Prefix(b)})
+			require.NoError(b, err)
+			ctx := b.Context()
+			items := make(map[string][]byte, 100)
+			keys := make([]string, 0, 100)
+			for i := range 100 {
+				k := "k" + strconv.Itoa(i)
+				items[k] = bytes.Repeat([]byte("x"), 1024)
+				keys = append(keys, k)
+			}
+			require.NoError(b, rc.SetMulti(ctx, items, time.Minute))
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := rc.GetMulti(ctx, keys)
+				if err != nil || len(got) != 100 {
+					b.Fatal(err, len(got))
+				}
+			}
+		})
+	}
+}
