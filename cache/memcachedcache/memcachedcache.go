@@ -46,13 +46,11 @@
 package memcachedcache
 
 import (
+	"github.com/scaleout/scaleout/internal/mckey"
+
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
-	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -63,20 +61,11 @@ import (
 // DefaultPrefix is the key prefix used when Config.Prefix is empty.
 const DefaultPrefix = "scaleout:cache:"
 
-// maxKey is memcached's key length limit.
-const maxKey = 250
-
 // hashMarker starts the part after the prefix of every hashed key.
 const hashMarker = "~h"
 
-// hashLen is the length of base64url(SHA-256) without padding.
-const hashLen = 43
-
 // MaxPrefixLength leaves room after the prefix for a hashed key.
-const MaxPrefixLength = maxKey - len(hashMarker) - hashLen
-
-// maxRelative is the longest expiration memcached takes as relative seconds.
-const maxRelative = 30 * 24 * 60 * 60
+const MaxPrefixLength = mckey.MaxKey - len(hashMarker) - mckey.HashLen
 
 // Config configures a Cache. The zero value is valid.
 type Config struct {
@@ -103,49 +92,20 @@ func New(client *memcache.Client, cfg Config) (*Cache, error) {
 	if p == "" {
 		p = DefaultPrefix
 	}
-	if len(p) > MaxPrefixLength || !safe(p) {
+	if len(p) > MaxPrefixLength || !mckey.Safe(p) {
 		return nil, fmt.Errorf("%w: memcachedcache: prefix must be at most %d bytes of printable ASCII without spaces",
 			cache.ErrInvalidConfig, MaxPrefixLength)
 	}
 	return &Cache{c: client, prefix: p, now: time.Now}, nil
 }
 
-// safe reports whether s is only printable ASCII other than space.
-func safe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // key returns the memcached key of a cache key. See the package doc.
-func (c *Cache) key(k string) string {
-	if k[0] != '~' && len(c.prefix)+len(k) <= maxKey && safe(k) {
-		return c.prefix + k
-	}
-	sum := sha256.Sum256([]byte(k))
-	return c.prefix + hashMarker + base64.RawURLEncoding.EncodeToString(sum[:])
-}
+func (c *Cache) key(k string) string { return mckey.Key(c.prefix, k, hashMarker) }
 
 // expiration converts ttl into memcached's expiration. See the package doc.
 func expiration(now time.Time, ttl time.Duration) int32 {
-	if ttl == 0 {
-		return 0
-	}
-	secs := int64(ttl / time.Second)
-	if ttl%time.Second != 0 {
-		secs++ // round up: never expire early
-	}
-	if secs <= maxRelative {
-		return int32(secs)
-	}
-	u := now.Unix()
-	if u > math.MaxInt32-secs {
-		return math.MaxInt32
-	}
-	return int32(u + secs)
+	exp, _ := mckey.Expiration(now, now.Add(ttl)) // ttl 0 gives 0: no expiry
+	return exp
 }
 
 // translate maps a client error: a refused large item becomes
@@ -154,8 +114,7 @@ func translate(op string, err error) error {
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		return cache.ErrMiss
 	}
-	if msg := err.Error(); strings.Contains(msg, "SERVER_ERROR object too large") ||
-		strings.Contains(msg, "SERVER_ERROR out of memory storing object") {
+	if mckey.TooLarge(err) {
 		return fmt.Errorf("memcachedcache: %s: %w (%v)", op, cache.ErrTooLarge, err)
 	}
 	return fmt.Errorf("memcachedcache: %s: %w", op, err)

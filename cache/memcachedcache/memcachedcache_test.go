@@ -1,6 +1,8 @@
 package memcachedcache
 
 import (
+	"github.com/scaleout/scaleout/internal/mckey"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -18,6 +20,10 @@ import (
 
 // newCache returns a Cache on the shared memcached under the test's prefix,
 // and the raw client.
+// maxRelative is the longest expiration memcached takes as relative
+// seconds: the boundary the expiration tables probe.
+const maxRelative = 30 * 24 * 60 * 60
+
 func newCache(t testing.TB) (*Cache, *memcache.Client) {
 	t.Helper()
 	mc := testenv.MemcachedClient(t)
@@ -65,7 +71,7 @@ func TestKeyEncoding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		k := c.key(tt.key)
-		require.True(t, safe(k) && len(k) <= 250, "%q -> %q", tt.key, k)
+		require.True(t, mckey.Safe(k) && len(k) <= 250, "%q -> %q", tt.key, k)
 		if tt.direct {
 			require.Equal(t, "p:"+tt.key, k)
 		} else {
@@ -306,7 +312,7 @@ func FuzzKey(f *testing.F) {
 			return
 		}
 		ka, kb := c.key(a), c.key(b)
-		require.True(t, safe(ka) && len(ka) <= 250)
+		require.True(t, mckey.Safe(ka) && len(ka) <= 250)
 		if a != b {
 			require.NotEqual(t, ka, kb)
 		}

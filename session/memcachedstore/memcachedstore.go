@@ -62,16 +62,14 @@
 package memcachedstore
 
 import (
+	"github.com/scaleout/scaleout/internal/mckey"
+
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -83,12 +81,9 @@ import (
 const DefaultPrefix = "scaleout:session:"
 
 // maxPrefix leaves room after the prefix for a hashed key ("~u~" + 43).
-const maxPrefix = 250 - 3 - 43
+const maxPrefix = mckey.MaxKey - 3 - mckey.HashLen
 
 const headerLen = 8
-
-// maxRelative is the longest expiration memcached takes as relative seconds.
-const maxRelative = 30 * 24 * 60 * 60
 
 // maxIndexRetries bounds the CAS retry loops of the user index.
 const maxIndexRetries = 64
@@ -123,63 +118,21 @@ func New(client *memcache.Client, cfg Config) (*Store, error) {
 	if p == "" {
 		p = DefaultPrefix
 	}
-	if len(p) > maxPrefix || !safe(p) {
+	if len(p) > maxPrefix || !mckey.Safe(p) {
 		return nil, fmt.Errorf("%w: memcachedstore: prefix must be at most %d bytes of printable ASCII without spaces", session.ErrInvalidConfig, maxPrefix)
 	}
 	return &Store{c: client, prefix: p, now: time.Now}, nil
 }
 
-// safe reports whether s is only printable ASCII other than space.
-func safe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func hashed(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // key returns the memcached key of session id. See the package doc.
-func (s *Store) key(id string) string {
-	if id[0] != '~' && len(s.prefix)+len(id) <= 250 && safe(id) {
-		return s.prefix + id
-	}
-	return s.prefix + "~s" + hashed(id)
-}
+func (s *Store) key(id string) string { return mckey.Key(s.prefix, id, "~s") }
 
 // userKey returns the memcached key of user's index.
-func (s *Store) userKey(user string) string {
-	if user[0] != '~' && len(s.prefix)+2+len(user) <= 250 && safe(user) {
-		return s.prefix + "~u" + user
-	}
-	return s.prefix + "~u~" + hashed(user)
-}
+func (s *Store) userKey(user string) string { return mckey.Key(s.prefix+"~u", user, "~") }
 
 // expiration converts expiry into memcached's expiration; ok is false when
 // expiry is not in the future.
-func expiration(now, expiry time.Time) (exp int32, ok bool) {
-	d := expiry.Sub(now)
-	if d <= 0 {
-		return 0, false
-	}
-	secs := (d + time.Second - 1) / time.Second // round up
-	if secs <= maxRelative {
-		return int32(secs), true
-	}
-	u := expiry.Unix()
-	if expiry.Nanosecond() > 0 {
-		u++
-	}
-	if u > math.MaxInt32 {
-		u = math.MaxInt32
-	}
-	return int32(u), true
-}
+func expiration(now, expiry time.Time) (int32, bool) { return mckey.Expiration(now, expiry) }
 
 // newVersion returns a random non-zero version different from old.
 func newVersion(old session.Version) session.Version {
@@ -214,8 +167,7 @@ func translate(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if msg := err.Error(); strings.Contains(msg, "SERVER_ERROR object too large") ||
-		strings.Contains(msg, "SERVER_ERROR out of memory storing object") {
+	if mckey.TooLarge(err) {
 		return fmt.Errorf("memcachedstore: %s: %w (%v)", op, session.ErrTooLarge, err)
 	}
 	return fmt.Errorf("memcachedstore: %s: %w", op, err)

@@ -1,6 +1,11 @@
 package memcachedstore
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+
+	"github.com/scaleout/scaleout/internal/mckey"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -17,6 +22,16 @@ import (
 	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/session"
 )
+
+// maxRelative is the longest expiration memcached takes as relative
+// seconds: the boundary the expiration tables probe.
+const maxRelative = 30 * 24 * 60 * 60
+
+// hashed is an independent statement of how unsafe IDs are hashed.
+func hashed(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
 
 func newStore(t testing.TB) (*Store, *memcache.Client) {
 	t.Helper()
@@ -51,7 +66,7 @@ func TestKeys(t *testing.T) {
 	for _, id := range ids {
 		k := s.key(id)
 		require.LessOrEqual(t, len(k), 250, "id %q", id)
-		require.True(t, safe(k), "key %q of id %q", k, id)
+		require.True(t, mckey.Safe(k), "key %q of id %q", k, id)
 		require.True(t, strings.HasPrefix(k, "p:"))
 		if prev, dup := seen[k]; dup {
 			t.Fatalf("ids %q and %q share key %q", prev, id, k)
@@ -61,7 +76,7 @@ func TestKeys(t *testing.T) {
 	require.Equal(t, "p:abc", s.key("abc"))
 	for _, u := range []string{"bob", "~bob", "b o b", "abc", "sX"} {
 		k := s.userKey(u)
-		require.True(t, safe(k) && len(k) <= 250)
+		require.True(t, mckey.Safe(k) && len(k) <= 250)
 		if prev, dup := seen[k]; dup {
 			t.Fatalf("user %q and id %q share key %q", u, prev, k)
 		}
@@ -355,7 +370,7 @@ func FuzzKey(f *testing.F) {
 			return
 		}
 		ka, kb := s.key(a), s.key(b)
-		require.True(t, safe(ka) && len(ka) <= 250)
+		require.True(t, mckey.Safe(ka) && len(ka) <= 250)
 		if a != b {
 			require.NotEqual(t, ka, kb)
 		}
