@@ -84,9 +84,9 @@ func BenchmarkSet(b *testing.B) {
 
 // BenchmarkGetMulti reads 100 keys of 1 KiB in one pipeline.
 func BenchmarkGetMulti(b *testing.B) {
-	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) {
-			c := be.client(b)
+	for _, be := range testenv.RedisTopologies {
+		b.Run(be.Name, func(b *testing.B) {
+			c := be.Client(b)
 			rc, err := rediscache.New(c, rediscache.Config{Prefix: testenv.Prefix(b)})
 			require.NoError(b, err)
 			ctx := b.Context()

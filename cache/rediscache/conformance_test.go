@@ -13,11 +13,11 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testenv.RedisTopologies {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			cachetest.Run(t, func(t *testing.T) cache.ObjectCache {
-				c, err := rediscache.New(b.client(t), rediscache.Config{Prefix: testenv.Prefix(t)})
+				c, err := rediscache.New(b.Client(t), rediscache.Config{Prefix: testenv.Prefix(t)})
 				require.NoError(t, err)
 				return c
 			})

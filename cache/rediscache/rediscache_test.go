@@ -19,20 +19,11 @@ import (
 	"github.com/scaleout/scaleout/internal/testenv"
 )
 
-// backends returns a fresh client on the single Redis and on the Cluster.
-var backends = []struct {
-	name   string
-	client func(t testing.TB) redis.UniversalClient
-}{
-	{"single", func(t testing.TB) redis.UniversalClient { return testenv.RedisClient(t) }},
-	{"cluster", func(t testing.TB) redis.UniversalClient { return testenv.RedisClusterClient(t) }},
-}
-
 func eachBackend(t *testing.T, f func(t *testing.T, c redis.UniversalClient, rc *rediscache.Cache)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testenv.RedisTopologies {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			c := b.client(t)
+			c := b.Client(t)
 			rc, err := rediscache.New(c, rediscache.Config{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
 			f(t, c, rc)
@@ -236,11 +227,11 @@ func ours(cmd redis.Cmder) bool {
 
 func TestBatch(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testenv.RedisTopologies {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			c := b.client(t)
+			c := b.Client(t)
 			h := &counter{}
 			c.AddHook(h)
 			rc, err := rediscache.New(c, rediscache.Config{Prefix: testenv.Prefix(t)})

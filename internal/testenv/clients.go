@@ -239,3 +239,16 @@ func deleteMemcachedPrefix(ctx context.Context, addr, prefix string) (int, error
 	}
 	return len(keys), nil
 }
+
+// A RedisTopology is one kind of Redis deployment a store's tests run on.
+type RedisTopology struct {
+	Name   string
+	Client func(t testing.TB) redis.UniversalClient
+}
+
+// RedisTopologies are the deployments every Redis-backed store is tested
+// on: the single server and the Cluster, each a fresh client with cleanup.
+var RedisTopologies = []RedisTopology{
+	{"single", func(t testing.TB) redis.UniversalClient { return RedisClient(t) }},
+	{"cluster", func(t testing.TB) redis.UniversalClient { return RedisClusterClient(t) }},
+}

@@ -13,11 +13,11 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testenv.RedisTopologies {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			sessiontest.Run(t, func(t *testing.T) session.SessionStore {
-				s, err := redisstore.New(b.client(t), redisstore.Config{Prefix: testenv.Prefix(t)})
+				s, err := redisstore.New(b.Client(t), redisstore.Config{Prefix: testenv.Prefix(t)})
 				require.NoError(t, err)
 				return s
 			})

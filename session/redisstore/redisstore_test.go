@@ -15,20 +15,11 @@ import (
 	"github.com/scaleout/scaleout/session/redisstore"
 )
 
-// backends returns a fresh client on the single Redis and on the Cluster.
-var backends = []struct {
-	name   string
-	client func(t testing.TB) redis.UniversalClient
-}{
-	{"single", func(t testing.TB) redis.UniversalClient { return testenv.RedisClient(t) }},
-	{"cluster", func(t testing.TB) redis.UniversalClient { return testenv.RedisClusterClient(t) }},
-}
-
 func eachBackend(t *testing.T, f func(t *testing.T, c redis.UniversalClient, s *redisstore.Store)) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range testenv.RedisTopologies {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			c := b.client(t)
+			c := b.Client(t)
 			s, err := redisstore.New(c, redisstore.Config{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
 			f(t, c, s)
