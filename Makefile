@@ -30,5 +30,6 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-bench-compare:
+bench-compare: services
+	eval "$$(scripts/services.sh env)"; \
 	cd bench && $(GO) run ./cmd/compare -out ../BENCHMARKS.md && $(GO) run ./cmd/proxybench -out ../BENCHMARKS.md

@@ -24,9 +24,17 @@
 //     shard.Range, shard.Jump, shard.Rendezvous, shard.Ring, shard.Maglev and
 //     shard.Bounded; shard.PlanMoves lists the data to migrate when shards
 //     change; shard.Slot gives Redis Cluster hash slots.
+//   - A cache in RAM between the application and its data store, read
+//     first, loaded on a miss: package cache — cache.ObjectCache with
+//     cache.Memory, cache/rediscache and cache/memcachedcache; cache.Loader
+//     for cache-aside with fill leases, negative caching, stale serving,
+//     XFetch and a local tier (cache.Invalidator, rediscache.Invalidator);
+//     caching database queries, a hash of the query as the key, in
+//     package cache/querycache, invalidated by table versions; cached
+//     objects assembled from the database and rebuilt by workers in
+//     package cache/objects.
 //
 // Still to come, each in its own package (see README.md for their status):
-// cache-aside in RAM stores, cached queries and cached objects (cache);
 // reads to replicas and writes to the primary (replica); background jobs
 // and scheduled precompute (queue); and high availability with leader
 // election and heartbeat pairs, active-active and active-passive

@@ -29,3 +29,19 @@ type BatchCache interface {
 	// SetMulti stores every item for ttl.
 	SetMulti(ctx context.Context, items map[string][]byte, ttl time.Duration) error
 }
+
+// A SwapCache stores conditionally: the two primitives a Loader needs to
+// grant one process in a whole cluster a fill lease on a missing key and to
+// refuse that process's write once the lease is void. Every store of this
+// module is one; a Loader on a plain ObjectCache deduplicates loads within
+// its own process only.
+type SwapCache interface {
+	ObjectCache
+	// Add stores value under key only if key holds nothing; otherwise it
+	// returns ErrNotStored.
+	Add(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// CompareAndSwap stores value under key only if key holds exactly the
+	// bytes old; otherwise (a different value, or none) it returns
+	// ErrNotStored.
+	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) error
+}

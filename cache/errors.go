@@ -10,6 +10,10 @@ var (
 	ErrInvalidTTL    = errors.New("cache: negative TTL")
 	ErrInvalidKey    = errors.New("cache: invalid key")
 	ErrInvalidConfig = errors.New("cache: invalid configuration")
+	ErrNotStored     = errors.New("cache: not stored: condition failed")
+	// ErrNotFound is what a load function returns when the data source
+	// has no such object; a Loader caches that answer for NegativeTTL.
+	ErrNotFound = errors.New("cache: not found in the data source")
 )
 
 // MaxKeyLength bounds keys; longer keys are ErrInvalidKey. Stores that
@@ -25,3 +29,6 @@ func CheckKey(key string) error {
 	}
 	return nil
 }
+
+// ErrLoadPanic wraps the value of a load function that panicked.
+var ErrLoadPanic = errors.New("cache: load panicked")

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -68,7 +69,7 @@ func TestMemoryDefaultsBounded(t *testing.T) {
 
 func TestMemoryLRUOrder(t *testing.T) {
 	ctx := t.Context()
-	c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxEntries: 3})
+	c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxEntries: 3, Policy: cache.PolicyLRU})
 	for _, k := range []string{"a", "b", "c"} {
 		require.NoError(t, c.Set(ctx, k, []byte(k), 0))
 	}
@@ -115,7 +116,7 @@ func TestMemoryLRUOrder(t *testing.T) {
 
 func TestMemoryByteBound(t *testing.T) {
 	ctx := t.Context()
-	c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxBytes: 100})
+	c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxBytes: 100, Policy: cache.PolicyLRU})
 	val := make([]byte, 29) // 1-byte key + 29 = 30 bytes an entry
 	for _, k := range []string{"a", "b", "c"} {
 		require.NoError(t, c.Set(ctx, k, val, 0))
@@ -150,6 +151,247 @@ func TestMemoryByteBound(t *testing.T) {
 	c4 := newMemory(t, cache.MemoryConfig{Shards: 4, MaxBytes: 400})
 	require.NoError(t, c4.Set(ctx, "k", make([]byte, 99), 0))
 	require.ErrorIs(t, c4.Set(ctx, "k", make([]byte, 100), 0), cache.ErrTooLarge)
+}
+
+// TestMemoryTinyLFUByteBound is TestMemoryByteBound under the default
+// policy: the bound holds, the entry just set survives, and a growing
+// value evicts others.
+func TestMemoryTinyLFUByteBound(t *testing.T) {
+	ctx := t.Context()
+	c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxBytes: 100})
+	val := make([]byte, 29) // 1-byte key + 29 = 30 bytes an entry
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		require.NoError(t, c.Set(ctx, k, val, 0))
+		require.LessOrEqual(t, c.Stats().Bytes, int64(100))
+		v, err := c.Get(ctx, k)
+		require.NoError(t, err, "the entry just set survives")
+		require.Equal(t, val, v)
+	}
+	st := c.Stats()
+	require.Equal(t, 3, st.Entries)
+	require.Equal(t, int64(90), st.Bytes)
+	require.Equal(t, uint64(2), st.Evictions)
+
+	require.NoError(t, c.Set(ctx, "e", make([]byte, 99), 0))
+	st = c.Stats()
+	require.Equal(t, 1, st.Entries)
+	require.Equal(t, int64(100), st.Bytes)
+	require.Equal(t, uint64(4), st.Evictions)
+	_, err := c.Get(ctx, "e")
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Set(ctx, "e", make([]byte, 100), 0), cache.ErrTooLarge)
+	_, err = c.Get(ctx, "e")
+	require.ErrorIs(t, err, cache.ErrMiss)
+	require.Zero(t, c.Stats().Bytes)
+	require.Zero(t, c.Stats().Entries)
+}
+
+// TestMemoryTinyLFUOrder checks what W-TinyLFU guarantees over LRU: keys
+// read often survive a scan of keys read once (the hot keys are read now
+// and then during the scan, as hot keys are), which flushes an LRU; the
+// entry just set is always there; and a key read often enough displaces
+// rarer ones.
+func TestMemoryTinyLFUOrder(t *testing.T) {
+	ctx := t.Context()
+	hot := []string{"h0", "h1", "h2", "h3", "h4"}
+	var hotMisses int
+	scan := func(c *cache.Memory) {
+		hotMisses = 0
+		for i := range 1000 {
+			if i%20 == 0 {
+				for _, k := range hot {
+					if _, err := c.Get(ctx, k); err != nil {
+						hotMisses++
+					}
+				}
+			}
+			k := "scan" + strconv.Itoa(i)
+			require.NoError(t, c.Set(ctx, k, []byte(k), 0))
+			v, err := c.Get(ctx, k)
+			require.NoError(t, err, "the entry just set survives")
+			require.Equal(t, []byte(k), v)
+			require.LessOrEqual(t, c.Stats().Entries, 10)
+		}
+	}
+	warm := func(c *cache.Memory) {
+		for _, k := range hot {
+			require.NoError(t, c.Set(ctx, k, []byte(k), 0))
+		}
+		for range 5 {
+			for _, k := range hot {
+				_, err := c.Get(ctx, k)
+				require.NoError(t, err, k)
+			}
+		}
+	}
+
+	c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxEntries: 10})
+	warm(c)
+	scan(c)
+	require.Zero(t, hotMisses, "the hot keys stay during the scan")
+	for _, k := range hot {
+		v, err := c.Get(ctx, k)
+		require.NoError(t, err, "%s survives the scan", k)
+		require.Equal(t, []byte(k), v)
+	}
+	st := c.Stats()
+	require.Equal(t, 10, st.Entries)
+	require.Equal(t, uint64(1005-10), st.Evictions)
+
+	lru := newMemory(t, cache.MemoryConfig{Shards: 1, MaxEntries: 10, Policy: cache.PolicyLRU})
+	warm(lru)
+	scan(lru)
+	require.Equal(t, 49*len(hot), hotMisses, "LRU: the scan flushes the hot keys between reads")
+	for _, k := range hot {
+		_, err := lru.Get(ctx, k)
+		require.ErrorIs(t, err, cache.ErrMiss, "LRU: %s was flushed by the scan", k)
+	}
+
+	// A new key read more often than the coldest old ones is admitted
+	// into the main area and stays, while the scan keys come and go.
+	require.NoError(t, c.Set(ctx, "new", []byte("n"), 0))
+	for range 3 {
+		_, err := c.Get(ctx, "new")
+		require.NoError(t, err)
+	}
+	hot = append(hot, "new")
+	scan(c)
+	require.Zero(t, hotMisses)
+	for _, k := range append(hot, "new") {
+		_, err := c.Get(ctx, k)
+		require.NoError(t, err, "%s survives the second scan", k)
+	}
+}
+
+func TestMemoryAdd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxBytes: 100})
+		val := []byte("v1")
+		require.NoError(t, c.Add(ctx, "k", val, time.Minute))
+		val[0] = 'X' // Add stored a copy
+		require.ErrorIs(t, c.Add(ctx, "k", []byte("v2"), 0), cache.ErrNotStored)
+		requireGet(t, c, "k", "v1")
+
+		require.ErrorIs(t, c.Add(ctx, "", nil, 0), cache.ErrInvalidKey)
+		require.ErrorIs(t, c.Add(ctx, "x", nil, -1), cache.ErrInvalidTTL)
+		require.ErrorIs(t, c.Add(ctx, "k", make([]byte, 100), 0), cache.ErrTooLarge)
+		requireGet(t, c, "k", "v1") // ErrTooLarge keeps an existing value
+		require.ErrorIs(t, c.Add(ctx, "big", make([]byte, 100), 0), cache.ErrTooLarge)
+
+		// An expired value is no value: Add replaces it.
+		time.Sleep(time.Minute)
+		require.NoError(t, c.Add(ctx, "k", []byte("v3"), 0))
+		requireGet(t, c, "k", "v3")
+		st := c.Stats()
+		require.Equal(t, uint64(1), st.Expirations)
+		require.Equal(t, 1, st.Entries)
+		require.Equal(t, int64(3), st.Bytes)
+
+		// A deleted key can be added again.
+		require.NoError(t, c.Delete(ctx, "k"))
+		require.NoError(t, c.Add(ctx, "k", nil, 0))
+		requireGet(t, c, "k", "")
+	})
+}
+
+func TestMemoryCompareAndSwap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := newMemory(t, cache.MemoryConfig{Shards: 1, MaxBytes: 100})
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "k", nil, []byte("v"), 0), cache.ErrNotStored, "absent")
+		_, err := c.Get(ctx, "k")
+		require.ErrorIs(t, err, cache.ErrMiss)
+
+		require.NoError(t, c.Set(ctx, "k", []byte("v1"), 0))
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "k", []byte("v0"), []byte("v2"), 0), cache.ErrNotStored)
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "k", nil, []byte("v2"), 0), cache.ErrNotStored)
+		requireGet(t, c, "k", "v1")
+		val := []byte("v2")
+		require.NoError(t, c.CompareAndSwap(ctx, "k", []byte("v1"), val, time.Minute))
+		val[0] = 'X' // CompareAndSwap stored a copy
+		requireGet(t, c, "k", "v2")
+		require.Equal(t, int64(3), c.Stats().Bytes)
+
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "", nil, nil, 0), cache.ErrInvalidKey)
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "k", []byte("v2"), nil, -1), cache.ErrInvalidTTL)
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "k", []byte("v2"), make([]byte, 100), 0), cache.ErrTooLarge)
+		requireGet(t, c, "k", "v2") // ErrTooLarge keeps the old value
+
+		// The swap set the TTL: once expired, nothing compares equal.
+		time.Sleep(time.Minute)
+		require.ErrorIs(t, c.CompareAndSwap(ctx, "k", []byte("v2"), []byte("v3"), 0), cache.ErrNotStored)
+		_, err = c.Get(ctx, "k")
+		require.ErrorIs(t, err, cache.ErrMiss)
+		require.Equal(t, uint64(1), c.Stats().Expirations)
+
+		// nil and empty values are equal (bytes.Equal).
+		require.NoError(t, c.Set(ctx, "e", []byte{}, 0))
+		require.NoError(t, c.CompareAndSwap(ctx, "e", nil, []byte("full"), 0))
+		requireGet(t, c, "e", "full")
+		require.NoError(t, c.CompareAndSwap(ctx, "e", []byte("full"), nil, 0))
+		requireGet(t, c, "e", "")
+	})
+}
+
+func TestMemoryClear(t *testing.T) {
+	ctx := t.Context()
+	c := newMemory(t, cache.MemoryConfig{MaxEntries: 1000})
+	for i := range 2000 {
+		require.NoError(t, c.Set(ctx, strconv.Itoa(i), []byte("v"), 0))
+	}
+	_, _ = c.Get(ctx, "1999")
+	_, _ = c.Get(ctx, "absent")
+	before := c.Stats()
+	require.Positive(t, before.Evictions)
+	c.Clear()
+	st := c.Stats()
+	require.Zero(t, st.Entries)
+	require.Zero(t, st.Bytes)
+	require.Equal(t, before.Hits, st.Hits)
+	require.Equal(t, before.Misses, st.Misses)
+	require.Equal(t, before.Evictions, st.Evictions, "cleared entries are not evictions")
+	for i := range 2000 {
+		_, err := c.Get(ctx, strconv.Itoa(i))
+		require.ErrorIs(t, err, cache.ErrMiss)
+	}
+	// Still bounded and usable.
+	for i := range 3000 {
+		require.NoError(t, c.Set(ctx, strconv.Itoa(i), []byte("v"), 0))
+	}
+	require.LessOrEqual(t, c.Stats().Entries, 1000+16)
+	requireGet(t, c, "2999", "v")
+	require.NoError(t, c.Add(ctx, "new", []byte("n"), 0))
+	requireGet(t, c, "new", "n")
+}
+
+// TestMemoryStatsConcurrent checks that hits and misses counted from many
+// goroutines add up.
+func TestMemoryStatsConcurrent(t *testing.T) {
+	ctx := t.Context()
+	c := newMemory(t, cache.MemoryConfig{MaxEntries: 1000})
+	for i := range 100 {
+		require.NoError(t, c.Set(ctx, "k"+strconv.Itoa(i), nil, 0))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				_, _ = c.Get(ctx, "k"+strconv.Itoa((i*7+g)%200)) // half are absent
+			}
+		})
+	}
+	wg.Wait()
+	st := c.Stats()
+	require.Equal(t, uint64(2000), st.Hits)
+	require.Equal(t, uint64(2000), st.Misses)
+}
+
+func requireGet(t *testing.T, c *cache.Memory, key, want string) {
+	t.Helper()
+	v, err := c.Get(context.Background(), key)
+	require.NoError(t, err, key)
+	require.Equal(t, want, string(v), key)
 }
 
 func TestMemoryTTL(t *testing.T) {
@@ -201,6 +443,9 @@ func TestMemoryTTL(t *testing.T) {
 }
 
 func TestMemoryGetAllocs(t *testing.T) {
+	if cache.StoreRaceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
 	c := newMemory(t, cache.MemoryConfig{})
 	ctx := t.Context()
 	require.NoError(t, c.Set(ctx, "key", make([]byte, 1024), 0))
@@ -225,9 +470,25 @@ func TestMemoryConcurrentEviction(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(g), 1))
 			for range 5000 {
 				k := "k" + strconv.Itoa(r.IntN(200))
-				switch r.IntN(10) {
+				switch r.IntN(12) {
 				case 0:
 					_ = c.Delete(ctx, k)
+				case 10:
+					v := []byte(k + ":add")
+					if err := c.Add(ctx, k, v, 0); err != nil && !errors.Is(err, cache.ErrNotStored) {
+						t.Error(err)
+						return
+					}
+				case 11:
+					old, err := c.Get(ctx, k)
+					if err != nil {
+						break
+					}
+					v := []byte(k + ":cas")
+					if err := c.CompareAndSwap(ctx, k, old, v, 0); err != nil && !errors.Is(err, cache.ErrNotStored) {
+						t.Error(err)
+						return
+					}
 				case 1, 2, 3:
 					v := []byte(k + ":" + strconv.Itoa(r.IntN(20)))
 					if err := c.Set(ctx, k, v, time.Duration(r.IntN(2))*time.Hour); err != nil {

@@ -2,12 +2,14 @@ package rediscache_test
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/cache"
 	"github.com/scaleout/scaleout/cache/rediscache"
 	"github.com/scaleout/scaleout/internal/testenv"
 )
@@ -107,4 +109,45 @@ func BenchmarkGetMulti(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLoaderGetHit reads one 1 KiB value through a cache.Loader on the
+// Cache, interleaved with a raw go-redis GET as in BenchmarkGetHit: the
+// ratio is the Loader's whole cost (single flight, envelope, timeouts)
+// over the round trip (target ≤ 1.10).
+func BenchmarkLoaderGetHit(b *testing.B) {
+	c := testenv.RedisClient(b)
+	p := testenv.Prefix(b)
+	rc, err := rediscache.New(c, rediscache.Config{Prefix: p})
+	require.NoError(b, err)
+	l, err := cache.NewLoader(rc, cache.LoaderConfig[[]byte]{})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = l.Close() })
+	ctx := b.Context()
+	val := bytes.Repeat([]byte("x"), 1024)
+	require.NoError(b, l.Set(ctx, "hot", val, time.Hour))
+	require.NoError(b, c.Set(ctx, p+"raw", val, time.Hour).Err())
+	load := func(context.Context) ([]byte, error) {
+		b.Fatal("a hit must not load")
+		return nil, nil
+	}
+	b.ReportAllocs()
+	var tl, tr time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := l.Get(ctx, "hot", time.Hour, load); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := c.Get(ctx, p+"raw").Bytes(); err != nil {
+			b.Fatal(err)
+		}
+		tr += time.Since(t1)
+		tl += t1.Sub(t0)
+		n++
+	}
+	b.ReportMetric(float64(tl.Nanoseconds())/float64(n), "loader-ns/op")
+	b.ReportMetric(float64(tr.Nanoseconds())/float64(n), "raw-ns/op")
+	b.ReportMetric(float64(tl)/float64(tr), "ratio")
 }

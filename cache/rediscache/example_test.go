@@ -41,3 +41,42 @@ func Example() {
 	found, err := c.GetMulti(ctx, []string{"user:1", "user:2", "user:3"})
 	fmt.Println(len(found), err)
 }
+
+// Two tiers for every instance of a service: a local tier of decoded
+// values in front of a shared Redis, kept honest across instances by an
+// Invalidator on Redis pub/sub, and one load per missing key across the
+// whole fleet thanks to the fill lease.
+func ExampleNewInvalidator() {
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer client.Close()
+
+	remote, err := rediscache.New(client, rediscache.Config{Prefix: "myapp:cache:"})
+	if err != nil {
+		panic(err)
+	}
+	inv, err := rediscache.NewInvalidator(ctx, client, "myapp:cache:invalidate")
+	if err != nil {
+		panic(err) // Redis unreachable at start-up
+	}
+	defer inv.Close()
+
+	type user struct{ Name string }
+	users, err := cache.NewLoader(remote, cache.LoaderConfig[user]{
+		LocalTTL:    30 * time.Second,
+		Invalidator: inv,
+		StaleFor:    time.Hour,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer users.Close()
+
+	u, err := users.Get(ctx, "user:42", 10*time.Minute, func(ctx context.Context) (user, error) {
+		return user{Name: "ada"}, nil // SELECT ... FROM users WHERE id = 42
+	})
+	fmt.Println(u.Name, err)
+
+	// After UPDATE users ... WHERE id = 42 commits:
+	_ = users.Delete(ctx, "user:42")
+}

@@ -1,11 +1,12 @@
 // Command compare measures our shard strategies against other Go sharding
-// libraries, and our balance strategies' picks against vulcand/oxy's
-// round robin, in one process run and writes the results, with the
-// targets they are held to, as a Markdown report:
+// libraries, our balance strategies' picks against vulcand/oxy's round
+// robin, and our cache package against raw Redis and Memcached clients,
+// go-redis/cache and eko/gocache, in one process run and writes the
+// results, with the targets they are held to, as a Markdown report:
 //
-//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance]
+//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache]
 //
-// It measures four things:
+// It measures five things:
 //
 //   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
 //     each benchmark repeated -runs times (interleaved across
@@ -19,9 +20,26 @@
 //     for ours, NextServer for oxy) at 10 backends serially and under
 //     RunParallel, and of WeightedRoundRobin over 10,000 weighted
 //     backends, with a bare atomic counter as the floor; -runs medians,
-//     interleaved like the lookups.
+//     interleaved like the lookups;
+//   - cache hits: ns/op, B/op and allocs/op of one Get hit of a 1 KiB
+//     value from Redis (raw go-redis GET, rediscache, Loader on
+//     rediscache, go-redis/cache v9, eko/gocache v4) and from Memcached
+//     (raw gomemcache, memcachedcache, Loader on it), of a local-tier hit
+//     (Loader with LocalTTL against go-redis/cache's TinyLFU local
+//     cache), and of cache.Memory serially and under RunParallel; -runs
+//     medians, interleaved. The remote ratio targets (Loader over raw
+//     go-redis, go-redis/cache and eko/gocache; Loader over raw
+//     gomemcache) are checked on an interleaved measurement per store
+//     instead (impls.CacheInterleaved: one Get of every library per
+//     iteration, each timed alone), the median over runs of each run's
+//     ratio: rows benchmarked in different windows of a shared machine
+//     cannot be compared. The Redis and Memcached rows need
+//     SCALEOUT_REDIS_ADDR and SCALEOUT_MEMCACHED_ADDR (eval "$(../scripts/services.sh env)");
+//     without them they are reported as not measured and their targets
+//     as missed.
 //
-// -only shard runs the first three, -only balance the last.
+// -only shard runs the first three, -only balance the fourth, -only cache
+// the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
 // file is rewritten whole, except the block between
@@ -63,24 +81,27 @@ func main() {
 	benchtime := fs.Duration("benchtime", time.Second, "duration of each benchmark run")
 	trials := fs.Int("trials", 20, "simulated trials of an ideal random assignment for the noise floor")
 	pickBenchtime := fs.Duration("pick-benchtime", 500*time.Millisecond, "duration of each balancer pick benchmark run")
-	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves) or balance (balancer picks); "+
+	cacheBenchtime := fs.Duration("cache-benchtime", 500*time.Millisecond, "duration of each cache benchmark run")
+	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks) or cache (cache hits); "+
 		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
-	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 {
-		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime and -pick-benchtime must be positive")
+	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 || *cacheBenchtime <= 0 {
+		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime, -pick-benchtime and -cache-benchtime must be positive")
 		os.Exit(2)
 	}
 	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(),
-		benchtime: *benchtime, pickBenchtime: *pickBenchtime, gomaxprocs: runtime.GOMAXPROCS(0)}
+		benchtime: *benchtime, pickBenchtime: *pickBenchtime, cacheBenchtime: *cacheBenchtime, gomaxprocs: runtime.GOMAXPROCS(0)}
 	switch *only {
 	case "all":
-		c.doShard, c.doBalance = true, true
+		c.doShard, c.doBalance, c.doCache = true, true, true
 	case "shard":
 		c.doShard = true
 	case "balance":
 		c.doBalance = true
+	case "cache":
+		c.doCache = true
 	default:
-		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard or balance\n", *only)
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance or cache\n", *only)
 		os.Exit(2)
 	}
 	if *out != "" && *only != "all" {
@@ -114,6 +135,15 @@ func main() {
 			fatal(err)
 		}
 		c.picks()
+	}
+	if c.doCache {
+		setBenchtime(c.cacheBenchtime)
+		if err := c.buildCache(); err != nil {
+			c.closeCache()
+			fatal(err)
+		}
+		c.caches()
+		c.closeCache()
 	}
 	c.loadEnd = loadAvg()
 
@@ -187,10 +217,10 @@ type comparison struct {
 	runs, keys, trials int
 	all                []impls.Impl
 
-	// doShard and doBalance say which sections run (-only).
-	doShard, doBalance       bool
-	benchtime, pickBenchtime time.Duration
-	gomaxprocs               int
+	// doShard, doBalance and doCache say which sections run (-only).
+	doShard, doBalance, doCache              bool
+	benchtime, pickBenchtime, cacheBenchtime time.Duration
+	gomaxprocs                               int
 
 	// loadStart and loadEnd are the 1-minute load averages around the
 	// measurement: a load above the CPU count means other work competed.
@@ -214,6 +244,14 @@ type comparison struct {
 
 	// pickGroups are the balancer pick measurements.
 	pickGroups []*pickGroup
+
+	// cacheEnv holds the cache benchmarks' clients while they run;
+	// cacheRows are the cache measurements, in report order.
+	cacheEnv  *impls.CacheEnv
+	cacheRows []*cacheRow
+	// cacheIL are the interleaved remote measurements, whose ratios the
+	// remote ratio targets are checked on.
+	cacheIL []*ilRow
 }
 
 type distribution struct {
@@ -498,6 +536,12 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 		all = append(all, c.reportPicks(&body)...)
 	}
+	if c.doCache {
+		if body.Len() > 0 {
+			body.WriteString("\n")
+		}
+		all = append(all, c.reportCache(&body)...)
+	}
 
 	// Header and summary, then the tables.
 	passed := 0
@@ -507,7 +551,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "# Benchmarks\n\n")
-	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding and balancer picks; the proxy throughput section at the end by "+
+	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks and cache hits; the proxy throughput section at the end by "+
 		"`bench/cmd/proxybench`); do not edit by hand. See bench/README.md.\n\n")
 	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
@@ -519,6 +563,9 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 	}
 	if c.doBalance {
 		runsDesc = append(runsDesc, fmt.Sprintf("per picker, backend count and mode, %s each", c.pickBenchtime))
+	}
+	if c.doCache {
+		runsDesc = append(runsDesc, fmt.Sprintf("per cache benchmark, %s each", c.cacheBenchtime))
 	}
 	fmt.Fprintf(w, "- benchmark runs: %d %s, interleaved; medians reported. "+
 		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, strings.Join(runsDesc, "; "))

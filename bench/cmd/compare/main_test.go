@@ -3,7 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/scaleout/scaleout/bench/impls"
 )
 
 func TestProxybenchBlock(t *testing.T) {
@@ -33,5 +36,108 @@ func TestProxybenchBlock(t *testing.T) {
 	}
 	if got, err := proxybenchBlock(filepath.Join(dir, "missing")); got != "" || err != nil {
 		t.Errorf("missing file: got %q, %v", got, err)
+	}
+}
+
+// TestReportCacheUnmeasured: without servers, every remote row is marked
+// not measured, its targets missed, and nothing panics on the empty rows.
+func TestReportCacheUnmeasured(t *testing.T) {
+	c := &comparison{runs: 1, gomaxprocs: 2}
+	for _, cc := range impls.CacheCases() {
+		r := &cacheRow{cc: cc}
+		if cc.Env != "" {
+			r.skip = "$" + cc.Env + " unset"
+		} else {
+			r.ns, r.allocs, r.bytes = []float64{100}, []int64{1}, []int64{1024}
+			if cc.Parallel {
+				r.ns = []float64{50}
+			}
+		}
+		c.cacheRows = append(c.cacheRows, r)
+	}
+	for _, il := range impls.CacheInterleavedCases() {
+		c.cacheIL = append(c.cacheIL, &ilRow{il: il, skip: "$" + il.Env + " unset"})
+	}
+	var sb strings.Builder
+	checks := c.reportCache(&sb)
+	out := sb.String()
+	if !strings.Contains(out, "## Cache") || !strings.Contains(out, "not measured: $"+impls.RedisAddrEnv+" unset") {
+		t.Fatalf("report lacks the section or the skip reason:\n%s", out)
+	}
+	var passed, missed int
+	for _, ch := range checks {
+		if ch.pass {
+			passed++
+		} else {
+			missed++
+		}
+	}
+	// Memory's parallel target (2.00×) passes; the interleaved Loader
+	// ratios (3 Redis, 1 Memcached) and the two local rows' ns and allocs
+	// targets (4) are missed.
+	if passed != 1 || missed != 8 {
+		t.Errorf("%d passed, %d missed; want 1, 8:\n%+v", passed, missed, checks)
+	}
+	if !strings.Contains(out, "interleaved ratios") {
+		t.Errorf("report lacks the interleaved ratios table:\n%s", out)
+	}
+}
+
+// TestInterleavedRatios: the remote ratio targets are the median over runs
+// of each interleaved run's ratio, not ratios of the per-row medians; the
+// table shows the median and the range.
+func TestInterleavedRatios(t *testing.T) {
+	c := &comparison{runs: 3, gomaxprocs: 2}
+	for _, cc := range impls.CacheCases() {
+		// Per-row medians that would make every Loader ratio miss by far
+		// (and the memcached Loader look twice as fast as the raw client).
+		r := &cacheRow{cc: cc, ns: []float64{100}, allocs: []int64{1}, bytes: []int64{1024}}
+		switch cc.Name {
+		case impls.CacheRedisLoader:
+			r.ns = []float64{300}
+		case impls.CacheRawMemcache:
+			r.ns = []float64{200}
+		}
+		c.cacheRows = append(c.cacheRows, r)
+	}
+	runs := map[string][]map[string]float64{
+		"redis": {
+			{"loader/raw": 1.30, "loader/go-redis-cache": 0.97, "loader/eko-gocache": 0.95, "loader-ns/op": 40e3, "raw-goredis-ns/op": 39e3},
+			{"loader/raw": 1.02, "loader/go-redis-cache": 0.99, "loader/eko-gocache": 0.96, "loader-ns/op": 41e3, "raw-goredis-ns/op": 40e3},
+			{"loader/raw": 1.01, "loader/go-redis-cache": 1.20, "loader/eko-gocache": 1.04, "loader-ns/op": 42e3, "raw-goredis-ns/op": 41e3},
+		},
+		"memcached": {
+			{"loader/raw": 1.05}, {"loader/raw": 1.12}, {"loader/raw": 1.15},
+		},
+	}
+	for _, il := range impls.CacheInterleavedCases() {
+		c.cacheIL = append(c.cacheIL, &ilRow{il: il, extra: runs[il.Bench]})
+	}
+	want := map[string]struct {
+		got  string
+		pass bool
+	}{
+		impls.CacheRedisLoader + "/" + impls.CacheRawGoRedis:      {"× 1.020 (runs 1.010–1.300)", true},
+		impls.CacheRedisLoader + "/" + impls.CacheGoRedisCache:    {"× 0.990 (runs 0.970–1.200)", true},
+		impls.CacheRedisLoader + "/" + impls.CacheEko:             {"× 0.960 (runs 0.950–1.040)", true},
+		impls.CacheMemcachedLoader + "/" + impls.CacheRawMemcache: {"× 1.120 (runs 1.050–1.150)", false},
+	}
+	for _, tg := range remoteRatioTargets {
+		ch := c.ilRatioCheck(tg)
+		w := want[tg.num+"/"+tg.den]
+		if ch.got != w.got || ch.pass != w.pass {
+			t.Errorf("%s: got %q, pass %v; want %q, %v", ch.what, ch.got, ch.pass, w.got, w.pass)
+		}
+	}
+	var sb strings.Builder
+	c.reportCache(&sb)
+	out := sb.String()
+	for _, s := range []string{
+		"| remote hit, Redis | " + impls.CacheRedisLoader + " × " + impls.CacheRawGoRedis + " | 1.020 | 1.010–1.300 | 41,000 / 40,000 |",
+		"1.020 × " + impls.CacheRawGoRedis + " (interleaved)",
+	} {
+		if !strings.Contains(out, s) {
+			t.Errorf("report lacks %q:\n%s", s, out)
+		}
 	}
 }

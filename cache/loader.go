@@ -1,0 +1,321 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults of LoaderConfig.
+const (
+	DefaultLeaseTTL    = 5 * time.Second
+	DefaultLoadTimeout = 30 * time.Second
+)
+
+// LoaderConfig configures NewLoader. Zero values mean the documented
+// defaults; negative durations are ErrInvalidConfig.
+type LoaderConfig[T any] struct {
+	// Codec turns values into bytes and back. Default: BytesCodec for
+	// []byte, StringCodec for string, JSONCodec otherwise.
+	Codec Codec[T]
+
+	// NegativeTTL, when positive, caches a load's ErrNotFound for that
+	// long, so a missing row is not looked up on every request.
+	NegativeTTL time.Duration
+	// StaleFor keeps entries this long past their TTL. A stale entry is
+	// served when its reload fails (serve-stale-on-error) and to callers
+	// in other processes while one process reloads it. 0 disables both.
+	StaleFor time.Duration
+	// RefreshStale answers a stale entry at once, even when no other
+	// process is reloading it, and reloads it in the background
+	// (stale-while-revalidate): no reader waits for a load while a stale
+	// value is at hand.
+	RefreshStale bool
+	// EarlyRefresh is XFetch's beta: on a hit, an entry is reloaded in the
+	// background with a probability that rises towards its expiry, earlier
+	// for entries that took long to load, so a hot key is recomputed once
+	// before it expires rather than by a herd after. 0 means 1 (the
+	// paper's recommendation); a negative value disables early refresh.
+	EarlyRefresh float64
+
+	// LeaseTTL bounds a fill lease: a filler that has not written back
+	// within it loses the key to the next process. Default
+	// DefaultLeaseTTL. Used only on a SwapCache.
+	LeaseTTL time.Duration
+	// LeaseWait bounds how long a flight waits for another process's fill
+	// before loading itself (without writing). Default LeaseTTL.
+	LeaseWait time.Duration
+	// CacheTimeout, when positive, puts a deadline on the context of every
+	// call to the cache, after which the Loader fails open to the load
+	// function. By default the Loader adds none: a call is bounded by the
+	// client's own timeouts, which are cheaper on the hot path and which
+	// the clients honour in every case (go-redis ignores context
+	// deadlines on its sockets unless ContextTimeoutEnabled is set;
+	// gomemcache takes no context at all, only its Timeout). Set those to
+	// what a cache call may cost, a few round trips, not seconds.
+	CacheTimeout time.Duration
+	// LoadTimeout bounds a load run by a flight that outlives its callers
+	// and every background refresh. Default DefaultLoadTimeout.
+	LoadTimeout time.Duration
+
+	// LocalTTL, when positive, puts a local tier in this process in front
+	// of the cache: decoded values kept for at most LocalTTL (and never
+	// past their TTL), answered without a round trip or a decode.
+	LocalTTL time.Duration
+	// Local bounds the local tier, as for NewMemory.
+	Local MemoryConfig
+	// Invalidator carries this Loader's Set and Delete to the local tiers
+	// of other processes, and theirs to this one. Without it, a local copy
+	// may be stale for up to LocalTTL after a change made elsewhere.
+	Invalidator Invalidator
+}
+
+// A Loader is a typed cache-aside reader in front of an ObjectCache: Get
+// answers from the cache, and on a miss calls a load function once for the
+// whole cluster and stores its result. See the package documentation for
+// the semantics.
+type Loader[T any] struct {
+	cache ObjectCache
+	swap  SwapCache // cache as a SwapCache, or nil: leases are then per process
+	cfg   LoaderConfig[T]
+	codec Codec[T]
+
+	flights singleflight.Group
+	stats   counters
+
+	local       *store[localEntry[T]] // nil without a local tier
+	epoch       atomic.Uint64         // bumped by every invalidation heard, before it drops keys
+	unsubscribe func()
+
+	background sync.WaitGroup // early refreshes
+	closed     atomic.Bool
+}
+
+type localEntry[T any] struct {
+	v        T
+	notFound bool
+}
+
+// NewLoader returns a Loader on c. It fails with an error wrapping
+// ErrInvalidConfig for a nil cache or a bad cfg.
+func NewLoader[T any](c ObjectCache, cfg LoaderConfig[T]) (*Loader[T], error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil cache", ErrInvalidConfig)
+	}
+	for _, d := range []time.Duration{cfg.NegativeTTL, cfg.StaleFor, cfg.LeaseTTL, cfg.LeaseWait, cfg.CacheTimeout, cfg.LoadTimeout, cfg.LocalTTL} {
+		if d < 0 {
+			return nil, fmt.Errorf("%w: negative duration in loader config", ErrInvalidConfig)
+		}
+	}
+	if cfg.Codec == nil {
+		cfg.Codec = defaultCodec[T]()
+	}
+	if cfg.EarlyRefresh == 0 {
+		cfg.EarlyRefresh = 1
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.LeaseWait == 0 {
+		cfg.LeaseWait = cfg.LeaseTTL
+	}
+	if cfg.LoadTimeout == 0 {
+		cfg.LoadTimeout = DefaultLoadTimeout
+	}
+	l := &Loader[T]{cache: c, cfg: cfg, codec: cfg.Codec}
+	l.swap, _ = c.(SwapCache)
+	if cfg.LocalTTL > 0 {
+		s, err := newStore[localEntry[T]](cfg.Local)
+		if err != nil {
+			return nil, err
+		}
+		l.local = s
+		if cfg.Invalidator != nil {
+			l.unsubscribe = cfg.Invalidator.Subscribe(l.invalidated)
+		}
+	}
+	return l, nil
+}
+
+// Get returns the value of key: from the local tier, else from the cache,
+// else from load, whose result is stored for ttl (0: until evicted). A
+// load that fails with ErrNotFound is answered with ErrNotFound, and
+// remembered for NegativeTTL. Concurrent Gets of one key in this process
+// share one flight; on a SwapCache one process in the cluster loads while
+// the others wait for its result, or take the stale value.
+//
+// The value is shared by every caller of the flight and by the local tier:
+// treat it as immutable.
+func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := CheckKey(key); err != nil {
+		return zero, err
+	}
+	if ttl < 0 {
+		return zero, ErrInvalidTTL
+	}
+	if load == nil {
+		return zero, fmt.Errorf("%w: nil load function", ErrInvalidConfig)
+	}
+	if l.local != nil {
+		if e, ok := l.local.get(key); ok { // counted by the local store, off any shared cache line
+			if e.notFound {
+				return zero, ErrNotFound
+			}
+			return e.v, nil
+		}
+	}
+	// A hit is answered on the caller's goroutine: concurrent hits of a
+	// hot key each make their own round trip, and none waits for another.
+	epoch := l.epoch.Load()
+	raw, err := l.cacheGet(ctx, key)
+	if err == nil {
+		if v, err, ok := l.hit(ctx, key, ttl, load, raw, epoch); ok {
+			return v, err
+		}
+	}
+	if ctx.Err() != nil {
+		return zero, ctx.Err()
+	}
+	// Anything else is a flight, shared by the process's callers of key.
+	// It runs on a context that outlives this caller, so that one
+	// impatient caller cannot fail the others or waste a load half done.
+	ch := l.flights.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.LoadTimeout)
+		defer cancel()
+		v, err := l.flight(fctx, key, ttl, load, epoch, read{raw: raw, err: err})
+		return v, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return zero, r.Err
+		}
+		return r.Val.(T), nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Set stores v under key for ttl in the cache, voiding any fill lease on
+// it, and drops key from every local tier.
+func (l *Loader[T]) Set(ctx context.Context, key string, v T, ttl time.Duration) error {
+	if ttl < 0 {
+		return ErrInvalidTTL
+	}
+	payload, err := l.codec.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("cache: encode %q: %w", key, err)
+	}
+	e := envelope{kind: kindValue, freshUntil: l.freshUntil(ttl), payload: payload}
+	err = l.cache.Set(ctx, key, e.marshal(), l.storeTTL(ttl))
+	return errors.Join(err, l.invalidate(ctx, []string{key}))
+}
+
+// Delete removes keys from the cache, voiding any fill in progress so that
+// a slow filler cannot write back what it read before the change, and
+// drops them from every local tier. Call it after the data source has
+// changed.
+func (l *Loader[T]) Delete(ctx context.Context, keys ...string) error {
+	err := l.cache.Delete(ctx, keys...)
+	return errors.Join(err, l.invalidate(ctx, keys))
+}
+
+// Stats returns the Loader's counters.
+func (l *Loader[T]) Stats() Stats {
+	st := l.stats.snapshot()
+	if l.local != nil {
+		ls := l.local.stats()
+		st.LocalHits = ls.Hits
+		st.Hits += ls.Hits
+		st.Evictions = ls.Evictions
+	}
+	return st
+}
+
+// Close ends the Loader's invalidation subscription and waits for its
+// background refreshes, each bounded by LoadTimeout. It never closes the
+// cache or the Invalidator. Gets after Close still work, without
+// invalidations from other processes and without early refresh.
+func (l *Loader[T]) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	if l.unsubscribe != nil {
+		l.unsubscribe()
+		if l.local != nil {
+			l.local.clear() // no longer told of changes: keep nothing
+		}
+	}
+	l.background.Wait()
+	return nil
+}
+
+// invalidate drops keys from this process's local tier and publishes them
+// to the others.
+func (l *Loader[T]) invalidate(ctx context.Context, keys []string) error {
+	if l.local == nil {
+		return nil
+	}
+	l.invalidated(keys)
+	if l.cfg.Invalidator == nil || len(keys) == 0 {
+		return nil
+	}
+	return l.cfg.Invalidator.Publish(ctx, keys)
+}
+
+// invalidated is the subscription callback: nil keys drop the whole tier.
+// The epoch moves first, so a fill that read the cache before this call
+// either sees the new epoch or is dropped by it (see fillLocal).
+func (l *Loader[T]) invalidated(keys []string) {
+	l.epoch.Add(1)
+	if keys == nil {
+		l.local.clear()
+		return
+	}
+	for _, k := range keys {
+		l.local.delete(k)
+	}
+}
+
+// fillLocal keeps a fresh value in the local tier, unless an invalidation
+// arrived since epoch was read before the cache was.
+func (l *Loader[T]) fillLocal(key string, epoch uint64, e localEntry[T], size int, freshUntil int64) {
+	if l.local == nil || l.closed.Load() {
+		return
+	}
+	ttl := l.cfg.LocalTTL
+	if freshUntil != 0 {
+		ttl = min(ttl, time.Duration(freshUntil-l.now()))
+	}
+	if ttl <= 0 || l.epoch.Load() != epoch {
+		return
+	}
+	l.local.set(key, e, int64(len(key)+size), ttl)
+	if l.epoch.Load() != epoch {
+		l.local.delete(key) // an invalidation raced the set
+	}
+}
+
+func (l *Loader[T]) now() int64 { return time.Now().UnixNano() }
+
+func (l *Loader[T]) freshUntil(ttl time.Duration) int64 {
+	if ttl == 0 {
+		return 0
+	}
+	return l.now() + int64(ttl)
+}
+
+// storeTTL is how long the cache keeps an entry fresh for ttl: its TTL
+// plus the stale window.
+func (l *Loader[T]) storeTTL(ttl time.Duration) time.Duration {
+	if ttl == 0 {
+		return 0
+	}
+	return ttl + l.cfg.StaleFor
+}
