@@ -63,7 +63,10 @@
 // so a Loader's keys hold more than the codec's bytes; a value another
 // writer stored under a Loader's key is treated as a miss and replaced.
 // Times in envelopes are wall-clock: processes whose clocks disagree by d
-// see an entry go stale up to d early or late.
+// see an entry go stale up to d early or late. A Loader reads the wall
+// clock when it is made and advances it by the monotonic clock after, so
+// a later step of the system clock does not reach it until it is made
+// again.
 //
 // # Two tiers
 //
