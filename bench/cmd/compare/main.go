@@ -4,9 +4,9 @@
 // go-redis/cache and eko/gocache, in one process run and writes the
 // results, with the targets they are held to, as a Markdown report:
 //
-//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache]
+//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache|queue]
 //
-// It measures five things:
+// It measures six things:
 //
 //   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
 //     each benchmark repeated -runs times (interleaved across
@@ -37,9 +37,18 @@
 //     SCALEOUT_REDIS_ADDR and SCALEOUT_MEMCACHED_ADDR (eval "$(../scripts/services.sh env)");
 //     without them they are reported as not measured and their targets
 //     as missed.
+//   - job queues: processing throughput (20,000 pre-enqueued no-op jobs
+//     drained at concurrency 10 and 50), enqueue throughput (serial, 16
+//     goroutines, EnqueueBatch of 100), enqueue-to-handler latency at 200
+//     jobs/s, and Redis bytes per backlog job, of queue.Worker on
+//     queue/redisqueue against hibiken/asynq on the same Redis
+//     ($SCALEOUT_REDIS_ADDR; without it those rows are not measured and
+//     their targets missed), and queue.Memory's processing rate; -runs
+//     runs, interleaved, medians and per-run ratios. Bytes per job are
+//     measured once on a private redis-server the tool starts.
 //
 // -only shard runs the first three, -only balance the fourth, -only cache
-// the last.
+// the fifth, -only queue the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
 // file is rewritten whole, except the block between
@@ -82,26 +91,33 @@ func main() {
 	trials := fs.Int("trials", 20, "simulated trials of an ideal random assignment for the noise floor")
 	pickBenchtime := fs.Duration("pick-benchtime", 500*time.Millisecond, "duration of each balancer pick benchmark run")
 	cacheBenchtime := fs.Duration("cache-benchtime", 500*time.Millisecond, "duration of each cache benchmark run")
-	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks) or cache (cache hits); "+
+	queueLatency := fs.Duration("queue-latency", 2*time.Second, "producer duration of each queue latency run (at 200 jobs/s)")
+	queueMemJobs := fs.Int("queue-mem-jobs", impls.QueueMemPerJobN, "backlog jobs of the queue's Redis bytes-per-job measurement (e.g. 1000000)")
+	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits) or queue (job queue); "+
 		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
-	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 || *cacheBenchtime <= 0 {
-		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime, -pick-benchtime and -cache-benchtime must be positive")
+	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 || *cacheBenchtime <= 0 ||
+		*queueLatency <= 0 || *queueMemJobs < 1 {
+		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime, -pick-benchtime, -cache-benchtime, "+
+			"-queue-latency and -queue-mem-jobs must be positive")
 		os.Exit(2)
 	}
 	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(),
-		benchtime: *benchtime, pickBenchtime: *pickBenchtime, cacheBenchtime: *cacheBenchtime, gomaxprocs: runtime.GOMAXPROCS(0)}
+		benchtime: *benchtime, pickBenchtime: *pickBenchtime, cacheBenchtime: *cacheBenchtime, gomaxprocs: runtime.GOMAXPROCS(0),
+		queueLatency: *queueLatency, queueMemJobs: *queueMemJobs}
 	switch *only {
 	case "all":
-		c.doShard, c.doBalance, c.doCache = true, true, true
+		c.doShard, c.doBalance, c.doCache, c.doQueue = true, true, true, true
 	case "shard":
 		c.doShard = true
 	case "balance":
 		c.doBalance = true
 	case "cache":
 		c.doCache = true
+	case "queue":
+		c.doQueue = true
 	default:
-		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance or cache\n", *only)
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache or queue\n", *only)
 		os.Exit(2)
 	}
 	if *out != "" && *only != "all" {
@@ -144,6 +160,9 @@ func main() {
 		}
 		c.caches()
 		c.closeCache()
+	}
+	if c.doQueue {
+		c.queues()
 	}
 	c.loadEnd = loadAvg()
 
@@ -217,8 +236,9 @@ type comparison struct {
 	runs, keys, trials int
 	all                []impls.Impl
 
-	// doShard, doBalance and doCache say which sections run (-only).
-	doShard, doBalance, doCache              bool
+	// doShard, doBalance, doCache and doQueue say which sections run
+	// (-only).
+	doShard, doBalance, doCache, doQueue     bool
 	benchtime, pickBenchtime, cacheBenchtime time.Duration
 	gomaxprocs                               int
 
@@ -252,6 +272,12 @@ type comparison struct {
 	// cacheIL are the interleaved remote measurements, whose ratios the
 	// remote ratio targets are checked on.
 	cacheIL []*ilRow
+
+	// queue holds the queue measurements; queueLatency and queueMemJobs
+	// are their -queue-latency and -queue-mem-jobs.
+	queue        *queueSection
+	queueLatency time.Duration
+	queueMemJobs int
 }
 
 type distribution struct {
@@ -542,6 +568,12 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 		all = append(all, c.reportCache(&body)...)
 	}
+	if c.doQueue {
+		if body.Len() > 0 {
+			body.WriteString("\n")
+		}
+		all = append(all, c.reportQueue(&body)...)
+	}
 
 	// Header and summary, then the tables.
 	passed := 0
@@ -551,7 +583,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "# Benchmarks\n\n")
-	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks and cache hits; the proxy throughput section at the end by "+
+	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks, cache hits and job queues; the proxy throughput section at the end by "+
 		"`bench/cmd/proxybench`); do not edit by hand. See bench/README.md.\n\n")
 	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
@@ -566,6 +598,9 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 	}
 	if c.doCache {
 		runsDesc = append(runsDesc, fmt.Sprintf("per cache benchmark, %s each", c.cacheBenchtime))
+	}
+	if c.doQueue {
+		runsDesc = append(runsDesc, "per queue measurement (fixed work each, see Queue)")
 	}
 	fmt.Fprintf(w, "- benchmark runs: %d %s, interleaved; medians reported. "+
 		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, strings.Join(runsDesc, "; "))

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scaleout/scaleout/bench/impls"
 )
@@ -138,6 +139,90 @@ func TestInterleavedRatios(t *testing.T) {
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("report lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+// TestReportQueueUnmeasured: without Redis, every Redis row is marked not
+// measured and its target missed; queue.Memory's target is still held.
+func TestReportQueueUnmeasured(t *testing.T) {
+	q := newQueueSection()
+	q.skip, q.memSkip = "$"+impls.RedisAddrEnv+" unset", "no private redis-server: not found"
+	q.latency, q.memJobs = time.Second, 1000
+	q.mem[impls.QueueMemRaw] = []float64{600_000, 700_000, 400_000}
+	q.mem[impls.QueueMemWorker] = []float64{100_000}
+	c := &comparison{runs: 3, gomaxprocs: 2, queue: q}
+	var sb strings.Builder
+	checks := c.reportQueue(&sb)
+	out := sb.String()
+	for _, s := range []string{"## Queue", "Redis rows not measured: $" + impls.RedisAddrEnv + " unset",
+		"| " + impls.QueueMemRaw + " | 600,000 | 400,000–700,000 |", "not measured: no private redis-server"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("report lacks %q:\n%s", s, out)
+		}
+	}
+	var passed, missed int
+	for _, ch := range checks {
+		if ch.pass {
+			passed++
+		} else {
+			missed++
+		}
+	}
+	// Drain at 10 and 50, three enqueue ratios, p50 and p99, bytes per
+	// job: missed; queue.Memory: met.
+	if passed != 1 || missed != 8 {
+		t.Errorf("%d passed, %d missed; want 1, 8:\n%+v", passed, missed, checks)
+	}
+}
+
+// TestQueueRatios: the ratio targets are the median of the per-run
+// ratios, not the ratio of the medians.
+func TestQueueRatios(t *testing.T) {
+	q := newQueueSection()
+	q.latency, q.memJobs = time.Second, 1000
+	for _, conc := range impls.QueueDrainConcurrency {
+		q.drain[impls.QueueOurs][conc] = []float64{100, 300, 200}
+		q.drain[impls.QueueAsynqTight][conc] = []float64{40, 200, 100} // ratios 2.5, 1.5, 2.0; medians 200/100
+		q.drain[impls.QueueAsynqDefault][conc] = []float64{50}
+	}
+	q.enq[impls.QueueEnqOursSerial] = []float64{10, 10, 10}
+	q.enq[impls.QueueEnqAsynqSerial] = []float64{10, 20, 5}
+	q.enq[impls.QueueEnqOursParallel] = []float64{30, 30, 30}
+	q.enq[impls.QueueEnqAsynqParallel] = []float64{20, 20, 20}
+	q.enq[impls.QueueEnqOursBatch] = []float64{100, 100, 100}
+	for _, im := range queueLatImpls {
+		q.lat[im] = []time.Duration{time.Millisecond / 2, time.Millisecond, 4 * time.Millisecond}
+		q.latRuns[im] = [][2]time.Duration{{time.Millisecond, 4 * time.Millisecond}}
+	}
+	q.bytes[impls.QueueMemOurs], q.bytes[impls.QueueMemAsynq] = 200, 500
+	c := &comparison{runs: 3, gomaxprocs: 2, queue: q}
+	var sb strings.Builder
+	got := map[string]check{}
+	for _, ch := range c.reportQueue(&sb) {
+		got[ch.what] = ch
+	}
+	want := map[string]struct {
+		got  string
+		pass bool
+	}{
+		"queue, drain @10: ours × asynq (10 ms) ≥ 2.0×":              {"2.00× (runs 1.50–2.50)", true},
+		"queue, enqueue serial: ours × asynq ≥ 1.0×":                 {"1.00× (runs 0.50–2.00)", true},
+		"queue, enqueue, 16 goroutines: ours × asynq ≥ 1.5×":         {"1.50× (runs 1.50–1.50)", true},
+		"queue, EnqueueBatch(100) × asynq serial Enqueue ≥ 10.0×":    {"10.00× (runs 5.00–20.00)", true},
+		"queue, latency p50 ≤ 1.00 ms":                               {"1.00 ms", true},
+		"queue, latency p99 ≤ 5.00 ms":                               {"4.00 ms", true},
+		"queue, Redis bytes per backlog job: ours ≤ asynq":           {"200 vs 500 B/job (0.40×)", true},
+		"queue, queue.Memory, raw Dequeue/Ack loop ≥ 500,000 jobs/s": {"nothing", false},
+	}
+	for what, w := range want {
+		ch, ok := got[what]
+		if !ok {
+			t.Errorf("no check %q; have %v", what, got)
+			continue
+		}
+		if ch.got != w.got || ch.pass != w.pass {
+			t.Errorf("%s: got %q, pass %v; want %q, %v", what, ch.got, ch.pass, w.got, w.pass)
 		}
 	}
 }

@@ -1,0 +1,84 @@
+// Package queue does slow work in the background: a handler enqueues a
+// job and answers at once ("your report is being prepared", HTTP 202),
+// workers on any machine take jobs from the queue and run them, and
+// whoever holds the job's ID learns when it is done (Wait, from any
+// process). Periodic jobs precompute work on a schedule ("pre-render the
+// front page every hour") without a leader.
+//
+// # Pieces
+//
+//   - JobQueue, with Memory (this process: single-process apps and a fake
+//     for tests) and queue/redisqueue (Redis, single or Cluster); both
+//     pass queue/queuetest.
+//   - Worker runs handlers by job type with a concurrency limit, a
+//     heartbeat, per-job timeouts, panic recovery and graceful shutdown.
+//   - Scheduler enqueues periodic jobs from cron-like schedules.
+//   - Type[T] gives a job type a Go payload type and a codec.
+//
+// # Delivery
+//
+// At least once. Dequeue leases a job to one worker for a lease; the
+// Worker renews it with a heartbeat while the handler runs. When a lease
+// runs out (the worker died, hung or was partitioned), the job counts a
+// failed attempt and is delivered again after its backoff. A handler may
+// therefore run more than once for one job, and must be idempotent, or
+// fenced: every delivery carries a fencing token (Delivery.Token) that
+// grows with each delivery of the job, which a handler can pass to the
+// resources it writes so they refuse an older one. The queue itself
+// refuses an Ack, Fail or Extend from a delivery that is no longer
+// current (ErrLeaseLost), so a late worker cannot overwrite the result
+// of the delivery that replaced it.
+//
+// # Failures and retries
+//
+// A handler's error is a failed attempt: the job is retried after an
+// exponential backoff with jitter (DefaultBackoff), until MaxAttempts are
+// spent; then it is dead. An error wrapping ErrPermanent (Permanent(err))
+// kills the job at once. A panic is a failed attempt with the stack in
+// LastErr. A job whose type has no handler, or whose payload does not
+// decode (Type[T]), is dead at once with the reason. Dead jobs stay in the
+// dead-letter set (DeadLetters) to be listed, inspected and requeued.
+//
+// # Order, delays, uniqueness
+//
+// Within a queue, ready jobs come out by Priority (0–9, higher first),
+// then in the order they became ready. Across the queues a Worker serves,
+// weights choose the order of each Dequeue (StrictPriority: highest
+// weight first, always). RunAt delays a job; a retry is delayed by its
+// backoff. A job with a UniqueKey is refused (ErrDuplicate, with the
+// first job's ID) while another job with the key is pending, for at most
+// UniqueFor. Cancel removes a waiting job, or stops a running one at its
+// next heartbeat.
+//
+// # Limits
+//
+// Limits bound a queue across every process at once: how many of its jobs
+// may be leased together (Concurrency) and how many may start per second
+// (Rate, Burst). They are enforced where jobs are leased, in the queue,
+// not by counting in each worker.
+//
+// # Completion
+//
+// Status reports a job's state, attempts, last error and result; Wait
+// returns when the job has ended (done, dead or canceled), from any
+// process, without polling: redisqueue publishes each end over Redis
+// pub/sub and reads the status when it subscribes, so an end that came
+// first is not missed. Ended jobs are kept for their Retention, then
+// forgotten (ErrNotFound).
+//
+// # Periodic jobs
+//
+// A Scheduler enqueues each slot of a schedule as a job whose ID names the
+// slot. Every machine may run a Scheduler with the same schedules: the
+// first to enqueue a slot wins, the others get ErrDuplicate, so each slot
+// runs once with no leader to elect. A Scheduler that starts late
+// enqueues the current slot (within MaxDelay) but never replays the slots
+// it missed.
+//
+// # Shutdown
+//
+// Worker.Run returns when its context ends, after it stopped dequeuing,
+// let running handlers finish for ShutdownTimeout, cancelled the rest and
+// released their jobs for redelivery (no attempt counted). No goroutine
+// it started outlives it.
+package queue

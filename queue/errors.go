@@ -1,0 +1,22 @@
+package queue
+
+import "errors"
+
+// Errors of this package; backends return them (wrapped) so that callers
+// can use errors.Is.
+var (
+	ErrNotFound        = errors.New("queue: job not found")
+	ErrDuplicate       = errors.New("queue: duplicate job")
+	ErrLeaseLost       = errors.New("queue: lease lost: the delivery is no longer current")
+	ErrCanceled        = errors.New("queue: job canceled")
+	ErrEnded           = errors.New("queue: job already ended")
+	ErrPayloadTooLarge = errors.New("queue: payload too large")
+	ErrInvalidJob      = errors.New("queue: invalid job")
+	ErrInvalidConfig   = errors.New("queue: invalid configuration")
+	ErrClosed          = errors.New("queue: closed")
+	// ErrPermanent, wrapped in a handler's error, sends the job to the
+	// dead-letter set at once instead of retrying it.
+	ErrPermanent = errors.New("queue: permanent failure")
+	// ErrUnknownType is the dead-letter reason of a job no handler takes.
+	ErrUnknownType = errors.New("queue: no handler for the job's type")
+)

@@ -1,0 +1,89 @@
+package queue
+
+import "time"
+
+// A JobID names a job in its queue. IDs are strings chosen by the queue
+// (or by the caller in Job.ID) and carry the queue's name, so Status, Wait
+// and Cancel need nothing else.
+type JobID string
+
+// DefaultQueue is the queue of a Job whose Queue is empty.
+const DefaultQueue = "default"
+
+// Defaults of Job fields.
+const (
+	DefaultMaxAttempts = 20
+	DefaultRetention   = 24 * time.Hour
+	DefaultMaxPayload  = 512 << 10
+)
+
+// A Job is a unit of background work. Only Type is required.
+type Job struct {
+	// Queue names the queue; default DefaultQueue. Letters, digits and
+	// ".-_:" only, at most 100 bytes.
+	Queue string
+	// Type selects the handler.
+	Type string
+	// Payload is the handler's input, at most the queue's MaxPayload
+	// bytes (default DefaultMaxPayload).
+	Payload []byte
+	// ID, when set, names the job instead of a random ID: enqueueing an
+	// ID that exists is ErrDuplicate. Same alphabet as Queue.
+	ID string
+
+	// Priority orders ready jobs of one queue: higher first; jobs of
+	// equal priority in the order they became ready. 0 to 9.
+	Priority int
+	// RunAt, when in the future, delays the job until then.
+	RunAt time.Time
+
+	// MaxAttempts bounds deliveries that end in failure or an expired
+	// lease; then the job is dead. Default DefaultMaxAttempts.
+	MaxAttempts int
+	// Timeout bounds one attempt in the Worker; 0 means the Worker's.
+	Timeout time.Duration
+	// Retention keeps the job's status and result after it ended; default
+	// DefaultRetention.
+	Retention time.Duration
+
+	// UniqueKey, with UniqueFor, makes the job unique: while the key is
+	// held (from enqueue until UniqueFor has passed or the job ended),
+	// enqueueing another job with the same key in the same queue answers
+	// the first job's ID with ErrDuplicate.
+	UniqueKey string
+	UniqueFor time.Duration
+}
+
+// State is where a job is in its life.
+type State string
+
+// States of a job. Done, Dead and Canceled are final.
+const (
+	StateScheduled State = "scheduled" // waiting for RunAt or a retry's backoff
+	StateReady     State = "ready"     // waiting for a worker
+	StateActive    State = "active"    // leased to a worker
+	StateDone      State = "done"
+	StateDead      State = "dead" // attempts spent or a permanent failure
+	StateCanceled  State = "canceled"
+)
+
+// Final reports whether the job has ended.
+func (s State) Final() bool { return s == StateDone || s == StateDead || s == StateCanceled }
+
+// JobInfo is what Status and Wait report.
+type JobInfo struct {
+	ID       JobID
+	Queue    string
+	Type     string
+	State    State
+	Payload  []byte
+	Result   []byte // set by Ack
+	Attempt  int    // deliveries so far
+	LastErr  string // the last failure's message, with a panic's stack
+	Priority int
+
+	EnqueuedAt time.Time
+	RunAt      time.Time // next time it may run, for scheduled jobs
+	StartedAt  time.Time // the last delivery
+	EndedAt    time.Time
+}

@@ -1,0 +1,134 @@
+package queue
+
+import (
+	"context"
+	"time"
+)
+
+// A JobQueue holds jobs until workers take them. Delivery is at least
+// once: a job is leased to one worker at a time and, when the lease runs
+// out before the worker acknowledges it (the worker died, hung or was cut
+// off), delivered again. Every delivery carries a fencing token, and the
+// queue refuses an acknowledgement from a delivery that is no longer the
+// current one, so a late worker cannot overwrite the result of the next.
+//
+// Implementations: Memory (this process) and queue/redisqueue; both pass
+// queue/queuetest.
+type JobQueue interface {
+	// Enqueue stores j and returns its ID once it is durable in the
+	// queue. A unique job whose UniqueKey is held answers the existing
+	// job's ID with ErrDuplicate.
+	Enqueue(ctx context.Context, j Job) (JobID, error)
+	// Dequeue leases a ready job for lease, blocking until there is one or
+	// ctx ends (then ctx.Err()). It takes from the first of queues that
+	// has a ready job its Limits allow (strict priority in list order;
+	// the Worker reorders the list for weighted priorities). Within a
+	// queue, jobs come out by Priority, then in the order they became
+	// ready.
+	Dequeue(ctx context.Context, queues []string, lease time.Duration) (*Delivery, error)
+	// Status reports where a job is; ErrNotFound once it is unknown (never
+	// enqueued, or its retention after ending has passed).
+	Status(ctx context.Context, id JobID) (JobInfo, error)
+	// Wait blocks until the job has ended (done, dead or canceled) and
+	// returns its final JobInfo, or ctx.Err(). It works from any process.
+	Wait(ctx context.Context, id JobID) (JobInfo, error)
+	// Cancel stops a job: a waiting one is removed at once; a running one
+	// is marked, its handler's context is canceled at its next heartbeat,
+	// and its acknowledgement is refused. Cancelling an ended job is
+	// ErrEnded.
+	Cancel(ctx context.Context, id JobID) error
+}
+
+// Settler is the part of a JobQueue a Delivery calls back; queue
+// implementations provide it, users call the Delivery's methods.
+type Settler interface {
+	// Ack ends the delivery's job successfully, keeping result for the
+	// job's Retention.
+	Ack(ctx context.Context, d *Delivery, result []byte) error
+	// Fail records a failed attempt: the job is retried after its backoff,
+	// or goes to the dead-letter set when its attempts are spent or cause
+	// wraps ErrPermanent.
+	Fail(ctx context.Context, d *Delivery, cause error) error
+	// Extend renews the lease for another lease from now. It returns
+	// ErrLeaseLost when the delivery is no longer current and ErrCanceled
+	// when the job was canceled.
+	Extend(ctx context.Context, d *Delivery, lease time.Duration) error
+	// Release gives the job back at once without counting an attempt, as
+	// a worker shutting down does.
+	Release(ctx context.Context, d *Delivery) error
+}
+
+// A Delivery is one lease of one job to one worker.
+type Delivery struct {
+	Job     Job
+	ID      JobID
+	Attempt int    // 1 on the first delivery
+	Token   uint64 // fencing token: grows with every delivery of the job
+	// LeaseUntil is when the queue may deliver the job again, by the
+	// local clock when the lease was granted.
+	LeaseUntil time.Time
+
+	settler Settler
+}
+
+// NewDelivery is for JobQueue implementations: it binds a delivery to the
+// Settler its methods call.
+func NewDelivery(s Settler, d Delivery) *Delivery {
+	d.settler = s
+	return &d
+}
+
+// Ack ends the job successfully with result (may be nil). It fails with
+// ErrLeaseLost when the delivery is no longer current: the job was
+// delivered again, canceled, or ended by someone else.
+func (d *Delivery) Ack(ctx context.Context, result []byte) error {
+	return d.settler.Ack(ctx, d, result)
+}
+
+// Fail records a failed attempt; see Settler.Fail.
+func (d *Delivery) Fail(ctx context.Context, cause error) error {
+	return d.settler.Fail(ctx, d, cause)
+}
+
+// Extend renews the lease; see Settler.Extend.
+func (d *Delivery) Extend(ctx context.Context, lease time.Duration) error {
+	return d.settler.Extend(ctx, d, lease)
+}
+
+// Release gives the job back without counting the attempt.
+func (d *Delivery) Release(ctx context.Context) error { return d.settler.Release(ctx, d) }
+
+// BatchEnqueuer enqueues many jobs in one round trip.
+type BatchEnqueuer interface {
+	// EnqueueBatch enqueues jobs, returning their IDs in order. Each job
+	// is enqueued atomically on its own; a batch is not: on error some
+	// jobs may be enqueued (their IDs are set) and others not.
+	EnqueueBatch(ctx context.Context, jobs []Job) ([]JobID, error)
+}
+
+// DeadLetters lists, inspects and requeues the jobs that exhausted their
+// attempts or failed permanently.
+type DeadLetters interface {
+	// Dead lists up to limit dead jobs of queue, most recent first,
+	// starting after offset.
+	Dead(ctx context.Context, queue string, offset, limit int) ([]JobInfo, error)
+	// Requeue makes a dead job ready again with a fresh set of attempts.
+	Requeue(ctx context.Context, id JobID) error
+}
+
+// Limits are the cluster-wide bounds of one queue, kept by the queue and
+// enforced at Dequeue across all processes.
+type Limits struct {
+	// Concurrency bounds the jobs of the queue leased at once; 0 means no
+	// bound.
+	Concurrency int
+	// Rate bounds the jobs leased per second, with bursts up to Burst
+	// (default max(1, Rate)); 0 means no bound.
+	Rate  float64
+	Burst int
+}
+
+// Limiter sets the Limits of a queue.
+type Limiter interface {
+	SetLimits(ctx context.Context, queue string, l Limits) error
+}

@@ -1,0 +1,861 @@
+// Package redisqueue is a queue.JobQueue on Redis: a single server, a
+// Sentinel-managed one or a Redis Cluster, shared by any number of
+// processes.
+//
+// # Keys
+//
+// Every key of a queue q carries the hash tag {q}, so the Lua scripts that
+// change several of them at once run on one Cluster slot:
+//
+//	<prefix>{q}:j:<name>   hash: one job (field names in scripts.go)
+//	<prefix>{q}:r0 … :r9   lists: ready jobs by priority, FIFO within each
+//	<prefix>{q}:sched      zset: scheduled jobs (delays, retries) by run-at ms
+//	<prefix>{q}:active     zset: leased jobs by lease deadline ms
+//	<prefix>{q}:dead       zset: dead jobs by time of death (the newest 100,000)
+//	<prefix>{q}:lim        hash: the queue's Limits and its token bucket
+//	<prefix>{q}:wake       list: wake tokens for blocked Dequeues (at most 64)
+//	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
+//	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
+//	<prefix>ended          pub/sub channel: the ID of every job that ends
+//
+// Ended jobs (done, dead or canceled) expire after their Retention.
+//
+// # Dequeue
+//
+// Dequeue runs one script per queue (in the caller's order) that moves due
+// scheduled jobs to ready, turns expired leases into failed attempts
+// ("lease expired"), checks the queue's Limits and leases the best ready
+// job. When no queue has one it blocks on Redis with BLPOP on the queues'
+// wake lists, which every script that makes a job ready pushes to, for at
+// most min(time until the next scheduled job or lease deadline, 1 s); then
+// it tries again. On a single server one BLPOP covers all the queues. On a
+// Cluster the wake lists of different queues live in different slots, so
+// Dequeue over several queues blocks on each in turn for at most 50 ms; a
+// single queue blocks as on one server.
+//
+// A ctx deadline bounds the BLPOP itself. When ctx is canceled or the
+// Queue closed during the BLPOP, a push to a key of that call's own (in
+// the same slot, expiring in 10 s) makes it return at once; on a Cluster
+// with several queues the 50 ms BLPOPs bound the delay instead. BLPOPs of
+// under a second use the client's ReadTimeout, which must exceed 1 s (the
+// go-redis default is 3 s).
+//
+// # Wait
+//
+// A Queue subscribes to <prefix>ended once, on first use of Wait, and fans
+// the messages out to its waiters. A waiter registers, reads Status (so an
+// end before registration is not missed), then waits for its message and
+// reads Status again; after a pub/sub reconnect every waiter reads Status
+// again. On a Cluster, PUBLISH reaches the subscribers of every node.
+package redisqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/scaleout/scaleout/queue"
+)
+
+// DefaultPrefix starts every key when Config.Prefix is empty.
+const DefaultPrefix = "scaleout:queue:"
+
+// Config configures a Queue. The zero value is valid.
+type Config struct {
+	// Prefix starts every key; default DefaultPrefix. It must not contain
+	// '{' or '}' (the queue's name is the key's hash tag).
+	Prefix string
+	// MaxPayload bounds a job's payload; 0 means queue.DefaultMaxPayload.
+	MaxPayload int
+	// Backoff is the wait before retry number attempt (1 after the first
+	// failure); default queue.DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+}
+
+// Queue is a queue.JobQueue on Redis. Its methods are safe for concurrent
+// use. Close it to stop its pub/sub goroutine; it never closes the client.
+type Queue struct {
+	rdb        redis.UniversalClient
+	prefix     string
+	channel    string
+	maxPayload int
+	backoff    func(int) time.Duration
+	single     bool // one BLPOP may cover the wake lists of all queues
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeCtx  context.Context // canceled by Close
+	closeStop context.CancelFunc
+
+	sub subscriber
+}
+
+var (
+	_ queue.JobQueue      = (*Queue)(nil)
+	_ queue.Settler       = (*Queue)(nil)
+	_ queue.BatchEnqueuer = (*Queue)(nil)
+	_ queue.DeadLetters   = (*Queue)(nil)
+	_ queue.Limiter       = (*Queue)(nil)
+)
+
+// New returns a Queue on client. Invalid configuration is an error wrapping
+// queue.ErrInvalidConfig.
+func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: redisqueue: nil client", queue.ErrInvalidConfig)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, fmt.Errorf("%w: redisqueue: prefix %q contains a brace", queue.ErrInvalidConfig, cfg.Prefix)
+	}
+	if cfg.MaxPayload < 0 {
+		return nil, fmt.Errorf("%w: redisqueue: negative MaxPayload", queue.ErrInvalidConfig)
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = queue.DefaultMaxPayload
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = queue.DefaultBackoff
+	}
+	_, single := client.(*redis.Client)
+	q := &Queue{
+		rdb:        client,
+		prefix:     cfg.Prefix,
+		channel:    cfg.Prefix + "ended",
+		maxPayload: cfg.MaxPayload,
+		backoff:    cfg.Backoff,
+		single:     single,
+		closed:     make(chan struct{}),
+	}
+	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
+	q.sub.q = q
+	return q, nil
+}
+
+// Close stops the Queue's pub/sub goroutine and makes later calls fail
+// with queue.ErrClosed. It is idempotent and never closes the client.
+func (q *Queue) Close() error {
+	q.closeOnce.Do(func() {
+		close(q.closed)
+		q.closeStop()
+		q.sub.stop()
+	})
+	return nil
+}
+
+func (q *Queue) isClosed() bool {
+	select {
+	case <-q.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// keys of one queue.
+type qkeys struct {
+	base, sched, active, lim, wake string
+}
+
+func (q *Queue) keys(name string) qkeys {
+	base := q.prefix + "{" + name + "}:"
+	return qkeys{base: base, sched: base + "sched", active: base + "active", lim: base + "lim", wake: base + "wake"}
+}
+
+func (k qkeys) job(name string) string { return k.base + "j:" + name }
+
+func wrap(op string, err error) error { return fmt.Errorf("redisqueue: %s: %w", op, err) }
+
+func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
+
+// Enqueue implements queue.JobQueue.
+func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
+	if q.isClosed() {
+		return "", queue.ErrClosed
+	}
+	j, id, err := queue.Prepare(j, q.maxPayload)
+	if err != nil {
+		return "", err
+	}
+	k, args := q.enqueueArgs(j)
+	res, err := enqueueScript.Run(ctx, q.rdb, k, args...).Slice()
+	if err != nil {
+		return "", wrap("enqueue", err)
+	}
+	return enqueueResult(j.Queue, id, res)
+}
+
+func (q *Queue) enqueueArgs(j queue.Job) ([]string, []any) {
+	k := q.keys(j.Queue)
+	jk := k.job(j.ID)
+	uk := jk
+	if j.UniqueKey != "" {
+		uk = k.base + "u:" + j.UniqueKey
+	}
+	var runAt int64
+	if !j.RunAt.IsZero() {
+		runAt = j.RunAt.UnixMilli()
+	}
+	ufor := ms(j.UniqueFor)
+	if j.UniqueKey != "" && ufor < 1 {
+		ufor = 1
+	}
+	return []string{jk, k.sched, k.wake, uk}, []any{
+		k.base, j.ID, j.Type, j.Payload, j.Priority, j.MaxAttempts,
+		max(ms(j.Retention), 1), ms(j.Timeout), runAt, j.UniqueKey, ufor,
+	}
+}
+
+func enqueueResult(qname string, id queue.JobID, res []any) (queue.JobID, error) {
+	if len(res) == 0 {
+		return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
+	}
+	if c, _ := res[0].(int64); c == codeOK {
+		return id, nil
+	}
+	if len(res) < 2 {
+		return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
+	}
+	other, _ := res[1].(string)
+	return queue.JobID(qname + "/" + other), fmt.Errorf("%w: %s", queue.ErrDuplicate, qname+"/"+other)
+}
+
+// EnqueueBatch implements queue.BatchEnqueuer: the jobs' scripts go in one
+// pipeline, one round trip per node.
+func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.JobID, error) {
+	if q.isClosed() {
+		return nil, queue.ErrClosed
+	}
+	prepared := make([]queue.Job, len(jobs))
+	ids := make([]queue.JobID, len(jobs))
+	for i, j := range jobs {
+		pj, id, err := queue.Prepare(j, q.maxPayload)
+		if err != nil {
+			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		prepared[i], ids[i] = pj, id
+	}
+	out := make([]queue.JobID, len(jobs))
+	todo := make([]int, len(jobs))
+	for i := range todo {
+		todo[i] = i
+	}
+	var firstErr error
+	for attempt := 0; len(todo) > 0; attempt++ {
+		cmds := make([]*redis.Cmd, len(todo))
+		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for n, i := range todo {
+				k, args := q.enqueueArgs(prepared[i])
+				cmds[n] = enqueueScript.EvalSha(ctx, p, k, args...)
+			}
+			return nil
+		})
+		var again []int
+		for n, i := range todo {
+			res, err := cmds[n].Slice()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
+				again = append(again, i)
+				continue
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = wrap("enqueue batch", err)
+				}
+				continue
+			}
+			id, err := enqueueResult(prepared[i].Queue, ids[i], res)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("job %d: %w", i, err)
+				}
+				continue
+			}
+			out[i] = id
+		}
+		if len(again) > 0 {
+			if err := enqueueScript.Load(ctx, q.rdb).Err(); err != nil {
+				return out, wrap("enqueue batch: load script", err)
+			}
+		}
+		todo = again
+	}
+	return out, firstErr
+}
+
+// Dequeue implements queue.JobQueue. queues must name at least one valid
+// queue and lease must be at least a millisecond, else the error wraps
+// queue.ErrInvalidConfig.
+func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duration) (*queue.Delivery, error) {
+	if len(queues) == 0 || lease < time.Millisecond {
+		return nil, fmt.Errorf("%w: Dequeue needs a queue and a lease of at least 1ms", queue.ErrInvalidConfig)
+	}
+	ks := make([]qkeys, len(queues))
+	wakes := make([]string, len(queues))
+	for i, name := range queues {
+		if _, _, err := queue.ParseID(queue.JobID(name + "/x")); err != nil {
+			return nil, fmt.Errorf("%w: queue name %q", queue.ErrInvalidConfig, name)
+		}
+		ks[i] = q.keys(name)
+		wakes[i] = ks[i].wake
+	}
+	backoffs := q.backoffs()
+	for {
+		if q.isClosed() {
+			return nil, queue.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		wait := time.Second
+		for i, name := range queues {
+			d, w, err := q.take(ctx, name, ks[i], lease, backoffs)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, err
+			}
+			if d != nil {
+				return d, nil
+			}
+			if w >= 0 && w < wait {
+				wait = w
+			}
+		}
+		if err := q.block(ctx, wakes, wait); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// The server may be restarting: pause, then try again.
+			if q.pause(ctx, 100*time.Millisecond) != nil {
+				return nil, ctx.Err()
+			}
+		}
+	}
+}
+
+// backoffs are the script arguments for the backoffs of attempts 1 to 10
+// (later attempts use the 10th).
+func (q *Queue) backoffs() []any {
+	b := make([]any, 0, 10)
+	for a := 1; a <= 10; a++ {
+		b = append(b, ms(q.backoff(a)))
+	}
+	return b
+}
+
+// tick brings a queue up to date without leasing: due scheduled jobs
+// become ready, expired leases count as failed attempts.
+func (q *Queue) tick(ctx context.Context, name string) error {
+	k := q.keys(name)
+	args := append([]any{k.base, 0, q.channel, name}, q.backoffs()...)
+	if err := dequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake}, args...).Err(); err != nil {
+		return wrap("tick", err)
+	}
+	return nil
+}
+
+func (q *Queue) pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-q.closed:
+		return queue.ErrClosed
+	}
+}
+
+// take runs the dequeue script on one queue: a delivery, or how long until
+// something there is due (negative: nothing).
+func (q *Queue) take(ctx context.Context, name string, k qkeys, lease time.Duration, backoffs []any) (*queue.Delivery, time.Duration, error) {
+	args := append([]any{k.base, ms(lease), q.channel, name}, backoffs...)
+	start := time.Now()
+	res, err := dequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake}, args...).Slice()
+	if err != nil {
+		return nil, 0, wrap("dequeue", err)
+	}
+	if len(res) == 2 {
+		w, ok := res[1].(int64)
+		if !ok {
+			return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed reply %v", res)
+		}
+		if w < 0 {
+			return nil, -1, nil
+		}
+		return nil, time.Duration(w) * time.Millisecond, nil
+	}
+	if len(res) != 12 {
+		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed reply of %d items", len(res))
+	}
+	var p parser
+	jobName := p.str(res[1])
+	j := queue.Job{
+		Queue:       name,
+		ID:          jobName,
+		Type:        p.str(res[4]),
+		Payload:     []byte(p.str(res[5])),
+		MaxAttempts: int(p.intStr(res[6], queue.DefaultMaxAttempts)),
+		Retention:   time.Duration(p.intStr(res[7], queue.DefaultRetention.Milliseconds())) * time.Millisecond,
+		Timeout:     time.Duration(p.intStr(res[8], 0)) * time.Millisecond,
+		UniqueKey:   p.str(res[9]),
+		Priority:    int(p.int(res[10])),
+	}
+	attempt, token := p.int(res[2]), p.int(res[3])
+	if p.err != nil {
+		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed job %s/%s: %w", name, jobName, p.err)
+	}
+	return queue.NewDelivery(q, queue.Delivery{
+		Job:        j,
+		ID:         queue.JobID(name + "/" + jobName),
+		Attempt:    int(attempt),
+		Token:      uint64(token),
+		LeaseUntil: start.Add(lease),
+	}), 0, nil
+}
+
+// block waits on the wake lists for at most wait.
+func (q *Queue) block(ctx context.Context, wakes []string, wait time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < wait {
+			wait = left
+		}
+	}
+	if wait <= 0 {
+		return nil
+	}
+	if q.single || len(wakes) == 1 {
+		// A key of this call's own, in the first queue's slot, that a
+		// canceled ctx or Close pushes to, so BLPOP returns at once.
+		var rnd [8]byte
+		_, _ = rand.Read(rnd[:])
+		ck := strings.TrimSuffix(wakes[0], "wake") + "x:" + hex.EncodeToString(rnd[:])
+		push := func() {
+			pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, _ = q.rdb.TxPipelined(pctx, func(p redis.Pipeliner) error {
+				p.RPush(pctx, ck, "1")
+				p.PExpire(pctx, ck, 10*time.Second)
+				return nil
+			})
+		}
+		stop1 := context.AfterFunc(ctx, func() {
+			if ctx.Err() != context.DeadlineExceeded { // the BLPOP timeout covers a deadline
+				push()
+			}
+		})
+		stop2 := context.AfterFunc(q.closeCtx, push)
+		defer stop1()
+		defer stop2()
+		return q.blpop(ctx, append(wakes[:len(wakes):len(wakes)], ck), wait)
+	}
+	per := min(wait, 50*time.Millisecond)
+	for _, w := range wakes {
+		if err := q.blpop(ctx, []string{w}, per); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blpop runs BLPOP with a timeout of a millisecond's precision; a timeout
+// is not an error.
+func (q *Queue) blpop(ctx context.Context, keys []string, wait time.Duration) error {
+	var err error
+	if wait >= time.Second && wait%time.Second == 0 {
+		err = q.rdb.BLPop(ctx, wait, keys...).Err()
+	} else {
+		wait = max(wait, time.Millisecond)
+		args := make([]any, 0, len(keys)+2)
+		args = append(args, "blpop")
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		args = append(args, strconv.FormatFloat(wait.Seconds(), 'f', 3, 64))
+		err = q.rdb.Do(ctx, args...).Err()
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return wrap("dequeue: blpop", err)
+	}
+	return nil
+}
+
+// settle runs one of the settling scripts and maps its code.
+func (q *Queue) settle(ctx context.Context, op string, d *queue.Delivery, s *redis.Script, keys []string, args ...any) (int64, error) {
+	if q.isClosed() {
+		return 0, queue.ErrClosed
+	}
+	code, err := s.Run(ctx, q.rdb, keys, args...).Int64()
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	if code == codeLost {
+		return code, fmt.Errorf("%w: %s token %d", queue.ErrLeaseLost, d.ID, d.Token)
+	}
+	return code, nil
+}
+
+func (q *Queue) delivery(d *queue.Delivery) (qkeys, string, error) {
+	if d == nil {
+		return qkeys{}, "", fmt.Errorf("%w: nil delivery", queue.ErrLeaseLost)
+	}
+	qn, name, err := queue.ParseID(d.ID)
+	if err != nil {
+		return qkeys{}, "", fmt.Errorf("%w: %w", queue.ErrLeaseLost, err)
+	}
+	return q.keys(qn), name, nil
+}
+
+// Ack implements queue.Settler.
+func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error {
+	k, name, err := q.delivery(d)
+	if err != nil {
+		return err
+	}
+	if result == nil {
+		result = []byte{}
+	}
+	_, err = q.settle(ctx, "ack", d, ackScript, []string{k.job(name), k.active, k.lim, k.wake},
+		k.base, name, d.Token, result, q.channel, string(d.ID))
+	return err
+}
+
+// Fail implements queue.Settler. The backoff is computed here with
+// Config.Backoff(d.Attempt).
+func (q *Queue) Fail(ctx context.Context, d *queue.Delivery, cause error) error {
+	k, name, err := q.delivery(d)
+	if err != nil {
+		return err
+	}
+	msg, perm := "failed", 0
+	if cause != nil {
+		msg = cause.Error()
+	}
+	if errors.Is(cause, queue.ErrPermanent) {
+		perm = 1
+	}
+	_, err = q.settle(ctx, "fail", d, failScript, []string{k.job(name), k.active, k.sched, k.lim, k.wake},
+		k.base, name, d.Token, msg, perm, ms(q.backoff(d.Attempt)), q.channel, string(d.ID))
+	return err
+}
+
+// Extend implements queue.Settler.
+func (q *Queue) Extend(ctx context.Context, d *queue.Delivery, lease time.Duration) error {
+	if lease < time.Millisecond {
+		return fmt.Errorf("%w: Extend needs a lease of at least 1ms", queue.ErrInvalidConfig)
+	}
+	k, name, err := q.delivery(d)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	code, err := q.settle(ctx, "extend", d, extendScript, []string{k.job(name), k.active}, name, d.Token, ms(lease))
+	if err != nil {
+		return err
+	}
+	if code == codeCanceled {
+		return fmt.Errorf("%w: %s", queue.ErrCanceled, d.ID)
+	}
+	d.LeaseUntil = start.Add(lease)
+	return nil
+}
+
+// Release implements queue.Settler.
+func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
+	k, name, err := q.delivery(d)
+	if err != nil {
+		return err
+	}
+	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token)
+	return err
+}
+
+// Cancel implements queue.JobQueue. A running job ends at once as
+// canceled (its lease no longer counts against the queue's concurrency);
+// its worker's Ack, Fail and Release are refused with queue.ErrLeaseLost
+// and its Extend with queue.ErrCanceled.
+func (q *Queue) Cancel(ctx context.Context, id queue.JobID) error {
+	if q.isClosed() {
+		return queue.ErrClosed
+	}
+	qn, name, err := queue.ParseID(id)
+	if err != nil {
+		return err
+	}
+	k := q.keys(qn)
+	code, err := cancelScript.Run(ctx, q.rdb, []string{k.job(name), k.sched, k.active, k.lim, k.wake},
+		k.base, name, q.channel, string(id)).Int64()
+	switch {
+	case err != nil:
+		return wrap("cancel", err)
+	case code == codeCanceled:
+		return fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+	case code == codeEnded:
+		return fmt.Errorf("%w: %s", queue.ErrEnded, id)
+	}
+	return nil
+}
+
+// Status implements queue.JobQueue.
+func (q *Queue) Status(ctx context.Context, id queue.JobID) (queue.JobInfo, error) {
+	if q.isClosed() {
+		return queue.JobInfo{}, queue.ErrClosed
+	}
+	qn, name, err := queue.ParseID(id)
+	if err != nil {
+		return queue.JobInfo{}, err
+	}
+	h, err := q.rdb.HGetAll(ctx, q.keys(qn).job(name)).Result()
+	if err != nil {
+		return queue.JobInfo{}, wrap("status", err)
+	}
+	return parseInfo(id, qn, h)
+}
+
+var states = map[string]queue.State{
+	"s": queue.StateScheduled, "r": queue.StateReady, "a": queue.StateActive,
+	"d": queue.StateDone, "x": queue.StateDead, "c": queue.StateCanceled,
+}
+
+// parseInfo decodes a job hash; an empty one is queue.ErrNotFound.
+func parseInfo(id queue.JobID, qn string, h map[string]string) (queue.JobInfo, error) {
+	if len(h) == 0 {
+		return queue.JobInfo{}, fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+	}
+	var p parser
+	info := queue.JobInfo{ID: id, Queue: qn}
+	info.Type = p.field(h, "t", true)
+	info.State = states[p.field(h, "st", true)]
+	if p.err == nil && info.State == "" {
+		p.err = fmt.Errorf("unknown state %q", h["st"])
+	}
+	if v, ok := h["p"]; ok {
+		info.Payload = []byte(v)
+	} else if p.err == nil {
+		p.err = errors.New("missing field p")
+	}
+	if v, ok := h["r"]; ok {
+		info.Result = []byte(v)
+	}
+	info.Attempt = int(p.num(h, "n"))
+	info.LastErr = h["le"]
+	info.Priority = int(p.num(h, "pr"))
+	info.EnqueuedAt = p.time(h, "e", true)
+	info.RunAt = p.time(h, "ra", false)
+	info.StartedAt = p.time(h, "sa", false)
+	info.EndedAt = p.time(h, "ed", false)
+	if p.err != nil {
+		return queue.JobInfo{}, fmt.Errorf("redisqueue: malformed job %s: %w", id, p.err)
+	}
+	return info, nil
+}
+
+// parser decodes Redis replies, keeping the first error.
+type parser struct{ err error }
+
+func (p *parser) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *parser) str(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		p.fail(fmt.Errorf("expected a string, got %T", v))
+	}
+	return s
+}
+
+func (p *parser) int(v any) int64 {
+	n, ok := v.(int64)
+	if !ok {
+		p.fail(fmt.Errorf("expected an integer, got %T", v))
+	}
+	return n
+}
+
+// intStr parses a decimal string; "" is def.
+func (p *parser) intStr(v any, def int64) int64 {
+	s := p.str(v)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		p.fail(err)
+	}
+	return n
+}
+
+func (p *parser) field(h map[string]string, f string, required bool) string {
+	v, ok := h[f]
+	if !ok && required {
+		p.fail(fmt.Errorf("missing field %s", f))
+	}
+	return v
+}
+
+func (p *parser) num(h map[string]string, f string) int64 {
+	v, ok := h[f]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		p.fail(fmt.Errorf("field %s: %w", f, err))
+	}
+	return n
+}
+
+func (p *parser) time(h map[string]string, f string, required bool) time.Time {
+	v := p.field(h, f, required)
+	if v == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		p.fail(fmt.Errorf("field %s: %w", f, err))
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+// Dead implements queue.DeadLetters.
+func (q *Queue) Dead(ctx context.Context, qname string, offset, limit int) ([]queue.JobInfo, error) {
+	if offset < 0 || limit < 0 {
+		return nil, fmt.Errorf("%w: negative offset or limit", queue.ErrInvalidConfig)
+	}
+	if q.isClosed() {
+		return nil, queue.ErrClosed
+	}
+	if _, _, err := queue.ParseID(queue.JobID(qname + "/x")); err != nil {
+		return nil, fmt.Errorf("%w: queue name %q", queue.ErrInvalidConfig, qname)
+	}
+	if limit == 0 {
+		return nil, nil
+	}
+	k := q.keys(qname)
+	dk := k.base + "dead"
+	var out []queue.JobInfo
+	for len(out) < limit {
+		names, err := q.rdb.ZRevRange(ctx, dk, int64(offset), int64(offset+limit-len(out)-1)).Result()
+		if err != nil {
+			return nil, wrap("dead", err)
+		}
+		if len(names) == 0 {
+			return out, nil
+		}
+		cmds := make([]*redis.MapStringStringCmd, len(names))
+		_, err = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, n := range names {
+				cmds[i] = p.HGetAll(ctx, k.job(n))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, wrap("dead", err)
+		}
+		var gone []any
+		for i, n := range names {
+			info, err := parseInfo(queue.JobID(qname+"/"+n), qname, cmds[i].Val())
+			if errors.Is(err, queue.ErrNotFound) {
+				gone = append(gone, n) // its retention has passed
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if info.State != queue.StateDead {
+				gone = append(gone, n)
+				continue
+			}
+			out = append(out, info)
+		}
+		if len(gone) == 0 {
+			offset += len(names)
+			continue
+		}
+		// Forget the members whose jobs are gone, and read that page again.
+		if err := q.rdb.ZRem(ctx, dk, gone...).Err(); err != nil {
+			return nil, wrap("dead", err)
+		}
+		offset += len(names) - len(gone)
+	}
+	return out, nil
+}
+
+// Requeue implements queue.DeadLetters. A job that is not dead is
+// queue.ErrNotFound.
+func (q *Queue) Requeue(ctx context.Context, id queue.JobID) error {
+	if q.isClosed() {
+		return queue.ErrClosed
+	}
+	qn, name, err := queue.ParseID(id)
+	if err != nil {
+		return err
+	}
+	k := q.keys(qn)
+	code, err := requeueScript.Run(ctx, q.rdb, []string{k.job(name), k.wake}, k.base, name).Int64()
+	if err != nil {
+		return wrap("requeue", err)
+	}
+	if code != codeOK {
+		return fmt.Errorf("%w: %s is not a dead job", queue.ErrNotFound, id)
+	}
+	return nil
+}
+
+// setLimitsScript stores a queue's limits, refilling its bucket when the
+// rate was off.
+//
+//	KEYS: limits hash, wake list
+//	ARGV: concurrency, rate, burst
+var setLimitsScript = redis.NewScript(luaLib + `
+local had = redis.call('HEXISTS', KEYS[1], 'r') == 1
+redis.call('HDEL', KEYS[1], 'c', 'r', 'b')
+if not had or tonumber(ARGV[2]) == 0 then redis.call('HDEL', KEYS[1], 'tk', 'ts') end
+local f = {}
+if ARGV[1] ~= '0' then f[#f+1] = 'c'; f[#f+1] = ARGV[1] end
+if tonumber(ARGV[2]) > 0 then
+  f[#f+1] = 'r'; f[#f+1] = ARGV[2]; f[#f+1] = 'b'; f[#f+1] = ARGV[3]
+end
+if #f > 0 then redis.call('HSET', KEYS[1], unpack(f)) end
+wake(KEYS[2])
+return 1
+`)
+
+// SetLimits implements queue.Limiter. Limits take effect at the next
+// Dequeue of any process.
+func (q *Queue) SetLimits(ctx context.Context, qname string, l queue.Limits) error {
+	if _, _, err := queue.ParseID(queue.JobID(qname + "/x")); err != nil {
+		return fmt.Errorf("%w: queue name %q", queue.ErrInvalidConfig, qname)
+	}
+	if l.Concurrency < 0 || l.Rate < 0 || l.Burst < 0 {
+		return fmt.Errorf("%w: negative limits", queue.ErrInvalidConfig)
+	}
+	if q.isClosed() {
+		return queue.ErrClosed
+	}
+	if l.Burst == 0 {
+		l.Burst = max(1, int(l.Rate))
+	}
+	k := q.keys(qname)
+	err := setLimitsScript.Run(ctx, q.rdb, []string{k.lim, k.wake},
+		l.Concurrency, strconv.FormatFloat(l.Rate, 'g', -1, 64), l.Burst).Err()
+	if err != nil {
+		return wrap("set limits", err)
+	}
+	return nil
+}

@@ -1,0 +1,460 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Handler runs jobs of one type. Returning nil acknowledges the job
+// (with the result set by SetResult, or none); returning an error records
+// a failed attempt, retried after the job's backoff unless the error
+// wraps ErrPermanent (see Permanent) or the attempts are spent. ctx ends
+// when the job's timeout passes, when the job is canceled or its lease is
+// lost (context.Cause tells ErrCanceled or ErrLeaseLost), and when the
+// Worker's shutdown grace runs out.
+type Handler interface {
+	Process(ctx context.Context, d *Delivery) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, d *Delivery) error
+
+// Process calls f.
+func (f HandlerFunc) Process(ctx context.Context, d *Delivery) error { return f(ctx, d) }
+
+// ResultFunc adapts a function that returns the job's result to Handler:
+// the result is kept as by SetResult when err is nil.
+type ResultFunc func(ctx context.Context, d *Delivery) ([]byte, error)
+
+// Process calls f and sets the result.
+func (f ResultFunc) Process(ctx context.Context, d *Delivery) error {
+	res, err := f(ctx, d)
+	if err == nil {
+		SetResult(ctx, res)
+	}
+	return err
+}
+
+type resultKey struct{}
+
+// resultSlot holds the result a handler sets for its Ack.
+type resultSlot struct {
+	mu  sync.Mutex
+	res []byte
+}
+
+// SetResult sets the result the Worker acknowledges the job with when its
+// handler returns nil (Job's JobInfo.Result). ctx must be the context the
+// Worker gave the handler, or one derived from it; elsewhere SetResult
+// does nothing. The last call wins.
+func SetResult(ctx context.Context, result []byte) {
+	if s, ok := ctx.Value(resultKey{}).(*resultSlot); ok {
+		s.mu.Lock()
+		s.res = result
+		s.mu.Unlock()
+	}
+}
+
+// permanentError is an error with its own message that also wraps
+// ErrPermanent.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{ErrPermanent, e.err} }
+
+// Permanent wraps err so that the job fails at once into the dead-letter
+// set instead of being retried; the message stays err's. Permanent(nil)
+// is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// A PanicError is the failure recorded when a handler panics.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("queue: handler panicked: %v\n\n%s", e.Value, e.Stack)
+}
+
+// Defaults of WorkerConfig.
+const (
+	DefaultConcurrency     = 10
+	DefaultLease           = 30 * time.Second
+	DefaultJobTimeout      = 30 * time.Minute
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// WorkerConfig configures a Worker. Zero values mean the defaults.
+type WorkerConfig struct {
+	// Queues maps the queues to take jobs from to their weights (> 0);
+	// default {DefaultQueue: 1}. Each Dequeue asks for the queues in a
+	// random order where a queue of weight w comes first w times as often
+	// as one of weight 1 (so a busy heavy queue cannot starve a light
+	// one), unless StrictPriority.
+	Queues map[string]int
+	// StrictPriority asks for the queues always in the order of their
+	// weights, highest first (ties by name): a lower queue runs only when
+	// the higher ones are empty.
+	StrictPriority bool
+	// Concurrency is the number of jobs run at once; default
+	// DefaultConcurrency.
+	Concurrency int
+	// Lease is how long each delivery and each heartbeat's extension holds
+	// the job; default DefaultLease.
+	Lease time.Duration
+	// Heartbeat is how often a running job's lease is extended; default
+	// Lease/3. It must be shorter than Lease.
+	Heartbeat time.Duration
+	// JobTimeout bounds one attempt of a job whose Job.Timeout is 0;
+	// default DefaultJobTimeout.
+	JobTimeout time.Duration
+	// ShutdownTimeout is how long Run lets running jobs finish once its
+	// context is done; then their contexts are canceled and their jobs
+	// released for another worker. Default DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Logger receives dequeue errors, lost leases and failed settlements;
+	// default none.
+	Logger *slog.Logger
+}
+
+// settleTimeout bounds each Ack, Fail, Release and Extend call.
+const settleTimeout = 10 * time.Second
+
+// Dequeue error backoff: from dequeueBackoffMin doubling to
+// dequeueBackoffMax, each wait jittered over [d/2, d).
+const (
+	dequeueBackoffMin = 100 * time.Millisecond
+	dequeueBackoffMax = 5 * time.Second
+)
+
+// A Worker takes jobs from a JobQueue and runs their handlers. Register
+// handlers with Handle, then call Run.
+type Worker struct {
+	q       JobQueue
+	cfg     WorkerConfig
+	log     *slog.Logger
+	queues  []string // by weight, highest first, ties by name
+	weights []int    // of queues
+	total   int      // sum of weights
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+
+	running atomic.Bool
+}
+
+// NewWorker returns a Worker taking jobs from q. A bad config is an error
+// wrapping ErrInvalidConfig.
+func NewWorker(q JobQueue, cfg WorkerConfig) (*Worker, error) {
+	if q == nil {
+		return nil, fmt.Errorf("%w: worker: nil JobQueue", ErrInvalidConfig)
+	}
+	if len(cfg.Queues) == 0 {
+		cfg.Queues = map[string]int{DefaultQueue: 1}
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = cfg.Lease / 3
+	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = DefaultJobTimeout
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	switch {
+	case cfg.Concurrency < 0:
+		return nil, fmt.Errorf("%w: worker: negative Concurrency", ErrInvalidConfig)
+	case cfg.Lease < 0 || cfg.JobTimeout < 0 || cfg.ShutdownTimeout < 0:
+		return nil, fmt.Errorf("%w: worker: negative Lease, JobTimeout or ShutdownTimeout", ErrInvalidConfig)
+	case cfg.Heartbeat <= 0 || cfg.Heartbeat >= cfg.Lease:
+		return nil, fmt.Errorf("%w: worker: Heartbeat %v must be in (0, Lease %v)", ErrInvalidConfig, cfg.Heartbeat, cfg.Lease)
+	}
+	w := &Worker{q: q, cfg: cfg, log: cfg.Logger, handlers: map[string]Handler{}}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	for name, weight := range cfg.Queues {
+		if !validName(name) {
+			return nil, fmt.Errorf("%w: worker: queue name %q: want 1 to %d bytes of [A-Za-z0-9._:-]", ErrInvalidConfig, name, maxName)
+		}
+		if weight <= 0 {
+			return nil, fmt.Errorf("%w: worker: queue %q has weight %d, want > 0", ErrInvalidConfig, name, weight)
+		}
+		w.queues = append(w.queues, name)
+	}
+	slices.SortFunc(w.queues, func(a, b string) int {
+		return cmp.Or(cmp.Compare(cfg.Queues[b], cfg.Queues[a]), cmp.Compare(a, b))
+	})
+	for _, name := range w.queues {
+		w.weights = append(w.weights, cfg.Queues[name])
+		w.total += cfg.Queues[name]
+	}
+	return w, nil
+}
+
+// Handle registers h for jobs of jobType. It may be called while Run
+// runs. An empty type, a nil handler or a type already handled is an
+// error wrapping ErrInvalidConfig.
+func (w *Worker) Handle(jobType string, h Handler) error {
+	if jobType == "" || h == nil {
+		return fmt.Errorf("%w: worker: Handle needs a job type and a handler", ErrInvalidConfig)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.handlers[jobType]; ok {
+		return fmt.Errorf("%w: worker: job type %q already has a handler", ErrInvalidConfig, jobType)
+	}
+	w.handlers[jobType] = h
+	return nil
+}
+
+// HandleFunc registers f for jobs of jobType; see Handle.
+func (w *Worker) HandleFunc(jobType string, f func(ctx context.Context, d *Delivery) error) error {
+	if f == nil {
+		return w.Handle(jobType, nil)
+	}
+	return w.Handle(jobType, HandlerFunc(f))
+}
+
+func (w *Worker) handler(jobType string) Handler {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.handlers[jobType]
+}
+
+// order returns the queue list for one Dequeue: by weight when strict,
+// else a weighted random order (each next queue drawn with probability
+// proportional to its weight among those left).
+func (w *Worker) order() []string {
+	if w.cfg.StrictPriority || len(w.queues) == 1 {
+		return slices.Clone(w.queues)
+	}
+	names := slices.Clone(w.queues)
+	weights := slices.Clone(w.weights)
+	total := w.total
+	for i := range names {
+		r := mrand.IntN(total)
+		j := i
+		for ; r >= weights[j]; j++ {
+			r -= weights[j]
+		}
+		names[i], names[j] = names[j], names[i]
+		weights[i], weights[j] = weights[j], weights[i]
+		total -= weights[i]
+	}
+	return names
+}
+
+// Run takes and runs jobs until ctx is done, then shuts down: it stops
+// taking jobs, lets running handlers finish for up to ShutdownTimeout,
+// then cancels their contexts and releases their jobs for redelivery
+// (without counting the attempt; a handler that still returns nil is
+// acknowledged). It returns ctx's error once every goroutine it started
+// has ended, so a handler that ignores its context holds Run up. Errors
+// of the queue (a backend down) are logged and retried with backoff; they
+// never end Run. Run it once at a time per Worker: a second concurrent
+// call is an error wrapping ErrInvalidConfig.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: worker: Run is already running", ErrInvalidConfig)
+	}
+	defer w.running.Store(false)
+
+	// Handlers outlive ctx by the shutdown grace: their contexts come from
+	// jobsCtx, canceled when the grace runs out.
+	jobsCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopJobs(nil)
+
+	var wg sync.WaitGroup
+	for range w.cfg.Concurrency {
+		wg.Go(func() { w.slot(ctx, jobsCtx) })
+	}
+	slotsDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(slotsDone)
+	}()
+
+	select {
+	case <-slotsDone:
+	case <-ctx.Done():
+		grace := time.NewTimer(w.cfg.ShutdownTimeout)
+		select {
+		case <-slotsDone:
+		case <-grace.C:
+			w.log.Warn("queue: worker: shutdown timeout, canceling running jobs", "timeout", w.cfg.ShutdownTimeout)
+			stopJobs(errShutdown)
+			<-slotsDone
+		}
+		grace.Stop()
+	}
+	return ctx.Err()
+}
+
+// errShutdown is the cause of a handler's context canceled by shutdown.
+var errShutdown = errors.New("queue: worker shut down")
+
+// errJobTimeout is the cause of a handler's context whose timeout passed.
+var errJobTimeout = errors.New("queue: job timed out")
+
+// slot is one of Concurrency loops: dequeue, run, repeat.
+func (w *Worker) slot(ctx, jobsCtx context.Context) {
+	backoff := dequeueBackoffMin
+	for ctx.Err() == nil {
+		d, err := w.q.Dequeue(ctx, w.order(), w.cfg.Lease)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			wait := backoff/2 + mrand.N(backoff/2+1)
+			w.log.Error("queue: worker: dequeue failed", "err", err, "retry_in", wait)
+			backoff = min(2*backoff, dequeueBackoffMax)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = dequeueBackoffMin
+		if d != nil {
+			w.process(jobsCtx, d)
+		}
+	}
+}
+
+// process runs one delivery and settles it.
+func (w *Worker) process(jobsCtx context.Context, d *Delivery) {
+	log := w.log.With("job", d.ID, "type", d.Job.Type, "attempt", d.Attempt)
+	settle := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(jobsCtx), settleTimeout)
+	}
+
+	h := w.handler(d.Job.Type)
+	if h == nil {
+		sctx, cancel := settle()
+		defer cancel()
+		err := Permanent(fmt.Errorf("%w: %q", ErrUnknownType, d.Job.Type))
+		if ferr := d.Fail(sctx, err); ferr != nil {
+			log.Error("queue: worker: failing a job of unknown type", "err", ferr)
+		}
+		return
+	}
+
+	timeout := cmp.Or(d.Job.Timeout, w.cfg.JobTimeout)
+	jobCtx, cancelJob := context.WithCancelCause(jobsCtx)
+	defer cancelJob(nil)
+	runCtx, cancelRun := context.WithTimeoutCause(jobCtx, timeout, errJobTimeout)
+	defer cancelRun()
+	slot := &resultSlot{}
+	runCtx = context.WithValue(runCtx, resultKey{}, slot)
+
+	// The heartbeat extends the lease until the handler returns.
+	hbCtx, stopHB := context.WithCancel(jobCtx)
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		w.heartbeat(hbCtx, d, cancelJob, log)
+	}()
+
+	err := runHandler(runCtx, h, d)
+	stopHB()
+	<-hbDone
+
+	cause := context.Cause(jobCtx)
+	sctx, cancel := settle()
+	defer cancel()
+	switch {
+	case errors.Is(cause, ErrLeaseLost) || errors.Is(cause, ErrCanceled):
+		// Someone else owns the job now, or nobody wants it: hands off.
+		log.Warn("queue: worker: job stopped", "cause", cause, "err", err)
+	case errors.Is(cause, errShutdown) && err != nil:
+		// Cut off by shutdown: give it back without counting the attempt.
+		if rerr := d.Release(sctx); rerr != nil {
+			log.Error("queue: worker: releasing a job at shutdown", "err", rerr)
+		}
+	case err == nil:
+		slot.mu.Lock()
+		res := slot.res
+		slot.mu.Unlock()
+		if aerr := d.Ack(sctx, res); aerr != nil {
+			log.Error("queue: worker: acknowledging a job", "err", aerr)
+		}
+	default:
+		if errors.Is(context.Cause(runCtx), errJobTimeout) {
+			err = fmt.Errorf("queue: job timed out after %v: %w", timeout, err)
+		}
+		if ferr := d.Fail(sctx, err); ferr != nil {
+			log.Error("queue: worker: failing a job", "err", ferr, "job_err", err)
+		}
+	}
+}
+
+// runHandler calls h, turning a panic into a *PanicError.
+func runHandler(ctx context.Context, h Handler, d *Delivery) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return h.Process(ctx, d)
+}
+
+// heartbeat extends d's lease every Heartbeat until ctx ends. When the
+// queue says the delivery is no longer current or the job was canceled,
+// or extensions keep failing until the lease has run out, it cancels the
+// job with that cause.
+func (w *Worker) heartbeat(ctx context.Context, d *Delivery, cancelJob context.CancelCauseFunc, log *slog.Logger) {
+	leaseUntil := d.LeaseUntil
+	t := time.NewTicker(w.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ectx, cancel := context.WithTimeout(ctx, min(settleTimeout, w.cfg.Heartbeat))
+		start := time.Now()
+		err := d.Extend(ectx, w.cfg.Lease)
+		cancel()
+		switch {
+		case err == nil:
+			leaseUntil = start.Add(w.cfg.Lease)
+		case errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrCanceled):
+			cancelJob(err)
+			return
+		case ctx.Err() != nil:
+			return
+		default:
+			log.Error("queue: worker: extending a lease", "err", err)
+			if !leaseUntil.IsZero() && time.Now().After(leaseUntil) {
+				cancelJob(fmt.Errorf("%w: lease ran out while extending failed: %w", ErrLeaseLost, err))
+				return
+			}
+		}
+	}
+}
