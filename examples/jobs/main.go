@@ -134,6 +134,7 @@ type reportRun struct {
 }
 
 func run(ctx context.Context, out io.Writer, cfg config) (res result, err error) {
+	out = &lockedWriter{w: out} // the log and the client's printing share it
 	spec := cfg.Every
 	if d, derr := time.ParseDuration(spec); derr == nil {
 		spec = "@every " + d.String()
@@ -446,4 +447,16 @@ func deleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 		}
 	}
 	return len(keys), nil
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
