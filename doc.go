@@ -33,10 +33,14 @@
 //     package cache/querycache, invalidated by table versions; cached
 //     objects assembled from the database and rebuilt by workers in
 //     package cache/objects.
+//   - Asynchronism: slow work done in the background by workers, the user
+//     told at once that it is in progress and later that it is done, and
+//     work precomputed on a schedule: package queue — queue.JobQueue with
+//     queue.Memory and queue/redisqueue; queue.Worker; queue.Scheduler for
+//     periodic jobs; JobQueue.Wait for completion.
 //
 // Still to come, each in its own package (see README.md for their status):
-// reads to replicas and writes to the primary (replica); background jobs
-// and scheduled precompute (queue); and high availability with leader
-// election and heartbeat pairs, active-active and active-passive
-// (failover).
+// reads to replicas and writes to the primary (replica); and high
+// availability with leader election and heartbeat pairs, active-active and
+// active-passive (failover).
 package scaleout

@@ -65,7 +65,8 @@ type Delivery struct {
 	Attempt int    // 1 on the first delivery
 	Token   uint64 // fencing token: grows with every delivery of the job
 	// LeaseUntil is when the queue may deliver the job again, by the
-	// local clock when the lease was granted.
+	// local clock when the lease was granted. Extend moves it, so under a
+	// Worker, whose heartbeat calls Extend, a handler must not read it.
 	LeaseUntil time.Time
 
 	settler Settler
