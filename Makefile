@@ -7,13 +7,16 @@ SHELL := bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: services services-down test lint bench bench-compare
+.PHONY: services services-down benchtools test lint bench bench-compare
 
 services:
 	scripts/services.sh up
 
 services-down:
 	scripts/services.sh down
+
+benchtools:
+	scripts/benchtools.sh
 
 test: services
 	eval "$$(scripts/services.sh env)"; \
@@ -30,6 +33,6 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-bench-compare: services
+bench-compare: services benchtools
 	eval "$$(scripts/services.sh env)"; \
 	cd bench && $(GO) run ./cmd/compare -out ../BENCHMARKS.md && $(GO) run ./cmd/proxybench -out ../BENCHMARKS.md
