@@ -107,6 +107,15 @@ type BatchEnqueuer interface {
 	EnqueueBatch(ctx context.Context, jobs []Job) ([]JobID, error)
 }
 
+// An AckDequeuer acknowledges a delivery and leases the next ready job of
+// the same queue in one step (one round trip on Redis), without blocking:
+// the next Delivery is nil when no job is ready. When the Ack is refused
+// it returns ErrLeaseLost and leases nothing. A Worker serving one queue
+// uses it, halving the round trips per job.
+type AckDequeuer interface {
+	AckAndDequeue(ctx context.Context, d *Delivery, result []byte, lease time.Duration) (*Delivery, error)
+}
+
 // DeadLetters lists, inspects and requeues the jobs that exhausted their
 // attempts or failed permanently.
 type DeadLetters interface {

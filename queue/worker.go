@@ -321,7 +321,23 @@ var errJobTimeout = errors.New("queue: job timed out")
 // slot is one of Concurrency loops: dequeue, run, repeat.
 func (w *Worker) slot(ctx, jobsCtx context.Context) {
 	backoff := dequeueBackoffMin
+	var next *Delivery // leased by the last settlement
+	defer func() {
+		if next != nil { // shut down before it ran: give it back
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(jobsCtx), settleTimeout)
+			defer cancel()
+			if err := next.Release(sctx); err != nil {
+				w.log.Error("queue: worker: releasing a job at shutdown", "job", next.ID, "err", err)
+			}
+		}
+	}()
 	for ctx.Err() == nil {
+		if next != nil {
+			d := next
+			next = nil
+			next = w.process(ctx, jobsCtx, d)
+			continue
+		}
 		d, err := w.q.Dequeue(ctx, w.order(), w.cfg.Lease)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -341,13 +357,15 @@ func (w *Worker) slot(ctx, jobsCtx context.Context) {
 		}
 		backoff = dequeueBackoffMin
 		if d != nil {
-			w.process(jobsCtx, d)
+			next = w.process(ctx, jobsCtx, d)
 		}
 	}
 }
 
-// process runs one delivery and settles it.
-func (w *Worker) process(jobsCtx context.Context, d *Delivery) {
+// process runs one delivery and settles it. When the worker takes jobs
+// from one queue, is not shutting down (ctx) and the queue is an
+// AckDequeuer, an Ack also leases the next job, which process returns.
+func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Delivery) {
 	log := w.log.With("job", d.ID, "type", d.Job.Type, "attempt", d.Attempt)
 	settle := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(jobsCtx), settleTimeout)
@@ -400,6 +418,13 @@ func (w *Worker) process(jobsCtx context.Context, d *Delivery) {
 		slot.mu.Lock()
 		res := slot.res
 		slot.mu.Unlock()
+		if ad, ok := w.q.(AckDequeuer); ok && len(w.queues) == 1 && ctx.Err() == nil {
+			var aerr error
+			if next, aerr = ad.AckAndDequeue(sctx, d, res, w.cfg.Lease); aerr != nil {
+				log.Error("queue: worker: acknowledging a job", "err", aerr)
+			}
+			return next
+		}
 		if aerr := d.Ack(sctx, res); aerr != nil {
 			log.Error("queue: worker: acknowledging a job", "err", aerr)
 		}
@@ -411,6 +436,7 @@ func (w *Worker) process(jobsCtx context.Context, d *Delivery) {
 			log.Error("queue: worker: failing a job", "err", ferr, "job_err", err)
 		}
 	}
+	return nil
 }
 
 // runHandler calls h, turning a panic into a *PanicError.

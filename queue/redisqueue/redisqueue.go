@@ -14,6 +14,7 @@
 //	<prefix>{q}:dead       zset: dead jobs by time of death (the newest 100,000)
 //	<prefix>{q}:lim        hash: the queue's Limits and its token bucket
 //	<prefix>{q}:wake       list: wake tokens for blocked Dequeues (at most 64)
+//	<prefix>{q}:sl         string: set while a Dequeue may be blocked (expires in 3 s)
 //	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
 //	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
 //	<prefix>ended          pub/sub channel: the ID of every job that ends
@@ -25,10 +26,11 @@
 // Dequeue runs one script per queue (in the caller's order) that moves due
 // scheduled jobs to ready, turns expired leases into failed attempts
 // ("lease expired"), checks the queue's Limits and leases the best ready
-// job. When no queue has one it blocks on Redis with BLPOP on the queues'
-// wake lists, which every script that makes a job ready pushes to, for at
-// most min(time until the next scheduled job or lease deadline, 1 s); then
-// it tries again. On a single server one BLPOP covers all the queues. On a
+// job. When no queue has one it marks each queue as having sleepers and
+// blocks on Redis with BLPOP on the queues' wake lists, which every script
+// that makes a job ready pushes to (Enqueue only while the queue has
+// sleepers), for at most min(time until the next scheduled job or lease
+// deadline, 1 s); then it tries again. On a single server one BLPOP covers all the queues. On a
 // Cluster the wake lists of different queues live in different slots, so
 // Dequeue over several queues blocks on each in turn for at most 50 ms; a
 // single queue blocks as on one server.
@@ -55,6 +57,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,6 +98,9 @@ type Queue struct {
 	closeStop context.CancelFunc
 
 	sub subscriber
+
+	enqMu     sync.Mutex
+	enqGroups map[string]*enqGroup // by queue name, while it has calls in flight
 }
 
 var (
@@ -103,6 +109,7 @@ var (
 	_ queue.BatchEnqueuer = (*Queue)(nil)
 	_ queue.DeadLetters   = (*Queue)(nil)
 	_ queue.Limiter       = (*Queue)(nil)
+	_ queue.AckDequeuer   = (*Queue)(nil)
 )
 
 // New returns a Queue on client. Invalid configuration is an error wrapping
@@ -135,6 +142,7 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 		backoff:    cfg.Backoff,
 		single:     single,
 		closed:     make(chan struct{}),
+		enqGroups:  map[string]*enqGroup{},
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
 	q.sub.q = q
@@ -178,59 +186,204 @@ func wrap(op string, err error) error { return fmt.Errorf("redisqueue: %s: %w", 
 func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
 
 // Enqueue implements queue.JobQueue.
+//
+// Concurrent Enqueues to one queue share script calls: while
+// maxEnqueueCalls calls for the queue are in flight, further jobs wait and
+// go together in the next call (each job still enqueued atomically on its
+// own). A lone caller always goes at once.
 func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	if q.isClosed() {
 		return "", queue.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
 	}
 	j, id, err := queue.Prepare(j, q.maxPayload)
 	if err != nil {
 		return "", err
 	}
-	k, args := q.enqueueArgs(j)
-	res, err := enqueueScript.Run(ctx, q.rdb, k, args...).Slice()
-	if err != nil {
-		return "", wrap("enqueue", err)
+	r := &enqReq{job: j, id: id, now: time.Now().UnixMilli()}
+	q.enqMu.Lock()
+	g := q.enqGroups[j.Queue]
+	if g == nil {
+		g = &enqGroup{}
+		q.enqGroups[j.Queue] = g
 	}
-	return enqueueResult(j.Queue, id, res)
+	if g.inflight < maxEnqueueCalls {
+		g.inflight++
+		q.enqMu.Unlock()
+		q.sendEnqueue(ctx, []*enqReq{r})
+		q.nextEnqueue(j.Queue, g)
+		return r.out, r.err
+	}
+	r.done = make(chan struct{})
+	g.pending = append(g.pending, r)
+	q.enqMu.Unlock()
+	select {
+	case <-r.done:
+		return r.out, r.err
+	case <-ctx.Done():
+		q.enqMu.Lock()
+		if i := slices.Index(g.pending, r); i >= 0 {
+			g.pending = slices.Delete(g.pending, i, i+1)
+		}
+		q.enqMu.Unlock()
+		return "", ctx.Err() // when already sent, the job may be enqueued
+	}
 }
 
-func (q *Queue) enqueueArgs(j queue.Job) ([]string, []any) {
-	k := q.keys(j.Queue)
-	jk := k.job(j.ID)
-	uk := jk
-	if j.UniqueKey != "" {
-		uk = k.base + "u:" + j.UniqueKey
+// maxEnqueueCalls bounds the enqueue script calls in flight per queue
+// before Enqueues wait to share one.
+const maxEnqueueCalls = 2
+
+// enqGroup is the enqueue state of one queue, under Queue.enqMu.
+type enqGroup struct {
+	inflight int
+	pending  []*enqReq
+}
+
+// enqReq is one Enqueue; out and err are set before done is closed.
+type enqReq struct {
+	job  queue.Job
+	id   queue.JobID
+	now  int64
+	out  queue.JobID
+	err  error
+	done chan struct{} // nil for a caller that sends its own call
+}
+
+// nextEnqueue hands the call slot just freed to the jobs waiting for the
+// queue, in a goroutine that sends them until none wait.
+func (q *Queue) nextEnqueue(name string, g *enqGroup) {
+	q.enqMu.Lock()
+	if len(g.pending) == 0 {
+		g.inflight--
+		if g.inflight == 0 {
+			delete(q.enqGroups, name)
+		}
+		q.enqMu.Unlock()
+		return
 	}
+	q.enqMu.Unlock()
+	go func() {
+		for {
+			q.enqMu.Lock()
+			n := min(len(g.pending), maxScriptJobs)
+			if n == 0 {
+				g.inflight--
+				if g.inflight == 0 {
+					delete(q.enqGroups, name)
+				}
+				q.enqMu.Unlock()
+				return
+			}
+			batch := slices.Clone(g.pending[:n])
+			g.pending = slices.Delete(g.pending, 0, n)
+			q.enqMu.Unlock()
+			// The call serves several callers: none's ctx cancels it (the
+			// client's timeouts bound it).
+			q.sendEnqueue(context.Background(), batch)
+			for _, r := range batch {
+				close(r.done)
+			}
+		}
+	}()
+}
+
+// sendEnqueue enqueues jobs of one queue with one script call, setting
+// each request's out and err.
+func (q *Queue) sendEnqueue(ctx context.Context, reqs []*enqReq) {
+	k := q.keys(reqs[0].job.Queue)
+	args := make([]any, 0, 1+11*len(reqs))
+	args = append(args, k.base)
+	for _, r := range reqs {
+		args = appendJobArgs(args, r.job, r.now)
+	}
+	res, err := enqueueScript.Run(ctx, q.rdb, []string{k.sched, k.wake}, args...).Slice()
+	if err == nil && len(res) != len(reqs) {
+		err = fmt.Errorf("redisqueue: enqueue: malformed reply of %d items for %d jobs", len(res), len(reqs))
+	} else if err != nil {
+		err = wrap("enqueue", err)
+	}
+	for i, r := range reqs {
+		if err != nil {
+			r.err = err
+			continue
+		}
+		r.out, r.err = enqueueResult(r.job.Queue, r.id, res[i])
+	}
+}
+
+// appendJobArgs appends a job's part of the enqueue script's ARGV (see
+// enqueueScript); now is the enqueued time in ms.
+func appendJobArgs(args []any, j queue.Job, now int64) []any {
 	var runAt int64
 	if !j.RunAt.IsZero() {
-		runAt = j.RunAt.UnixMilli()
+		runAt = max(j.RunAt.UnixMilli(), 1)
 	}
 	ufor := ms(j.UniqueFor)
 	if j.UniqueKey != "" && ufor < 1 {
 		ufor = 1
 	}
-	return []string{jk, k.sched, k.wake, uk}, []any{
-		k.base, j.ID, j.Type, j.Payload, j.Priority, j.MaxAttempts,
-		max(ms(j.Retention), 1), ms(j.Timeout), runAt, j.UniqueKey, ufor,
+	n := 0
+	if j.MaxAttempts != queue.DefaultMaxAttempts {
+		n += 2
 	}
+	rt := max(ms(j.Retention), 1)
+	if rt != queue.DefaultRetention.Milliseconds() {
+		n += 2
+	}
+	if j.Priority != 0 {
+		n += 2
+	}
+	to := ms(j.Timeout)
+	if to != 0 {
+		n += 2
+	}
+	if j.UniqueKey != "" {
+		n += 2
+	}
+	args = append(args, j.ID, j.Priority, runAt, j.UniqueKey, ufor, n, j.Type, j.Payload, now)
+	if j.MaxAttempts != queue.DefaultMaxAttempts {
+		args = append(args, "m", j.MaxAttempts)
+	}
+	if rt != queue.DefaultRetention.Milliseconds() {
+		args = append(args, "rt", rt)
+	}
+	if j.Priority != 0 {
+		args = append(args, "pr", j.Priority)
+	}
+	if to != 0 {
+		args = append(args, "to", to)
+	}
+	if j.UniqueKey != "" {
+		args = append(args, "u", j.UniqueKey)
+	}
+	return args
 }
 
-func enqueueResult(qname string, id queue.JobID, res []any) (queue.JobID, error) {
-	if len(res) == 0 {
-		return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
+// enqueueResult maps one job's item of the enqueue script's reply.
+func enqueueResult(qname string, id queue.JobID, res any) (queue.JobID, error) {
+	switch v := res.(type) {
+	case int64:
+		if v == codeOK {
+			return id, nil
+		}
+	case string:
+		other := queue.JobID(qname + "/" + v)
+		return other, fmt.Errorf("%w: %s", queue.ErrDuplicate, other)
 	}
-	if c, _ := res[0].(int64); c == codeOK {
-		return id, nil
-	}
-	if len(res) < 2 {
-		return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
-	}
-	other, _ := res[1].(string)
-	return queue.JobID(qname + "/" + other), fmt.Errorf("%w: %s", queue.ErrDuplicate, qname+"/"+other)
+	return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
 }
 
-// EnqueueBatch implements queue.BatchEnqueuer: the jobs' scripts go in one
-// pipeline, one round trip per node.
+// maxScriptJobs bounds the jobs of one enqueue script call, so one call
+// does not hold Redis up for long.
+const maxScriptJobs = 200
+
+// EnqueueBatch implements queue.BatchEnqueuer: the jobs of each queue go
+// to Redis in one script call per up to 200 of them (each job still
+// enqueued atomically on its own), and the calls in one pipeline, one
+// round trip per node.
 func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.JobID, error) {
 	if q.isClosed() {
 		return nil, queue.ErrClosed
@@ -244,42 +397,64 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 		}
 		prepared[i], ids[i] = pj, id
 	}
-	out := make([]queue.JobID, len(jobs))
-	todo := make([]int, len(jobs))
-	for i := range todo {
-		todo[i] = i
+	// Chunks of the jobs' indexes: by queue, in order, at most
+	// maxScriptJobs each.
+	var chunks [][]int
+	open := map[string]int{} // queue -> index in chunks of its open chunk
+	for i, j := range prepared {
+		c, ok := open[j.Queue]
+		if !ok || len(chunks[c]) == maxScriptJobs {
+			c = len(chunks)
+			chunks = append(chunks, make([]int, 0, min(maxScriptJobs, len(jobs)-i)))
+			open[j.Queue] = c
+		}
+		chunks[c] = append(chunks[c], i)
 	}
+	now := time.Now().UnixMilli()
+	out := make([]queue.JobID, len(jobs))
+	todo := chunks
 	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	for attempt := 0; len(todo) > 0; attempt++ {
 		cmds := make([]*redis.Cmd, len(todo))
 		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for n, i := range todo {
-				k, args := q.enqueueArgs(prepared[i])
-				cmds[n] = enqueueScript.EvalSha(ctx, p, k, args...)
+			for n, c := range todo {
+				k := q.keys(prepared[c[0]].Queue)
+				args := make([]any, 0, 1+11*len(c))
+				args = append(args, k.base)
+				for _, i := range c {
+					args = appendJobArgs(args, prepared[i], now)
+				}
+				cmds[n] = enqueueScript.EvalSha(ctx, p, []string{k.sched, k.wake}, args...)
 			}
 			return nil
 		})
-		var again []int
-		for n, i := range todo {
+		var again [][]int
+		for n, c := range todo {
 			res, err := cmds[n].Slice()
 			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
-				again = append(again, i)
+				again = append(again, c)
 				continue
+			}
+			if err == nil && len(res) != len(c) {
+				err = fmt.Errorf("malformed reply of %d items for %d jobs", len(res), len(c))
 			}
 			if err != nil {
-				if firstErr == nil {
-					firstErr = wrap("enqueue batch", err)
-				}
+				fail(wrap("enqueue batch", err))
 				continue
 			}
-			id, err := enqueueResult(prepared[i].Queue, ids[i], res)
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("job %d: %w", i, err)
+			for m, i := range c {
+				id, err := enqueueResult(prepared[i].Queue, ids[i], res[m])
+				if err != nil {
+					fail(fmt.Errorf("job %d: %w", i, err))
+					continue
 				}
-				continue
+				out[i] = id
 			}
-			out[i] = id
 		}
 		if len(again) > 0 {
 			if err := enqueueScript.Load(ctx, q.rdb).Err(); err != nil {
@@ -343,21 +518,24 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 	}
 }
 
-// backoffs are the script arguments for the backoffs of attempts 1 to 10
-// (later attempts use the 10th).
-func (q *Queue) backoffs() []any {
-	b := make([]any, 0, 10)
+// backoffs is the script argument of the backoffs of attempts 1 to 10
+// in ms, joined by commas (later attempts use the 10th).
+func (q *Queue) backoffs() string {
+	b := make([]byte, 0, 80)
 	for a := 1; a <= 10; a++ {
-		b = append(b, ms(q.backoff(a)))
+		if a > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, ms(q.backoff(a)), 10)
 	}
-	return b
+	return string(b)
 }
 
 // tick brings a queue up to date without leasing: due scheduled jobs
 // become ready, expired leases count as failed attempts.
 func (q *Queue) tick(ctx context.Context, name string) error {
 	k := q.keys(name)
-	args := append([]any{k.base, 0, q.channel, name}, q.backoffs()...)
+	args := []any{k.base, 0, q.channel, name, q.backoffs()}
 	if err := dequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake}, args...).Err(); err != nil {
 		return wrap("tick", err)
 	}
@@ -379,13 +557,18 @@ func (q *Queue) pause(ctx context.Context, d time.Duration) error {
 
 // take runs the dequeue script on one queue: a delivery, or how long until
 // something there is due (negative: nothing).
-func (q *Queue) take(ctx context.Context, name string, k qkeys, lease time.Duration, backoffs []any) (*queue.Delivery, time.Duration, error) {
-	args := append([]any{k.base, ms(lease), q.channel, name}, backoffs...)
+func (q *Queue) take(ctx context.Context, name string, k qkeys, lease time.Duration, backoffs string) (*queue.Delivery, time.Duration, error) {
+	args := []any{k.base, ms(lease), q.channel, name, backoffs}
 	start := time.Now()
 	res, err := dequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake}, args...).Slice()
 	if err != nil {
 		return nil, 0, wrap("dequeue", err)
 	}
+	return q.parseTake(name, res, start, lease)
+}
+
+// parseTake decodes the reply of the dequeue script.
+func (q *Queue) parseTake(name string, res []any, start time.Time, lease time.Duration) (*queue.Delivery, time.Duration, error) {
 	if len(res) == 2 {
 		w, ok := res[1].(int64)
 		if !ok {
@@ -529,6 +712,40 @@ func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error
 	_, err = q.settle(ctx, "ack", d, ackScript, []string{k.job(name), k.active, k.lim, k.wake},
 		k.base, name, d.Token, result, q.channel, string(d.ID))
 	return err
+}
+
+// AckAndDequeue acknowledges d as Ack does and then, in the same script
+// call (one round trip), leases the best ready job of d's queue as Dequeue
+// would, without blocking: the next delivery, or nil when that queue has
+// none to lease now. When the ack is refused (queue.ErrLeaseLost) nothing
+// is leased. queue.Worker uses it, when it takes jobs from one queue, to
+// settle a job and take the next at once.
+func (q *Queue) AckAndDequeue(ctx context.Context, d *queue.Delivery, result []byte, lease time.Duration) (*queue.Delivery, error) {
+	if lease < time.Millisecond {
+		return nil, fmt.Errorf("%w: AckAndDequeue needs a lease of at least 1ms", queue.ErrInvalidConfig)
+	}
+	if q.isClosed() {
+		return nil, queue.ErrClosed
+	}
+	k, name, err := q.delivery(d)
+	if err != nil {
+		return nil, err
+	}
+	qn, _, _ := queue.ParseID(d.ID)
+	if result == nil {
+		result = []byte{}
+	}
+	args := []any{k.base, ms(lease), q.channel, qn, name, d.Token, result, string(d.ID), q.backoffs()}
+	start := time.Now()
+	res, err := ackDequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake, k.job(name)}, args...).Slice()
+	if err != nil {
+		return nil, wrap("ack", err)
+	}
+	if len(res) == 1 {
+		return nil, fmt.Errorf("%w: %s token %d", queue.ErrLeaseLost, d.ID, d.Token)
+	}
+	next, _, err := q.parseTake(qn, res, start, lease)
+	return next, err
 }
 
 // Fail implements queue.Settler. The backoff is computed here with

@@ -135,7 +135,7 @@ func TestKeyLayout(t *testing.T) {
 	keys, err := rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
 	sort.Strings(keys)
-	require.Equal(t, []string{p + "{kq}:j:one", p + "{kq}:r3", p + "{kq}:wake"}, keys)
+	require.Equal(t, []string{p + "{kq}:j:one", p + "{kq}:r3"}, keys) // no sleepers: no wake token
 	d, err := q.Dequeue(ctx, []string{"kq"}, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, d.Ack(ctx, []byte("ok")))
@@ -149,7 +149,12 @@ func TestKeyLayout(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	keys, err = rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
-	require.Equal(t, []string{p + "{kq}:j:one"}, keys)
+	sort.Strings(keys)
+	require.Equal(t, []string{p + "{kq}:j:one", p + "{kq}:sl"}, keys) // the sleepers mark expires
+	sl, err := rdb.PTTL(ctx, p+"{kq}:sl").Result()
+	require.NoError(t, err)
+	require.Greater(t, sl, time.Duration(0))
+	require.LessOrEqual(t, sl, 3*time.Second)
 	info, err := q.Status(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, queue.StateDone, info.State)
@@ -577,4 +582,90 @@ func TestWorker(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Worker.Run did not return promptly")
 	}
+}
+
+// AckAndDequeue acks and leases the next job in one call; a stale
+// delivery leases nothing.
+func TestAckAndDequeue(t *testing.T) {
+	for _, topo := range testenv.RedisTopologies {
+		t.Run(topo.Name, func(t *testing.T) {
+			q := newQueue(t, topo.Client(t), redisqueue.Config{})
+			ctx := t.Context()
+			for _, id := range []string{"a", "b"} {
+				_, err := q.Enqueue(ctx, queue.Job{Queue: "ad", Type: "x", ID: id})
+				require.NoError(t, err)
+			}
+			d, err := q.Dequeue(ctx, []string{"ad"}, time.Minute)
+			require.NoError(t, err)
+			require.Equal(t, queue.JobID("ad/a"), d.ID)
+			next, err := q.AckAndDequeue(ctx, d, []byte("r"), time.Minute)
+			require.NoError(t, err)
+			require.NotNil(t, next)
+			require.Equal(t, queue.JobID("ad/b"), next.ID)
+			require.Equal(t, 1, next.Attempt)
+			info, err := q.Status(ctx, d.ID)
+			require.NoError(t, err)
+			require.Equal(t, queue.StateDone, info.State)
+			require.Equal(t, []byte("r"), info.Result)
+			// A second ack of the same delivery is refused and leases nothing.
+			_, err = q.AckAndDequeue(ctx, d, nil, time.Minute)
+			require.ErrorIs(t, err, queue.ErrLeaseLost)
+			info, err = q.Status(ctx, next.ID)
+			require.NoError(t, err)
+			require.Equal(t, queue.StateActive, info.State)
+			last, err := q.AckAndDequeue(ctx, next, nil, time.Minute)
+			require.NoError(t, err)
+			require.Nil(t, last)
+		})
+	}
+}
+
+// An expired lease is a failed attempt retried after Config.Backoff.
+func TestLeaseExpiryBackoff(t *testing.T) {
+	q := newQueue(t, testenv.RedisClient(t), redisqueue.Config{Backoff: func(a int) time.Duration {
+		return time.Duration(a) * time.Hour
+	}})
+	ctx := t.Context()
+	id, err := q.Enqueue(ctx, queue.Job{Queue: "le", Type: "x"})
+	require.NoError(t, err)
+	_, err = q.Dequeue(ctx, []string{"le"}, 5*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond)
+	_, err = q.Dequeue(ctxTimeout(t, 20*time.Millisecond), []string{"le"}, time.Minute)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	info, err := q.Status(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, queue.StateScheduled, info.State)
+	require.Equal(t, "lease expired", info.LastErr)
+	require.WithinDuration(t, time.Now().Add(time.Hour), info.RunAt, time.Minute)
+}
+
+// Concurrent Enqueues that share script calls keep their own results.
+func TestEnqueueConcurrent(t *testing.T) {
+	q := newQueue(t, testenv.RedisClient(t), redisqueue.Config{})
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	var dups atomic.Int64
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				id := strconv.Itoa(i) // every ID enqueued by 16 goroutines
+				got, err := q.Enqueue(ctx, queue.Job{Queue: "cc", Type: "x", ID: id, Payload: []byte(strconv.Itoa(g))})
+				require.Equal(t, queue.JobID("cc/"+id), got)
+				if err != nil {
+					require.ErrorIs(t, err, queue.ErrDuplicate)
+					dups.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int64(15*50), dups.Load())
+	for range 50 {
+		d, err := q.Dequeue(ctx, []string{"cc"}, time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, d.Ack(ctx, nil))
+	}
+	_, err := q.Dequeue(ctxTimeout(t, 20*time.Millisecond), []string{"cc"}, time.Minute)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }

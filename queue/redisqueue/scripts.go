@@ -23,9 +23,22 @@ import (
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
 //
-// The scripts read the clock with TIME, so every process agrees on it.
+// The scripts read the clock with TIME wherever a time is compared with
+// another process's (run-at, lease deadlines, the token bucket), so every
+// process agrees on it. The informational enqueued time 'e' of a job is
+// the enqueuing client's clock instead, which spares Enqueue a TIME.
+//
+// Wake tokens: a Dequeue that finds nothing to lease sets the queue's
+// sleepers key <base>sl (expiring in sleepTTL ms, longer than any block)
+// before it blocks on the wake list. Enqueue pushes a wake token only while
+// that key exists, so a busy queue whose workers never block pays nothing
+// for waking; every other path that makes a job ready pushes one always.
 
-// luaLib is prepended to every script.
+// sleepTTL is how long, in ms, the sleepers key outlives the last Dequeue
+// that found nothing; Dequeue blocks for at most a second at a time.
+const sleepTTL = 3000
+
+// luaLib is prepended to the scripts that use it.
 var luaLib = fmt.Sprintf(`
 local DEF_M, DEF_RT = %d, %d
 local function now_ms()
@@ -41,15 +54,19 @@ local function ready(base, jk, name, wk)
   redis.call('RPUSH', base .. 'r' .. (redis.call('HGET', jk, 'pr') or '0'), name)
   wake(wk)
 end
+-- unique_done frees a job's unique key u when it still holds it.
+local function unique_done(base, name, u)
+  if u then
+    local uk = base .. 'u:' .. u
+    if redis.call('GET', uk) == name then redis.call('DEL', uk) end
+  end
+end
 -- finish makes a job final: st is d, x or c.
 local function finish(base, jk, name, st, now, chan, id)
   redis.call('HSET', jk, 'st', st, 'ed', now)
   redis.call('HDEL', jk, 'ra')
   local h = redis.call('HMGET', jk, 'u', 'rt')
-  if h[1] then
-    local uk = base .. 'u:' .. h[1]
-    if redis.call('GET', uk) == name then redis.call('DEL', uk) end
-  end
+  unique_done(base, name, h[1])
   local rt = tonumber(h[2]) or DEF_RT
   redis.call('PEXPIRE', jk, math.max(rt, 1))
   if st == 'x' then
@@ -74,55 +91,76 @@ const (
 	codeEnded    = 3
 )
 
-// enqueueScript stores a job and makes it ready or scheduled.
+// enqueueScript stores jobs of one queue, each atomically on its own, and
+// makes each ready or scheduled.
 //
-//	KEYS: job hash, scheduled zset, wake list, unique key (the job hash when none)
-//	ARGV: base, name, type, payload, priority, max attempts, retention ms,
-//	      timeout ms, run-at ms (0 for now), unique key ("" for none), unique-for ms
+//	KEYS: scheduled zset, wake list
+//	ARGV: base, then per job: name, priority, run-at ms (0 for now),
+//	      unique key ("" for none), unique-for ms, count of hash items f,
+//	      type, payload, enqueued ms, then the f optional hash items
+//	      (field, value, ...: those of m, rt, pr, to, u that differ from
+//	      their defaults)
 //
-// Returns {1} or {0, name of the job holding the ID or unique key}.
-var enqueueScript = redis.NewScript(luaLib + `
-local base, name = ARGV[1], ARGV[2]
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, name} end
-if ARGV[10] ~= '' then
-  if not redis.call('SET', KEYS[4], name, 'NX', 'PX', ARGV[11]) then
-    return {0, redis.call('GET', KEYS[4]) or name}
+// Returns one item per job: 1, or the name of the job holding its ID or
+// unique key.
+var enqueueScript = redis.NewScript(`
+local base = ARGV[1]
+local out, i, now, ready, nready = {}, 2, nil, {}, 0
+while i <= #ARGV do
+  local name, pri, runat, u = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2]), ARGV[i+3]
+  local s, e = i + 9, i + 8 + tonumber(ARGV[i+5])
+  local ty, pl, en = ARGV[i+6], ARGV[i+7], ARGV[i+8]
+  i = e + 1
+  local jk = base .. 'j:' .. name
+  local res = 1
+  if redis.call('EXISTS', jk) == 1 then
+    res = name
+  elseif u ~= '' and not redis.call('SET', base .. 'u:' .. u, name, 'NX', 'PX', ARGV[s-5]) then
+    res = redis.call('GET', base .. 'u:' .. u) or name
+  else
+    if runat > 0 and not now then
+      local t = redis.call('TIME')
+      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    if runat > 0 and runat > now then
+      redis.call('HSET', jk, 'st', 's', 'ra', runat, 't', ty, 'p', pl, 'e', en, unpack(ARGV, s, e))
+      redis.call('ZADD', KEYS[1], runat, name)
+    else
+      redis.call('HSET', jk, 'st', 'r', 't', ty, 'p', pl, 'e', en, unpack(ARGV, s, e))
+      local l = ready[pri]
+      if not l then l = {}; ready[pri] = l end
+      l[#l+1] = name
+      nready = nready + 1
+    end
+  end
+  out[#out+1] = res
+end
+-- The ready jobs go to their lists in order, one RPUSH per priority.
+for pri, l in pairs(ready) do
+  for j = 1, #l, 1000 do
+    redis.call('RPUSH', base .. 'r' .. pri, unpack(l, j, math.min(j + 999, #l)))
   end
 end
-local now = now_ms()
-local runat = tonumber(ARGV[9])
-local f = {'t', ARGV[3], 'p', ARGV[4], 'e', now}
-if tonumber(ARGV[6]) ~= DEF_M then f[#f+1] = 'm'; f[#f+1] = ARGV[6] end
-if tonumber(ARGV[7]) ~= DEF_RT then f[#f+1] = 'rt'; f[#f+1] = ARGV[7] end
-if ARGV[5] ~= '0' then f[#f+1] = 'pr'; f[#f+1] = ARGV[5] end
-if ARGV[8] ~= '0' then f[#f+1] = 'to'; f[#f+1] = ARGV[8] end
-if ARGV[10] ~= '' then f[#f+1] = 'u'; f[#f+1] = ARGV[10] end
-if runat > now then
-  f[#f+1] = 'st'; f[#f+1] = 's'; f[#f+1] = 'ra'; f[#f+1] = runat
-  redis.call('HSET', KEYS[1], unpack(f))
-  redis.call('ZADD', KEYS[2], runat, name)
-else
-  f[#f+1] = 'st'; f[#f+1] = 'r'
-  redis.call('HSET', KEYS[1], unpack(f))
-  redis.call('RPUSH', base .. 'r' .. ARGV[5], name)
-  wake(KEYS[3])
+if nready > 0 and redis.call('EXISTS', base .. 'sl') == 1 then
+  local n = math.min(nready, 64 - redis.call('LLEN', KEYS[2]))
+  for _ = 1, n do redis.call('RPUSH', KEYS[2], '1') end
 end
-return {1}
+return out
 `)
 
 // dequeueScript brings one queue up to date and leases its best ready job.
 //
 //	KEYS: scheduled zset, active zset, limits hash, wake list
 //	ARGV: base, lease ms (0: only steps a and b), channel, queue name,
-//	      backoff ms for attempt 1, 2, ...
+//	      backoff ms for attempt 1, 2, ... joined by commas
 //
 // Returns {1, name, attempt, token, type, payload, max, retention, timeout,
 // unique key, priority, enqueued ms} or {0, ms until something is due (-1
 // for nothing)}.
-var dequeueScript = redis.NewScript(luaLib + `
-local base, chan, qn = ARGV[1], ARGV[3], ARGV[4]
-local now = now_ms()
--- (a) due scheduled jobs become ready
+// dequeueBody is the body of dequeueScript and ackDequeueScript: with
+// base, chan, qn and now set, ARGV[BO] the backoffs (ms for attempt 1, 2,
+// ... joined by commas) and ACKED whether a lease just ended.
+var dequeueBody = `-- (a) due scheduled jobs become ready
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 200)
 for _, name in ipairs(due) do
   redis.call('ZREM', KEYS[1], name)
@@ -130,7 +168,7 @@ for _, name in ipairs(due) do
   if redis.call('HGET', jk, 'st') == 's' then ready(base, jk, name, KEYS[4]) end
 end
 -- (b) expired leases count as failed attempts
-local nb = #ARGV - 4
+local bs = nil
 local exp = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 200)
 for _, name in ipairs(exp) do
   redis.call('ZREM', KEYS[2], name)
@@ -142,8 +180,12 @@ for _, name in ipairs(exp) do
     if n >= m then
       finish(base, jk, name, 'x', now, chan, qn .. '/' .. name)
     else
+      if not bs then
+        bs = {}
+        for v in string.gmatch(ARGV[BO], '[^,]+') do bs[#bs+1] = tonumber(v) or 0 end
+      end
       local b = 0
-      if nb > 0 then b = tonumber(ARGV[4 + math.max(1, math.min(n, nb))]) or 0 end
+      if #bs > 0 then b = bs[math.max(1, math.min(n, #bs))] end
       if b > 0 then
         redis.call('HSET', jk, 'st', 's', 'ra', now + b)
         redis.call('ZADD', KEYS[1], now + b, name)
@@ -158,6 +200,8 @@ if ARGV[2] == '0' then return {0, -1} end -- a tick: no lease
 local blocked, wait = false, -1
 local lim = redis.call('HMGET', KEYS[3], 'c', 'r', 'b', 'tk', 'ts')
 local c, rate, tokens = tonumber(lim[1]), tonumber(lim[2]), nil
+-- A lease just ended may let a blocked worker take a job.
+if ACKED and lim[1] then wake(KEYS[4]) end
 if c and c > 0 and redis.call('ZCARD', KEYS[2]) >= c then blocked = true end
 if not blocked and rate and rate > 0 then
   local burst = tonumber(lim[3]) or math.max(1, math.floor(rate))
@@ -170,29 +214,34 @@ if not blocked and rate and rate > 0 then
     wait = math.ceil((1 - tokens) * 1000 / rate)
   end
 end
--- (d) lease the best ready job
+-- (d) lease the best ready job; one EXISTS tells whether any list above
+-- priority 0 holds a job.
 if not blocked then
-  for pri = 9, 0, -1 do
+  local top = 0
+  if redis.call('EXISTS', base .. 'r9', base .. 'r8', base .. 'r7', base .. 'r6', base .. 'r5',
+      base .. 'r4', base .. 'r3', base .. 'r2', base .. 'r1') > 0 then top = 9 end
+  for pri = top, 0, -1 do
     local rk = base .. 'r' .. pri
     local name = redis.call('LPOP', rk)
     while name do
       local jk = base .. 'j:' .. name
-      if redis.call('HGET', jk, 'st') == 'r' then
-        local n = redis.call('HINCRBY', jk, 'n', 1)
-        local k = redis.call('HINCRBY', jk, 'k', 1)
-        redis.call('HSET', jk, 'st', 'a', 'sa', now)
+      local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e')
+      if h[1] == 'r' then
+        local n, k = (tonumber(h[2]) or 0) + 1, (tonumber(h[3]) or 0) + 1
+        redis.call('HSET', jk, 'st', 'a', 'sa', now, 'n', n, 'k', k)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), name)
         if tokens then redis.call('HSET', KEYS[3], 'tk', tostring(tokens - 1)) end
-        local h = redis.call('HMGET', jk, 't', 'p', 'm', 'rt', 'to', 'u', 'e')
-        for i = 1, 7 do if not h[i] then h[i] = '' end end
-        return {1, name, n, k, h[1], h[2], h[3], h[4], h[5], h[6], pri, h[7]}
+        for i = 4, 10 do if not h[i] then h[i] = '' end end
+        return {1, name, n, k, h[4], h[5], h[6], h[7], h[8], h[9], pri, h[10]}
       end
       name = redis.call('LPOP', rk)
     end
   end
 end
--- Nothing to lease: stale wake tokens would only wake the caller in vain.
+-- Nothing to lease: stale wake tokens would only wake the caller in vain;
+-- mark the queue as having sleepers so Enqueue wakes them.
 redis.call('DEL', KEYS[4])
+redis.call('SET', base .. 'sl', '1', 'PX', ` + fmt.Sprint(sleepTTL) + `)
 local s1 = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if s1[2] then
   local d = math.max(0, tonumber(s1[2]) - now)
@@ -204,22 +253,54 @@ if a1[2] then
   if wait < 0 or d < wait then wait = d end
 end
 return {0, wait}
-`)
+`
 
-// ackScript ends a delivery's job successfully.
+var dequeueScript = redis.NewScript(luaLib + `
+local base, chan, qn, BO, ACKED = ARGV[1], ARGV[3], ARGV[4], 5, false
+local now = now_ms()
+` + dequeueBody)
+
+// ackDequeueScript acks a delivery as ackScript does, then leases the
+// next job of its queue as dequeueScript does.
+//
+//	KEYS: scheduled zset, active zset, limits hash, wake list, job hash
+//	ARGV: base, lease ms, channel, queue name, name, token, result, id,
+//	      backoff ms for attempt 1, 2, ... joined by commas
+//
+// Returns {-1} when the delivery is not current (nothing leased), else
+// what dequeueScript returns.
+var ackDequeueScript = redis.NewScript(luaLib + `
+local base, chan, qn, BO, ACKED = ARGV[1], ARGV[3], ARGV[4], 9, true
+local jk, name = KEYS[5], ARGV[5]
+local h = redis.call('HMGET', jk, 'st', 'k', 'u', 'rt', 'le')
+if h[1] ~= 'a' or h[2] ~= ARGV[6] then return {-1} end
+local now = now_ms()
+local dl = redis.call('ZSCORE', KEYS[2], name)
+if not dl or tonumber(dl) < now then return {-1} end
+redis.call('ZREM', KEYS[2], name)
+redis.call('HSET', jk, 'r', ARGV[7], 'st', 'd', 'ed', now)
+if h[5] then redis.call('HDEL', jk, 'le') end
+unique_done(base, name, h[3])
+redis.call('PEXPIRE', jk, math.max(tonumber(h[4]) or DEF_RT, 1))
+redis.call('PUBLISH', chan, ARGV[8])
+` + dequeueBody)
+
+// ackScript ends a delivery's job successfully. An active job has no 'ra'.
 //
 //	KEYS: job hash, active zset, limits hash, wake list
 //	ARGV: base, name, token, result, channel, id
 var ackScript = redis.NewScript(luaLib + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'k')
+local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'u', 'rt', 'le')
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 local dl = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if not dl or tonumber(dl) < now then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[1], 'r', ARGV[4])
-redis.call('HDEL', KEYS[1], 'le')
-finish(ARGV[1], KEYS[1], ARGV[2], 'd', now, ARGV[5], ARGV[6])
+redis.call('HSET', KEYS[1], 'r', ARGV[4], 'st', 'd', 'ed', now)
+if h[5] then redis.call('HDEL', KEYS[1], 'le') end
+unique_done(ARGV[1], ARGV[2], h[3])
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(h[4]) or DEF_RT, 1))
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 wake_limited(KEYS[3], KEYS[4])
 return 1
 `)

@@ -180,6 +180,13 @@ func (q *Queue) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error)
 	k := q.keys(qn)
 	for {
 		info, leaseEnd, err := q.waitStatus(ctx, id, qn, k, name)
+		if err != nil && redis.HasErrorPrefix(err, "LOADING") {
+			// A restarted server loading its dataset: read again shortly.
+			if perr := q.pause(ctx, 50*time.Millisecond); perr != nil {
+				return queue.JobInfo{}, perr
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return queue.JobInfo{}, ctx.Err()
