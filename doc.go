@@ -38,9 +38,14 @@
 //     work precomputed on a schedule: package queue — queue.JobQueue with
 //     queue.Memory and queue/redisqueue; queue.Worker; queue.Scheduler for
 //     periodic jobs; JobQueue.Wait for completion.
+//   - High availability: one leader among many, fenced, and pairs of
+//     servers checking each other with heartbeats: package failover —
+//     failover.Elector with failover.Memory and failover/rediselector;
+//     failover.Run; rediselector.FenceSet and failover.FenceTx; failover.Pair,
+//     active-passive (the passive takes over the active's address) and
+//     active-active.
 //
-// Still to come, each in its own package (see README.md for their status):
-// reads to replicas and writes to the primary (replica); and high
-// availability with leader election and heartbeat pairs, active-active and
-// active-passive (failover).
+// Still to come (see README.md for its status): reads to replicas and
+// writes to the primary, master-slave and master-master replication
+// (replica).
 package scaleout

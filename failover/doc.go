@@ -1,0 +1,53 @@
+// Package failover keeps a service available when a machine dies: one
+// leader among many candidates, fenced, and pairs of servers that check
+// each other with heartbeats, active-passive or active-active.
+//
+// # Leader election
+//
+// An Elector (Memory in this process, failover/rediselector on Redis; both
+// pass failover/electortest) elects one leader per role. Campaign blocks
+// until the candidate leads and returns a Term; Run keeps campaigning and
+// runs a function for each term with a context cancelled when the term
+// ends. The leader renews a lease every RenewInterval; a leader that dies,
+// hangs or is cut off stops renewing, its lease runs out, and another
+// candidate takes over within about Lease + RetryInterval (1.125 s with
+// the defaults). Resign hands over at once.
+//
+// # Fencing
+//
+// Every change of leader gets a larger fencing token (Term.Token). Two
+// guards keep an old leader from acting after a new one was elected:
+//
+//   - Self-fencing: a Term ends (Done closes) at a local monotonic deadline
+//     a SafetyMargin before its lease could run out, measured from when the
+//     renewal was sent, whether or not the store can be reached. A leader
+//     paused by a GC or a SIGSTOP, or partitioned from the store, stops
+//     acting before anyone else may start, as long as clocks run at about
+//     the same rate (SafetyMargin covers the drift).
+//   - Fenced resources: a paused process may still be in the middle of a
+//     write when it wakes. Pass the token along with every write, and let
+//     the resource refuse a token older than the newest it has seen:
+//     rediselector.FenceSet for a Redis key, FenceTx for a PostgreSQL
+//     transaction.
+//     ErrStaleToken is the refusal.
+//
+// Tokens survive a restart of the store only if the store does: run Redis
+// with its append-only file (see failover/rediselector).
+//
+// # Heartbeat pairs
+//
+// A Pair is two (or a few) servers that send each other heartbeats over
+// HTTP on their own addresses. Active-passive: the passive promotes itself
+// after MissedBeats missed heartbeats and runs OnPromote (take over the
+// listening address the active served); a returning former active stays
+// passive unless Preempt is set. Active-active: all serve, and
+// OnPeerDown/OnPeerUp tell the survivors to take the whole load (for
+// example by updating a balance.Balancer).
+//
+// What a pair cannot do alone: two nodes cannot tell a dead peer from a
+// cut link. Without an Arbiter, a partition between them makes both
+// active until the link heals (then the one with the older epoch
+// demotes). With an Arbiter (an Elector in a third place), promotion
+// requires winning its election, so at most one is active; the price is
+// that neither can be active while the arbiter is unreachable.
+package failover

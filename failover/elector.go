@@ -1,0 +1,113 @@
+package failover
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// An Elector chooses one leader among many candidates for one role. A
+// leader holds a lease that it renews; when it stops renewing (it died,
+// hung or was cut off), the lease runs out and another candidate takes
+// over with a larger fencing token.
+//
+// Implementations: Memory (this process: tests, and goroutines that
+// compete) and failover/rediselector; both pass failover/electortest.
+type Elector interface {
+	// Campaign blocks until this candidate leads, then returns its Term;
+	// or returns ctx.Err(). Campaigning while leading returns the current
+	// Term.
+	Campaign(ctx context.Context) (*Term, error)
+	// Resign gives up leadership at once, so another candidate can take
+	// over without waiting for the lease; it does nothing when this
+	// candidate does not lead.
+	Resign(ctx context.Context) error
+	// Leader reports who leads and with which token, or ErrNoLeader.
+	Leader(ctx context.Context) (Leader, error)
+}
+
+// An Observer streams changes of leadership, vacancies included.
+type Observer interface {
+	// Observe sends the current Leader, then each change (a vacancy is a
+	// Leader with Vacant set), until ctx ends; then it closes the channel.
+	// A slow reader misses intermediate changes, never the latest.
+	Observe(ctx context.Context) (<-chan Leader, error)
+}
+
+// Leader is who leads a role.
+type Leader struct {
+	ID     string // the candidate's Config.ID
+	Token  uint64 // its fencing token
+	Vacant bool   // nobody leads: ID and Token are the last leader's, if known
+}
+
+// A Term is one leadership of one candidate.
+//
+// Self-fencing: Done closes at a local monotonic deadline, a safety
+// margin before the lease could have run out in the store, whether or not
+// the store can be reached. A leader that is paused or partitioned stops
+// acting before any other candidate can be elected, so two leaders never
+// act at once as long as clocks run at about the same rate (the margin
+// covers the drift).
+type Term struct {
+	ID    string // this candidate
+	Token uint64 // fencing token: larger than every earlier leader's
+
+	mu       sync.Mutex
+	deadline time.Time // local monotonic; Done closes here unless extended
+	done     chan struct{}
+	err      error
+	timer    *time.Timer
+}
+
+// NewTerm is for Elector implementations: a Term that ends at deadline
+// unless Extend moves it.
+func NewTerm(id string, token uint64, deadline time.Time) *Term {
+	t := &Term{ID: id, Token: token, deadline: deadline, done: make(chan struct{})}
+	t.timer = time.AfterFunc(time.Until(deadline), func() { t.End(ErrLeaseExpired) })
+	return t
+}
+
+// Done closes when the term ends: lease expired (self-fenced), lost to
+// another candidate, or resigned.
+func (t *Term) Done() <-chan struct{} { return t.done }
+
+// Err reports why the term ended (ErrLeaseExpired, ErrLost, ErrResigned),
+// or nil while it lasts.
+func (t *Term) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// Deadline is when the term ends unless it is extended.
+func (t *Term) Deadline() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.deadline
+}
+
+// Extend moves the deadline after a successful renewal; it does nothing
+// once the term has ended. For Elector implementations.
+func (t *Term) Extend(deadline time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return false
+	}
+	t.deadline = deadline
+	t.timer.Reset(time.Until(deadline))
+	return true
+}
+
+// End ends the term with cause, once. For Elector implementations.
+func (t *Term) End(cause error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return
+	}
+	t.err = cause
+	t.timer.Stop()
+	close(t.done)
+}

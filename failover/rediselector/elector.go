@@ -1,0 +1,455 @@
+// Package rediselector is a failover.Elector and failover.Observer on
+// Redis (a single server, Sentinel or Cluster): a lease key renewed by the
+// leader and a token counter that hands out fencing tokens.
+//
+// # Keys
+//
+// For role R and Options.Prefix P, all under the hash tag {R} so that
+// every script touches one Redis Cluster slot:
+//
+//	P{R}:lease   "<id> <token>" with a TTL of Config.Lease: who leads
+//	P{R}:token   the counter of fencing tokens (never expires)
+//	P{R}:events  pub/sub channel: "acquired <id> <token>", "vacant <id> <token>"
+//
+// # Scripts
+//
+// Acquire is one script: if the lease is absent, INCR the token, SET the
+// lease "<id> <token>" PX Lease and PUBLISH "acquired". Renewal is one
+// script and one round trip: PEXPIRE the lease only if it still holds our
+// value, else the term ends with failover.ErrLost. Resign DELs the lease
+// only if it holds our value and PUBLISHes "vacant", so that campaigners,
+// who are subscribed, try at once instead of at their next RetryInterval.
+//
+// # Self-fencing
+//
+// A Term's deadline is the moment the last successful renewal (or the
+// acquire) was sent, plus Lease, minus SafetyMargin; measured before the
+// round trip, it comes before the lease could have run out in Redis. A
+// failed renewal (Redis unreachable) does not end the term by itself: the
+// deadline does. A renewal that answers after the deadline does not revive
+// the term.
+//
+// # Tokens must survive Redis restarts
+//
+// Fencing tokens only fence if they never go backwards, so the token key
+// must survive a restart of Redis: run it with the append-only file
+// (appendonly yes). With appendfsync everysec, a crash (not a clean
+// shutdown) can lose the last second of writes, an INCR among them, and
+// the next leader could be handed a token that an earlier leader already
+// used. Two mitigations, both in place:
+//
+//   - every candidate remembers the largest token it has seen (its own
+//     terms, the lease values it read in Leader, Observe and failed
+//     acquires) and the acquire script takes max(INCR, remembered + 1);
+//     candidates that were running when the token was lost therefore never
+//     go backwards, but a candidate started afresh knows nothing;
+//   - appendfsync always (every write on disk before the reply) closes the
+//     gap entirely, at the cost of a fsync per acquire and renewal; with
+//     Redis replication, a failover to a replica that missed the last INCR
+//     has the same risk, which WAIT 1 after acquire would narrow.
+//
+// Tokens are Lua numbers in the scripts: exact below 2^53.
+package rediselector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scaleout/scaleout/failover"
+)
+
+// Options configures New beyond failover.Config.
+type Options struct {
+	// Prefix starts every key and channel name; default none.
+	Prefix string
+}
+
+// Elector is a failover.Elector and failover.Observer on Redis. It is safe
+// for concurrent use. Close it to stop its goroutines.
+type Elector struct {
+	client   redis.UniversalClient
+	role     string
+	cfg      failover.Config
+	leaseKey string
+	tokenKey string
+	channel  string
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	pubsub *redis.PubSub
+
+	campaignMu sync.Mutex // one acquire attempt at a time
+
+	mu        sync.Mutex
+	term      *failover.Term
+	lastToken uint64 // the largest token seen
+	lastID    string // the ID that held lastToken, if known
+	wake      chan struct{}
+	closed    bool
+}
+
+var (
+	_ failover.Elector  = (*Elector)(nil)
+	_ failover.Observer = (*Elector)(nil)
+)
+
+// New returns an Elector of role for the candidate cfg.ID, on client,
+// which it never closes. It subscribes to the role's events channel at
+// once.
+func New(client redis.UniversalClient, role string, cfg failover.Config, opts Options) (*Elector, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil Redis client", failover.ErrInvalidConfig)
+	}
+	if role == "" {
+		return nil, fmt.Errorf("%w: empty role", failover.ErrInvalidConfig)
+	}
+	if strings.ContainsAny(role, "{}") {
+		return nil, fmt.Errorf("%w: role %q contains a brace: it is the keys' hash tag", failover.ErrInvalidConfig, role)
+	}
+	cfg, err := cfg.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(cfg.ID, " \t\r\n") {
+		return nil, fmt.Errorf("%w: ID %q contains white space", failover.ErrInvalidConfig, cfg.ID)
+	}
+	if cfg.Lease < time.Millisecond {
+		return nil, fmt.Errorf("%w: Lease %v under Redis's 1 ms resolution", failover.ErrInvalidConfig, cfg.Lease)
+	}
+	base := opts.Prefix + "{" + role + "}:"
+	e := &Elector{
+		client:   client,
+		role:     role,
+		cfg:      cfg,
+		leaseKey: base + "lease",
+		tokenKey: base + "token",
+		channel:  base + "events",
+		wake:     make(chan struct{}),
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.pubsub = client.Subscribe(e.ctx, e.channel)
+	e.wg.Go(e.listen)
+	return e, nil
+}
+
+// Config returns the normalized configuration.
+func (e *Elector) Config() failover.Config { return e.cfg }
+
+// listen wakes campaigners and observers on every event of the channel.
+func (e *Elector) listen() {
+	for {
+		msg, err := e.pubsub.ReceiveMessage(e.ctx)
+		if e.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			// Redis unreachable: the PubSub reconnects and subscribes again
+			// at the next call. Meanwhile the timers poll.
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-time.After(e.cfg.RetryInterval):
+			}
+			continue
+		}
+		if _, rest, ok := strings.Cut(msg.Payload, " "); ok {
+			if id, tok, ok := parseValue(rest); ok {
+				e.seen(id, tok)
+			}
+		}
+		e.mu.Lock()
+		close(e.wake)
+		e.wake = make(chan struct{})
+		e.mu.Unlock()
+	}
+}
+
+// seen remembers the largest token seen and its holder.
+func (e *Elector) seen(id string, tok uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if tok > e.lastToken {
+		e.lastToken, e.lastID = tok, id
+	}
+}
+
+func parseValue(v string) (id string, tok uint64, ok bool) {
+	id, t, ok := strings.Cut(v, " ")
+	if !ok || id == "" {
+		return "", 0, false
+	}
+	tok, err := strconv.ParseUint(t, 10, 64)
+	return id, tok, err == nil
+}
+
+func (e *Elector) jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1) // ±10 %
+}
+
+// current returns the term while it lasts, the wake channel, and whether
+// the Elector is closed.
+func (e *Elector) current() (*failover.Term, <-chan struct{}, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.term
+	if t != nil && t.Err() != nil {
+		t = nil
+	}
+	return t, e.wake, e.closed
+}
+
+// Campaign implements failover.Elector. While Redis is unreachable it
+// keeps trying, every RetryInterval, until ctx ends. It returns
+// failover.ErrClosed once the Elector is closed.
+func (e *Elector) Campaign(ctx context.Context) (*failover.Term, error) {
+	for {
+		t, wake, closed := e.current()
+		switch {
+		case closed:
+			return nil, failover.ErrClosed
+		case t != nil:
+			return t, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		}
+		t, err := e.tryAcquire(ctx)
+		if t != nil {
+			return t, nil
+		}
+		if errors.Is(err, failover.ErrClosed) {
+			return nil, err
+		}
+		timer := time.NewTimer(e.jitter(e.cfg.RetryInterval))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-e.ctx.Done():
+			timer.Stop()
+			return nil, failover.ErrClosed
+		case <-wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// tryAcquire runs the acquire script once; it returns the new Term when it
+// took the lease.
+func (e *Elector) tryAcquire(ctx context.Context) (*failover.Term, error) {
+	e.campaignMu.Lock()
+	defer e.campaignMu.Unlock()
+	if t, _, closed := e.current(); closed {
+		return nil, failover.ErrClosed
+	} else if t != nil {
+		return t, nil
+	}
+	e.mu.Lock()
+	floor := e.lastToken + 1
+	e.mu.Unlock()
+	sent := time.Now()
+	res, err := acquireScript.Run(ctx, e.client, []string{e.leaseKey, e.tokenKey},
+		e.cfg.ID, e.cfg.Lease.Milliseconds(), strconv.FormatUint(floor, 10), e.channel).Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 2 {
+		return nil, fmt.Errorf("rediselector: acquire answered %v", res)
+	}
+	if ok, _ := res[0].(int64); ok == 0 {
+		if v, _ := res[1].(string); v != "" {
+			if id, tok, ok := parseValue(v); ok {
+				e.seen(id, tok)
+			}
+		}
+		return nil, nil
+	}
+	tok, _ := res[1].(int64)
+	deadline := sent.Add(e.cfg.Lease - e.cfg.SafetyMargin)
+	term := failover.NewTerm(e.cfg.ID, uint64(tok), deadline)
+	e.seen(e.cfg.ID, uint64(tok))
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		term.End(failover.ErrClosed)
+		e.resignValue(e.cfg.ID, uint64(tok))
+		return nil, failover.ErrClosed
+	}
+	e.term = term
+	e.wg.Go(func() { e.renew(term) }) // under mu: never after Close's Wait began
+	e.mu.Unlock()
+	return term, nil
+}
+
+// renew keeps term's lease until the term ends or the Elector closes.
+func (e *Elector) renew(term *failover.Term) {
+	value := e.cfg.ID + " " + strconv.FormatUint(term.Token, 10)
+	ms := e.cfg.Lease.Milliseconds()
+	keys := []string{e.leaseKey}
+	tick := time.NewTicker(e.cfg.RenewInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-term.Done():
+			return
+		case <-e.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithDeadline(e.ctx, term.Deadline())
+		n, err := e.client.Eval(ctx, renewScript, keys, value, ms).Int()
+		cancel()
+		switch {
+		case err != nil:
+			// Unreachable or slow: keep trying; the deadline self-fences.
+		case n == 0:
+			term.End(failover.ErrLost)
+			return
+		case time.Now().Before(term.Deadline()):
+			term.Extend(sent.Add(e.cfg.Lease - e.cfg.SafetyMargin))
+		}
+	}
+}
+
+// Resign implements failover.Elector: the term ends with
+// failover.ErrResigned at once, then the lease is deleted if it is still
+// ours and a vacancy announced. An error means Redis could not be told:
+// the lease then runs out by itself.
+func (e *Elector) Resign(ctx context.Context) error {
+	e.mu.Lock()
+	t := e.term
+	e.term = nil
+	e.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	wasLive := t.Err() == nil
+	t.End(failover.ErrResigned)
+	if !wasLive {
+		return nil // expired or lost: the lease is not ours any more
+	}
+	value := e.cfg.ID + " " + strconv.FormatUint(t.Token, 10)
+	if err := resignScript.Run(ctx, e.client, []string{e.leaseKey}, value, e.channel).Err(); err != nil {
+		return fmt.Errorf("rediselector: resign: %w", err)
+	}
+	return nil
+}
+
+func (e *Elector) resignValue(id string, tok uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
+	defer cancel()
+	value := id + " " + strconv.FormatUint(tok, 10)
+	_ = resignScript.Run(ctx, e.client, []string{e.leaseKey}, value, e.channel).Err()
+}
+
+// Leader implements failover.Elector. With nobody leading it returns a
+// vacant Leader with the largest token known (and its holder's ID, when
+// this Elector saw it) and failover.ErrNoLeader.
+func (e *Elector) Leader(ctx context.Context) (failover.Leader, error) {
+	vals, err := e.client.MGet(ctx, e.leaseKey, e.tokenKey).Result()
+	if err != nil {
+		return failover.Leader{}, fmt.Errorf("rediselector: leader: %w", err)
+	}
+	if v, ok := vals[0].(string); ok {
+		id, tok, ok := parseValue(v)
+		if !ok {
+			return failover.Leader{}, fmt.Errorf("rediselector: lease %q holds %q", e.leaseKey, v)
+		}
+		e.seen(id, tok)
+		return failover.Leader{ID: id, Token: tok}, nil
+	}
+	if s, ok := vals[1].(string); ok {
+		if tok, err := strconv.ParseUint(s, 10, 64); err == nil {
+			e.seen("", tok)
+		}
+	}
+	e.mu.Lock()
+	l := failover.Leader{ID: e.lastID, Token: e.lastToken, Vacant: true}
+	e.mu.Unlock()
+	return l, failover.ErrNoLeader
+}
+
+// Observe implements failover.Observer. Changes are noticed at once from
+// the events channel (acquire, resign) and otherwise every RetryInterval,
+// when the lease is read again: an expiry produces no message. While Redis
+// is unreachable nothing is sent. Observe fails if the first read fails.
+func (e *Elector) Observe(ctx context.Context) (<-chan failover.Leader, error) {
+	first, err := e.Leader(ctx)
+	if err != nil && !errors.Is(err, failover.ErrNoLeader) {
+		return nil, err
+	}
+	out := make(chan failover.Leader, 1)
+	out <- first
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, failover.ErrClosed
+	}
+	e.wg.Go(func() { // under mu: never after Close's Wait began
+		defer close(out)
+		last := first
+		for {
+			_, wake, _ := e.current()
+			timer := time.NewTimer(e.cfg.RetryInterval)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-e.ctx.Done():
+				timer.Stop()
+				return
+			case <-wake:
+				timer.Stop()
+			case <-timer.C:
+			}
+			l, err := e.Leader(ctx)
+			if err != nil && !errors.Is(err, failover.ErrNoLeader) {
+				continue
+			}
+			if l == last {
+				continue
+			}
+			last = l
+			select { // latest value: replace what the reader has not taken
+			case out <- l:
+			default:
+				select {
+				case <-out:
+				default:
+				}
+				out <- l
+			}
+		}
+	})
+	return out, nil
+}
+
+// Close resigns if leading, stops the Elector's goroutines and waits for
+// them; later Campaigns return failover.ErrClosed and Observe channels
+// close. It never closes the client. Close is idempotent.
+func (e *Elector) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
+	err := e.Resign(ctx)
+	cancel()
+	e.cancel()
+	_ = e.pubsub.Close()
+	e.wg.Wait()
+	return err
+}

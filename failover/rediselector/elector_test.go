@@ -1,0 +1,286 @@
+package rediselector_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/failover/electortest"
+	"github.com/scaleout/scaleout/failover/rediselector"
+	"github.com/scaleout/scaleout/internal/testenv"
+)
+
+func prefixOf(t *testing.T) string { return testenv.Prefix(t) }
+
+// TestConformance runs the kit on the shared Redis, where candidate 0
+// reaches Redis through a proxy that the kit can cut (Partitioner), and on
+// the Redis Cluster.
+func TestConformance(t *testing.T) {
+	t.Run("single", func(t *testing.T) {
+		electortest.Run(t, func(t *testing.T, n int, cfg failover.Config) []failover.Elector {
+			role := randomRole()
+			c := testenv.RedisClient(t)
+			px := newProxy(t, testenv.RedisAddr(t))
+			// Short timeouts: a cut link must fail fast, not hang the renewer.
+			pc := redis.NewClient(&redis.Options{Addr: px.Addr(), DialTimeout: 100 * time.Millisecond,
+				ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
+			t.Cleanup(func() { _ = pc.Close() })
+			es := make([]failover.Elector, n)
+			for i := range es {
+				if i == 0 {
+					es[i] = partitionable{newElector(t, pc, role, candidateID(i), cfg), px}
+					continue
+				}
+				es[i] = newElector(t, c, role, candidateID(i), cfg)
+			}
+			return es
+		})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		electortest.Run(t, func(t *testing.T, n int, cfg failover.Config) []failover.Elector {
+			role := randomRole()
+			c := testenv.RedisClusterClient(t)
+			es := make([]failover.Elector, n)
+			for i := range es {
+				es[i] = newElector(t, c, role, candidateID(i), cfg)
+			}
+			return es
+		})
+	})
+}
+
+func TestConfig(t *testing.T) {
+	c := testenv.RedisClient(t)
+	electortest.CheckConfig(t, func(cfg failover.Config) error {
+		e, err := rediselector.New(c, "cfg", cfg, rediselector.Options{})
+		if err == nil {
+			_ = e.Close()
+		}
+		return err
+	})
+	for _, role := range []string{"", "a{b", "a}b"} {
+		_, err := rediselector.New(c, role, failover.Config{}, rediselector.Options{})
+		require.ErrorIs(t, err, failover.ErrInvalidConfig, role)
+	}
+	_, err := rediselector.New(c, "r", failover.Config{ID: "has space"}, rediselector.Options{})
+	require.ErrorIs(t, err, failover.ErrInvalidConfig)
+	_, err = rediselector.New(nil, "r", failover.Config{}, rediselector.Options{})
+	require.ErrorIs(t, err, failover.ErrInvalidConfig)
+}
+
+var fastConfig = failover.Config{
+	Lease:         400 * time.Millisecond,
+	RenewInterval: 100 * time.Millisecond,
+	RetryInterval: 50 * time.Millisecond,
+	SafetyMargin:  50 * time.Millisecond,
+}
+
+// TestKeyLayout: the keys and their values, under the role's hash tag.
+func TestKeyLayout(t *testing.T) {
+	c := testenv.RedisClient(t)
+	p := testenv.Prefix(t)
+	e := newElector(t, c, "layout", "me", fastConfig)
+	term, err := e.Campaign(t.Context())
+	require.NoError(t, err)
+	v, err := c.Get(t.Context(), p+"{layout}:lease").Result()
+	require.NoError(t, err)
+	require.Equal(t, "me "+itoa(term.Token), v)
+	tok, err := c.Get(t.Context(), p+"{layout}:token").Uint64()
+	require.NoError(t, err)
+	require.Equal(t, term.Token, tok)
+	ttl, err := c.PTTL(t.Context(), p+"{layout}:lease").Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, time.Duration(0))
+	require.LessOrEqual(t, ttl, fastConfig.Lease)
+	require.NoError(t, e.Resign(t.Context()))
+	require.ErrorIs(t, c.Get(t.Context(), p+"{layout}:lease").Err(), redis.Nil)
+}
+
+// TestResignWakesWithin100ms: the target of the design.
+func TestResignWakesWithin100ms(t *testing.T) {
+	c := testenv.RedisClient(t)
+	cfg := failover.Config{Lease: 5 * time.Second, RenewInterval: time.Second, RetryInterval: 900 * time.Millisecond, SafetyMargin: 500 * time.Millisecond}
+	a := newElector(t, c, "wake", "a", cfg)
+	b := newElector(t, c, "wake", "b", cfg)
+	ta, err := a.Campaign(t.Context())
+	require.NoError(t, err)
+	got := make(chan *failover.Term, 1)
+	go func() {
+		tb, err := b.Campaign(t.Context())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- tb
+	}()
+	time.Sleep(300 * time.Millisecond) // b subscribed and waiting
+	start := time.Now()
+	require.NoError(t, a.Resign(t.Context()))
+	tb := <-got
+	took := time.Since(start)
+	t.Logf("new leader %v after Resign", took)
+	require.Less(t, took, 100*time.Millisecond)
+	require.Greater(t, tb.Token, ta.Token)
+}
+
+// TestLostLease: a lease taken over behind the leader's back (here by
+// deleting it) ends the Term with ErrLost at the next renewal.
+func TestLostLease(t *testing.T) {
+	c := testenv.RedisClient(t)
+	e := newElector(t, c, "lost", "a", fastConfig)
+	term, err := e.Campaign(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, c.Set(t.Context(), testenv.Prefix(t)+"{lost}:lease", "intruder 999", time.Minute).Err())
+	select {
+	case <-term.Done():
+		require.ErrorIs(t, term.Err(), failover.ErrLost)
+	case <-time.After(fastConfig.Lease):
+		t.Fatal("Term lasts after its lease was taken")
+	}
+	l, err := e.Leader(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, failover.Leader{ID: "intruder", Token: 999}, l)
+}
+
+// TestTokenFloor: a candidate that saw token t never gets a smaller one,
+// even if Redis lost its counter (restart without AOF, or the last second
+// of an everysec AOF).
+func TestTokenFloor(t *testing.T) {
+	c := testenv.RedisClient(t)
+	p := testenv.Prefix(t)
+	a := newElector(t, c, "floor", "a", fastConfig)
+	b := newElector(t, c, "floor", "b", fastConfig)
+	for range 3 {
+		ta, err := a.Campaign(t.Context())
+		require.NoError(t, err)
+		require.NoError(t, a.Resign(t.Context()))
+		_ = ta
+	}
+	l, err := b.Leader(t.Context())
+	require.ErrorIs(t, err, failover.ErrNoLeader)
+	require.True(t, l.Vacant)
+	require.Equal(t, uint64(3), l.Token)
+	require.NoError(t, c.Del(t.Context(), p+"{floor}:token").Err()) // the counter is lost
+	tb, err := b.Campaign(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), tb.Token)
+}
+
+// TestCloseStopsGoroutines: Close resigns and leaves no goroutine behind;
+// Campaign and Observe then fail with ErrClosed.
+func TestCloseStopsGoroutines(t *testing.T) {
+	c := testenv.RedisClient(t)
+	require.NoError(t, c.Ping(t.Context()).Err())
+	before := runtime.NumGoroutine()
+	cfg := fastConfig
+	cfg.ID = "a"
+	a, err := rediselector.New(c, "close", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
+	require.NoError(t, err)
+	cfg.ID = "b"
+	b, err := rediselector.New(c, "close", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
+	require.NoError(t, err)
+	_, err = a.Campaign(t.Context())
+	require.NoError(t, err)
+	ch, err := b.Observe(t.Context())
+	require.NoError(t, err)
+	waiting := make(chan error, 1)
+	go func() { _, err := b.Campaign(context.Background()); waiting <- err }()
+	require.NoError(t, a.Close())
+	require.NoError(t, a.Close(), "idempotent")
+	_, err = a.Campaign(t.Context())
+	require.ErrorIs(t, err, failover.ErrClosed)
+	_, err = b.Leader(t.Context()) // a resigned, so b may already lead
+	if err != nil {
+		require.ErrorIs(t, err, failover.ErrNoLeader)
+	}
+	require.NoError(t, b.Close())
+	err = <-waiting
+	if err != nil {
+		require.ErrorIs(t, err, failover.ErrClosed)
+	}
+	for range ch {
+	}
+	_, err = b.Observe(t.Context())
+	require.ErrorIs(t, err, failover.ErrClosed)
+	if !waitGoroutines(before, 5*time.Second) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	}
+	require.NoError(t, c.Ping(t.Context()).Err(), "Close must not close the client")
+}
+
+// TestRedisRestart: while Redis is down the leader self-fences by its
+// deadline; after a restart (with the append-only file, which keeps the
+// token counter) a leader is elected again with a larger token.
+func TestRedisRestart(t *testing.T) {
+	srv := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
+	newClient := func() *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 100 * time.Millisecond,
+			ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	a := newElector(t, newClient(), "restart", "a", fastConfig)
+	b := newElector(t, newClient(), "restart", "b", fastConfig)
+	ta, err := a.Campaign(t.Context())
+	require.NoError(t, err)
+	time.Sleep(2 * fastConfig.Lease) // renewals work
+	require.NoError(t, ta.Err())
+	down := time.Now()
+	srv.Kill()
+	select {
+	case <-ta.Done():
+		require.ErrorIs(t, ta.Err(), failover.ErrLeaseExpired)
+		require.WithinDuration(t, ta.Deadline(), time.Now(), 100*time.Millisecond)
+		require.Less(t, time.Since(down), fastConfig.Lease-fastConfig.SafetyMargin+100*time.Millisecond)
+	case <-time.After(fastConfig.Lease + time.Second):
+		t.Fatal("leader did not self-fence while Redis was down")
+	}
+	srv.Restart()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		term *failover.Term
+		err  error
+	}
+	results := make(chan result, 2)
+	for _, e := range []*rediselector.Elector{a, b} {
+		go func() { tm, err := e.Campaign(ctx); results <- result{tm, err} }()
+	}
+	r := <-results
+	require.NoError(t, r.err)
+	require.Greater(t, r.term.Token, ta.Token, "a token after the restart must be larger")
+	cancel()
+	<-results
+}
+
+func waitGoroutines(max int, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if runtime.NumGoroutine() <= max {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(u uint64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + uintString(u)) }
+
+func uintString(u uint64) string {
+	if u == 0 {
+		return "0"
+	}
+	var b []byte
+	for u > 0 {
+		b = append([]byte{byte('0' + u%10)}, b...)
+		u /= 10
+	}
+	return string(b)
+}
+
+var _ = errors.Is
