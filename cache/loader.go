@@ -157,14 +157,8 @@ func NewLoader[T any](c ObjectCache, cfg LoaderConfig[T]) (*Loader[T], error) {
 // treat it as immutable.
 func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
-	if err := CheckKey(key); err != nil {
+	if err := checkLoad(key, ttl, load); err != nil {
 		return zero, err
-	}
-	if ttl < 0 {
-		return zero, ErrInvalidTTL
-	}
-	if load == nil {
-		return zero, fmt.Errorf("%w: nil load function", ErrInvalidConfig)
 	}
 	if l.local != nil {
 		if e, ok := l.local.get(key); ok { // counted by the local store, off any shared cache line
@@ -204,6 +198,20 @@ func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	}
+}
+
+// checkLoad validates the arguments of Get and Refresh.
+func checkLoad[T any](key string, ttl time.Duration, load func(context.Context) (T, error)) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if ttl < 0 {
+		return ErrInvalidTTL
+	}
+	if load == nil {
+		return fmt.Errorf("%w: nil load function", ErrInvalidConfig)
+	}
+	return nil
 }
 
 // Set stores v under key for ttl in the cache, voiding any fill lease on

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -59,14 +58,8 @@ func (l *Loader[T]) expire(ctx context.Context, key string) error {
 // another caller holds a live lease on the key.
 func (l *Loader[T]) Refresh(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
-	if err := CheckKey(key); err != nil {
+	if err := checkLoad(key, ttl, load); err != nil {
 		return zero, err
-	}
-	if ttl < 0 {
-		return zero, ErrInvalidTTL
-	}
-	if load == nil {
-		return zero, fmt.Errorf("%w: nil load function", ErrInvalidConfig)
 	}
 	if l.swap == nil {
 		v, err := l.fillOr(ctx, key, ttl, load, nil, nil, false, noLocal)

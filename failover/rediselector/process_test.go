@@ -146,7 +146,7 @@ func startChild(t *testing.T, addr, prefix, id string, events chan<- event) *chi
 
 // nextLeader waits for a LEADER line; it fails the test on OVERLAP and
 // ACCEPTED lines.
-func nextLeader(t *testing.T, events <-chan event, timeout time.Duration) (*child, uint64, time.Time) {
+func nextLeader(t *testing.T, events <-chan event, timeout time.Duration, what ...any) (*child, uint64, time.Time) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -160,9 +160,13 @@ func nextLeader(t *testing.T, events <-chan event, timeout time.Duration) (*chil
 				return ev.c, tok, time.Unix(0, ns)
 			case "OVERLAP", "ACCEPTED":
 				t.Fatalf("%s: %s: two leaders acted at once", ev.c.id, ev.line)
+			default:
+				if os.Getenv("SCALEOUT_FAILOVER_DEBUG") != "" {
+					t.Logf("%s: %s", ev.c.id, ev.line)
+				}
 			}
 		case <-deadline:
-			t.Fatal("no leader elected")
+			t.Fatal(append([]any{"no leader elected "}, what...)...)
 		}
 	}
 }
@@ -234,8 +238,10 @@ func TestLeaderPaused(t *testing.T) {
 // resource every 10 ms; a write refused as stale while its writer's Term
 // still lasted (two leaders at once), or accepted after its Term ended,
 // fails the test. With SCALEOUT_FAILOVER_TRIALS set, each trial picks at
-// random a kill, a pause (SIGSTOP past the lease, then SIGCONT) or a
-// restart of Redis (append-only file on). The long run:
+// random a kill or a pause (SIGSTOP past the lease, then SIGCONT); Redis
+// restarts are TestRedisRestart's (a restart shorter than the lease
+// rightly keeps the leader, whose lease survives in the append-only file).
+// The long run:
 //
 //	SCALEOUT_FAILOVER_TRIALS=1000 go test -race -count=1 -timeout=2h \
 //	    -run '^TestFailoverTrials$' -v ./failover/rediselector/
@@ -263,7 +269,7 @@ func TestFailoverTrials(t *testing.T) {
 	for i := range trials {
 		kind := "kill"
 		if random {
-			kind = []string{"kill", "pause", "restart"}[rand.N(3)]
+			kind = []string{"kill", "pause"}[rand.N(2)]
 		}
 		counts[kind]++
 		time.Sleep(time.Duration(rand.N(250)) * time.Millisecond) // any phase of the renewals
@@ -274,18 +280,13 @@ func TestFailoverTrials(t *testing.T) {
 			spawn()
 		case "pause":
 			require.NoError(t, leader.cmd.Process.Signal(syscall.SIGSTOP))
-		case "restart":
-			srv.Kill()
-			srv.Restart()
 		}
 		paused := leader
-		nl, ntok, when := nextLeader(t, events, 20*time.Second)
+		nl, ntok, when := nextLeader(t, events, 20*time.Second, "after trial ", i, " (", kind, ")")
 		require.Greater(t, ntok, tok, "trial %d (%s): tokens must increase", i, kind)
-		if kind != "restart" {
-			lat = append(lat, when.Sub(at))
-			if when.Sub(at) > time.Second+300*time.Millisecond {
-				t.Logf("trial %d (%s): slow take-over %v: %s (token %d) after %s (token %d)", i, kind, when.Sub(at), nl.id, ntok, leader.id, tok)
-			}
+		lat = append(lat, when.Sub(at))
+		if when.Sub(at) > time.Second+300*time.Millisecond {
+			t.Logf("trial %d (%s): slow take-over %v: %s (token %d) after %s (token %d)", i, kind, when.Sub(at), nl.id, ntok, leader.id, tok)
 		}
 		if kind == "pause" {
 			time.Sleep(50 * time.Millisecond) // the new leader writes first
