@@ -18,7 +18,18 @@
 //  5. the client's gap without a successful answer is printed, and
 //     everything shuts down.
 //
+// With -mode active-active, the two balancers form an active-active
+// failover.Pair instead: both serve, each on its own public address, and
+// the client spreads its requests over both through a front
+// balance.RoundRobin (standing for DNS round robin). Each balancer tracks
+// the other's health; its OnPeerDown removes the dead peer from the front
+// balancer (balance.Update with the survivor only), so the survivor takes
+// the whole load, and its OnPeerUp adds the peer back when it returns.
+// The program kills lb2, brings it back, and prints how many requests
+// each balancer answered before, during and after, and how many failed.
+//
 // Run it with: go run ./examples/failover [-interval 200ms] [-kill-after 3s]
+// or: go run ./examples/failover -mode active-active [-kill-after 3s] [-back-after 3s] [-after 3s]
 package main
 
 import (
@@ -34,6 +45,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scaleout/scaleout/balance"
@@ -46,7 +58,9 @@ type options struct {
 	interval  time.Duration // heartbeat interval
 	missed    int           // missed heartbeats before failover
 	killAfter time.Duration // when to kill the active balancer
-	after     time.Duration // how long to go on after the kill
+	after     time.Duration // how long to go on after the kill (active-active: after the return)
+	mode      string        // "active-passive" (default) or "active-active"
+	backAfter time.Duration // active-active: bring the killed balancer back this long after the kill; 0: never
 }
 
 func main() {
@@ -55,9 +69,20 @@ func main() {
 	flag.DurationVar(&o.interval, "interval", 200*time.Millisecond, "heartbeat interval")
 	flag.IntVar(&o.missed, "missed", 3, "missed heartbeats before the passive balancer takes over")
 	flag.DurationVar(&o.killAfter, "kill-after", 3*time.Second, "kill the active balancer after this long")
-	flag.DurationVar(&o.after, "after", 3*time.Second, "go on this long after the kill")
+	flag.DurationVar(&o.after, "after", 3*time.Second, "go on this long after the kill (active-active: after the killed balancer is back)")
+	flag.StringVar(&o.mode, "mode", "active-passive", "active-passive or active-active")
+	flag.DurationVar(&o.backAfter, "back-after", 3*time.Second, "active-active: bring the killed balancer back this long after the kill (0: never)")
 	flag.Parse()
-	if _, err := run(os.Stdout, o); err != nil {
+	var err error
+	switch o.mode {
+	case "active-passive":
+		_, err = run(os.Stdout, o)
+	case "active-active":
+		_, err = runActiveActive(os.Stdout, o)
+	default:
+		err = fmt.Errorf("unknown -mode %q: want active-passive or active-active", o.mode)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -211,15 +236,8 @@ func run(w io.Writer, o options) (res result, err error) {
 			err = errors.Join(err, s.stop(sctx))
 		}
 	}()
-	for i := 1; i <= 3; i++ {
-		s, err := start("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprintf(w, "hello from clone %d\n", i)
-		}))
-		if err != nil {
-			return res, err
-		}
-		clones = append(clones, s)
-		backends = append(backends, balance.Backend{Addr: s.addr})
+	if backends, err = startClones(&clones); err != nil {
+		return res, err
 	}
 
 	// The public address: a free loopback port unless given.
@@ -372,6 +390,24 @@ func run(w io.Writer, o options) (res result, err error) {
 	return res, nil
 }
 
+// startClones starts the three clones, appending each to *clones as soon
+// as it serves (so that the caller stops those that started even on
+// error), and returns them as backends.
+func startClones(clones *[]*server) ([]balance.Backend, error) {
+	var backends []balance.Backend
+	for i := 1; i <= 3; i++ {
+		s, err := start("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, "hello from clone %d\n", i)
+		}))
+		if err != nil {
+			return nil, err
+		}
+		*clones = append(*clones, s)
+		backends = append(backends, balance.Backend{Addr: s.addr})
+	}
+	return backends, nil
+}
+
 func get(ctx context.Context, c *http.Client, url string) (string, bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -392,4 +428,391 @@ func addrs(ss []*server) []string {
 		a = append(a, s.addr)
 	}
 	return a
+}
+
+// Active-active mode.
+
+// Phases of the active-active run, as the client sees them.
+const (
+	phaseBefore = iota // both balancers serve
+	phaseKilled        // lb2 killed; lb1 has not noticed yet
+	phaseDown          // lb1 noticed (OnPeerDown) and removed lb2 from the front balancer
+	phaseBack          // lb2 restarted; lb1 has not heard from it yet
+	phaseUp            // lb1 heard from lb2 again (OnPeerUp) and added it back
+	nPhases
+)
+
+var phaseNames = [nPhases]string{
+	"before the kill",
+	"kill → peer-down notice",
+	"lb2 down",
+	"lb2 restarted → peer-up notice",
+	"after lb2 came back",
+}
+
+// aaLB is one balancer of the active-active pair: it always serves its
+// public address while it lives.
+type aaLB struct {
+	name   string
+	pair   *failover.Pair
+	proxy  *httpproxy.Proxy
+	mux    *http.ServeMux // heartbeats
+	public string         // the address it serves
+	hbAddr string         // its heartbeat address
+	front  *server        // serving public
+	hb     *server        // serving hbAddr
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// run runs b's Pair.
+func (b *aaLB) run(ctx context.Context) {
+	rctx, c := context.WithCancel(ctx)
+	b.cancel, b.done = c, make(chan error, 1)
+	go func() { b.done <- b.pair.Run(rctx) }()
+}
+
+// stop stops b's Pair, if running.
+func (b *aaLB) stop() {
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+		b.cancel = nil
+	}
+}
+
+// kill closes b's servers at once, like a crash, then stops its Pair.
+func (b *aaLB) kill() {
+	for _, s := range []*server{b.hb, b.front} {
+		if s != nil {
+			_ = s.srv.Close()
+			<-s.done
+		}
+	}
+	b.hb, b.front = nil, nil
+	b.stop()
+}
+
+// restart binds b's addresses again, the public one first so that the
+// peer hears from b only once it serves, and runs its Pair.
+func (b *aaLB) restart(ctx context.Context) error {
+	l, err := listenRetry(ctx, b.public)
+	if err != nil {
+		return err
+	}
+	b.front = serve(l, b.proxy)
+	if l, err = listenRetry(ctx, b.hbAddr); err != nil {
+		return err
+	}
+	b.hb = serve(l, b.mux)
+	b.run(ctx)
+	return nil
+}
+
+// listenRetry listens on addr, retrying for a while in case it is not
+// free yet.
+func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
+	var err error
+	for range 100 {
+		var l net.Listener
+		if l, err = net.Listen("tcp", addr); err == nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+// frontSet is the client's view of which balancers serve: a RoundRobin
+// over their public addresses, standing for DNS round robin, that the
+// balancers' OnPeerDown and OnPeerUp update.
+type frontSet struct {
+	rr  *balance.RoundRobin
+	lbs []*aaLB
+
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+// mark records each balancer of ups as up and each of downs as down, and
+// updates the front balancer to those up; it returns their names.
+func (f *frontSet) mark(ups, downs []string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range ups {
+		delete(f.down, n)
+	}
+	for _, n := range downs {
+		f.down[n] = true
+	}
+	var bs []balance.Backend
+	var names []string
+	for _, b := range f.lbs {
+		if !f.down[b.name] {
+			bs = append(bs, balance.Backend{Addr: b.public})
+			names = append(names, b.name)
+		}
+	}
+	return strings.Join(names, ", "), f.rr.Update(bs)
+}
+
+// aaResult is what the active-active client saw.
+type aaResult struct {
+	served [nPhases][2]int // successful answers by phase, from lb1 and lb2
+	failed [nPhases]int    // failed requests by phase
+	gap    time.Duration   // longest time without a successful answer
+	detect time.Duration   // from the kill to lb1's OnPeerDown
+	rejoin time.Duration   // from the restart to lb1's OnPeerUp
+	clones map[string]int
+}
+
+func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
+	if o.interval == 0 {
+		o.interval = 200 * time.Millisecond
+	}
+	if o.missed == 0 {
+		o.missed = 3
+	}
+	out := &syncWriter{w: w}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// 1. Clones.
+	var clones []*server
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		for _, s := range clones {
+			err = errors.Join(err, s.stop(sctx))
+		}
+	}()
+	backends, err := startClones(&clones)
+	if err != nil {
+		return res, err
+	}
+
+	// 2. Two balancers, each serving its own public address.
+	lbs := []*aaLB{{name: "lb1"}, {name: "lb2"}}
+	survivor, victim := lbs[0], lbs[1]
+	defer func() {
+		for _, b := range lbs {
+			b.stop() // first, so that neither sees the other die
+		}
+		for _, b := range lbs {
+			b.kill()
+			if b.proxy != nil {
+				err = errors.Join(err, b.proxy.Close())
+			}
+		}
+	}()
+	for _, b := range lbs {
+		rr := balance.NewRoundRobin()
+		if err := rr.Update(backends); err != nil {
+			return res, err
+		}
+		if b.proxy, err = httpproxy.New(rr, httpproxy.Config{}); err != nil {
+			return res, err
+		}
+		if b.front, err = start("127.0.0.1:0", b.proxy); err != nil {
+			return res, err
+		}
+		b.mux = http.NewServeMux()
+		if b.hb, err = start("127.0.0.1:0", b.mux); err != nil {
+			return res, err
+		}
+		b.public, b.hbAddr = b.front.addr, b.hb.addr
+	}
+	out.printf("clones on %s; lb1 serves %s, lb2 serves %s; heartbeat every %v, peer down after %d missed\n",
+		strings.Join(addrs(clones), ", "), lbs[0].public, lbs[1].public, o.interval, o.missed)
+
+	// 3. The front balancer over both, and the active-active pair that
+	// updates it.
+	front := &frontSet{rr: balance.NewRoundRobin(), lbs: lbs, down: map[string]bool{}}
+	if _, err := front.mark(nil, nil); err != nil {
+		return res, err
+	}
+	var phase atomic.Int32
+	var evMu sync.Mutex
+	var killedAt, backAt time.Time
+	noticed := make(chan struct{})
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	for i, b := range lbs {
+		other := lbs[1-i]
+		b.pair, err = failover.NewPair(failover.PairConfig{
+			Self:        b.name,
+			Peers:       []failover.Peer{{ID: other.name, URL: "http://" + other.hbAddr + "/failover/heartbeat"}},
+			Mode:        failover.ActiveActive,
+			Interval:    o.interval,
+			MissedBeats: o.missed,
+			Secret:      secret,
+			OnPeerDown: func(p string) {
+				// b is alive: it takes the whole load.
+				names, err := front.mark([]string{b.name}, []string{p})
+				if err != nil {
+					out.printf("%s: peer %s down, but front balancer update failed: %v\n", b.name, p, err)
+					return
+				}
+				msg := ""
+				if b == survivor && p == victim.name && phase.CompareAndSwap(phaseKilled, phaseDown) {
+					evMu.Lock()
+					res.detect = time.Since(killedAt)
+					msg = fmt.Sprintf(" %v after the kill (%.1f heartbeat intervals)", res.detect.Round(time.Millisecond), float64(res.detect)/float64(o.interval))
+					evMu.Unlock()
+					close(noticed)
+				}
+				out.printf("%s: peer %s down%s; front balancer now %s\n", b.name, p, msg, names)
+			},
+			OnPeerUp: func(p string) {
+				msg := ""
+				if b == survivor && p == victim.name && phase.CompareAndSwap(phaseBack, phaseUp) {
+					// Before the update: a request that sees phaseBack must
+					// not reach lb2.
+					evMu.Lock()
+					res.rejoin = time.Since(backAt)
+					msg = fmt.Sprintf(" %v after the restart", res.rejoin.Round(time.Millisecond))
+					evMu.Unlock()
+				}
+				names, err := front.mark([]string{p}, nil)
+				if err != nil {
+					out.printf("%s: peer %s up, but front balancer update failed: %v\n", b.name, p, err)
+					return
+				}
+				out.printf("%s: peer %s up%s; front balancer now %s\n", b.name, p, msg, names)
+			},
+		})
+		if err != nil {
+			return res, err
+		}
+		b.mux.Handle("/failover/heartbeat", b.pair.Handler())
+	}
+	for _, b := range lbs {
+		b.run(ctx)
+	}
+
+	// 4. The client: a request every 10 ms to the balancer the front
+	// balancer picks.
+	res.clones = map[string]int{}
+	clientDone := make(chan struct{})
+	cctx, stopClient := context.WithCancel(ctx)
+	defer func() {
+		stopClient()
+		<-clientDone
+	}()
+	errFailed := errors.New("request failed")
+	go func() {
+		defer close(clientDone)
+		client := &http.Client{Transport: &http.Transport{}, Timeout: 200 * time.Millisecond}
+		defer client.CloseIdleConnections()
+		var lastOK time.Time
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-cctx.Done():
+				return
+			case <-t.C:
+			}
+			p := phase.Load()
+			fail := func() {
+				// A request that began before the kill and failed after
+				// it failed because of it.
+				if p == phaseBefore && phase.Load() != phaseBefore {
+					p = phaseKilled
+				}
+				res.failed[p]++
+			}
+			c, err := front.rr.Pick(cctx, "")
+			if err != nil {
+				if cctx.Err() != nil {
+					return
+				}
+				fail()
+				continue
+			}
+			addr := c.Backend().Addr
+			body, ok := get(cctx, client, "http://"+addr+"/")
+			if cctx.Err() != nil {
+				c.Done(cctx.Err())
+				return
+			}
+			if !ok {
+				c.Done(errFailed)
+				fail()
+				continue
+			}
+			c.Done(nil)
+			now := time.Now()
+			if !lastOK.IsZero() && now.Sub(lastOK) > res.gap {
+				res.gap = now.Sub(lastOK)
+			}
+			lastOK = now
+			res.clones[strings.TrimSpace(body)]++
+			i := 0
+			if addr == victim.public {
+				i = 1
+			}
+			res.served[p][i]++
+		}
+	}()
+	out.printf("client: a request every 10ms to lb1 or lb2, in turn, through the front balancer\n")
+
+	// 5. Kill lb2, then bring it back.
+	select {
+	case <-time.After(o.killAfter):
+	case <-ctx.Done():
+	}
+	if !survivor.pair.PeerUp(victim.name) {
+		return res, fmt.Errorf("%s never heard from %s", survivor.name, victim.name)
+	}
+	out.printf("killing %s\n", victim.name)
+	evMu.Lock()
+	killedAt = time.Now()
+	evMu.Unlock()
+	phase.Store(phaseKilled)
+	victim.kill()
+	if o.backAfter > 0 {
+		time.Sleep(o.backAfter)
+		select {
+		case <-noticed:
+		case <-time.After(time.Duration(o.missed+10) * o.interval):
+			return res, fmt.Errorf("%s did not notice %s down", survivor.name, victim.name)
+		}
+		out.printf("restarting %s\n", victim.name)
+		evMu.Lock()
+		backAt = time.Now()
+		evMu.Unlock()
+		phase.Store(phaseBack)
+		if err := victim.restart(ctx); err != nil {
+			return res, fmt.Errorf("restarting %s: %w", victim.name, err)
+		}
+	}
+	time.Sleep(o.after)
+	stopClient()
+	<-clientDone
+
+	// 6. Report.
+	out.printf("client: successful answers from lb1 / lb2, and failed requests:\n")
+	total := 0
+	for p := range nPhases {
+		out.printf("  %-32s %5d / %5d, %d failed\n", phaseNames[p]+":", res.served[p][0], res.served[p][1], res.failed[p])
+		total += res.failed[p]
+	}
+	for i := 1; i <= 3; i++ {
+		k := fmt.Sprintf("hello from clone %d", i)
+		out.printf("  %q: %d\n", k, res.clones[k])
+	}
+	after := total - res.failed[phaseBefore] - res.failed[phaseKilled]
+	evMu.Lock()
+	out.printf("failed requests: %d in all, %d after the peer-down notice; %s noticed %s down %v after the kill\n",
+		total, after, survivor.name, victim.name, res.detect.Round(time.Millisecond))
+	evMu.Unlock()
+	out.printf("longest time without a successful answer: %v (%.1f heartbeat intervals)\n",
+		res.gap.Round(time.Millisecond), float64(res.gap)/float64(o.interval))
+	out.printf("shutting down\n")
+	return res, nil
 }
