@@ -284,3 +284,35 @@ func uintString(u uint64) string {
 }
 
 var _ = errors.Is
+
+// TestLostAcquireReplyIsTakenUp: an acquire whose reply was lost (a
+// timeout) leaves a lease with this candidate's ID and a token it never
+// learned; its next Campaign takes that lease up at once instead of
+// leaving the role vacant until it expires. A lease of a term it did
+// learn is not taken up again: the next term gets a new token.
+func TestLostAcquireReplyIsTakenUp(t *testing.T) {
+	c := testenv.RedisClient(t)
+	p := testenv.Prefix(t)
+	e := newElector(t, c, "lost-reply", "me", fastConfig)
+	// What the lost acquire left behind.
+	require.NoError(t, c.Set(t.Context(), p+"{lost-reply}:token", 7, 0).Err())
+	require.NoError(t, c.Set(t.Context(), p+"{lost-reply}:lease", "me 7", time.Minute).Err())
+	ctx, cancel := context.WithTimeout(t.Context(), fastConfig.Lease/2)
+	defer cancel()
+	term, err := e.Campaign(ctx)
+	require.NoError(t, err, "taken up at once, not after the lease")
+	require.Equal(t, uint64(7), term.Token)
+	ttl, err := c.PTTL(t.Context(), p+"{lost-reply}:lease").Result()
+	require.NoError(t, err)
+	require.LessOrEqual(t, ttl, fastConfig.Lease, "the lease is renewed to Lease, not kept at a minute")
+
+	// That term ends (as a self-fenced leader's would, its lease left
+	// behind): the same lease is not taken up a second time.
+	require.NoError(t, e.Resign(t.Context()))
+	require.NoError(t, c.Set(t.Context(), p+"{lost-reply}:lease", "me 7", fastConfig.Lease).Err())
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel2()
+	again, err := e.Campaign(ctx2)
+	require.NoError(t, err)
+	require.Greater(t, again.Token, uint64(7), "a new term, a new token")
+}

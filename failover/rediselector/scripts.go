@@ -13,6 +13,19 @@ import "github.com/redis/go-redis/v9"
 var acquireScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then
+  -- Our own lease with a token we never learned: an earlier acquire whose
+  -- reply was lost (a timeout). Nobody else can have led since, so take
+  -- it up rather than leave the role vacant until it expires. A token we
+  -- did learn (a term that ended) is never taken up again: every term
+  -- gets a new token.
+  local sp = string.find(cur, ' ', 1, true)
+  if sp and string.sub(cur, 1, sp - 1) == ARGV[1] then
+    local t = tonumber(string.sub(cur, sp + 1))
+    if t and t >= tonumber(ARGV[3]) then
+      redis.call('PEXPIRE', KEYS[1], ARGV[2])
+      return {1, t}
+    end
+  end
   return {0, cur}
 end
 local t = redis.call('INCR', KEYS[2])
