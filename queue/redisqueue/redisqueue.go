@@ -101,6 +101,7 @@ type Queue struct {
 
 	enqMu     sync.Mutex
 	enqGroups map[string]*enqGroup // by queue name, while it has calls in flight
+	enqSends  sync.WaitGroup       // goroutines sending waiting Enqueues; Close waits for them
 }
 
 var (
@@ -156,6 +157,7 @@ func (q *Queue) Close() error {
 		close(q.closed)
 		q.closeStop()
 		q.sub.stop()
+		q.enqSends.Wait() // each bounded by the client's timeouts
 	})
 	return nil
 }
@@ -265,7 +267,7 @@ func (q *Queue) nextEnqueue(name string, g *enqGroup) {
 		return
 	}
 	q.enqMu.Unlock()
-	go func() {
+	q.enqSends.Go(func() {
 		for {
 			q.enqMu.Lock()
 			n := min(len(g.pending), maxScriptJobs)
@@ -287,7 +289,7 @@ func (q *Queue) nextEnqueue(name string, g *enqGroup) {
 				close(r.done)
 			}
 		}
-	}()
+	})
 }
 
 // sendEnqueue enqueues jobs of one queue with one script call, setting
