@@ -92,6 +92,7 @@ type Elector struct {
 	mu        sync.Mutex
 	term      *failover.Term
 	lastToken uint64 // the largest token seen
+	termToken uint64 // the token of this candidate's last Term
 	lastID    string // the ID that held lastToken, if known
 	wake      chan struct{}
 	closed    bool
@@ -254,11 +255,12 @@ func (e *Elector) tryAcquire(ctx context.Context) (*failover.Term, error) {
 		return t, nil
 	}
 	e.mu.Lock()
-	floor := e.lastToken + 1
+	floor, own := e.lastToken+1, e.termToken+1
 	e.mu.Unlock()
 	sent := time.Now()
 	res, err := acquireScript.Run(ctx, e.client, []string{e.leaseKey, e.tokenKey},
-		e.cfg.ID, e.cfg.Lease.Milliseconds(), strconv.FormatUint(floor, 10), e.channel).Slice()
+		e.cfg.ID, e.cfg.Lease.Milliseconds(), strconv.FormatUint(floor, 10), e.channel,
+		strconv.FormatUint(own, 10)).Slice()
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +286,7 @@ func (e *Elector) tryAcquire(ctx context.Context) (*failover.Term, error) {
 		e.resignValue(e.cfg.ID, uint64(tok))
 		return nil, failover.ErrClosed
 	}
-	e.term = term
+	e.term, e.termToken = term, uint64(tok)
 	e.wg.Go(func() { e.renew(term) }) // under mu: never after Close's Wait began
 	e.mu.Unlock()
 	return term, nil

@@ -8,7 +8,8 @@ import "github.com/redis/go-redis/v9"
 
 // acquireScript: ARGV[1] id, ARGV[2] lease in ms, ARGV[3] the smallest
 // token acceptable (the candidate's last known token + 1), ARGV[4] the
-// events channel. Returns {1, token} when it took the lease, {0, value}
+// events channel, ARGV[5] the token of the candidate's last Term + 1 (a
+// lease of its own with a token at least this was never its Term). Returns {1, token} when it took the lease, {0, value}
 // when someone holds it.
 var acquireScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
@@ -21,7 +22,7 @@ if cur then
   local sp = string.find(cur, ' ', 1, true)
   if sp and string.sub(cur, 1, sp - 1) == ARGV[1] then
     local t = tonumber(string.sub(cur, sp + 1))
-    if t and t >= tonumber(ARGV[3]) then
+    if t and t >= tonumber(ARGV[5]) then
       redis.call('PEXPIRE', KEYS[1], ARGV[2])
       return {1, t}
     end
