@@ -208,6 +208,17 @@ func (w *syncWriter) printf(format string, args ...any) {
 	fmt.Fprintf(w.w, format, args...)
 }
 
+// withDefaults fills the heartbeat settings a test may leave zero.
+func (o options) withDefaults() options {
+	if o.interval == 0 {
+		o.interval = 200 * time.Millisecond
+	}
+	if o.missed == 0 {
+		o.missed = 3
+	}
+	return o
+}
+
 // result is what the client saw.
 type result struct {
 	okBefore, okAfter, failed int
@@ -216,12 +227,7 @@ type result struct {
 }
 
 func run(w io.Writer, o options) (res result, err error) {
-	if o.interval == 0 {
-		o.interval = 200 * time.Millisecond
-	}
-	if o.missed == 0 {
-		o.missed = 3
-	}
+	o = o.withDefaults()
 	out := &syncWriter{w: w}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -571,12 +577,7 @@ type aaResult struct {
 }
 
 func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
-	if o.interval == 0 {
-		o.interval = 200 * time.Millisecond
-	}
-	if o.missed == 0 {
-		o.missed = 3
-	}
+	o = o.withDefaults()
 	out := &syncWriter{w: w}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
