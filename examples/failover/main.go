@@ -208,6 +208,34 @@ func (w *syncWriter) printf(format string, args ...any) {
 	fmt.Fprintf(w.w, format, args...)
 }
 
+// poll calls request every 10 ms, with one HTTP client, until ctx ends
+// or request returns false.
+func poll(ctx context.Context, request func(client *http.Client) bool) {
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 200 * time.Millisecond}
+	defer client.CloseIdleConnections()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !request(client) {
+			return
+		}
+	}
+}
+
+// noteAnswer records a successful answer at now, growing gap to the
+// longest time between two successful answers.
+func noteAnswer(last *time.Time, gap *time.Duration, now time.Time) {
+	if !last.IsZero() && now.Sub(*last) > *gap {
+		*gap = now.Sub(*last)
+	}
+	*last = now
+}
+
 // withDefaults fills the heartbeat settings a test may leave zero.
 func (o options) withDefaults() options {
 	if o.interval == 0 {
@@ -322,40 +350,28 @@ func run(w io.Writer, o options) (res result, err error) {
 	cctx, stopClient := context.WithCancel(ctx)
 	go func() {
 		defer close(clientDone)
-		client := &http.Client{Transport: &http.Transport{}, Timeout: 200 * time.Millisecond}
-		defer client.CloseIdleConnections()
 		var lastOK time.Time
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-cctx.Done():
-				return
-			case <-t.C:
-			}
+		poll(cctx, func(client *http.Client) bool {
 			body, ok := get(cctx, client, "http://"+public+"/")
 			if cctx.Err() != nil {
-				return
+				return false
 			}
 			killedMu.Lock()
 			after := !killedAt.IsZero()
 			killedMu.Unlock()
 			if !ok {
 				res.failed++
-				continue
+				return true
 			}
-			now := time.Now()
-			if !lastOK.IsZero() && now.Sub(lastOK) > res.gap {
-				res.gap = now.Sub(lastOK)
-			}
-			lastOK = now
+			noteAnswer(&lastOK, &res.gap, time.Now())
 			res.clones[strings.TrimSpace(body)]++
 			if after {
 				res.okAfter++
 			} else {
 				res.okBefore++
 			}
-		}
+			return true
+		})
 	}()
 
 	// 4. Kill the active balancer.
@@ -707,17 +723,8 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 	errFailed := errors.New("request failed")
 	go func() {
 		defer close(clientDone)
-		client := &http.Client{Transport: &http.Transport{}, Timeout: 200 * time.Millisecond}
-		defer client.CloseIdleConnections()
 		var lastOK time.Time
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-cctx.Done():
-				return
-			case <-t.C:
-			}
+		poll(cctx, func(client *http.Client) bool {
 			p := phase.Load()
 			fail := func() {
 				// A request that began before the kill and failed after
@@ -730,35 +737,32 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 			c, err := front.rr.Pick(cctx, "")
 			if err != nil {
 				if cctx.Err() != nil {
-					return
+					return false
 				}
 				fail()
-				continue
+				return true
 			}
 			addr := c.Backend().Addr
 			body, ok := get(cctx, client, "http://"+addr+"/")
 			if cctx.Err() != nil {
 				c.Done(cctx.Err())
-				return
+				return false
 			}
 			if !ok {
 				c.Done(errFailed)
 				fail()
-				continue
+				return true
 			}
 			c.Done(nil)
-			now := time.Now()
-			if !lastOK.IsZero() && now.Sub(lastOK) > res.gap {
-				res.gap = now.Sub(lastOK)
-			}
-			lastOK = now
+			noteAnswer(&lastOK, &res.gap, time.Now())
 			res.clones[strings.TrimSpace(body)]++
 			i := 0
 			if addr == victim.public {
 				i = 1
 			}
 			res.served[p][i]++
-		}
+			return true
+		})
 	}()
 	out.printf("client: a request every 10ms to lb1 or lb2, in turn, through the front balancer\n")
 
