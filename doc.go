@@ -44,8 +44,11 @@
 //     failover.Run; rediselector.FenceSet and failover.FenceTx; failover.Pair,
 //     active-passive (the passive takes over the active's address) and
 //     active-active.
-//
-// Still to come (see README.md for its status): reads to replicas and
-// writes to the primary, master-slave and master-master replication
-// (replica).
+//   - Database replication, master-slave and master-master, and a load
+//     balancer that splits reads from writes: package replica —
+//     replica.ReplicaRouter and replica.Router over database/sql, with
+//     replica.DB routing each statement; replica.PostgreSQL and
+//     replica.MySQL learn roles and lag; Router.AutoPromote elects a new
+//     master with a failover.Elector; Config.WriteSharder for
+//     master-master writes by key; replica/replicatest fakes a topology.
 package scaleout

@@ -57,5 +57,19 @@
 // redis-server or memcached binary in $PATH; without it the test skips (or fails under
 // SCALEOUT_REQUIRE_SERVICES=1) naming the binary and the Debian package to install.
 //
+// StartPostgresPair does the same for PostgreSQL, for tests that stop a primary, promote
+// its standby (SELECT pg_promote()) or pause replay, which they must never do to the
+// shared servers. It creates a primary with initdb, clones a hot standby from it with
+// pg_basebackup -R, starts both on free loopback ports and returns once the standby
+// streams, within about two seconds on an idle machine. Each PostgresServer has DSN and
+// Addr, which survive Stop and Start; Kill sends SIGKILL to the postmaster and its
+// children, Stop is a fast shutdown (SIGINT), and Start runs the server again on its port
+// and data directory. The
+// settings are those of scripts/services.sh (fsync and synchronous_commit off, so Kill
+// may lose the last few hundred milliseconds of commits of sessions that do not set
+// synchronous_commit = on). The programs come from the newest
+// /usr/lib/postgresql/<version>/bin or from $PATH (Debian package postgresql); as root
+// they run as the OS user postgres, which must exist. It is not available on Windows.
+//
 // No goroutine or process started here outlives the test that asked for it.
 package testenv

@@ -45,6 +45,8 @@ type server struct {
 	ready   func(addr string) error // nil once the server serves
 	port    int                     // 0 until the first start
 	logPath string
+	stopSig syscall.Signal              // asks for a graceful stop; 0 means SIGTERM
+	attr    func() *syscall.SysProcAttr // process attributes; nil means sysProcAttr()
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -92,7 +94,11 @@ func (s *server) startOnce() (exited bool, err error) {
 	cmd := exec.Command(s.bin, s.args(s.port)...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
+	if s.attr != nil {
+		cmd.SysProcAttr = s.attr()
+	} else {
+		cmd.SysProcAttr = sysProcAttr()
+	}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return false, fmt.Errorf("start %s: %w", s.name, err)
@@ -149,7 +155,13 @@ func (s *server) signal(sig syscall.Signal, wait time.Duration) {
 }
 
 func (s *server) kill() { s.signal(syscall.SIGKILL, stopTimeout) }
-func (s *server) stop() { s.signal(syscall.SIGTERM, stopTimeout) }
+func (s *server) stop() {
+	sig := s.stopSig
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	s.signal(sig, stopTimeout)
+}
 
 func (s *server) restart() {
 	s.t.Helper()

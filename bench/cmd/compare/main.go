@@ -4,9 +4,9 @@
 // go-redis/cache and eko/gocache, in one process run and writes the
 // results, with the targets they are held to, as a Markdown report:
 //
-//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache|queue]
+//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache|queue|replica]
 //
-// It measures six things:
+// It measures seven things:
 //
 //   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
 //     each benchmark repeated -runs times (interleaved across
@@ -46,9 +46,18 @@
 //     their targets missed), and queue.Memory's processing rate; -runs
 //     runs, interleaved, medians and per-run ratios. Bytes per job are
 //     measured once on a private redis-server the tool starts.
+//   - replica routing: ns/op, B/op and allocs/op of QueryRowContext+Scan,
+//     QueryContext+Next+Close and ExecContext through a bare *sql.DB,
+//     replica.DB (static roles, and with a fake Probe) and
+//     bxcodec/dbresolver/v2 over the same three pools of an in-memory
+//     driver (impls/nopsql), serially and under RunParallel, and of the
+//     read on a PostgreSQL primary and standby ($SCALEOUT_PG_PRIMARY_DSN,
+//     $SCALEOUT_PG_REPLICA_DSN; without them not measured); -runs
+//     medians, interleaved, and the routing overhead over bare from an
+//     interleaved measurement per op (impls.ReplicaEnv.Interleaved).
 //
 // -only shard runs the first three, -only balance the fourth, -only cache
-// the fifth, -only queue the last.
+// the fifth, -only queue the sixth, -only replica the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
 // file is rewritten whole, except the block between
@@ -93,21 +102,23 @@ func main() {
 	cacheBenchtime := fs.Duration("cache-benchtime", 500*time.Millisecond, "duration of each cache benchmark run")
 	queueLatency := fs.Duration("queue-latency", 2*time.Second, "producer duration of each queue latency run (at 200 jobs/s)")
 	queueMemJobs := fs.Int("queue-mem-jobs", impls.QueueMemPerJobN, "backlog jobs of the queue's Redis bytes-per-job measurement (e.g. 1000000)")
-	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits) or queue (job queue); "+
+	replicaBenchtime := fs.Duration("replica-benchtime", 300*time.Millisecond, "duration of each replica routing benchmark run, the interleaved ones included")
+	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits), queue (job queue) "+
+		"or replica (replica routing); "+
 		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
 	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 || *cacheBenchtime <= 0 ||
-		*queueLatency <= 0 || *queueMemJobs < 1 {
+		*queueLatency <= 0 || *queueMemJobs < 1 || *replicaBenchtime <= 0 {
 		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime, -pick-benchtime, -cache-benchtime, "+
-			"-queue-latency and -queue-mem-jobs must be positive")
+			"-queue-latency, -queue-mem-jobs and -replica-benchtime must be positive")
 		os.Exit(2)
 	}
 	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(),
 		benchtime: *benchtime, pickBenchtime: *pickBenchtime, cacheBenchtime: *cacheBenchtime, gomaxprocs: runtime.GOMAXPROCS(0),
-		queueLatency: *queueLatency, queueMemJobs: *queueMemJobs}
+		queueLatency: *queueLatency, queueMemJobs: *queueMemJobs, replicaBenchtime: *replicaBenchtime}
 	switch *only {
 	case "all":
-		c.doShard, c.doBalance, c.doCache, c.doQueue = true, true, true, true
+		c.doShard, c.doBalance, c.doCache, c.doQueue, c.doReplica = true, true, true, true, true
 	case "shard":
 		c.doShard = true
 	case "balance":
@@ -116,8 +127,10 @@ func main() {
 		c.doCache = true
 	case "queue":
 		c.doQueue = true
+	case "replica":
+		c.doReplica = true
 	default:
-		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache or queue\n", *only)
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, queue or replica\n", *only)
 		os.Exit(2)
 	}
 	if *out != "" && *only != "all" {
@@ -163,6 +176,15 @@ func main() {
 	}
 	if c.doQueue {
 		c.queues()
+	}
+	if c.doReplica {
+		setBenchtime(c.replicaBenchtime)
+		if err := c.buildReplica(); err != nil {
+			c.closeReplica()
+			fatal(err)
+		}
+		c.replicas()
+		c.closeReplica()
 	}
 	c.loadEnd = loadAvg()
 
@@ -236,11 +258,11 @@ type comparison struct {
 	runs, keys, trials int
 	all                []impls.Impl
 
-	// doShard, doBalance, doCache and doQueue say which sections run
-	// (-only).
-	doShard, doBalance, doCache, doQueue     bool
-	benchtime, pickBenchtime, cacheBenchtime time.Duration
-	gomaxprocs                               int
+	// doShard, doBalance, doCache, doQueue and doReplica say which
+	// sections run (-only).
+	doShard, doBalance, doCache, doQueue, doReplica bool
+	benchtime, pickBenchtime, cacheBenchtime        time.Duration
+	gomaxprocs                                      int
 
 	// loadStart and loadEnd are the 1-minute load averages around the
 	// measurement: a load above the CPU count means other work competed.
@@ -278,6 +300,11 @@ type comparison struct {
 	queue        *queueSection
 	queueLatency time.Duration
 	queueMemJobs int
+
+	// replicaBackends are the replica routing measurements, nopsql
+	// first; replicaBenchtime is -replica-benchtime.
+	replicaBackends  []*replicaBackend
+	replicaBenchtime time.Duration
 }
 
 type distribution struct {
@@ -574,6 +601,12 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 		all = append(all, c.reportQueue(&body)...)
 	}
+	if c.doReplica {
+		if body.Len() > 0 {
+			body.WriteString("\n")
+		}
+		all = append(all, c.reportReplica(&body)...)
+	}
 
 	// Header and summary, then the tables.
 	passed := 0
@@ -583,7 +616,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "# Benchmarks\n\n")
-	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks, cache hits and job queues; the proxy throughput section at the end by "+
+	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks, cache hits, job queues and replica routing; the proxy throughput section at the end by "+
 		"`bench/cmd/proxybench`); do not edit by hand. See bench/README.md.\n\n")
 	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
@@ -601,6 +634,9 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 	}
 	if c.doQueue {
 		runsDesc = append(runsDesc, "per queue measurement (fixed work each, see Queue)")
+	}
+	if c.doReplica {
+		runsDesc = append(runsDesc, fmt.Sprintf("per replica routing benchmark, %s each", c.replicaBenchtime))
 	}
 	fmt.Fprintf(w, "- benchmark runs: %d %s, interleaved; medians reported. "+
 		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, strings.Join(runsDesc, "; "))

@@ -1,0 +1,112 @@
+// Package replica routes database/sql statements over a primary and its
+// replicas: writes to the primary, reads to replicas that are up and
+// recent enough, read-your-writes, and a new primary picked up without a
+// restart when a replica is promoted. It puts into the process what
+// otherwise takes a proxy (ProxySQL, pgpool-II, Vitess) in front of the
+// databases.
+//
+//	r, err := replica.New(replica.Config{Probe: new(replica.PostgreSQL), MaxLag: 5 * time.Second},
+//		replica.Node{Name: "pg-a", DB: a}, replica.Node{Name: "pg-b", DB: b})
+//	db := r.DB() // QueryContext, ExecContext, BeginTx… like *sql.DB, routed
+//
+// # Routing
+//
+// DB's ExecContext, read-write transactions and prepared writes run on the
+// primary. QueryContext and QueryRowContext run on a replica when the
+// statement is read-only (ReadOnly: it starts with SELECT, WITH, VALUES,
+// TABLE, SHOW or EXPLAIN and names nothing that writes or locks, so
+// INSERT … RETURNING, SELECT … FOR UPDATE and a data-modifying WITH go to
+// the primary), and read-only transactions (sql.TxOptions{ReadOnly: true})
+// run on a replica. UsePrimary(ctx) sends a context's reads to the
+// primary. The replica is chosen by a balance.Balancer: round robin by
+// default, balance.P2C to favour the least busy. Writer and Reader hand
+// out the chosen *sql.DB for code that runs statements itself.
+//
+// # Topology, health and lag
+//
+// The nodes are given without roles: a Probe asks each node, every
+// ProbeInterval, whether it is a primary or a replica and how far behind
+// it is (PostgreSQL: pg_is_in_recovery(), WAL positions and replay time;
+// MySQL: @@read_only and SHOW REPLICA STATUS). A node that fails
+// FailAfter probes in a row is taken out, and taken back after
+// ReadmitAfter good ones. A query that fails on a broken connection
+// brings the next probe forward, and a read that fails so before any row
+// is retried once on another node.
+//
+// Staleness is bounded: a replica gets a read only while its lag at the
+// last probe plus the time since that probe was sent is under MaxLag, so
+// no read is older than MaxLag even when the replica stalls between two
+// probes. A replica that is not receiving changes from a live primary
+// (Detached) gets no reads. When no replica is fit, reads go to the
+// primary (StrictReads makes them fail with ErrNoReplica instead); set
+// MinServing to keep that many of the least lagging replicas serving when
+// all lag, so that a lag spike does not move every read to the primary,
+// at the price of reads older than MaxLag.
+//
+// # Read-your-writes
+//
+// Reads through a Track context see the writes made through it. With a
+// PositionProbe (PostgreSQL), a write records the primary's WAL position
+// and the reads go to any replica that has replayed it, or to the
+// primary. Otherwise (and after a write sent through QueryContext, whose
+// position is not known when it returns) the reads go to the primary for
+// Config.ReadYourWrites. MarkOf and TrackFrom carry the guarantee to the
+// user's next request, through a cookie or the session.
+//
+// # Promotion
+//
+// When the primary dies, its probes fail and writes fail at once with
+// ErrNoPrimary instead of waiting on a dead server; reads carry on on the
+// replicas. When a replica is promoted — by an operator, or by
+// Router.AutoPromote, in which a failover.Elector lets one process run a
+// Promote hook such as SELECT pg_promote() — the next probe finds it, and
+// writes go to it without a restart. If the old primary comes back still
+// claiming the role, the higher Generation (PostgreSQL's timeline) wins
+// and the old one is fenced: it gets neither writes nor reads. Promotion
+// loses the writes the replica had not received; that is the price of
+// asynchronous replication, which this package reports but cannot avoid.
+//
+// # Master-master
+//
+// Several nodes may accept writes (MySQL group replication in
+// multi-primary mode, BDR, two MySQL servers replicating each other).
+// Concurrent writes of the same row on two masters conflict: one is lost
+// or replication stops, depending on the database, and a transaction can
+// commit on one master while the other never applies it. Two write
+// policies keep that in hand:
+//
+//   - Preferred primary (the default): all writes go to one master, the
+//     first of New's order among those up with the highest Generation; when
+//     it fails, the next. The other masters serve reads only while one is
+//     preferred, so there are no concurrent writes to conflict, and
+//     failing over is instant because the next master already accepts
+//     writes. Writes acknowledged by the failed master but not yet
+//     replicated are lost or come back as conflicts when it returns.
+//   - By key (Config.WriteSharder): a write whose context carries a key
+//     (WithKey) goes to the master the shard.Sharder assigns that key, so
+//     each row has one writer and masters never write the same rows. When
+//     a key's master is down its writes fail with ErrNoPrimary rather than
+//     going to another master, where they could conflict.
+//
+// # Compared with
+//
+//	                                    replica            bxcodec/dbresolver  ProxySQL             pgpool-II
+//	in-process, plain database/sql      yes                yes                 no (a proxy)         no (a proxy)
+//	writes sent via Query detected      yes                RETURNING only      regex rules          yes (parser)
+//	read-only transactions to replicas  yes                no                  by query rules       yes (until a write)
+//	health checks, eject and readmit    yes                no                  yes                  yes
+//	lag bound                           MaxLag             no                  max_replication_lag  delay_threshold
+//	lag bound between two checks        yes                no                  no                   no
+//	floor of serving replicas           MinServing         no                  no                   no
+//	read-your-writes                    LSN or window      no                  GTID (MySQL)         dml_adaptive
+//	roles learned, promotion followed   yes                no                  yes (read_only)      its own failover
+//	old primary fenced by timeline      yes                no                  no                   no
+//	automatic promotion                 hook + Elector     no                  no                   failover_command
+//	master-master write policy          by key, preferred  no                  by hostgroup         no
+//	MySQL / PostgreSQL                  both               both                MySQL                PostgreSQL
+//	query cache, connection pooling     no                 no                  yes                  yes
+//
+// replica/replicatest holds a Topology, an in-memory primary and replicas
+// whose roles, lag and failures a test sets, and Run, the conformance kit
+// every ReplicaRouter passes.
+package replica

@@ -1,0 +1,354 @@
+//go:build unix
+
+package replica_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/internal/testenv"
+	"github.com/scaleout/scaleout/replica"
+)
+
+func openPG(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func pgRouter(t *testing.T, cfg replica.Config, primary, standby string) *replica.Router {
+	t.Helper()
+	cfg.Probe = new(replica.PostgreSQL)
+	r, err := replica.New(cfg,
+		replica.Node{Name: "a", DB: openPG(t, primary)},
+		replica.Node{Name: "b", DB: openPG(t, standby)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// recovering runs query through d and returns the pg_is_in_recovery() it
+// selects, that is whether a standby served it.
+func recovering(t *testing.T, ctx context.Context, d interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, query string) bool {
+	t.Helper()
+	var r bool
+	require.NoError(t, d.QueryRowContext(ctx, query).Scan(&r), query)
+	return r
+}
+
+// TestPostgresRouting runs on the shared primary and standby of
+// scripts/services.sh: the nodes are not declared, the probes find out.
+func TestPostgresRouting(t *testing.T) {
+	primary, standby := testenv.PGPrimaryDSN(t), testenv.PGReplicaDSN(t)
+	// Given in the wrong order on purpose: roles come from the servers.
+	r := pgRouter(t, replica.Config{ProbeInterval: 100 * time.Millisecond}, standby, primary)
+	d, ctx := r.DB(), t.Context()
+	table := "scaleout_replica_" + testenv.Prefix(t)
+	_, err := d.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %q (id serial PRIMARY KEY, v text)", table))
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = openPG(t, primary).Exec(fmt.Sprintf("DROP TABLE IF EXISTS %q", table)) })
+
+	for range 10 {
+		require.True(t, recovering(t, ctx, d, "SELECT pg_is_in_recovery()"), "reads land on the standby")
+	}
+	require.False(t, recovering(t, ctx, d, fmt.Sprintf("INSERT INTO %q (v) VALUES ('x') RETURNING pg_is_in_recovery()", table)),
+		"a write sent through Query lands on the primary")
+	require.False(t, recovering(t, ctx, d, fmt.Sprintf("SELECT pg_is_in_recovery() FROM %q FOR UPDATE", table)))
+	require.False(t, recovering(t, replica.UsePrimary(ctx), d, "SELECT pg_is_in_recovery()"))
+
+	tx, err := d.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.False(t, recovering(t, ctx, tx, "SELECT pg_is_in_recovery()"), "a read-write transaction runs on the primary")
+	require.NoError(t, tx.Rollback())
+	ro, err := d.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	require.True(t, recovering(t, ctx, ro, "SELECT pg_is_in_recovery()"), "a read-only transaction runs on the standby")
+	require.NoError(t, ro.Commit())
+
+	// Read-your-writes by LSN: a tracked read right after a write sees it,
+	// from whichever node the router picks.
+	for i := range 50 {
+		tctx := replica.Track(ctx)
+		v := fmt.Sprint("v", i)
+		_, err := d.ExecContext(tctx, fmt.Sprintf("UPDATE %q SET v = $1", table), v)
+		require.NoError(t, err)
+		var got string
+		require.NoError(t, d.QueryRowContext(tctx, fmt.Sprintf("SELECT v FROM %q", table)).Scan(&got))
+		require.Equal(t, v, got, "read-your-writes")
+	}
+
+	st := r.Status()
+	require.Equal(t, replica.RoleReplica, st[0].State.Role)
+	require.Equal(t, replica.RolePrimary, st[1].State.Role)
+	require.Positive(t, st[1].State.Generation, "the primary's timeline")
+	require.True(t, st[0].Serving && st[1].Serving, "%v", st)
+}
+
+// TestPostgresReplayPause pauses WAL replay on a private standby while a
+// writer ticks a counter on the primary, and checks that no read routed by
+// the Router sees a value older than MaxLag, that the standby stops
+// serving within one probe interval of passing MaxLag, and that tracked
+// reads still see their own writes.
+func TestPostgresReplayPause(t *testing.T) {
+	pair := testenv.StartPostgresPair(t)
+	const (
+		maxLag   = 600 * time.Millisecond
+		interval = 100 * time.Millisecond
+		tick     = 40 * time.Millisecond
+	)
+	r := pgRouter(t, replica.Config{ProbeInterval: interval, MaxLag: maxLag}, pair.Primary.DSN(), pair.Standby.DSN())
+	d, ctx := r.DB(), t.Context()
+	_, err := d.ExecContext(ctx, "CREATE TABLE beat (id int PRIMARY KEY, seq bigint NOT NULL); INSERT INTO beat VALUES (1, 0)")
+	require.NoError(t, err)
+	standbyDB := openPG(t, pair.Standby.DSN())
+	require.Eventually(t, func() bool {
+		return standbyDB.QueryRowContext(ctx, "SELECT FROM beat").Scan() == nil
+	}, 10*time.Second, 10*time.Millisecond, "the table never reached the standby")
+
+	// The writer records when each value was written, by the server's
+	// clock just before its commit: a read that returns seq s is stale
+	// since s+1 was written, if it was.
+	var (
+		mu      sync.Mutex
+		written = map[int64]time.Time{}
+	)
+	wctx, stopWriter := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for seq := int64(1); wctx.Err() == nil; seq++ {
+			var at time.Time
+			err := d.QueryRowContext(wctx, "UPDATE beat SET seq = $1 WHERE id = 1 RETURNING clock_timestamp()", seq).Scan(&at)
+			if err != nil {
+				if wctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+				}
+				return
+			}
+			mu.Lock()
+			written[seq] = at
+			mu.Unlock()
+			time.Sleep(tick)
+		}
+	})
+
+	type read struct {
+		start   time.Time
+		seq     int64
+		standby bool
+	}
+	var (
+		rmu   sync.Mutex
+		reads []read
+	)
+	rctx, stopReaders := context.WithCancel(ctx)
+	for range 4 {
+		wg.Go(func() {
+			for rctx.Err() == nil {
+				start := time.Now()
+				var seq int64
+				var standby bool
+				if err := d.QueryRowContext(rctx, "SELECT seq, pg_is_in_recovery() FROM beat WHERE id = 1").Scan(&seq, &standby); err != nil {
+					if rctx.Err() == nil {
+						t.Errorf("reader: %v", err)
+					}
+					return
+				}
+				rmu.Lock()
+				reads = append(reads, read{start, seq, standby})
+				rmu.Unlock()
+			}
+		})
+	}
+
+	time.Sleep(500 * time.Millisecond)
+	_, err = standbyDB.ExecContext(ctx, "SELECT pg_wal_replay_pause()")
+	require.NoError(t, err)
+	paused := time.Now()
+	t.Cleanup(func() { _, _ = standbyDB.Exec("SELECT pg_wal_replay_resume()") })
+
+	// Read-your-writes holds while the standby is stuck.
+	for i := range 20 {
+		tctx := replica.Track(ctx)
+		_, err := d.ExecContext(tctx, "INSERT INTO beat VALUES ($1, 0)", 1000+i)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, d.QueryRowContext(tctx, "SELECT count(*) FROM beat WHERE id = $1", 1000+i).Scan(&n))
+		require.Equal(t, 1, n, "a tracked read sees its write while replay is paused")
+	}
+	time.Sleep(maxLag + 5*interval)
+	require.False(t, statusOf(r, "b").Serving, "the paused standby must be out of rotation")
+	_, err = standbyDB.ExecContext(ctx, "SELECT pg_wal_replay_resume()")
+	require.NoError(t, err)
+	resumed := time.Now()
+	time.Sleep(3 * interval * replica.DefaultReadmitAfter)
+	stopReaders()
+	stopWriter()
+	wg.Wait()
+
+	var onStandby, before, afterExclusion, violations int
+	var worst time.Duration
+	for _, rd := range reads {
+		var stale time.Duration
+		if next, ok := written[rd.seq+1]; ok && next.Before(rd.start) {
+			stale = rd.start.Sub(next)
+		}
+		if stale > maxLag {
+			violations++
+		}
+		worst = max(worst, stale)
+		if !rd.standby {
+			continue
+		}
+		onStandby++
+		if rd.start.Before(paused) {
+			before++
+		}
+		if rd.start.After(paused.Add(maxLag+interval)) && rd.start.Before(resumed) {
+			afterExclusion++
+		}
+	}
+	t.Logf("%d reads, %d on the standby; worst staleness %v (MaxLag %v)", len(reads), onStandby, worst, maxLag)
+	require.Positive(t, before, "the standby served reads before the pause")
+	require.Zero(t, violations, "reads staler than MaxLag")
+	require.Zero(t, afterExclusion, "the standby served reads more than one probe interval after passing MaxLag")
+	require.True(t, statusOf(r, "b").Serving, "the standby is readmitted once it catches up")
+}
+
+func statusOf(r *replica.Router, name string) replica.NodeStatus {
+	i := slices.IndexFunc(r.Status(), func(s replica.NodeStatus) bool { return s.Name == name })
+	return r.Status()[i]
+}
+
+// TestPostgresPromotion stops a private primary, checks that writes fail
+// fast with ErrNoPrimary, promotes the standby as an operator would, and
+// measures how soon writes go to it; then restarts the old primary, which
+// comes back claiming the role on the old timeline, and checks it is
+// fenced.
+func TestPostgresPromotion(t *testing.T) {
+	pair := testenv.StartPostgresPair(t)
+	const interval = 200 * time.Millisecond
+	r := pgRouter(t, replica.Config{ProbeInterval: interval, MaxLag: time.Second}, pair.Primary.DSN(), pair.Standby.DSN())
+	d, ctx := r.DB(), t.Context()
+	port := func(ctx context.Context) (string, error) {
+		var p string
+		err := d.QueryRowContext(ctx, "INSERT INTO w DEFAULT VALUES RETURNING current_setting('port')").Scan(&p)
+		return p, err
+	}
+	_, err := d.ExecContext(ctx, "CREATE TABLE w (id serial PRIMARY KEY)")
+	require.NoError(t, err)
+	_, primaryPort, _ := splitHostPort(pair.Primary.Addr())
+	_, standbyPort, _ := splitHostPort(pair.Standby.Addr())
+	p, err := port(ctx)
+	require.NoError(t, err)
+	require.Equal(t, primaryPort, p)
+
+	pair.Primary.Stop()
+	stopped := time.Now()
+	var slowest time.Duration
+	for {
+		start := time.Now()
+		_, err := d.ExecContext(ctx, "INSERT INTO w DEFAULT VALUES")
+		slowest = max(slowest, time.Since(start))
+		require.Error(t, err)
+		if errors.Is(err, replica.ErrNoPrimary) {
+			break
+		}
+		require.Less(t, time.Since(stopped), 10*interval, "ErrNoPrimary never came: %v", err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("ErrNoPrimary %v after the stop; slowest failed write %v", time.Since(stopped), slowest)
+	require.Less(t, slowest, time.Second, "a write to a dead primary must fail fast, not hang")
+	start := time.Now()
+	_, err = d.ExecContext(ctx, "INSERT INTO w DEFAULT VALUES")
+	require.ErrorIs(t, err, replica.ErrNoPrimary)
+	require.Less(t, time.Since(start), 5*time.Millisecond, "ErrNoPrimary is answered without a round trip")
+	require.True(t, recovering(t, ctx, d, "SELECT pg_is_in_recovery()"), "reads carry on on the standby")
+
+	_, err = openPG(t, pair.Standby.DSN()).ExecContext(ctx, "SELECT pg_promote()")
+	require.NoError(t, err)
+	promoted := time.Now()
+	for {
+		p, err := port(ctx)
+		if err == nil {
+			require.Equal(t, standbyPort, p)
+			break
+		}
+		require.Less(t, time.Since(promoted), 2*time.Second, "writes must resume within 2 s of the promotion: %v", err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	resumedAfter := time.Since(promoted)
+	t.Logf("writes resumed %v after pg_promote() returned", resumedAfter)
+	require.LessOrEqual(t, resumedAfter, 2*time.Second)
+
+	pair.Primary.Start() // the old primary is back, still a primary, on timeline 1
+	require.Eventually(t, func() bool { return statusOf(r, "a").Healthy }, 10*time.Second, interval)
+	require.True(t, statusOf(r, "a").Fenced, "the old primary must be fenced: %v", r.Status())
+	for range 20 {
+		p, err := port(ctx)
+		require.NoError(t, err)
+		require.Equal(t, standbyPort, p, "writes stay on the promoted node")
+	}
+}
+
+// TestPostgresAutoPromote lets two routers' AutoPromote, sharing one
+// elector store, promote the standby with pg_promote() when the primary
+// is killed.
+func TestPostgresAutoPromote(t *testing.T) {
+	pair := testenv.StartPostgresPair(t)
+	const interval = 200 * time.Millisecond
+	store := failover.NewMemoryStore()
+	var promotions atomic.Int32
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var routers []*replica.Router
+	for i := range 2 {
+		r := pgRouter(t, replica.Config{ProbeInterval: interval, MaxLag: time.Second}, pair.Primary.DSN(), pair.Standby.DSN())
+		routers = append(routers, r)
+		e, err := store.Candidate(failover.Config{ID: fmt.Sprint("app", i)})
+		require.NoError(t, err)
+		wg.Go(func() {
+			_ = r.AutoPromote(ctx, replica.PromoteConfig{Elector: e, Promote: func(ctx context.Context, n replica.Node, _ *failover.Term) error {
+				promotions.Add(1)
+				_, err := n.DB.ExecContext(ctx, "SELECT pg_promote()")
+				return err
+			}})
+		})
+	}
+	_, err := routers[0].DB().ExecContext(ctx, "CREATE TABLE w (id serial PRIMARY KEY)")
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	require.Zero(t, promotions.Load())
+
+	pair.Primary.Kill()
+	killed := time.Now()
+	for _, r := range routers {
+		require.Eventually(t, func() bool {
+			_, err := r.DB().ExecContext(ctx, "INSERT INTO w DEFAULT VALUES")
+			return err == nil
+		}, 15*time.Second, 20*time.Millisecond)
+	}
+	t.Logf("writes resumed %v after the kill", time.Since(killed))
+	require.EqualValues(t, 1, promotions.Load(), "one promotion")
+	require.Equal(t, "b", routers[1].Status()[1].Name)
+	require.True(t, statusOf(routers[1], "b").Serving)
+	require.Equal(t, replica.RolePrimary, statusOf(routers[1], "b").State.Role)
+}
+
+func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }

@@ -1,0 +1,330 @@
+package replicatest
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scaleout/scaleout/replica"
+)
+
+// Topology is an in-memory primary with replicas, for tests of code that
+// routes through package replica: each node has a *sql.DB (an in-memory
+// driver) whose every statement answers one row holding the node's name,
+// so a test can see where a statement ran; and the Topology is the
+// replica.Probe that reports the roles, lags and failures the test sets.
+//
+// Replication is simulated by positions: every Exec on a primary advances
+// the topology's position, and a replica follows at once unless Paused.
+// Lag is whatever SetLag says (a paused replica does not lag by itself).
+//
+// A Topology is safe for concurrent use. tb.Cleanup closes its pools, so
+// their goroutines end inside a testing/synctest bubble too. tb may be nil
+// outside a test (in an Example): the caller then Closes the Topology, and
+// a node name that is not in it panics instead of failing the test.
+type Topology struct {
+	t       testing.TB
+	mu      sync.Mutex
+	nodes   []*node
+	byName  map[string]*node
+	written uint64 // position of the latest write on a primary
+}
+
+type node struct {
+	name string
+	db   *sql.DB
+
+	// Guarded by Topology.mu.
+	role       replica.Role
+	lag        time.Duration
+	down       bool
+	detached   bool
+	paused     bool
+	position   uint64 // a replica's applied position
+	generation uint64
+	served     []string
+}
+
+var _ replica.PositionProbe = (*Topology)(nil)
+
+// New returns a Topology whose first node is the primary (generation 1)
+// and the others its replicas, all up, caught up and without lag.
+func New(tb testing.TB, primary string, replicas ...string) *Topology {
+	t := &Topology{t: tb, byName: map[string]*node{}}
+	for i, name := range append([]string{primary}, replicas...) {
+		if t.byName[name] != nil || name == "" {
+			t.fatalf("replicatest: node names must be unique and non-empty: %q", name)
+		}
+		n := &node{name: name, role: replica.RoleReplica}
+		if i == 0 {
+			n.role, n.generation = replica.RolePrimary, 1
+		}
+		n.db = sql.OpenDB(connector{t: t, n: n})
+		t.nodes = append(t.nodes, n)
+		t.byName[name] = n
+	}
+	if tb != nil {
+		tb.Cleanup(func() { _ = t.Close() })
+	}
+	return t
+}
+
+func (t *Topology) fatalf(format string, args ...any) {
+	if t.t == nil {
+		panic(fmt.Sprintf(format, args...))
+	}
+	t.t.Helper()
+	t.t.Fatalf(format, args...)
+}
+
+// Nodes returns the nodes for replica.New, in the order given to New,
+// with their current roles declared.
+func (t *Topology) Nodes() []replica.Node {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]replica.Node, len(t.nodes))
+	for i, n := range t.nodes {
+		out[i] = replica.Node{Name: n.name, DB: n.db, Role: n.role}
+	}
+	return out
+}
+
+// DB returns the pool of the named node.
+func (t *Topology) DB(name string) *sql.DB { return t.node(name).db }
+
+func (t *Topology) node(name string) *node {
+	n, ok := t.byName[name]
+	if !ok {
+		t.fatalf("replicatest: no node %q", name)
+	}
+	return n
+}
+
+func (t *Topology) set(name string, f func(n *node)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(t.node(name))
+}
+
+// SetLag sets the lag a replica's probes report.
+func (t *Topology) SetLag(name string, lag time.Duration) { t.set(name, func(n *node) { n.lag = lag }) }
+
+// SetDown makes a node unreachable (its probes and statements fail as a
+// refused connection does), or reachable again.
+func (t *Topology) SetDown(name string, down bool) { t.set(name, func(n *node) { n.down = down }) }
+
+// SetDetached makes a replica report that it receives no changes.
+func (t *Topology) SetDetached(name string, detached bool) {
+	t.set(name, func(n *node) { n.detached = detached })
+}
+
+// Pause stops a replica from applying writes, as pg_wal_replay_pause()
+// does; Resume catches it up.
+func (t *Topology) Pause(name string) { t.set(name, func(n *node) { n.paused = true }) }
+
+// Resume undoes Pause.
+func (t *Topology) Resume(name string) {
+	t.set(name, func(n *node) { n.paused, n.position = false, t.written })
+}
+
+// Promote makes a node a primary with a generation above every other
+// node's, as pg_promote() does. The old primary keeps claiming the role
+// until the test sets it down or demotes it.
+func (t *Topology) Promote(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var gen uint64
+	for _, n := range t.nodes {
+		gen = max(gen, n.generation)
+	}
+	n := t.node(name)
+	n.role, n.generation, n.lag, n.paused, n.detached = replica.RolePrimary, gen+1, 0, false, false
+}
+
+// Demote makes a node a replica that follows the current primary.
+func (t *Topology) Demote(name string) {
+	t.set(name, func(n *node) { n.role, n.generation, n.position = replica.RoleReplica, 0, t.written })
+}
+
+// Served returns the statements the named node has run, oldest first.
+func (t *Topology) Served(name string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.node(name).served)
+}
+
+// Close closes every node's pool; t.Cleanup calls it.
+func (t *Topology) Close() error {
+	for _, n := range t.nodes {
+		_ = n.db.Close()
+	}
+	return nil
+}
+
+// Probe implements replica.Probe.
+func (t *Topology) Probe(ctx context.Context, db *sql.DB) (replica.State, error) {
+	if err := ctx.Err(); err != nil {
+		return replica.State{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, n := range t.nodes {
+		if n.db != db {
+			continue
+		}
+		if n.down {
+			return replica.State{}, refused(n)
+		}
+		st := replica.State{Role: n.role, Generation: n.generation, Position: t.written}
+		if n.role == replica.RoleReplica {
+			st.Lag, st.Detached, st.Position, st.Generation = n.lag, n.detached, n.position, 0
+		}
+		return st, nil
+	}
+	return replica.State{}, fmt.Errorf("replicatest: the probed pool is not a node of this topology")
+}
+
+// WritePosition implements replica.PositionProbe.
+func (t *Topology) WritePosition(ctx context.Context, db *sql.DB) (uint64, error) {
+	if _, err := t.Probe(ctx, db); err != nil {
+		return 0, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.written, nil
+}
+
+func refused(n *node) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: fakeAddr(n.name), Err: syscall.ECONNREFUSED}
+}
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }
+
+// run records a statement on n, failing when n is down or when a replica
+// is asked to write.
+func (t *Topology) run(n *node, query string, write bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n.down {
+		return refused(n)
+	}
+	if write && n.role != replica.RolePrimary {
+		return fmt.Errorf("replicatest: %s is a replica and cannot run %q", n.name, query)
+	}
+	n.served = append(n.served, query)
+	if write {
+		t.written++
+		for _, r := range t.nodes {
+			if r.role == replica.RoleReplica && !r.paused {
+				r.position = t.written
+			}
+		}
+	}
+	return nil
+}
+
+// The driver: a connection per pool connection, statements answered from
+// the node.
+
+type connector struct {
+	t *Topology
+	n *node
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) {
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	if c.n.down {
+		return nil, refused(c.n)
+	}
+	return &conn{c}, nil
+}
+
+func (c connector) Driver() driver.Driver { return drv{} }
+
+type drv struct{}
+
+func (drv) Open(string) (driver.Conn, error) {
+	return nil, fmt.Errorf("replicatest: open pools through Topology")
+}
+
+type conn struct{ c connector }
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) { return &stmt{c, query}, nil }
+func (c *conn) Close() error                              { return nil }
+func (c *conn) Begin() (driver.Tx, error)                 { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+
+func (c *conn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.c.t.run(c.c.n, "BEGIN", !opts.ReadOnly); err != nil {
+		return nil, err
+	}
+	return tx{}, nil
+}
+
+// IsValid lets database/sql drop connections to a node that went down.
+func (c *conn) IsValid() bool {
+	c.c.t.mu.Lock()
+	defer c.c.t.mu.Unlock()
+	return !c.c.n.down
+}
+
+func (c *conn) ExecContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
+	if err := c.c.t.run(c.c.n, query, true); err != nil {
+		return nil, err
+	}
+	return driver.RowsAffected(1), nil
+}
+
+func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+	if err := c.c.t.run(c.c.n, query, !replica.ReadOnly(query)); err != nil {
+		return nil, err
+	}
+	return &rows{name: c.c.n.name}, nil
+}
+
+type tx struct{}
+
+func (tx) Commit() error   { return nil }
+func (tx) Rollback() error { return nil }
+
+type stmt struct {
+	c     *conn
+	query string
+}
+
+func (s *stmt) Close() error  { return nil }
+func (s *stmt) NumInput() int { return -1 }
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.c.ExecContext(context.Background(), s.query, nil)
+}
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.c.QueryContext(context.Background(), s.query, nil)
+}
+
+// rows is one row of one column: the serving node's name.
+type rows struct {
+	name string
+	done bool
+}
+
+func (r *rows) Columns() []string { return []string{"node"} }
+func (r *rows) Close() error      { return nil }
+func (r *rows) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = r.name
+	return nil
+}

@@ -1,0 +1,378 @@
+package replica_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/replica"
+	"github.com/scaleout/scaleout/replica/replicatest"
+	"github.com/scaleout/scaleout/shard"
+)
+
+const interval = replicatest.ProbeInterval
+
+// bubble runs fn in a synctest bubble with a topology p, r1, r2 and a
+// Router over it configured by cfg (Probe and ProbeInterval filled in).
+func bubble(t *testing.T, cfg replica.Config, fn func(t *testing.T, topo *replicatest.Topology, r *replica.Router)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		topo := replicatest.New(t, "p", "r1", "r2")
+		if cfg.Probe == nil {
+			cfg.Probe = topo
+		}
+		if cfg.ProbeInterval == 0 {
+			cfg.ProbeInterval = interval
+		}
+		if cfg.MaxLag == 0 {
+			cfg.MaxLag = time.Second
+		}
+		r, err := replica.New(cfg, topo.Nodes()...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.Close() })
+		_, err = r.Writer(t.Context()) // the first probe round is in
+		require.NoError(t, err)
+		fn(t, topo, r)
+	})
+}
+
+func wait(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+// node returns who answered a query through d.
+func node(t *testing.T, ctx context.Context, d *replica.DB, query string) string {
+	t.Helper()
+	var name string
+	require.NoError(t, d.QueryRowContext(ctx, query).Scan(&name))
+	return name
+}
+
+func TestDBRoutesByStatement(t *testing.T) {
+	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		ctx, d := t.Context(), r.DB()
+		require.NotEqual(t, "p", node(t, ctx, d, "SELECT name FROM users WHERE id = $1"))
+		require.Equal(t, "p", node(t, ctx, d, "INSERT INTO users (name) VALUES ($1) RETURNING id"))
+		require.Equal(t, "p", node(t, ctx, d, "SELECT * FROM jobs WHERE state = 'new' FOR UPDATE SKIP LOCKED"))
+		require.Equal(t, "p", node(t, ctx, d, "WITH moved AS (DELETE FROM a RETURNING *) SELECT count(*) FROM moved"))
+
+		_, err := d.ExecContext(ctx, "UPDATE users SET name = $1")
+		require.NoError(t, err)
+		require.Contains(t, topo.Served("p"), "UPDATE users SET name = $1")
+
+		rows, err := d.QueryContext(ctx, "SELECT 1")
+		require.NoError(t, err)
+		require.True(t, rows.Next())
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		require.NoError(t, rows.Close())
+		require.NotEqual(t, "p", name)
+	})
+}
+
+func TestTransactionsAndPreparedStatements(t *testing.T) {
+	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		ctx, d := t.Context(), r.DB()
+		tx, err := d.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		var name string
+		require.NoError(t, tx.QueryRowContext(ctx, "SELECT 1").Scan(&name))
+		require.Equal(t, "p", name, "a read-write transaction runs on the primary, reads included")
+		require.NoError(t, tx.Commit())
+
+		ro, err := d.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		require.NoError(t, err)
+		require.NoError(t, ro.QueryRowContext(ctx, "SELECT 1").Scan(&name))
+		require.NotEqual(t, "p", name, "a read-only transaction runs on a replica")
+		require.NoError(t, ro.Rollback())
+
+		w, err := d.PrepareContext(ctx, "UPDATE t SET v = $1")
+		require.NoError(t, err)
+		_, err = w.ExecContext(ctx, 1)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		require.Contains(t, topo.Served("p"), "UPDATE t SET v = $1")
+
+		s, err := d.PrepareContext(ctx, "SELECT v FROM t")
+		require.NoError(t, err)
+		require.NoError(t, s.QueryRowContext(ctx).Scan(&name))
+		require.NotEqual(t, "p", name)
+		require.NoError(t, s.Close())
+	})
+}
+
+func TestReadYourWritesByPosition(t *testing.T) {
+	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		d := r.DB()
+		topo.Pause("r1")
+		ctx := replica.Track(t.Context())
+		_, err := d.ExecContext(ctx, "UPDATE t SET v = 1")
+		require.NoError(t, err)
+		wait(interval) // r2 reports the new position; r1 is stuck before it
+		for range 20 {
+			require.Equal(t, "r2", node(t, ctx, d, "SELECT v FROM t"),
+				"a tracked read goes to a replica that applied the write")
+		}
+		untracked := map[string]bool{}
+		for range 20 {
+			untracked[node(t, t.Context(), d, "SELECT v FROM t")] = true
+		}
+		require.True(t, untracked["r1"], "untracked reads still use every fit replica")
+
+		topo.Pause("r2")
+		_, err = d.ExecContext(ctx, "UPDATE t SET v = 2")
+		require.NoError(t, err)
+		require.Equal(t, "p", node(t, ctx, d, "SELECT v FROM t"), "no replica has the write: the primary serves")
+
+		mark, ok := replica.MarkOf(ctx)
+		require.True(t, ok)
+		text, err := mark.MarshalText()
+		require.NoError(t, err)
+		var back replica.Mark
+		require.NoError(t, back.UnmarshalText(text))
+		require.Equal(t, "p", node(t, replica.TrackFrom(t.Context(), back), d, "SELECT v FROM t"),
+			"a mark carried to another request keeps the guarantee")
+		topo.Resume("r2")
+		wait(interval)
+		require.Equal(t, "r2", node(t, replica.TrackFrom(t.Context(), back), d, "SELECT v FROM t"))
+	})
+}
+
+func TestReadYourWritesWindow(t *testing.T) {
+	bubble(t, replica.Config{ReadYourWrites: 3 * time.Second}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		d := r.DB()
+		ctx := replica.Track(t.Context())
+		// A write sent through QueryRow commits while its row is read, so
+		// its position is unknown: the window covers it.
+		require.Equal(t, "p", node(t, ctx, d, "INSERT INTO t VALUES (1) RETURNING id"))
+		require.Equal(t, "p", node(t, ctx, d, "SELECT v FROM t"))
+		wait(2 * time.Second)
+		require.Equal(t, "p", node(t, ctx, d, "SELECT v FROM t"), "still inside the window")
+		wait(1100 * time.Millisecond)
+		require.NotEqual(t, "p", node(t, ctx, d, "SELECT v FROM t"), "after the window replicas serve again")
+	})
+}
+
+func TestStalenessBoundHoldsBetweenProbes(t *testing.T) {
+	// Probes every 10 s, MaxLag 11 s: a replica probed with a lag of 9 s
+	// may serve for 2 s after that probe was sent, not until the next one.
+	cfg := replica.Config{ProbeInterval: 10 * time.Second, MaxLag: 11 * time.Second}
+	bubble(t, cfg, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		d := r.DB()
+		topo.SetLag("r1", 9*time.Second)
+		topo.SetLag("r2", 9*time.Second)
+		require.NoError(t, r.Probe(t.Context()))
+		require.NotEqual(t, "p", node(t, t.Context(), d, "SELECT 1"))
+		wait(2100 * time.Millisecond)
+		require.Equal(t, "p", node(t, t.Context(), d, "SELECT 1"),
+			"9 s of lag plus 2 s since the probe exceed MaxLag: no replica may serve")
+		for _, s := range r.Status() {
+			if s.Name != "p" {
+				require.False(t, s.Serving, "%v", s)
+			}
+		}
+	})
+}
+
+func TestStrictReadsAndFloor(t *testing.T) {
+	t.Run("strict", func(t *testing.T) {
+		bubble(t, replica.Config{StrictReads: true}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+			topo.SetLag("r1", time.Hour)
+			topo.SetLag("r2", time.Hour)
+			wait(interval)
+			_, err := r.Reader(t.Context())
+			require.ErrorIs(t, err, replica.ErrNoReplica)
+			var name string
+			err = r.DB().QueryRowContext(t.Context(), "SELECT 1").Scan(&name)
+			require.ErrorIs(t, err, replica.ErrNoReplica, "the row carries the router's error")
+			require.Equal(t, "p", node(t, replica.UsePrimary(t.Context()), r.DB(), "SELECT 1"))
+		})
+	})
+	t.Run("floor", func(t *testing.T) {
+		bubble(t, replica.Config{MinServing: 1}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+			topo.SetLag("r1", time.Hour)
+			topo.SetLag("r2", 2*time.Second)
+			wait(interval)
+			for range 10 {
+				require.Equal(t, "r2", node(t, t.Context(), r.DB(), "SELECT 1"),
+					"the floor keeps the least lagging replica serving")
+			}
+			topo.SetDown("r2", true)
+			wait(2 * interval)
+			require.Equal(t, "r1", node(t, t.Context(), r.DB(), "SELECT 1"), "a down replica is not kept by the floor")
+		})
+	})
+}
+
+func TestDetachedReplica(t *testing.T) {
+	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		topo.SetDetached("r1", true)
+		wait(interval)
+		for range 10 {
+			require.Equal(t, "r2", node(t, t.Context(), r.DB(), "SELECT 1"),
+				"a replica that receives nothing while a primary is up cannot tell its staleness")
+		}
+	})
+}
+
+func TestBrokenConnectionTriggersProbeAndReadRetry(t *testing.T) {
+	bubble(t, replica.Config{ProbeInterval: time.Hour, MaxLag: 2 * time.Hour, FailAfter: 1}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		topo.SetDown("r1", true)
+		for range 10 {
+			rows, err := r.DB().QueryContext(t.Context(), "SELECT 1")
+			require.NoError(t, err, "a read that hits a dead replica is retried on another node")
+			require.NoError(t, rows.Close())
+		}
+		synctest.Wait()
+		wait(time.Second) // the kicked probe round
+		require.False(t, status(r, "r1").Healthy, "the failed read brought the probe forward")
+
+		topo.SetDown("p", true)
+		_, err := r.DB().ExecContext(t.Context(), "UPDATE t SET v = 1")
+		require.Error(t, err, "writes are not retried")
+		wait(time.Second)
+		_, err = r.DB().ExecContext(t.Context(), "UPDATE t SET v = 1")
+		require.ErrorIs(t, err, replica.ErrNoPrimary)
+		require.ErrorIs(t, r.DB().PingContext(t.Context()), replica.ErrNoPrimary)
+	})
+}
+
+func status(r *replica.Router, name string) replica.NodeStatus {
+	for _, s := range r.Status() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return replica.NodeStatus{}
+}
+
+func TestMultiPrimaryWritesByKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		topo := replicatest.New(t, "m1", "m2", "r")
+		topo.Promote("m2")
+		sh := mustRendezvous(t, "m1", "m2")
+		r, err := replica.New(replica.Config{Probe: topo, ProbeInterval: interval, WriteSharder: sh}, topo.Nodes()...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.Close() })
+		seen := map[string]string{}
+		for _, key := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+			db, err := r.Writer(replica.WithKey(t.Context(), key))
+			require.NoError(t, err)
+			var name string
+			require.NoError(t, db.QueryRowContext(t.Context(), "SELECT 1").Scan(&name))
+			require.Equal(t, sh.Shard(key), name, "a key's writes go to its own primary")
+			seen[name] = key
+		}
+		require.Len(t, seen, 2, "both primaries take writes")
+		require.False(t, status(r, "m1").Fenced)
+
+		down := sh.Shard("a")
+		topo.SetDown(down, true)
+		wait(3 * interval)
+		_, err = r.Writer(replica.WithKey(t.Context(), "a"))
+		require.ErrorIs(t, err, replica.ErrNoPrimary, "a key whose primary is down is not written elsewhere, where it could conflict")
+		_, err = r.Writer(t.Context())
+		require.NoError(t, err, "writes without a key go to the preferred primary still up")
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	topo := replicatest.New(t, "p", "r")
+	nodes := topo.Nodes()
+	for name, c := range map[string]struct {
+		cfg   replica.Config
+		nodes []replica.Node
+	}{
+		"no nodes":          {replica.Config{}, nil},
+		"duplicate":         {replica.Config{}, []replica.Node{nodes[0], nodes[0]}},
+		"no name":           {replica.Config{}, []replica.Node{{DB: nodes[0].DB}}},
+		"no db":             {replica.Config{}, []replica.Node{{Name: "x"}}},
+		"negative weight":   {replica.Config{}, []replica.Node{{Name: "x", DB: nodes[0].DB, Weight: -1}}},
+		"lag under probe":   {replica.Config{Probe: topo, MaxLag: time.Second, ProbeInterval: time.Second}, nodes},
+		"negative interval": {replica.Config{ProbeInterval: -1}, nodes},
+		"sharder not nodes": {replica.Config{WriteSharder: mustRendezvous(t, "p", "zz")}, nodes},
+	} {
+		_, err := replica.New(c.cfg, c.nodes...)
+		require.ErrorIs(t, err, replica.ErrInvalidConfig, name)
+	}
+}
+
+func mustRendezvous(t *testing.T, names ...string) shard.Sharder {
+	s, err := shard.NewRendezvous(shard.Members(names...))
+	require.NoError(t, err)
+	return s
+}
+
+func TestStaticTopologyAndClose(t *testing.T) {
+	topo := replicatest.New(t, "p", "r1")
+	r, err := replica.New(replica.Config{Balancer: balance.NewRoundRobin()}, topo.Nodes()...)
+	require.NoError(t, err)
+	require.Equal(t, "r1", node(t, t.Context(), r.DB(), "SELECT 1"), "declared roles hold without a Probe")
+	require.Equal(t, "p", node(t, t.Context(), r.DB(), "INSERT INTO t VALUES (1) RETURNING 1"))
+	require.NoError(t, r.Close())
+	_, err = r.Reader(t.Context())
+	require.ErrorIs(t, err, replica.ErrClosed)
+	var name string
+	require.ErrorIs(t, r.DB().QueryRowContext(t.Context(), "SELECT 1").Scan(&name), replica.ErrClosed)
+	require.NoError(t, topo.DB("p").PingContext(t.Context()), "Close leaves the pools open")
+}
+
+func TestMarkRejectsGarbage(t *testing.T) {
+	for _, s := range []string{"", "1", "x.1", "1.x", "1.-5"} {
+		var m replica.Mark
+		require.ErrorIs(t, m.UnmarshalText([]byte(s)), replica.ErrInvalidMark, s)
+	}
+	_, ok := replica.MarkOf(t.Context())
+	require.False(t, ok)
+}
+
+func TestAutoPromote(t *testing.T) {
+	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		topo.Pause("r1") // r2 applied more: it must be the one promoted
+		_, err := r.DB().ExecContext(t.Context(), "UPDATE t SET v = 1")
+		require.NoError(t, err)
+		wait(interval)
+
+		promoted := make(chan string, 10)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		store := failover.NewMemoryStore()
+		for i := range 2 { // two application servers, one elector
+			e, err := store.Candidate(failover.Config{ID: fmt.Sprint("app", i)})
+			require.NoError(t, err)
+			go func() {
+				_ = r.AutoPromote(ctx, replica.PromoteConfig{Elector: e, Promote: func(ctx context.Context, n replica.Node, term *failover.Term) error {
+					require.NoError(t, term.Err(), "the hook runs while leading")
+					topo.Promote(n.Name)
+					promoted <- n.Name
+					return nil
+				}})
+			}()
+		}
+		wait(time.Second)
+		require.Empty(t, promoted, "nothing is promoted while the primary is up")
+
+		topo.SetDown("p", true)
+		start := time.Now()
+		require.Equal(t, "r2", <-promoted)
+		synctest.Wait() // the promoter's probe round after its hook
+		require.LessOrEqual(t, time.Since(start), (replica.DefaultFailAfter+4)*interval)
+		db, err := r.Writer(t.Context())
+		require.NoError(t, err)
+		var name string
+		require.NoError(t, db.QueryRowContext(t.Context(), "SELECT 1").Scan(&name))
+		require.Equal(t, "r2", name)
+		wait(time.Second)
+		require.Empty(t, promoted, "one promotion, by one of the two servers")
+		cancel()
+		synctest.Wait()
+	})
+}
