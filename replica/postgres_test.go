@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/failover"
@@ -22,20 +21,12 @@ import (
 	"github.com/scaleout/scaleout/replica"
 )
 
-func openPG(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
-
 func pgRouter(t *testing.T, cfg replica.Config, primary, standby string) *replica.Router {
 	t.Helper()
 	cfg.Probe = new(replica.PostgreSQL)
 	r, err := replica.New(cfg,
-		replica.Node{Name: "a", DB: openPG(t, primary)},
-		replica.Node{Name: "b", DB: openPG(t, standby)})
+		replica.Node{Name: "a", DB: testenv.PostgresDB(t, primary)},
+		replica.Node{Name: "b", DB: testenv.PostgresDB(t, standby)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	return r
@@ -62,7 +53,7 @@ func TestPostgresRouting(t *testing.T) {
 	table := "scaleout_replica_" + testenv.Prefix(t)
 	_, err := d.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %q (id serial PRIMARY KEY, v text)", table))
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = openPG(t, primary).Exec(fmt.Sprintf("DROP TABLE IF EXISTS %q", table)) })
+	t.Cleanup(func() { _, _ = testenv.PostgresDB(t, primary).Exec(fmt.Sprintf("DROP TABLE IF EXISTS %q", table)) })
 
 	for range 10 {
 		require.True(t, recovering(t, ctx, d, "SELECT pg_is_in_recovery()"), "reads land on the standby")
@@ -116,7 +107,7 @@ func TestPostgresReplayPause(t *testing.T) {
 	d, ctx := r.DB(), t.Context()
 	_, err := d.ExecContext(ctx, "CREATE TABLE beat (id int PRIMARY KEY, seq bigint NOT NULL); INSERT INTO beat VALUES (1, 0)")
 	require.NoError(t, err)
-	standbyDB := openPG(t, pair.Standby.DSN())
+	standbyDB := testenv.PostgresDB(t, pair.Standby.DSN())
 	require.Eventually(t, func() bool {
 		return standbyDB.QueryRowContext(ctx, "SELECT FROM beat").Scan() == nil
 	}, 10*time.Second, 10*time.Millisecond, "the table never reached the standby")
@@ -280,7 +271,7 @@ func TestPostgresPromotion(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Millisecond, "ErrNoPrimary is answered without a round trip")
 	require.True(t, recovering(t, ctx, d, "SELECT pg_is_in_recovery()"), "reads carry on on the standby")
 
-	_, err = openPG(t, pair.Standby.DSN()).ExecContext(ctx, "SELECT pg_promote()")
+	_, err = testenv.PostgresDB(t, pair.Standby.DSN()).ExecContext(ctx, "SELECT pg_promote()")
 	require.NoError(t, err)
 	promoted := time.Now()
 	for {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	_ "github.com/jackc/pgx/v5/stdlib" // the driver PostgresDB opens
 	"github.com/redis/go-redis/v9"
 )
 
@@ -251,4 +253,16 @@ type RedisTopology struct {
 var RedisTopologies = []RedisTopology{
 	{"single", func(t testing.TB) redis.UniversalClient { return RedisClient(t) }},
 	{"cluster", func(t testing.TB) redis.UniversalClient { return RedisClusterClient(t) }},
+}
+
+// PostgresDB opens a database/sql pool on dsn with the pgx driver; t.Cleanup
+// closes it.
+func PostgresDB(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("testenv: open %s: %v", dsn, err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }

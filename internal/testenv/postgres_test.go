@@ -8,18 +8,9 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func openPG(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
 
 func inRecovery(t *testing.T, db *sql.DB) bool {
 	t.Helper()
@@ -56,7 +47,7 @@ func TestStartPostgresPairPromote(t *testing.T) {
 	pair := StartPostgresPair(t)
 	t.Logf("pair started in %v", time.Since(start))
 	ctx := t.Context()
-	primary, standby := openPG(t, pair.Primary.DSN()), openPG(t, pair.Standby.DSN())
+	primary, standby := PostgresDB(t, pair.Primary.DSN()), PostgresDB(t, pair.Standby.DSN())
 	require.NotEqual(t, pair.Primary.Addr(), pair.Standby.Addr())
 
 	require.False(t, inRecovery(t, primary))
@@ -73,7 +64,7 @@ func TestStartPostgresPairPromote(t *testing.T) {
 	kids := pgChildren(pid)
 	pair.Primary.Stop()
 	requireGone(t, pid, kids)
-	require.Error(t, openPG(t, pair.Primary.DSN()).PingContext(ctx), "primary should be down")
+	require.Error(t, PostgresDB(t, pair.Primary.DSN()).PingContext(ctx), "primary should be down")
 	pair.Primary.Stop() // no-op when not running
 	pair.Primary.Kill()
 
@@ -89,7 +80,7 @@ func TestStartPostgresPairPromote(t *testing.T) {
 	addr := pair.Primary.Addr()
 	pair.Primary.Start()
 	require.Equal(t, addr, pair.Primary.Addr())
-	primary = openPG(t, pair.Primary.DSN())
+	primary = PostgresDB(t, pair.Primary.DSN())
 	require.False(t, inRecovery(t, primary))
 	eventuallyValue(t, primary, "a", "1")
 }
@@ -98,7 +89,7 @@ func TestStartPostgresPairKillStart(t *testing.T) {
 	t.Parallel()
 	pair := StartPostgresPair(t)
 	ctx := t.Context()
-	primary := openPG(t, pair.Primary.DSN())
+	primary := PostgresDB(t, pair.Primary.DSN())
 	_, err := primary.ExecContext(ctx, "create table kv (k text primary key, v text)")
 	require.NoError(t, err)
 
@@ -110,7 +101,7 @@ func TestStartPostgresPairKillStart(t *testing.T) {
 	_, err = primary.ExecContext(ctx, "insert into kv values ('a', '1')")
 	require.NoError(t, err)
 	pair.Standby.Start()
-	standby := openPG(t, pair.Standby.DSN())
+	standby := PostgresDB(t, pair.Standby.DSN())
 	require.True(t, inRecovery(t, standby))
 	eventuallyValue(t, standby, "a", "1")
 
@@ -127,7 +118,7 @@ func TestStartPostgresPairKillStart(t *testing.T) {
 	pair.Primary.Kill()
 	requireGone(t, pid, kids)
 	pair.Primary.Start()
-	primary = openPG(t, pair.Primary.DSN())
+	primary = PostgresDB(t, pair.Primary.DSN())
 	eventuallyValue(t, primary, "b", "2")
 	_, err = primary.ExecContext(ctx, "insert into kv values ('c', '3')")
 	require.NoError(t, err)
