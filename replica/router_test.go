@@ -376,3 +376,21 @@ func TestAutoPromote(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+func TestAutoPromoteNeedsElectorHookAndProbe(t *testing.T) {
+	topo := replicatest.New(t, "p", "r")
+	static, err := replica.New(replica.Config{}, topo.Nodes()...)
+	require.NoError(t, err)
+	defer static.Close()
+	probed, err := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
+	require.NoError(t, err)
+	defer probed.Close()
+	e, err := failover.NewMemoryStore().Candidate(failover.Config{})
+	require.NoError(t, err)
+	hook := func(context.Context, replica.Node, *failover.Term) error { return nil }
+
+	require.ErrorIs(t, probed.AutoPromote(t.Context(), replica.PromoteConfig{Promote: hook}), replica.ErrInvalidConfig)
+	require.ErrorIs(t, probed.AutoPromote(t.Context(), replica.PromoteConfig{Elector: e}), replica.ErrInvalidConfig)
+	require.ErrorIs(t, static.AutoPromote(t.Context(), replica.PromoteConfig{Elector: e, Promote: hook}), replica.ErrInvalidConfig,
+		"without a Probe the Router cannot see the primary go")
+}

@@ -65,14 +65,7 @@ func TestReportCacheUnmeasured(t *testing.T) {
 	if !strings.Contains(out, "## Cache") || !strings.Contains(out, "not measured: $"+impls.RedisAddrEnv+" unset") {
 		t.Fatalf("report lacks the section or the skip reason:\n%s", out)
 	}
-	var passed, missed int
-	for _, ch := range checks {
-		if ch.pass {
-			passed++
-		} else {
-			missed++
-		}
-	}
+	passed, missed := tally(checks)
 	// Memory's parallel target (2.00×) passes; the interleaved Loader
 	// ratios (3 Redis, 1 Memcached) and the two local rows' ns and allocs
 	// targets (4) are missed.
@@ -161,14 +154,7 @@ func TestReportQueueUnmeasured(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", s, out)
 		}
 	}
-	var passed, missed int
-	for _, ch := range checks {
-		if ch.pass {
-			passed++
-		} else {
-			missed++
-		}
-	}
+	passed, missed := tally(checks)
 	// Drain at 10 and 50, three enqueue ratios, p50 and p99, bytes per
 	// job: missed; queue.Memory: met.
 	if passed != 1 || missed != 8 {
@@ -225,4 +211,16 @@ func TestQueueRatios(t *testing.T) {
 			t.Errorf("%s: got %q, pass %v; want %q, %v", what, ch.got, ch.pass, w.got, w.pass)
 		}
 	}
+}
+
+// tally counts the checks a report met and missed.
+func tally(checks []check) (passed, missed int) {
+	for _, ch := range checks {
+		if ch.pass {
+			passed++
+		} else {
+			missed++
+		}
+	}
+	return passed, missed
 }

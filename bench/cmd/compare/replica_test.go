@@ -47,14 +47,7 @@ func TestReportReplica(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
-	var passed, missed int
-	for _, ch := range checks {
-		if ch.pass {
-			passed++
-		} else {
-			missed++
-		}
-	}
+	passed, missed := tally(checks)
 	// 3 ops × 2 of ours: the serial allocs targets missed, the overhead
 	// targets met.
 	if passed != 6 || missed != 6 {
