@@ -76,12 +76,14 @@
 // policies keep that in hand:
 //
 //   - Preferred primary (the default): all writes go to one master, the
-//     first of New's order among those up with the highest Generation; when
-//     it fails, the next. The other masters serve reads only while one is
-//     preferred, so there are no concurrent writes to conflict, and
-//     failing over is instant because the next master already accepts
-//     writes. Writes acknowledged by the failed master but not yet
-//     replicated are lost or come back as conflicts when it returns.
+//     first of New's order among those up with the highest Generation;
+//     when it fails, the next, which keeps them when the first returns, so
+//     writes do not flap back. The other masters get neither writes nor
+//     reads meanwhile (their lag is not probed), so there are no
+//     concurrent writes to conflict, and failing over is instant because
+//     the next master already accepts writes. Writes acknowledged by the
+//     failed master but not yet replicated are lost, or come back as
+//     conflicts when it returns.
 //   - By key (Config.WriteSharder): a write whose context carries a key
 //     (WithKey) goes to the master the shard.Sharder assigns that key, so
 //     each row has one writer and masters never write the same rows. When

@@ -55,7 +55,8 @@ func (r *Router) Probe(ctx context.Context) error {
 		return nil
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); r.probeRound() }()
+	r.wg.Add(1) // Close waits for the round even when ctx gave up on it
+	go func() { defer r.wg.Done(); defer close(done); r.probeRound() }()
 	select {
 	case <-done:
 		return nil

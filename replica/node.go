@@ -77,8 +77,9 @@ type NodeStatus struct {
 	// Serving: the node is the primary in use, or a replica that gets
 	// reads.
 	Serving bool
-	// Fenced: the node claims to be primary but another primary with a
-	// higher Generation exists; it gets nothing.
+	// Fenced: the node claims to be primary but is not the one in use:
+	// another claimant has a higher Generation, or (without a
+	// WriteSharder) is preferred among equals. It gets nothing.
 	Fenced bool
 	// LastErr is the latest probe failure, nil after a success.
 	LastErr error

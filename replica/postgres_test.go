@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,11 +220,6 @@ func TestPostgresReplayPause(t *testing.T) {
 	require.True(t, statusOf(r, "b").Serving, "the standby is readmitted once it catches up")
 }
 
-func statusOf(r *replica.Router, name string) replica.NodeStatus {
-	i := slices.IndexFunc(r.Status(), func(s replica.NodeStatus) bool { return s.Name == name })
-	return r.Status()[i]
-}
-
 // TestPostgresPromotion stops a private primary, checks that writes fail
 // fast with ErrNoPrimary, promotes the standby as an operator would, and
 // measures how soon writes go to it; then restarts the old primary, which
@@ -243,8 +237,8 @@ func TestPostgresPromotion(t *testing.T) {
 	}
 	_, err := d.ExecContext(ctx, "CREATE TABLE w (id serial PRIMARY KEY)")
 	require.NoError(t, err)
-	_, primaryPort, _ := splitHostPort(pair.Primary.Addr())
-	_, standbyPort, _ := splitHostPort(pair.Standby.Addr())
+	_, primaryPort, _ := net.SplitHostPort(pair.Primary.Addr())
+	_, standbyPort, _ := net.SplitHostPort(pair.Standby.Addr())
 	p, err := port(ctx)
 	require.NoError(t, err)
 	require.Equal(t, primaryPort, p)
@@ -337,9 +331,6 @@ func TestPostgresAutoPromote(t *testing.T) {
 	}
 	t.Logf("writes resumed %v after the kill", time.Since(killed))
 	require.EqualValues(t, 1, promotions.Load(), "one promotion")
-	require.Equal(t, "b", routers[1].Status()[1].Name)
 	require.True(t, statusOf(routers[1], "b").Serving)
 	require.Equal(t, replica.RolePrimary, statusOf(routers[1], "b").State.Role)
 }
-
-func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }

@@ -233,7 +233,7 @@ func TestBrokenConnectionTriggersProbeAndReadRetry(t *testing.T) {
 		}
 		synctest.Wait()
 		wait(time.Second) // the kicked probe round
-		require.False(t, status(r, "r1").Healthy, "the failed read brought the probe forward")
+		require.False(t, statusOf(r, "r1").Healthy, "the failed read brought the probe forward")
 
 		topo.SetDown("p", true)
 		_, err := r.DB().ExecContext(t.Context(), "UPDATE t SET v = 1")
@@ -245,7 +245,8 @@ func TestBrokenConnectionTriggersProbeAndReadRetry(t *testing.T) {
 	})
 }
 
-func status(r *replica.Router, name string) replica.NodeStatus {
+// statusOf returns the Router's view of the named node.
+func statusOf(r *replica.Router, name string) replica.NodeStatus {
 	for _, s := range r.Status() {
 		if s.Name == name {
 			return s
@@ -272,7 +273,7 @@ func TestMultiPrimaryWritesByKey(t *testing.T) {
 			seen[name] = key
 		}
 		require.Len(t, seen, 2, "both primaries take writes")
-		require.False(t, status(r, "m1").Fenced)
+		require.False(t, statusOf(r, "m1").Fenced)
 
 		down := sh.Shard("a")
 		topo.SetDown(down, true)
@@ -281,6 +282,36 @@ func TestMultiPrimaryWritesByKey(t *testing.T) {
 		require.ErrorIs(t, err, replica.ErrNoPrimary, "a key whose primary is down is not written elsewhere, where it could conflict")
 		_, err = r.Writer(t.Context())
 		require.NoError(t, err, "writes without a key go to the preferred primary still up")
+	})
+}
+
+func TestPreferredPrimary(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		topo := replicatest.New(t, "m1", "m2", "r")
+		topo.Claim("m2") // two masters of one generation
+		r, err := replica.New(replica.Config{Probe: topo, ProbeInterval: interval}, topo.Nodes()...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.Close() })
+		writer := func() string {
+			t.Helper()
+			db, err := r.Writer(t.Context())
+			require.NoError(t, err)
+			var name string
+			require.NoError(t, db.QueryRowContext(t.Context(), "SELECT 1").Scan(&name))
+			return name
+		}
+		require.Equal(t, "m1", writer(), "the first master of New's order is preferred")
+		require.True(t, statusOf(r, "m2").Fenced, "the other master is held back")
+		require.Equal(t, "r", node(t, t.Context(), r.DB(), "SELECT 1"), "and gets no reads")
+
+		topo.SetDown("m1", true)
+		wait(3 * interval)
+		require.Equal(t, "m2", writer(), "writes fail over to the next master")
+		topo.SetDown("m1", false)
+		wait(5 * interval)
+		require.True(t, statusOf(r, "m1").Healthy)
+		require.Equal(t, "m2", writer(), "writes stay on the master that took over")
+		require.True(t, statusOf(r, "m1").Fenced)
 	})
 }
 
@@ -393,4 +424,23 @@ func TestAutoPromoteNeedsElectorHookAndProbe(t *testing.T) {
 	require.ErrorIs(t, probed.AutoPromote(t.Context(), replica.PromoteConfig{Elector: e}), replica.ErrInvalidConfig)
 	require.ErrorIs(t, static.AutoPromote(t.Context(), replica.PromoteConfig{Elector: e, Promote: hook}), replica.ErrInvalidConfig,
 		"without a Probe the Router cannot see the primary go")
+}
+
+func TestCommitRecordsTheWrite(t *testing.T) {
+	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		topo.Pause("r1")
+		topo.Pause("r2")
+		ctx := replica.Track(t.Context())
+		tx, err := r.DB().BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.ExecContext(ctx, "UPDATE t SET v = 1")
+		require.NoError(t, err)
+		require.NotEqual(t, "p", node(t, ctx, r.DB(), "SELECT v FROM t"), "before the commit nothing is recorded")
+		require.NoError(t, tx.Commit())
+		wait(interval)
+		require.Equal(t, "p", node(t, ctx, r.DB(), "SELECT v FROM t"),
+			"after the commit no replica has the write: the tracked read goes to the primary")
+		mark, _ := replica.MarkOf(ctx)
+		require.Positive(t, mark.Position, "the commit recorded the primary's position")
+	})
 }

@@ -235,10 +235,6 @@ func (p *PostgresServer) DSN() string { return pgDSN(p.s.addr()) }
 // Addr returns host:port; it stays the same across Stop and Start.
 func (p *PostgresServer) Addr() string { return p.s.addr() }
 
-// DataDir returns the server's data directory (owned by the postgres user when the
-// test runs as root).
-func (p *PostgresServer) DataDir() string { return p.dataDir }
-
 // Kill sends SIGKILL to the postmaster and all its children at once, as a crash of the
 // machine would, and waits until they have exited. No-op when not running.
 func (p *PostgresServer) Kill() {

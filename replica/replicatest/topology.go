@@ -149,6 +149,19 @@ func (t *Topology) Promote(name string) {
 	n.role, n.generation, n.lag, n.paused, n.detached = replica.RolePrimary, gen+1, 0, false, false
 }
 
+// Claim makes a node a primary of the same generation as the highest,
+// as a peer in a master-master topology is.
+func (t *Topology) Claim(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var gen uint64
+	for _, n := range t.nodes {
+		gen = max(gen, n.generation)
+	}
+	n := t.node(name)
+	n.role, n.generation, n.lag, n.paused, n.detached = replica.RolePrimary, gen, 0, false, false
+}
+
 // Demote makes a node a replica that follows the current primary.
 func (t *Topology) Demote(name string) {
 	t.set(name, func(n *node) { n.role, n.generation, n.position = replica.RoleReplica, 0, t.written })
