@@ -50,6 +50,7 @@ type Choice struct {
 	ep     *endpoint
 	health *backendHealth // set by Health, which learns from outcomes
 	start  int64          // nanotime at Pick, when timed
+	fails  uint32         // health's failure count at Pick (see backendHealth.record)
 	timed  bool
 	done   bool
 }
@@ -82,6 +83,6 @@ func (c *Choice) Done(err error) {
 		c.ep.finish(c, err)
 	}
 	if c.health != nil {
-		c.health.record(err)
+		c.health.record(err, c.fails)
 	}
 }

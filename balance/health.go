@@ -154,6 +154,11 @@ type backendHealth struct {
 
 	// Passive counters, updated on the Done path without the lock.
 	consecutive atomic.Int64
+	// failed counts every failure ever recorded. A Choice notes it at
+	// Pick, so that a success of a request that began before a failure
+	// (a slow reply sent just before the backend died) does not reset the
+	// streak of failures that came after it.
+	failed atomic.Uint32
 	requests    atomic.Int64
 	failures    atomic.Int64
 	windowStart atomic.Int64 // unix nanos
@@ -214,6 +219,9 @@ func (h *Health) Pick(ctx context.Context, key string) (Choice, error) {
 		return c, err
 	}
 	c.health = (*h.lookup.Load())[c.Backend().Addr]
+	if c.health != nil {
+		c.fails = c.health.failed.Load()
+	}
 	return c, nil
 }
 
@@ -238,6 +246,9 @@ func (h *Health) PickAddr(ctx context.Context, addr string) (Choice, error) {
 		c = NewChoice(b)
 	}
 	c.health = (*h.lookup.Load())[addr]
+	if c.health != nil {
+		c.fails = c.health.failed.Load()
+	}
 	return c, nil
 }
 
@@ -322,11 +333,15 @@ func (h *Health) publishLocked() error {
 	return nil
 }
 
-// record counts one request outcome for passive health.
-func (st *backendHealth) record(err error) {
+// record counts one request outcome for passive health; failsAtPick is
+// st.failed when the request was picked. A success resets the streak of
+// consecutive failures only if no failure was recorded since its request
+// began: successes of requests sent before a backend died, completing
+// after the first failures, must not keep it in rotation.
+func (st *backendHealth) record(err error, failsAtPick uint32) {
 	cfg := &st.h.cfg
 	if err == nil {
-		if st.consecutive.Load() != 0 {
+		if st.consecutive.Load() != 0 && st.failed.Load() == failsAtPick {
 			st.consecutive.Store(0)
 		}
 		st.requests.Add(1)
@@ -337,6 +352,7 @@ func (st *backendHealth) record(err error) {
 		st.requests.Store(0)
 		st.failures.Store(0)
 	}
+	st.failed.Add(1)
 	n := st.consecutive.Add(1)
 	req, fail := st.requests.Add(1), st.failures.Add(1)
 	if (cfg.MaxFailures > 0 && n >= int64(cfg.MaxFailures)) ||

@@ -135,6 +135,26 @@ func TestPassiveEjectionBacksOff(t *testing.T) {
 	})
 }
 
+// A request sent before the backend died can succeed after the first
+// failures are in; its success must not reset their streak.
+func TestPassiveLateSuccessDoesNotResetStreak(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
+		early, _ := h.Pick(context.Background(), "a") // in flight across the failures
+		fail(t, h, "a", 3)
+		early.Done(nil)
+		fail(t, h, "a", 2)
+		require.Equal(t, []string{"b", "c"}, rec.addrs(), "five failures since the late success's request began eject")
+
+		h2, rec2 := newHealth(t, HealthConfig{}, "a", "b", "c")
+		fail(t, h2, "a", 3)
+		late, _ := h2.Pick(context.Background(), "a") // sent after the failures
+		late.Done(nil)
+		fail(t, h2, "a", 4)
+		require.Equal(t, []string{"a", "b", "c"}, rec2.addrs(), "a success of a request begun after the failures resets them")
+	})
+}
+
 func TestPassiveErrorRatio(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h, rec := newHealth(t, HealthConfig{MaxFailures: -1}, "a", "b", "c")
@@ -316,4 +336,49 @@ func TestHealthPickAddr(t *testing.T) {
 		_, err = h.PickAddr(ctx, "zzz")
 		require.ErrorIs(t, err, ErrNoBackend)
 	})
+}
+
+// BenchmarkHealthPick is a Pick and Done through Health over a round
+// robin, against the round robin alone: the price of passive checks.
+func BenchmarkHealthPick(b *testing.B) {
+	backends := []Backend{{Addr: "a"}, {Addr: "b"}, {Addr: "c"}}
+	bare := NewRoundRobin()
+	if err := bare.Update(backends); err != nil {
+		b.Fatal(err)
+	}
+	h, err := NewHealth(NewRoundRobin(), HealthConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Update(backends); err != nil {
+		b.Fatal(err)
+	}
+	for name, lb := range map[string]Balancer{"roundrobin": bare, "health": h} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				c, err := lb.Pick(ctx, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Done(nil)
+			}
+		})
+		b.Run(name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					c, err := lb.Pick(ctx, "")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					c.Done(nil)
+				}
+			})
+		})
+	}
 }
