@@ -158,7 +158,7 @@ type backendHealth struct {
 	// Pick, so that a success of a request that began before a failure
 	// (a slow reply sent just before the backend died) does not reset the
 	// streak of failures that came after it.
-	failed atomic.Uint32
+	failed      atomic.Uint32
 	requests    atomic.Int64
 	failures    atomic.Int64
 	windowStart atomic.Int64 // unix nanos
