@@ -18,13 +18,17 @@
 #   Redis Cluster    6 nodes on 127.0.0.1:7001-7006, 3 masters + 3 replicas
 #   Memcached        reuse 127.0.0.1:11211 if it answers `version`, else our own on 11311
 #   PostgreSQL       primary on 127.0.0.1:5433, streaming standby on 127.0.0.1:5434
+#   Chromium         not a server: `up` only makes sure /usr/bin/chromium is installed,
+#                    for the browser tests (testenv.StartChromium starts one per test);
+#                    `env` exports its path, and `down` has nothing to stop
 #
 # Missing programs are installed with apt-get when run as root (redis-server, memcached,
-# postgresql); otherwise the script names the packages to install and exits non-zero.
+# postgresql, chromium); otherwise the script names the packages to install and exits
+# non-zero.
 #
 # Knobs (environment variables; defaults in brackets):
 #   SCALEOUT_SERVICES_DIR          root of all state [/tmp/scaleout-services]
-#   SCALEOUT_SERVICES              which services `up` handles [redis cluster memcached pg]
+#   SCALEOUT_SERVICES              which services `up` handles [redis cluster memcached pg chromium]
 #   SCALEOUT_REDIS_REUSE_PORT      port of a Redis to reuse [6379]
 #   SCALEOUT_REDIS_PORT            port of our own Redis [6390]
 #   SCALEOUT_REDIS_CLUSTER_PORT    first cluster port; nodes use it and the next 5 [7001]
@@ -39,7 +43,7 @@
 set -euo pipefail
 
 ROOT="${SCALEOUT_SERVICES_DIR:-/tmp/scaleout-services}"
-SERVICES="${SCALEOUT_SERVICES:-redis cluster memcached pg}"
+SERVICES="${SCALEOUT_SERVICES:-redis cluster memcached pg chromium}"
 HOST=127.0.0.1
 REDIS_REUSE_PORT="${SCALEOUT_REDIS_REUSE_PORT:-6379}"
 REDIS_PORT="${SCALEOUT_REDIS_PORT:-6390}"
@@ -138,6 +142,10 @@ find_pg_bin() {
 	return 1
 }
 
+# chromium_bin: print the path of the Chromium binary (Debian's package chromium installs
+# /usr/bin/chromium; Ubuntu calls it chromium-browser).
+chromium_bin() { command -v chromium || command -v chromium-browser; }
+
 # ensure_programs: install (as root) or name the packages for everything `up` needs.
 ensure_programs() {
 	local pkgs=()
@@ -149,6 +157,9 @@ ensure_programs() {
 	fi
 	if wants pg; then
 		find_pg_bin || pkgs+=(postgresql)
+	fi
+	if wants chromium; then
+		chromium_bin >/dev/null || pkgs+=(chromium)
 	fi
 	((${#pkgs[@]} == 0)) && return 0
 	if ! is_root || [[ ${SCALEOUT_NO_INSTALL:-} == 1 ]]; then
@@ -169,6 +180,7 @@ ensure_programs() {
 	}
 	hash -r
 	if wants pg; then find_pg_bin || die "postgresql installed but initdb/pg_ctl not found"; fi
+	if wants chromium; then chromium_bin >/dev/null || die "chromium installed but not found in \$PATH"; fi
 }
 
 # ---------------------------------------------------------------- Redis
@@ -426,11 +438,22 @@ down_pg() {
 	rm -rf "$dir"
 }
 
+# ---------------------------------------------------------------- Chromium
+
+# up_chromium: nothing to start (each test runs its own headless browser); check that the
+# installed binary runs at all, so a broken install shows here rather than in every test.
+up_chromium() {
+	local bin ver
+	bin=$(chromium_bin) || die "chromium not found in \$PATH"
+	ver=$(timeout 30 "$bin" --version 2>/dev/null </dev/null) || die "$bin --version failed"
+	log "chromium: $ver ($bin)"
+}
+
 # ---------------------------------------------------------------- commands
 
 # print_env: after `up`, the UP_* variables say what up verified; otherwise probe.
 UP_VERIFIED=""
-UP_REDIS="" UP_CLUSTER="" UP_MEMCACHED="" UP_PG=""
+UP_REDIS="" UP_CLUSTER="" UP_MEMCACHED="" UP_PG="" UP_CHROMIUM=""
 print_env() {
 	local a cl=()
 	if [[ -n $UP_VERIFIED ]]; then
@@ -438,6 +461,7 @@ print_env() {
 		cluster_ok() { [[ -n $UP_CLUSTER ]]; }
 		memcached_addr() { [[ -n $UP_MEMCACHED ]] && echo "$UP_MEMCACHED"; }
 		pg_ok() { [[ -n $UP_PG ]]; }
+		chromium_bin() { [[ -n $UP_CHROMIUM ]] && echo "$UP_CHROMIUM"; }
 	fi
 	if a=$(redis_addr); then echo "export SCALEOUT_REDIS_ADDR=$a"; fi
 	if cluster_ok; then
@@ -449,6 +473,7 @@ print_env() {
 		echo "export SCALEOUT_PG_PRIMARY_DSN=postgres://postgres@$HOST:$PG_PRIMARY_PORT/postgres?sslmode=disable"
 		echo "export SCALEOUT_PG_REPLICA_DSN=postgres://postgres@$HOST:$PG_REPLICA_PORT/postgres?sslmode=disable"
 	fi
+	if a=$(chromium_bin); then echo "export SCALEOUT_CHROMIUM=$a"; fi
 }
 
 cmd_up() {
@@ -464,6 +489,7 @@ cmd_up() {
 	if wants cluster; then up_cluster && UP_CLUSTER=1; fi
 	if wants memcached; then up_memcached && UP_MEMCACHED=$(memcached_addr); fi
 	if wants pg; then up_pg && UP_PG=1; fi
+	if wants chromium; then up_chromium && UP_CHROMIUM=$(chromium_bin); fi
 	UP_VERIFIED=1
 	print_env >"$ROOT/env.tmp"
 	mv "$ROOT/env.tmp" "$ROOT/env"
@@ -516,6 +542,11 @@ cmd_status() {
 		status_line postgres up "primary $HOST:$PG_PRIMARY_PORT, standby $HOST:$PG_REPLICA_PORT streaming"
 	else
 		status_line postgres down ""
+	fi
+	if a=$(chromium_bin); then
+		status_line chromium ok "$a (installed; each browser test starts its own)"
+	else
+		status_line chromium -- "not installed (Debian package chromium)"
 	fi
 }
 

@@ -26,20 +26,23 @@
 // # Retries
 //
 // A request is retried on another backend, at most Config.Retries times
-// (default 2), only when all of these hold:
+// (default 2), in two cases:
 //
-//   - it is idempotent: GET, HEAD, OPTIONS or TRACE, or it carries an
-//     Idempotency-Key or X-Idempotency-Key header (the convention
-//     http.Transport follows for its own retries);
-//   - its body can be sent again: it has none, or Request.GetBody is set.
-//     A body read from the client is never buffered, so a POST or PUT with
-//     a streamed body is never retried;
-//   - the attempt failed before any response: a dial error (refused,
-//     unreachable, dial timeout) or the connection closed or reset before
-//     a response header arrived. A response, even a 5xx, is passed to the
-//     client as it is, and a response-header timeout is not retried: a
-//     backend too slow to answer is not helped by sending the same work to
-//     another one, and retrying timeouts multiplies load during overload.
+//   - its connection was refused or could not be made (a dial error): the
+//     backend received nothing, so any request is safe to send again,
+//     POST included, as long as its body is intact. The client's body is
+//     held back from the failed attempt's transport, never buffered;
+//   - it is idempotent (GET, HEAD, OPTIONS or TRACE, or it carries an
+//     Idempotency-Key or X-Idempotency-Key header, the convention
+//     http.Transport follows for its own retries), its body can be sent
+//     again (it has none, or Request.GetBody is set), and the connection
+//     closed or reset before a response header arrived. A request that
+//     may have reached the backend is never sent twice otherwise.
+//
+// A response, even a 5xx, is passed to the client as it is, and a
+// response-header timeout is not retried: a backend too slow to answer is
+// not helped by sending the same work to another one, and retrying
+// timeouts multiplies load during overload.
 //
 // A retry picks again through the balancer and skips backends this request
 // already tried; a pick that returns one of them is reported with the

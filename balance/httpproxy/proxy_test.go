@@ -194,14 +194,18 @@ func TestKillOneMidLoad(t *testing.T) {
 }
 
 // TestRetryPolicy shows which requests move to another backend when the
-// first one refuses the connection.
+// first one fails: every request whose connection was refused (the
+// backend received nothing), with its body intact; only idempotent ones
+// when the connection broke after the request was sent.
 func TestRetryPolicy(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		method  string
-		body    bool
-		header  string
-		retried bool
+		name   string
+		method string
+		body   bool
+		header string
+		// retried when the backend closed the connection after the
+		// request was written
+		retriedWhenSent bool
 	}{
 		{"GET", http.MethodGet, false, "", true},
 		{"HEAD", http.MethodHead, false, "", true},
@@ -214,41 +218,76 @@ func TestRetryPolicy(t *testing.T) {
 		{"DELETE with X-Idempotency-Key", http.MethodDelete, false, "X-Idempotency-Key", true},
 		{"POST with Idempotency-Key and a streamed body", http.MethodPost, true, "Idempotency-Key", false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			live := newClone(t, "live")
-			dead := deadAddr(t)
-			// Round robin from the first backend: the dead one is tried first.
-			lb := &countingLB{Balancer: new(balance.RoundRobin)}
-			require.NoError(t, lb.Update([]balance.Backend{{Addr: dead}, {Addr: live.addr()}}))
-			p, done := newProxy(t, lb, Config{})
-			url, client := serve(t, p)
+		for _, refused := range []bool{true, false} {
+			name := tc.name + "/sent"
+			if refused {
+				name = tc.name + "/refused"
+			}
+			t.Run(name, func(t *testing.T) {
+				live := newClone(t, "live")
+				first := deadAddr(t)
+				if !refused {
+					first = hangUpAddr(t)
+				}
+				// Round robin from the first backend: the failing one is tried first.
+				lb := &countingLB{Balancer: new(balance.RoundRobin)}
+				require.NoError(t, lb.Update([]balance.Backend{{Addr: first}, {Addr: live.addr()}}))
+				p, done := newProxy(t, lb, Config{})
+				url, client := serve(t, p)
 
-			var body io.Reader
-			if tc.body {
-				body = strings.NewReader("payload")
-			}
-			req, err := http.NewRequest(tc.method, url+"/", body)
-			require.NoError(t, err)
-			if tc.header != "" {
-				req.Header.Set(tc.header, "k-1")
-			}
-			resp, err := client.Do(req)
-			require.NoError(t, err)
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if tc.retried {
-				require.Equal(t, http.StatusOK, resp.StatusCode)
-				require.EqualValues(t, 1, live.hits.Load())
-				require.EqualValues(t, 2, lb.picks.Load())
-			} else {
-				require.Equal(t, http.StatusBadGateway, resp.StatusCode)
-				require.Equal(t, bodyBadGateway, string(b))
-				require.EqualValues(t, 0, live.hits.Load())
-				require.EqualValues(t, 1, lb.picks.Load())
-			}
-			require.Eventually(t, func() bool { return int64(len(done.snapshot())) == lb.picks.Load() }, 5*time.Second, time.Millisecond)
-		})
+				var body io.Reader
+				if tc.body {
+					body = strings.NewReader("payload")
+				}
+				req, err := http.NewRequest(tc.method, url+"/headers", body)
+				require.NoError(t, err)
+				if tc.header != "" {
+					req.Header.Set(tc.header, "k-1")
+				}
+				resp, err := client.Do(req)
+				require.NoError(t, err)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if refused || tc.retriedWhenSent {
+					require.Equal(t, http.StatusOK, resp.StatusCode)
+					require.EqualValues(t, 1, live.hits.Load())
+					require.EqualValues(t, 2, lb.picks.Load())
+					if tc.body && tc.method != http.MethodHead {
+						var e echo
+						require.NoError(t, json.Unmarshal(b, &e))
+						require.Equal(t, "payload", e.Body, "the retry carries the whole body")
+					}
+				} else {
+					require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+					require.Equal(t, bodyBadGateway, string(b))
+					require.EqualValues(t, 0, live.hits.Load())
+					require.EqualValues(t, 1, lb.picks.Load())
+				}
+				require.Eventually(t, func() bool { return int64(len(done.snapshot())) == lb.picks.Load() }, 5*time.Second, time.Millisecond)
+			})
+		}
 	}
+}
+
+// hangUpAddr is a backend that reads a request and closes the connection
+// without answering.
+func hangUpAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf)
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
 }
 
 // TestRetryGetBody: a request whose body can be replayed (GetBody) is

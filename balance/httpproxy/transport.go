@@ -28,6 +28,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	st := stateOf(ctx)
 	retryable := p.retries > 0 && canRetry(req)
+	// A streamed body (the client's, not replayable) is held back from
+	// the transport's Close, so that a request whose connection was
+	// refused, and so never sent, can go to another backend with it.
+	var held *heldBody
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		held = &heldBody{rc: req.Body}
+	}
 
 	var (
 		tried   []string // addresses tried, when retrying
@@ -35,7 +42,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	)
 	for attempt := 0; ; attempt++ {
 		var body io.ReadCloser // a fresh copy of the body, for a retry
-		if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
+		if held != nil {
+			body = held
+		} else if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
 			var err error
 			if body, err = req.GetBody(); err != nil {
 				return nil, lastErr
@@ -60,7 +69,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			var err error
 			c, err = p.pick(ctx, req, tried, lastErr)
 			if err != nil {
-				if body != nil {
+				if body != nil && body != held {
 					body.Close()
 				}
 				if lastErr != nil {
@@ -93,7 +102,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		default:
 			p.done(&c, nil)
 		}
-		if !retryable || attempt >= p.retries || ctx.Err() != nil || !isConnFailure(err) {
+		// Idempotent requests are retried on any connection failure; any
+		// request whose connection was refused, never having been sent,
+		// as long as its body is intact.
+		unsent := isDialFailure(err) && (held == nil || !held.read)
+		if attempt >= p.retries || ctx.Err() != nil || !(retryable && isConnFailure(err) || unsent && p.retries > 0) {
 			return nil, err
 		}
 		tried = append(tried, c.Backend().Addr)
@@ -192,6 +205,29 @@ func canRetry(req *http.Request) bool {
 	_, ok := req.Header["X-Idempotency-Key"]
 	return ok
 }
+
+// isDialFailure reports a connection that was never established, so the
+// backend received nothing of the request.
+func isDialFailure(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// heldBody is a client's request body lent to one attempt at a time: the
+// transport's Close does not close it (the server closes the client's
+// body when the handler returns), and read tells whether an attempt
+// consumed any of it, after which it cannot be sent again.
+type heldBody struct {
+	rc   io.ReadCloser
+	read bool
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	b.read = true
+	return b.rc.Read(p)
+}
+
+func (b *heldBody) Close() error { return nil }
 
 // isConnFailure reports whether err is a connection that failed before
 // any response arrived: worth trying on another backend. Timeouts after

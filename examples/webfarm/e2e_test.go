@@ -1,0 +1,98 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/internal/testenv"
+)
+
+// TestProcessFarm is the end-to-end test: the farm built and run as
+// separate processes (-procs) on the real servers of scripts/services.sh,
+// driven by logged-in users while a clone and then the active balancer
+// are killed with SIGKILL; then its dashboard opened in headless Chromium.
+func TestProcessFarm(t *testing.T) {
+	redisAddr, mcAddr := testenv.RedisAddr(t), testenv.MemcachedAddr(t)
+	primary, standby := testenv.PGPrimaryDSN(t), testenv.PGReplicaDSN(t)
+	browser := testenv.StartChromium(t)
+
+	bin := filepath.Join(t.TempDir(), "webfarm")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	prefix := "webfarm_" + randomHex(4) + "_"
+	t.Cleanup(func() { cleanup(t, redisAddr, primary, prefix) })
+	admin, public := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-procs", "-users", "0", "-addr", public, "-admin", admin, "-prefix", prefix,
+		"-redis", redisAddr, "-memcached", mcAddr, "-pg-primary", primary, "-pg-replica", standby)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+
+	c := farmClient{t: t, admin: admin, public: public}
+	exercise(t, c, 8)
+	st := c.state()
+	require.Equal(t, "redis+memcached+postgresql", st.Mode)
+
+	// The dashboard renders live figures, and a button works.
+	bctx, bcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer bcancel()
+	page, err := browser.Open(bctx, "http://"+admin+"/")
+	require.NoError(t, err)
+	require.NoError(t, page.WaitFor(bctx, "Number(document.body.dataset.polls) >= 2"))
+	clones := func() int {
+		var n int
+		require.NoError(t, page.Eval(bctx, "document.querySelectorAll('#clones [data-clone]').length", &n))
+		return n
+	}
+	before := clones()
+	require.Equal(t, len(st.Clones), before, "one entry per clone")
+	var requests int
+	require.NoError(t, page.Eval(bctx, "Number(document.querySelector('#clones [data-clone] .requests').dataset.value)", &requests))
+	require.Positive(t, requests, "live request counts")
+	leader, err := page.Text(bctx, "#leader")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(strings.TrimSpace(leader), "clone-"), "the leader shown: %q", leader)
+	var updated1, updated2 string
+	require.NoError(t, page.Eval(bctx, "document.querySelector('#updated').textContent", &updated1))
+	require.NoError(t, page.WaitFor(bctx, fmt.Sprintf("document.querySelector('#updated').textContent !== %q", updated1)))
+	require.NoError(t, page.Eval(bctx, "document.querySelector('#updated').textContent", &updated2))
+	require.NotEqual(t, updated1, updated2, "the page refreshes")
+
+	require.NoError(t, page.Click(bctx, "#add-clone"))
+	require.NoError(t, page.WaitFor(bctx, fmt.Sprintf("document.querySelectorAll('#clones [data-clone]').length === %d", before+1)),
+		"the button's clone appears")
+	require.NoError(t, page.WaitFor(bctx, fmt.Sprintf("document.querySelectorAll('#clones [data-clone][data-up=\"true\"]').length === %d", 4)))
+	require.Empty(t, page.ConsoleErrors())
+}
+
+// cleanup removes the farm's keys and tables.
+func cleanup(t *testing.T, redisAddr, primary, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	for _, pattern := range []string{prefix + "*", "{" + prefix + "*"} { // rediselector puts its role in a hash tag
+		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			_ = rdb.Del(ctx, iter.Val()).Err()
+		}
+	}
+	db := testenv.PostgresDB(t, primary)
+	for i := range 10 {
+		_, _ = db.ExecContext(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %ss%d", prefix, i))
+	}
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/examples/webfarm/dashboard"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// farmClient talks to a running farm's controller.
+type farmClient struct {
+	t      *testing.T
+	admin  string
+	public string
+}
+
+func (c farmClient) state() dashboard.State {
+	c.t.Helper()
+	resp, err := http.Get("http://" + c.admin + "/api/state")
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	var st dashboard.State
+	require.NoError(c.t, json.NewDecoder(resp.Body).Decode(&st))
+	return st
+}
+
+func (c farmClient) action(name string) string {
+	c.t.Helper()
+	resp, err := http.Post("http://"+c.admin+"/api/actions/"+name, "", nil)
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(c.t, http.StatusOK, resp.StatusCode, "%s: %s", name, b)
+	c.t.Logf("%s", strings.TrimSpace(string(b)))
+	return string(b)
+}
+
+// waitUp waits until the farm answers on its public address.
+func (c farmClient) waitUp() {
+	c.t.Helper()
+	require.Eventually(c.t, func() bool {
+		resp, err := http.Get("http://" + c.public + "/top")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "the farm never answered")
+}
+
+// exercise drives users through the farm while it loses a clone and its
+// active balancer and gains a shard and a clone, then checks what a user
+// relies on: fewer than 1% of requests failed, nobody was logged out, no
+// accepted job was lost, no user's data was lost in the move.
+func exercise(t *testing.T, c farmClient, users int) {
+	c.waitUp()
+	ctx, stop := context.WithCancel(t.Context())
+	var tr traffic
+	done := make(chan struct{})
+	go func() { defer close(done); runUsers(ctx, "http://"+c.public, users, &tr) }()
+	step := func(action string) {
+		time.Sleep(2 * time.Second)
+		if action != "" {
+			c.action(action)
+		}
+	}
+	step("kill-clone")
+	step("kill-balancer")
+	step("add-shard")
+	step("add-clone")
+	step("")
+	stop()
+	<-done
+
+	ok, failed := tr.ok.Load(), tr.failed.Load()
+	t.Logf("%d requests, %d failed (%.2f%%), %d jobs accepted", ok+failed, failed, 100*float64(failed)/float64(ok+failed), len(tr.acceptedJobs()))
+	require.Greater(t, ok, int64(500), "too little traffic to judge")
+	require.Less(t, float64(failed), 0.01*float64(ok+failed), "failed requests must stay under 1%")
+	require.Zero(t, tr.sessionLost.Load(), "a logged-in user was logged out")
+
+	jobs := tr.acceptedJobs()
+	require.NotEmpty(t, jobs)
+	for _, id := range jobs {
+		require.Eventually(t, func() bool {
+			state, err := jobState(t.Context(), "http://"+c.public, id)
+			return err == nil && state == "done"
+		}, 30*time.Second, 50*time.Millisecond, "accepted job %s never finished", id)
+	}
+
+	st := c.state()
+	require.Len(t, st.Shards, 3)
+	var keys int64
+	for _, s := range st.Shards {
+		keys += s.Keys
+	}
+	require.Equal(t, int64(users), keys, "every user's profile is on exactly one shard after the move: %v", st.Shards)
+	active := 0
+	for _, b := range st.Balancers {
+		if b.Role == dashboard.RoleActive {
+			active++
+		}
+	}
+	require.Equal(t, 1, active, "one active balancer: %v", st.Balancers)
+	require.False(t, st.Leader.Vacant, "a migrator leads")
+	require.Positive(t, st.Leader.Token)
+	up := 0
+	for _, cl := range st.Clones {
+		if cl.Up {
+			up++
+		}
+	}
+	require.Equal(t, 3, up, "three clones up after one killed and one added: %v", st.Clones)
+}
+
+func TestInMemoryFarm(t *testing.T) {
+	o, err := parseFlags([]string{"-addr", freeAddr(t), "-admin", freeAddr(t), "-users", "0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, o, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		require.ErrorIs(t, <-errc, context.Canceled)
+	})
+	exercise(t, farmClient{t: t, admin: o.admin, public: o.addr}, 8)
+}
+
+func TestFlags(t *testing.T) {
+	_, err := parseFlags([]string{"-procs"})
+	require.ErrorContains(t, err, "-procs needs")
+	_, err = parseFlags([]string{"-prefix", "Bad-Prefix"})
+	require.Error(t, err)
+	o, err := parseFlags(nil)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", o.addr)
+}
