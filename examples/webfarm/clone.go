@@ -202,7 +202,7 @@ func readCtx(ctx context.Context) context.Context {
 			return replica.TrackFrom(ctx, m)
 		}
 	}
-	return replica.Track(ctx)
+	return ctx
 }
 
 func (c *clone) me(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,8 +92,52 @@ func cleanup(t *testing.T, redisAddr, primary, prefix string) {
 			_ = rdb.Del(ctx, iter.Val()).Err()
 		}
 	}
+	dropTables(t, primary, prefix)
+}
+
+func dropTables(t *testing.T, primary, prefix string) {
 	db := testenv.PostgresDB(t, primary)
 	for i := range 10 {
-		_, _ = db.ExecContext(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %ss%d", prefix, i))
+		_, _ = db.Exec(fmt.Sprintf("DROP TABLE IF EXISTS %ss%d", prefix, i))
 	}
+}
+
+// TestFarmOnRedisCluster runs the farm in this process with its sessions,
+// jobs, election and cache on Redis Cluster and its database on the
+// PostgreSQL primary and standby, through the same faults.
+func TestFarmOnRedisCluster(t *testing.T) {
+	addrs := testenv.RedisClusterAddrs(t)
+	primary, standby := testenv.PGPrimaryDSN(t), testenv.PGReplicaDSN(t)
+	prefix := "webfarm_" + randomHex(4) + "_"
+	t.Cleanup(func() { cleanupCluster(t, addrs, primary, prefix) })
+	o, err := parseFlags([]string{"-addr", freeAddr(t), "-admin", freeAddr(t), "-users", "0", "-prefix", prefix,
+		"-redis-cluster", strings.Join(addrs, ","), "-pg-primary", primary, "-pg-replica", standby})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, o, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		require.ErrorIs(t, <-errc, context.Canceled)
+	})
+	c := farmClient{t: t, admin: o.admin, public: o.addr}
+	exercise(t, c, 8)
+	require.Equal(t, "redis cluster+postgresql", c.state().Mode)
+}
+
+func cleanupCluster(t *testing.T, addrs []string, primary, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer rdb.Close()
+	_ = rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		for _, pattern := range []string{prefix + "*", "{" + prefix + "*"} {
+			iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				_ = rdb.Del(ctx, iter.Val()).Err()
+			}
+		}
+		return nil
+	})
+	dropTables(t, primary, prefix)
 }

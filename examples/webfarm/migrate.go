@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/replica"
 	"github.com/scaleout/scaleout/shard"
 )
 
@@ -45,6 +46,9 @@ func (c *clone) lead(ctx context.Context, t *failover.Term) error {
 // new one (unless the new one already has a newer write), then deletes it
 // from the old.
 func (c *clone) migrate(ctx context.Context, cur, prev shard.Sharder) error {
+	// Read on the primary: a replica's older copy of a row must not
+	// overwrite the row's newest version.
+	ctx = replica.UsePrimary(ctx)
 	db := c.b.db.DB()
 	for _, old := range prev.Shards() {
 		from, err := table(c.b.prefix, old)
