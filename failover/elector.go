@@ -64,7 +64,11 @@ type Term struct {
 // unless Extend moves it.
 func NewTerm(id string, token uint64, deadline time.Time) *Term {
 	t := &Term{ID: id, Token: token, deadline: deadline, done: make(chan struct{})}
+	// The lock keeps a timer that fires at once (a deadline already past)
+	// from reading t.timer in End before it is set.
+	t.mu.Lock()
 	t.timer = time.AfterFunc(time.Until(deadline), func() { t.End(ErrLeaseExpired) })
+	t.mu.Unlock()
 	return t
 }
 

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,17 +109,7 @@ func TestFarmOnRedisCluster(t *testing.T) {
 	primary, standby := testenv.PGPrimaryDSN(t), testenv.PGReplicaDSN(t)
 	prefix := "webfarm_" + randomHex(4) + "_"
 	t.Cleanup(func() { cleanupCluster(t, addrs, primary, prefix) })
-	o, err := parseFlags([]string{"-addr", freeAddr(t), "-admin", freeAddr(t), "-users", "0", "-prefix", prefix,
-		"-redis-cluster", strings.Join(addrs, ","), "-pg-primary", primary, "-pg-replica", standby})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, o, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		require.ErrorIs(t, <-errc, context.Canceled)
-	})
-	c := farmClient{t: t, admin: o.admin, public: o.addr}
+	c := startFarm(t, "-prefix", prefix, "-redis-cluster", strings.Join(addrs, ","), "-pg-primary", primary, "-pg-replica", standby)
 	exercise(t, c, 8)
 	require.Equal(t, "redis cluster+postgresql", c.state().Mode)
 }

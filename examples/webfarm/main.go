@@ -32,6 +32,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -128,8 +129,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "ready %s\n", l.Addr())
+		secret, err := hex.DecodeString(os.Getenv(secretEnv))
+		if err != nil || len(secret) == 0 {
+			return fmt.Errorf("$%s must hold the pair's secret in hex", secretEnv)
+		}
 		return runLB(ctx, lbConfig{name: o.name, peer: o.peer, hb: l, peerHB: o.peerHB, public: o.addr,
-			priority: o.priority, secret: []byte(os.Getenv(secretEnv)), controller: o.controller})
+			priority: o.priority, secret: secret, controller: o.controller})
 	case "farm":
 		return runFarm(ctx, o, b, out)
 	default:
@@ -178,7 +183,7 @@ func spawnNode(ctx context.Context, o options, secret []byte, name string, args 
 	args = append(args, "-addr", o.addr, "-prefix", o.prefix, "-redis", o.redis, "-redis-cluster", o.redisCluster,
 		"-memcached", o.memcached, "-pg-primary", o.pgPrimary, "-pg-replica", o.pgReplica)
 	cmd := nodeCommand(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), secretEnv+"="+string(secret))
+	cmd.Env = append(os.Environ(), secretEnv+"="+hex.EncodeToString(secret)) // raw bytes may hold a NUL
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -128,8 +128,11 @@ func exercise(t *testing.T, c farmClient, users int) {
 	require.Equal(t, 3, up, "three clones up after one killed and one added: %v", st.Clones)
 }
 
-func TestInMemoryFarm(t *testing.T) {
-	o, err := parseFlags([]string{"-addr", freeAddr(t), "-admin", freeAddr(t), "-users", "0"})
+// startFarm runs the farm in this process with flags (besides free
+// addresses and no simulated users) until the test ends.
+func startFarm(t *testing.T, flags ...string) farmClient {
+	t.Helper()
+	o, err := parseFlags(append([]string{"-addr", freeAddr(t), "-admin", freeAddr(t), "-users", "0"}, flags...))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -138,7 +141,11 @@ func TestInMemoryFarm(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, <-errc, context.Canceled)
 	})
-	exercise(t, farmClient{t: t, admin: o.admin, public: o.addr}, 8)
+	return farmClient{t: t, admin: o.admin, public: o.addr}
+}
+
+func TestInMemoryFarm(t *testing.T) {
+	exercise(t, startFarm(t), 8)
 }
 
 func TestFlags(t *testing.T) {

@@ -138,20 +138,15 @@ func (t *Topology) Resume(name string) {
 // Promote makes a node a primary with a generation above every other
 // node's, as pg_promote() does. The old primary keeps claiming the role
 // until the test sets it down or demotes it.
-func (t *Topology) Promote(name string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var gen uint64
-	for _, n := range t.nodes {
-		gen = max(gen, n.generation)
-	}
-	n := t.node(name)
-	n.role, n.generation, n.lag, n.paused, n.detached = replica.RolePrimary, gen+1, 0, false, false
-}
+func (t *Topology) Promote(name string) { t.makePrimary(name, 1) }
 
 // Claim makes a node a primary of the same generation as the highest,
 // as a peer in a master-master topology is.
-func (t *Topology) Claim(name string) {
+func (t *Topology) Claim(name string) { t.makePrimary(name, 0) }
+
+// makePrimary makes a node a primary whose generation is the highest so
+// far plus above.
+func (t *Topology) makePrimary(name string, above uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var gen uint64
@@ -159,7 +154,7 @@ func (t *Topology) Claim(name string) {
 		gen = max(gen, n.generation)
 	}
 	n := t.node(name)
-	n.role, n.generation, n.lag, n.paused, n.detached = replica.RolePrimary, gen, 0, false, false
+	n.role, n.generation, n.lag, n.paused, n.detached = replica.RolePrimary, gen+above, 0, false, false
 }
 
 // Demote makes a node a replica that follows the current primary.
