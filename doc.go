@@ -51,4 +51,8 @@
 //     replica.MySQL learn roles and lag; Router.AutoPromote elects a new
 //     master with a failover.Elector; Config.WriteSharder for
 //     master-master writes by key; replica/replicatest fakes a topology.
+//
+// examples/webfarm runs all of them together: a balancer pair in front of
+// clones, shared sessions, sharded data on replicas behind a cache, a job
+// queue, an elected migrator, and a live dashboard to break it from.
 package scaleout

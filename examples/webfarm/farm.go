@@ -265,7 +265,7 @@ func (f *farm) killBalancer() (string, error) {
 	f.mu.Lock()
 	var victim *lbNode
 	for _, lb := range f.lbs {
-		if lb.node != nil && lb.node.alive() && f.lbState[lb.name].Role == "active" {
+		if lb.node != nil && lb.node.alive() && f.lbState[lb.name].Role == dashboard.RoleActive {
 			victim = lb
 		}
 	}
@@ -350,7 +350,7 @@ func (f *farm) poll(ctx context.Context) {
 		for _, lb := range lbs {
 			var st lbStatus
 			if lb == nil || lb.node == nil || !lb.node.alive() || get("http://"+lb.hbAddr+"/internal/status", &st) != nil {
-				st = lbStatus{Role: "dead"}
+				st = lbStatus{Role: dashboard.RoleDead}
 			}
 			f.mu.Lock()
 			if prev := f.lbState[lb.name].Role; prev != "" && prev != st.Role {
@@ -387,7 +387,7 @@ func (f *farm) state(ctx context.Context) dashboard.State {
 			s := f.lbState[lb.name]
 			role := s.Role
 			if role == "" {
-				role = "dead"
+				role = dashboard.RoleDead
 			}
 			st.Balancers = append(st.Balancers, dashboard.Balancer{Name: lb.name, Role: role, Epoch: int64(s.Epoch)})
 		}
@@ -432,13 +432,13 @@ func (f *farm) handler() http.Handler {
 		var what string
 		var err error
 		switch r.PathValue("action") {
-		case "kill-clone":
+		case dashboard.ActionKillClone:
 			what, err = f.killClone()
-		case "add-clone":
+		case dashboard.ActionAddClone:
 			what, err = f.addClone()
-		case "kill-balancer":
+		case dashboard.ActionKillBalancer:
 			what, err = f.killBalancer()
-		case "add-shard":
+		case dashboard.ActionAddShard:
 			what, err = f.addShard(r.Context())
 		default:
 			http.Error(w, "unknown action", http.StatusNotFound)
