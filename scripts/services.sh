@@ -18,17 +18,19 @@
 #   Redis Cluster    6 nodes on 127.0.0.1:7001-7006, 3 masters + 3 replicas
 #   Memcached        reuse 127.0.0.1:11211 if it answers `version`, else our own on 11311
 #   PostgreSQL       primary on 127.0.0.1:5433, streaming standby on 127.0.0.1:5434
+#   MariaDB          primary on 127.0.0.1:3307, replica on 127.0.0.1:3308 (GTID
+#                    replication, read_only=1); a MariaDB/MySQL on 3306 is never touched
 #   Chromium         not a server: `up` only makes sure /usr/bin/chromium is installed,
 #                    for the browser tests (testenv.StartChromium starts one per test);
 #                    `env` exports its path, and `down` has nothing to stop
 #
 # Missing programs are installed with apt-get when run as root (redis-server, memcached,
-# postgresql, chromium); otherwise the script names the packages to install and exits
+# postgresql, mariadb-server, chromium); otherwise the script names the packages to install and exits
 # non-zero.
 #
 # Knobs (environment variables; defaults in brackets):
 #   SCALEOUT_SERVICES_DIR          root of all state [/tmp/scaleout-services]
-#   SCALEOUT_SERVICES              which services `up` handles [redis cluster memcached pg chromium]
+#   SCALEOUT_SERVICES              which services `up` handles [redis cluster memcached pg mariadb chromium]
 #   SCALEOUT_REDIS_REUSE_PORT      port of a Redis to reuse [6379]
 #   SCALEOUT_REDIS_PORT            port of our own Redis [6390]
 #   SCALEOUT_REDIS_CLUSTER_PORT    first cluster port; nodes use it and the next 5 [7001]
@@ -36,6 +38,8 @@
 #   SCALEOUT_MEMCACHED_PORT        port of our own memcached [11311]
 #   SCALEOUT_PG_PRIMARY_PORT       [5433]
 #   SCALEOUT_PG_REPLICA_PORT       [5434]
+#   SCALEOUT_MYSQL_PRIMARY_PORT    [3307]
+#   SCALEOUT_MYSQL_REPLICA_PORT    [3308]
 #   SCALEOUT_NO_INSTALL=1          never run apt-get; report missing packages instead
 #
 # To exercise the "no Redis on 6379" path on a machine that has one:
@@ -43,7 +47,7 @@
 set -euo pipefail
 
 ROOT="${SCALEOUT_SERVICES_DIR:-/tmp/scaleout-services}"
-SERVICES="${SCALEOUT_SERVICES:-redis cluster memcached pg chromium}"
+SERVICES="${SCALEOUT_SERVICES:-redis cluster memcached pg mariadb chromium}"
 HOST=127.0.0.1
 REDIS_REUSE_PORT="${SCALEOUT_REDIS_REUSE_PORT:-6379}"
 REDIS_PORT="${SCALEOUT_REDIS_PORT:-6390}"
@@ -52,6 +56,8 @@ MEMCACHED_REUSE_PORT="${SCALEOUT_MEMCACHED_REUSE_PORT:-11211}"
 MEMCACHED_PORT="${SCALEOUT_MEMCACHED_PORT:-11311}"
 PG_PRIMARY_PORT="${SCALEOUT_PG_PRIMARY_PORT:-5433}"
 PG_REPLICA_PORT="${SCALEOUT_PG_REPLICA_PORT:-5434}"
+MYSQL_PRIMARY_PORT="${SCALEOUT_MYSQL_PRIMARY_PORT:-3307}"
+MYSQL_REPLICA_PORT="${SCALEOUT_MYSQL_REPLICA_PORT:-3308}"
 CLUSTER_PORTS=()
 for i in 0 1 2 3 4 5; do CLUSTER_PORTS+=($((CLUSTER_PORT + i))); done
 
@@ -142,6 +148,17 @@ find_pg_bin() {
 	return 1
 }
 
+# find_mysql_bin: set MYSQL_INSTALL_DB, MYSQLD and MYSQL_CLIENT to the MariaDB programs
+# (the mariadb-* names since 10.4, the mysql* ones before; mariadbd lives in /usr/sbin,
+# which a non-root $PATH often lacks).
+MYSQL_INSTALL_DB="" MYSQLD="" MYSQL_CLIENT=""
+find_mysql_bin() {
+	local path=$PATH:/usr/sbin:/usr/local/sbin:/sbin
+	MYSQL_INSTALL_DB=$(PATH=$path command -v mariadb-install-db || PATH=$path command -v mysql_install_db) || return 1
+	MYSQLD=$(PATH=$path command -v mariadbd || PATH=$path command -v mysqld) || return 1
+	MYSQL_CLIENT=$(PATH=$path command -v mariadb || PATH=$path command -v mysql) || return 1
+}
+
 # chromium_bin: print the path of the Chromium binary (Debian's package chromium installs
 # /usr/bin/chromium; Ubuntu calls it chromium-browser).
 chromium_bin() { command -v chromium || command -v chromium-browser; }
@@ -157,6 +174,9 @@ ensure_programs() {
 	fi
 	if wants pg; then
 		find_pg_bin || pkgs+=(postgresql)
+	fi
+	if wants mariadb; then
+		find_mysql_bin || pkgs+=(mariadb-server)
 	fi
 	if wants chromium; then
 		chromium_bin >/dev/null || pkgs+=(chromium)
@@ -180,6 +200,7 @@ ensure_programs() {
 	}
 	hash -r
 	if wants pg; then find_pg_bin || die "postgresql installed but initdb/pg_ctl not found"; fi
+	if wants mariadb; then find_mysql_bin || die "mariadb-server installed but mariadb-install-db/mariadbd/mariadb not found"; fi
 	if wants chromium; then chromium_bin >/dev/null || die "chromium installed but not found in \$PATH"; fi
 }
 
@@ -438,6 +459,190 @@ down_pg() {
 	rm -rf "$dir"
 }
 
+# ---------------------------------------------------------------- MariaDB
+
+# Each server reads only its own option file (--defaults-file), never /etc/mysql/my.cnf,
+# so the system's server (if any, usually on 3306) and its settings stay out of the way.
+
+# mysql_q PORT SQL: run SQL as root over TCP and print tab-separated rows without
+# headers. --no-defaults: a ~/.my.cnf or /etc/mysql client section must not add a
+# password, a socket or another user.
+mysql_q() {
+	[[ -n $MYSQL_CLIENT ]] || find_mysql_bin || return 1
+	timeout 5 "$MYSQL_CLIENT" --no-defaults --protocol=TCP -h "$HOST" -P "$1" -u root \
+		--connect-timeout=2 -N -B -e "$2" 2>/dev/null
+}
+
+# mysql_replica_field NAME: one field of SHOW SLAVE STATUS on the replica (vertical
+# output, with the names that -N would drop).
+mysql_replica_field() {
+	[[ -n $MYSQL_CLIENT ]] || find_mysql_bin || return 1
+	timeout 5 "$MYSQL_CLIENT" --no-defaults --protocol=TCP -h "$HOST" -P "$MYSQL_REPLICA_PORT" -u root \
+		--connect-timeout=2 -E -e 'SHOW SLAVE STATUS' 2>/dev/null | sed -n "s/^ *$1: //p"
+}
+
+# mysql_serving: both answer, the primary is writable with database scaleout, and the
+# replica is read-only and configured to replicate from our primary. Its threads may
+# be stopped: the replica tests stop them for a moment, and `env` must not drop the
+# variables meanwhile.
+mysql_serving() {
+	[[ $(mysql_q "$MYSQL_PRIMARY_PORT" "SELECT @@global.read_only, COUNT(*) FROM information_schema.schemata WHERE schema_name = 'scaleout'" || true) == $'0\t1' ]] &&
+		[[ $(mysql_q "$MYSQL_REPLICA_PORT" 'SELECT @@global.read_only' || true) == 1 ]] &&
+		[[ $(mysql_replica_field Master_Port || true) == "$MYSQL_PRIMARY_PORT" ]]
+}
+
+# mysql_ok: mysql_serving, with both replication threads running and database
+# scaleout already on the replica (so it has caught up with at least that).
+mysql_ok() {
+	mysql_serving &&
+		[[ $(mysql_replica_field Slave_IO_Running || true) == Yes ]] &&
+		[[ $(mysql_replica_field Slave_SQL_Running || true) == Yes ]] &&
+		[[ $(mysql_q "$MYSQL_REPLICA_PORT" "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'scaleout'" || true) == 1 ]]
+}
+
+# mysql_stop NAME: stop our server NAME (primary or replica) by its recorded pid. SIGTERM
+# is mariadbd's clean shutdown; the command line must name our option file, so a stale
+# pid file can never kill another process (nor the system's server).
+mysql_stop() { stop_pid "$ROOT/mariadb/run/$1.pid" "$ROOT/mariadb/$1.cnf"; }
+
+# mysql_start NAME PORT: start our server NAME unless it runs, and wait until it answers.
+mysql_start() {
+	local name=$1 port=$2 dir=$ROOT/mariadb pid i
+	if pid_alive "$dir/run/$name.pid" "$dir/$name.cnf"; then
+		wait_until 60 "MariaDB $name on $port" mysql_q "$port" 'SELECT 1' >/dev/null
+		return 0
+	fi
+	rm -f "$dir/run/$name.pid"
+	port_open "$port" && die "port $port is taken by a server this script did not start"
+	log "mariadb: starting $name on $HOST:$port"
+	# setsid: its own session, so that it outlives this script and a Ctrl-C in the
+	# terminal that ran it; 9>&-: it must not inherit (and so hold) our lock.
+	setsid "$MYSQLD" --defaults-file="$dir/$name.cnf" </dev/null >>"$dir/$name.log" 2>&1 9>&- &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		mysql_q "$port" 'SELECT 1' >/dev/null && return 0
+		if ! running "$pid" && ! pid_alive "$dir/run/$name.pid" "$dir/$name.cnf"; then
+			tail -n 30 "$dir/$name.log" >&2
+			die "MariaDB $name exited during startup (log: $dir/$name.log)"
+		fi
+		sleep 0.1
+	done
+	tail -n 30 "$dir/$name.log" >&2
+	die "timed out after 60s waiting for MariaDB $name on $port (log: $dir/$name.log)"
+}
+
+# mysql_init NAME PORT SERVER_ID EXTRA: a fresh data dir and option file for NAME.
+mysql_init() {
+	local name=$1 port=$2 id=$3 extra=$4 dir=$ROOT/mariadb user=()
+	is_root && user=(--user=mysql)
+	rm -rf "${dir:?}/$name" "$dir/$name.cnf" "$dir/$name.log"
+	port_open "$port" && die "port $port is taken by a server this script did not start"
+	log "mariadb: mariadb-install-db $name"
+	# normal: root@localhost, @127.0.0.1 and @::1 with no password (socket auth would
+	# need the OS user root); --no-defaults: as for the servers.
+	"$MYSQL_INSTALL_DB" --no-defaults --datadir="$dir/$name" "${user[@]}" \
+		--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+		>"$dir/$name-install.log" 2>&1 </dev/null 9>&- ||
+		{ tail -n 30 "$dir/$name-install.log" >&2; die "mariadb-install-db $name failed"; }
+	{
+		echo "[mysqld]"
+		# mariadbd refuses to run as root; started as root it switches to this user.
+		is_root && echo "user = mysql"
+		cat <<-CNF
+			datadir = $dir/$name
+			port = $port
+			bind-address = $HOST
+			socket = $dir/run/$name.sock
+			pid-file = $dir/run/$name.pid
+			skip-name-resolve
+			server-id = $id
+			# Test settings: speed over durability, as for PostgreSQL (fsync off).
+			innodb_flush_log_at_trx_commit = 2
+			sync_binlog = 0
+			innodb_doublewrite = 0
+			innodb_buffer_pool_size = 64M
+			performance_schema = OFF
+			# Containers often cap the kernel's AIO contexts, which the system server
+			# may already be using.
+			innodb_use_native_aio = 0
+		CNF
+		printf '%s\n' "$extra"
+	} >"$dir/$name.cnf"
+}
+
+up_mariadb() {
+	local dir=$ROOT/mariadb
+	find_mysql_bin || die "MariaDB programs not found"
+	if mysql_ok; then
+		log "mariadb: primary $MYSQL_PRIMARY_PORT and replica $MYSQL_REPLICA_PORT already replicating"
+		return 0
+	fi
+	if is_root && ! id -u mysql >/dev/null 2>&1; then
+		log "mariadb: creating the mysql OS user"
+		useradd -r -U -M -d /nonexistent -s /usr/sbin/nologin mysql
+	fi
+	mkdir -p "$dir/run"
+	if is_root; then
+		chown mysql: "$dir" "$dir/run"
+		runuser -u mysql -- test -x "$dir/run" ||
+			die "the mysql user cannot reach $dir; set SCALEOUT_SERVICES_DIR to a path it can traverse"
+	fi
+
+	# A data dir without our marker is half-made; build it again, and with it the
+	# replica, which replays the primary's binary log from its very start.
+	if [[ ! -f $dir/primary.ready ]]; then
+		mysql_stop replica
+		mysql_stop primary
+		rm -rf "$dir/replica" "$dir/replica.ready"
+		mysql_init primary "$MYSQL_PRIMARY_PORT" 1 "log-bin = mysql-bin"
+		touch "$dir/primary.ready"
+	fi
+	mysql_start primary "$MYSQL_PRIMARY_PORT"
+	mysql_q "$MYSQL_PRIMARY_PORT" 'CREATE DATABASE IF NOT EXISTS scaleout' >/dev/null ||
+		die "could not create database scaleout on the MariaDB primary"
+
+	if [[ ! -f $dir/replica.ready ]]; then
+		mysql_stop replica
+		# relay-log: named after the host by default, which would break replication
+		# if the host name changed.
+		mysql_init replica "$MYSQL_REPLICA_PORT" 2 "read_only = 1
+relay-log = replica-relay-bin"
+		mysql_start replica "$MYSQL_REPLICA_PORT"
+		# slave_pos: the replica's GTID position is empty, so it starts at the
+		# beginning of the primary's binary log (which install-db did not write to).
+		mysql_q "$MYSQL_REPLICA_PORT" "CHANGE MASTER TO MASTER_HOST='$HOST', MASTER_PORT=$MYSQL_PRIMARY_PORT, MASTER_USER='root', MASTER_PASSWORD='', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos" >/dev/null ||
+			die "CHANGE MASTER TO on the MariaDB replica failed"
+		touch "$dir/replica.ready"
+	else
+		mysql_start replica "$MYSQL_REPLICA_PORT"
+	fi
+	# Also repairs a replica whose threads a test stopped and never restarted; a
+	# no-op (a note) when they run.
+	mysql_q "$MYSQL_REPLICA_PORT" 'START SLAVE' >/dev/null || die "START SLAVE on the MariaDB replica failed"
+	log "mariadb: waiting for replication"
+	local i
+	for ((i = 0; i < 600; i++)); do
+		mysql_ok && break
+		sleep 0.1
+	done
+	if ! mysql_ok; then
+		timeout 5 "$MYSQL_CLIENT" --no-defaults --protocol=TCP -h "$HOST" -P "$MYSQL_REPLICA_PORT" -u root \
+			-E -e 'SHOW SLAVE STATUS' >&2 || true
+		tail -n 20 "$dir/replica.log" >&2
+		die "timed out after 60s waiting for the MariaDB replica to replicate (log: $dir/replica.log)"
+	fi
+	log "mariadb: ok"
+}
+
+down_mariadb() {
+	local dir=$ROOT/mariadb
+	[[ -d $dir ]] || return 0
+	log "mariadb: stopping ours"
+	mysql_stop replica
+	mysql_stop primary
+	rm -rf "$dir"
+}
+
 # ---------------------------------------------------------------- Chromium
 
 # up_chromium: nothing to start (each test runs its own headless browser); check that the
@@ -453,7 +658,7 @@ up_chromium() {
 
 # print_env: after `up`, the UP_* variables say what up verified; otherwise probe.
 UP_VERIFIED=""
-UP_REDIS="" UP_CLUSTER="" UP_MEMCACHED="" UP_PG="" UP_CHROMIUM=""
+UP_REDIS="" UP_CLUSTER="" UP_MEMCACHED="" UP_PG="" UP_MARIADB="" UP_CHROMIUM=""
 print_env() {
 	local a cl=()
 	if [[ -n $UP_VERIFIED ]]; then
@@ -461,6 +666,7 @@ print_env() {
 		cluster_ok() { [[ -n $UP_CLUSTER ]]; }
 		memcached_addr() { [[ -n $UP_MEMCACHED ]] && echo "$UP_MEMCACHED"; }
 		pg_ok() { [[ -n $UP_PG ]]; }
+		mysql_serving() { [[ -n $UP_MARIADB ]]; }
 		chromium_bin() { [[ -n $UP_CHROMIUM ]] && echo "$UP_CHROMIUM"; }
 	fi
 	if a=$(redis_addr); then echo "export SCALEOUT_REDIS_ADDR=$a"; fi
@@ -472,6 +678,10 @@ print_env() {
 	if find_pg_bin && pg_ok; then
 		echo "export SCALEOUT_PG_PRIMARY_DSN=postgres://postgres@$HOST:$PG_PRIMARY_PORT/postgres?sslmode=disable"
 		echo "export SCALEOUT_PG_REPLICA_DSN=postgres://postgres@$HOST:$PG_REPLICA_PORT/postgres?sslmode=disable"
+	fi
+	if find_mysql_bin && mysql_serving; then
+		echo "export SCALEOUT_MYSQL_PRIMARY_DSN='root@tcp($HOST:$MYSQL_PRIMARY_PORT)/scaleout?parseTime=true'"
+		echo "export SCALEOUT_MYSQL_REPLICA_DSN='root@tcp($HOST:$MYSQL_REPLICA_PORT)/scaleout?parseTime=true'"
 	fi
 	if a=$(chromium_bin); then echo "export SCALEOUT_CHROMIUM=$a"; fi
 }
@@ -489,6 +699,7 @@ cmd_up() {
 	if wants cluster; then up_cluster && UP_CLUSTER=1; fi
 	if wants memcached; then up_memcached && UP_MEMCACHED=$(memcached_addr); fi
 	if wants pg; then up_pg && UP_PG=1; fi
+	if wants mariadb; then up_mariadb && UP_MARIADB=1; fi
 	if wants chromium; then up_chromium && UP_CHROMIUM=$(chromium_bin); fi
 	UP_VERIFIED=1
 	print_env >"$ROOT/env.tmp"
@@ -502,6 +713,7 @@ cmd_down() {
 		exec 9>"$ROOT/.lock"
 		flock -w 300 9 || die "another services.sh holds $ROOT/.lock"
 	fi
+	down_mariadb
 	down_pg
 	down_memcached
 	down_cluster
@@ -542,6 +754,13 @@ cmd_status() {
 		status_line postgres up "primary $HOST:$PG_PRIMARY_PORT, standby $HOST:$PG_REPLICA_PORT streaming"
 	else
 		status_line postgres down ""
+	fi
+	if find_mysql_bin && mysql_ok; then
+		status_line mariadb up "primary $HOST:$MYSQL_PRIMARY_PORT, replica $HOST:$MYSQL_REPLICA_PORT replicating"
+	elif find_mysql_bin && mysql_serving; then
+		status_line mariadb up "primary $HOST:$MYSQL_PRIMARY_PORT, replica $HOST:$MYSQL_REPLICA_PORT (replication threads stopped; up restarts them)"
+	else
+		status_line mariadb down ""
 	fi
 	if a=$(chromium_bin); then
 		status_line chromium ok "$a (installed; each browser test starts its own)"

@@ -10,6 +10,8 @@
 //	MemcachedAddr      SCALEOUT_MEMCACHED_ADDR        host:port
 //	PGPrimaryDSN       SCALEOUT_PG_PRIMARY_DSN        postgres://... (a writable primary)
 //	PGReplicaDSN       SCALEOUT_PG_REPLICA_DSN        postgres://... (its streaming standby)
+//	MySQLPrimaryDSN    SCALEOUT_MYSQL_PRIMARY_DSN     root@tcp(host:port)/scaleout?parseTime=true (MariaDB primary)
+//	MySQLReplicaDSN    SCALEOUT_MYSQL_REPLICA_DSN     root@tcp(...)/... (its read-only replica)
 //
 // When a variable is unset the test is skipped with a message naming it and saying how to
 // set it (eval "$(scripts/services.sh env)", or make test). When

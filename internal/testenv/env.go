@@ -15,6 +15,8 @@ const (
 	EnvMemcachedAddr     = "SCALEOUT_MEMCACHED_ADDR"
 	EnvPGPrimaryDSN      = "SCALEOUT_PG_PRIMARY_DSN"
 	EnvPGReplicaDSN      = "SCALEOUT_PG_REPLICA_DSN"
+	EnvMySQLPrimaryDSN   = "SCALEOUT_MYSQL_PRIMARY_DSN"
+	EnvMySQLReplicaDSN   = "SCALEOUT_MYSQL_REPLICA_DSN"
 	// EnvRequireServices, when true (1), turns every skip for a missing server or
 	// binary into a failure.
 	EnvRequireServices = "SCALEOUT_REQUIRE_SERVICES"
@@ -114,6 +116,20 @@ func PGPrimaryDSN(t testing.TB) string {
 func PGReplicaDSN(t testing.TB) string {
 	t.Helper()
 	return lookupEnv(t, EnvPGReplicaDSN)
+}
+
+// MySQLPrimaryDSN returns the go-sql-driver/mysql DSN of the shared MariaDB primary
+// (user@tcp(host:port)/scaleout?parseTime=true).
+func MySQLPrimaryDSN(t testing.TB) string {
+	t.Helper()
+	return lookupEnv(t, EnvMySQLPrimaryDSN)
+}
+
+// MySQLReplicaDSN returns the go-sql-driver/mysql DSN of the read-only replica of
+// MySQLPrimaryDSN.
+func MySQLReplicaDSN(t testing.TB) string {
+	t.Helper()
+	return lookupEnv(t, EnvMySQLReplicaDSN)
 }
 
 func splitAddrs(s string) []string {

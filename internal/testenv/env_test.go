@@ -73,6 +73,8 @@ func TestAccessorsSkipOrFail(t *testing.T) {
 		EnvMemcachedAddr:     func(t testing.TB) { MemcachedAddr(t) },
 		EnvPGPrimaryDSN:      func(t testing.TB) { PGPrimaryDSN(t) },
 		EnvPGReplicaDSN:      func(t testing.TB) { PGReplicaDSN(t) },
+		EnvMySQLPrimaryDSN:   func(t testing.TB) { MySQLPrimaryDSN(t) },
+		EnvMySQLReplicaDSN:   func(t testing.TB) { MySQLReplicaDSN(t) },
 	}
 	for name := range accessors {
 		t.Setenv(name, "")
@@ -94,6 +96,11 @@ func TestAccessorsSkipOrFail(t *testing.T) {
 	t.Setenv(EnvRedisClusterAddrs, "127.0.0.1:7001, 127.0.0.1:7002")
 	r := &recorder{TB: t}
 	require.Equal(t, []string{"127.0.0.1:7001", "127.0.0.1:7002"}, RedisClusterAddrs(r))
+	require.Empty(t, r.failed+r.skipped)
+
+	const dsn = "root@tcp(127.0.0.1:3308)/scaleout?parseTime=true"
+	t.Setenv(EnvMySQLReplicaDSN, dsn)
+	require.Equal(t, dsn, MySQLReplicaDSN(r))
 	require.Empty(t, r.failed+r.skipped)
 }
 
