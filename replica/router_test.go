@@ -444,3 +444,17 @@ func TestCommitRecordsTheWrite(t *testing.T) {
 		require.Positive(t, mark.Position, "the commit recorded the primary's position")
 	})
 }
+
+func TestP2CBalancer(t *testing.T) {
+	p2c, err := balance.NewP2C(balance.P2CConfig{})
+	require.NoError(t, err)
+	bubble(t, replica.Config{Balancer: p2c}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		got := map[string]int{}
+		for range 200 {
+			got[node(t, t.Context(), r.DB(), "SELECT 1")]++
+		}
+		require.Zero(t, got["p"], "%v", got)
+		require.Positive(t, got["r1"], "%v", got)
+		require.Positive(t, got["r2"], "%v", got)
+	})
+}
