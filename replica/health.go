@@ -75,6 +75,7 @@ func (r *Router) probeRound() {
 		sentAt time.Time
 	}
 	results := make([]result, len(r.nodes))
+	round := r.rounds.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -91,6 +92,13 @@ func (r *Router) probeRound() {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Rounds overlap when Probe runs beside the loop: one that started
+	// before the round already applied knows less, and must not undo it
+	// (a promotion seen by Probe reverted by the loop's older round).
+	if round < r.applied {
+		return
+	}
+	r.applied = round
 	for i, m := range r.nodes {
 		res := results[i]
 		if res.err != nil {

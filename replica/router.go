@@ -44,6 +44,8 @@ type Router struct {
 
 	mu      sync.Mutex    // serializes probe rounds' updates and view rebuilds
 	changed chan struct{} // closed and replaced when the view changes
+	rounds  atomic.Uint64 // probe rounds started
+	applied uint64        // the latest round applied, under mu
 
 	kick      chan struct{} // a failed query asks for a probe round now
 	ready     chan struct{} // closed when the first probe round is in

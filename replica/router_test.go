@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -456,5 +457,49 @@ func TestP2CBalancer(t *testing.T) {
 		require.Zero(t, got["p"], "%v", got)
 		require.Positive(t, got["r1"], "%v", got)
 		require.Positive(t, got["r2"], "%v", got)
+	})
+}
+
+// gatedProbe holds probes while closed, to make two rounds overlap.
+type gatedProbe struct {
+	inner replica.Probe
+	hold  atomic.Bool
+	gate  chan struct{}
+}
+
+func (g *gatedProbe) Probe(ctx context.Context, db *sql.DB) (replica.State, error) {
+	if g.hold.Load() {
+		st, err := g.inner.Probe(ctx, db) // what the node says now, delivered late
+		<-g.gate
+		return st, err
+	}
+	return g.inner.Probe(ctx, db)
+}
+
+// A round that started before another one but ends after it must not
+// undo what the later one saw: here, the promotion a Probe call found.
+func TestOlderProbeRoundDoesNotUndoNewer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		topo := replicatest.New(t, "p", "r1")
+		g := &gatedProbe{inner: topo, gate: make(chan struct{})}
+		r, err := replica.New(replica.Config{Probe: g, ProbeInterval: interval, MaxLag: time.Second}, topo.Nodes()...)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.Close() })
+		_, err = r.Writer(t.Context())
+		require.NoError(t, err)
+
+		topo.SetDown("p", true)
+		wait(replica.DefaultFailAfter * interval) // p is out
+		g.hold.Store(true)
+		time.Sleep(interval) // the loop's round starts and sees r1 as a replica, held
+		synctest.Wait()
+		g.hold.Store(false)
+		topo.Promote("r1")
+		require.NoError(t, r.Probe(t.Context())) // a newer round sees the promotion
+		close(g.gate)                            // the older round ends last
+		synctest.Wait()
+		db, err := r.Writer(t.Context())
+		require.NoError(t, err, "the older round undid the promotion")
+		require.Equal(t, topo.DB("r1"), db)
 	})
 }
