@@ -63,9 +63,7 @@ func TestProcessFarm(t *testing.T) {
 	var requests int
 	require.NoError(t, page.Eval(bctx, "Number(document.querySelector('#clones [data-clone] .requests').dataset.value)", &requests))
 	require.Positive(t, requests, "live request counts")
-	leader, err := page.Text(bctx, "#leader")
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(strings.TrimSpace(leader), "clone-"), "the leader shown: %q", leader)
+	require.NoError(t, page.WaitFor(bctx, "document.querySelector('#leader').textContent.trim().startsWith('clone-')"), "the leader shown")
 	var updated1, updated2 string
 	require.NoError(t, page.Eval(bctx, "document.querySelector('#updated').textContent", &updated1))
 	require.NoError(t, page.WaitFor(bctx, fmt.Sprintf("document.querySelector('#updated').textContent !== %q", updated1)))
