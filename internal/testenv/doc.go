@@ -59,6 +59,19 @@
 // redis-server or memcached binary in $PATH; without it the test skips (or fails under
 // SCALEOUT_REQUIRE_SERVICES=1) naming the binary and the Debian package to install.
 //
+// Pause freezes a private server with SIGSTOP (it keeps its connections and answers
+// nothing: a hung server) and Resume lets it go on.
+//
+// # Network faults
+//
+// StartFaultProxy puts a TCP proxy on a free loopback port in front of any server (a
+// shared one or a private one); the client under test dials its Addr. DropReply arms a
+// lost reply (the request reaches the server, its reply is swallowed and the connection
+// reset: the case a client's retry turns into a second application), SetDelay slows
+// both directions, Blackhole makes the server look hung, Refuse makes it look gone and
+// ResetAll resets every connection. go-redis sends HELLO and CLIENT SETINFO on every new
+// connection, so a DropReply rule should match the command it means, not any bytes.
+//
 // StartPostgresPair does the same for PostgreSQL, for tests that stop a primary, promote
 // its standby (SELECT pg_promote()) or pause replay, which they must never do to the
 // shared servers. It creates a primary with initdb, clones a hot standby from it with

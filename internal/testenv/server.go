@@ -145,6 +145,7 @@ func (s *server) signal(sig syscall.Signal, wait time.Duration) {
 		return
 	}
 	_ = s.cmd.Process.Signal(sig)
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server must run to handle sig
 	select {
 	case <-s.done:
 	case <-time.After(wait):
@@ -161,6 +162,19 @@ func (s *server) stop() {
 		sig = syscall.SIGTERM
 	}
 	s.signal(sig, stopTimeout)
+}
+
+// pause stops the process with SIGSTOP: it keeps its port and connections and answers
+// nothing, as a hung server does, until resume.
+func (s *server) pause()  { s.send(syscall.SIGSTOP) }
+func (s *server) resume() { s.send(syscall.SIGCONT) }
+
+func (s *server) send(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
 }
 
 func (s *server) restart() {
@@ -281,6 +295,14 @@ func (r *RedisServer) Kill() { r.s.kill() }
 // killing it if it has not exited after 10 seconds. No-op when not running.
 func (r *RedisServer) Stop() { r.s.stop() }
 
+// Pause freezes the server with SIGSTOP: connections stay open and nothing is answered,
+// as with a hung server, until Resume (Kill, Stop and the cleanup work on a paused
+// server).
+func (r *RedisServer) Pause() { r.s.pause() }
+
+// Resume lets a paused server run again.
+func (r *RedisServer) Resume() { r.s.resume() }
+
 // Restart stops the server if it runs and starts it again on the same port and
 // directory, waiting until it answers PING (after loading its AOF, if any).
 func (r *RedisServer) Restart() {
@@ -324,6 +346,12 @@ func (m *MemcachedServer) Kill() { m.s.kill() }
 
 // Stop shuts the server down with SIGTERM. No-op when not running.
 func (m *MemcachedServer) Stop() { m.s.stop() }
+
+// Pause freezes the server with SIGSTOP until Resume; see RedisServer.Pause.
+func (m *MemcachedServer) Pause() { m.s.pause() }
+
+// Resume lets a paused server run again.
+func (m *MemcachedServer) Resume() { m.s.resume() }
 
 // Restart stops the server if it runs and starts it again, empty, on the same port.
 func (m *MemcachedServer) Restart() {

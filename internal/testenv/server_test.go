@@ -143,3 +143,19 @@ func TestNothingOutlivesTheTest(t *testing.T) {
 	}
 	require.LessOrEqual(t, after, before, "goroutines outlived the test")
 }
+
+func TestStartRedisPauseResume(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t, RedisOptions{})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1, ReadTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.Set(t.Context(), "k", "v", 0).Err())
+	r.Pause()
+	err := c.Get(t.Context(), "k").Err()
+	require.Error(t, err, "GET on a paused server answered")
+	r.Resume()
+	require.Eventually(t, func() bool { return c.Get(t.Context(), "k").Val() == "v" }, 10*time.Second, 20*time.Millisecond,
+		"GET after Resume does not see the value")
+	r.Pause()
+	r.Stop() // a paused server still stops gracefully
+}
