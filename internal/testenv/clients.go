@@ -20,13 +20,14 @@ import (
 // cleanupTimeout bounds the key deletion a client's t.Cleanup does.
 const cleanupTimeout = 30 * time.Second
 
-// RedisClient returns a client on the shared Redis server (SCALEOUT_REDIS_ADDR). Its
+// RedisClient returns a client on the shared Redis server (SCALEOUT_REDIS_ADDR), with
+// ContextTimeoutEnabled set as scaleout's Redis-backed constructors require. Its
 // t.Cleanup deletes every key under Prefix(t) and closes the client.
 func RedisClient(t testing.TB) *redis.Client {
 	t.Helper()
 	addr := RedisAddr(t)
 	prefix := Prefix(t)
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
@@ -37,7 +38,7 @@ func RedisClient(t testing.TB) *redis.Client {
 		defer func() { _ = c.Close() }()
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		cc := redis.NewClient(&redis.Options{Addr: addr})
+		cc := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 		defer func() { _ = cc.Close() }()
 		if _, err := deleteRedisPrefix(ctx, cc, prefix, false); err != nil {
 			t.Errorf("testenv: deleting keys %s* on %s: %v", prefix, addr, err)
@@ -53,7 +54,7 @@ func RedisClusterClient(t testing.TB) *redis.ClusterClient {
 	t.Helper()
 	addrs := RedisClusterAddrs(t)
 	prefix := Prefix(t)
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error {
@@ -137,7 +138,7 @@ func deleteRedisPrefix(ctx context.Context, c *redis.Client, prefix string, perK
 }
 
 func deleteClusterPrefix(ctx context.Context, addrs []string, prefix string) (int, error) {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
 	defer func() { _ = cc.Close() }()
 	counts := make(chan int, 64)
 	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
