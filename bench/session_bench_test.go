@@ -172,7 +172,7 @@ func benchRedis(b *testing.B) (*redis.Client, string) {
 	if addr == "" {
 		b.Skip(`SCALEOUT_REDIS_ADDR unset: run eval "$(../scripts/services.sh env)" first`)
 	}
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	ctx := context.Background()
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close()

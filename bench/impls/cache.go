@@ -141,7 +141,7 @@ func NewCacheEnv() (*CacheEnv, error) {
 	}
 	ctx := context.Background()
 	if e.RedisAddr != "" {
-		e.rdb = redis.NewClient(&redis.Options{Addr: e.RedisAddr})
+		e.rdb = redis.NewClient(&redis.Options{Addr: e.RedisAddr, ContextTimeoutEnabled: true})
 		if err := e.rdb.Ping(ctx).Err(); err != nil {
 			_ = e.rdb.Close()
 			return nil, fmt.Errorf("redis at %s ($%s): %w", e.RedisAddr, RedisAddrEnv, err)

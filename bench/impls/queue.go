@@ -125,7 +125,7 @@ func NewQueueEnv() (*QueueEnv, error) {
 }
 
 func newQueueClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: QueueRedisPoolSize})
+	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: QueueRedisPoolSize, ContextTimeoutEnabled: true})
 }
 
 // Close deletes our prefix and every asynq key and closes the clients.

@@ -253,7 +253,7 @@ func run(ctx context.Context, w io.Writer, cfg config) (res result, err error) {
 	cacheName := "cache.Memory"
 	newStore := func(string) (cache.ObjectCache, error) { return cache.NewMemory(cache.MemoryConfig{}) }
 	if cfg.Redis != "" {
-		client := redis.NewClient(&redis.Options{Addr: cfg.Redis, MaxRetries: -1, DialTimeout: 2 * time.Second})
+		client := redis.NewClient(&redis.Options{Addr: cfg.Redis, MaxRetries: -1, DialTimeout: 2 * time.Second, ContextTimeoutEnabled: true})
 		defer client.Close()
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		perr := client.Ping(pctx).Err()

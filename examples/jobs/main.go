@@ -157,7 +157,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (res result, err error)
 	} else {
 		rdb := cfg.client
 		if rdb == nil {
-			c := redis.NewClient(&redis.Options{Addr: cfg.Redis})
+			c := redis.NewClient(&redis.Options{Addr: cfg.Redis, ContextTimeoutEnabled: true})
 			defer c.Close()
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			err := c.Ping(pctx).Err()

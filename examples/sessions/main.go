@@ -147,7 +147,7 @@ func clone(name string, sessions *session.Manager) http.Handler {
 func run(ctx context.Context, out io.Writer, redisAddr string) (res result, err error) {
 	// The shared store, under a prefix of its own so the cleanup removes
 	// exactly this run's keys.
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	err = rdb.Ping(pctx).Err()

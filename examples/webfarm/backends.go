@@ -61,10 +61,10 @@ func openBackends(o options) (_ *backends, err error) {
 	var rdb redis.UniversalClient
 	switch {
 	case o.redisCluster != "":
-		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(o.redisCluster, ",")})
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(o.redisCluster, ","), ContextTimeoutEnabled: true})
 		parts = append(parts, "redis cluster")
 	case o.redis != "":
-		rdb = redis.NewClient(&redis.Options{Addr: o.redis})
+		rdb = redis.NewClient(&redis.Options{Addr: o.redis, ContextTimeoutEnabled: true})
 		parts = append(parts, "redis")
 	}
 	if rdb != nil {

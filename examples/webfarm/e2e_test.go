@@ -81,7 +81,7 @@ func TestProcessFarm(t *testing.T) {
 func cleanup(t *testing.T, redisAddr, primary, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	for _, pattern := range []string{prefix + "*", "{" + prefix + "*"} { // rediselector puts its role in a hash tag
 		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
@@ -115,7 +115,7 @@ func TestFarmOnRedisCluster(t *testing.T) {
 func cleanupCluster(t *testing.T, addrs []string, primary, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	_ = rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 		for _, pattern := range []string{prefix + "*", "{" + prefix + "*"} {
