@@ -1,14 +1,15 @@
 package cache
 
-import (
-	"bytes"
-	"encoding/gob"
-	"encoding/json"
-)
+import "encoding/json"
 
 // A Codec turns the values of a Loader into the bytes a store holds and
 // back. Unmarshal may keep data: the Loader hands it a slice no one else
 // holds.
+//
+// The store is shared, so Unmarshal reads untrusted bytes: it must fail
+// with an error, never panic, and allocate in proportion to its input.
+// encoding/gob does not (a few bytes can declare a map of any size), which
+// is why no gob codec is offered.
 type Codec[T any] interface {
 	Marshal(v T) ([]byte, error)
 	Unmarshal(data []byte) (T, error)
@@ -23,22 +24,6 @@ func (JSONCodec[T]) Marshal(v T) ([]byte, error) { return json.Marshal(v) }
 func (JSONCodec[T]) Unmarshal(data []byte) (T, error) {
 	var v T
 	err := json.Unmarshal(data, &v)
-	return v, err
-}
-
-// GobCodec encodes with encoding/gob, which keeps unexported-free Go types
-// exactly (time.Time locations, map[int]T) at some cost in size and speed.
-type GobCodec[T any] struct{}
-
-func (GobCodec[T]) Marshal(v T) ([]byte, error) {
-	var b bytes.Buffer
-	err := gob.NewEncoder(&b).Encode(&v)
-	return b.Bytes(), err
-}
-
-func (GobCodec[T]) Unmarshal(data []byte) (T, error) {
-	var v T
-	err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v)
 	return v, err
 }
 

@@ -1,82 +1,128 @@
 package session
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"time"
 )
 
 // A Codec turns a session's values into bytes for the store and back.
 //
-// The default, BinaryCodec, stores values of the predeclared scalar types,
-// []byte and time.Time directly and any other value with encoding/gob, so
-// a value of any other concrete type stored under an any must be
-// registered once with gob.Register before it is Put, or the commit fails.
-// A Codec must be safe for concurrent use.
+// The store is shared, so whatever it returns is untrusted input: Decode
+// must fail with an error, never panic, and allocate in proportion to the
+// input, whatever the bytes claim. A Codec must be safe for concurrent use.
 type Codec interface {
 	Encode(values map[string]any) ([]byte, error)
 	Decode(data []byte) (map[string]any, error)
 }
 
-// GobCodec encodes the whole map with encoding/gob. It was the default
-// Codec before BinaryCodec, which still decodes what GobCodec encoded.
-type GobCodec struct{}
-
-// Encode implements Codec.
-func (GobCodec) Encode(values map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// Decode implements Codec.
-func (GobCodec) Decode(data []byte) (map[string]any, error) {
-	values := map[string]any{}
-	if len(data) == 0 {
-		return values, nil
-	}
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&values); err != nil {
-		return nil, err
-	}
-	if values == nil {
-		values = map[string]any{}
-	}
-	return values, nil
+// A ValueChecker is a Codec that can tell whether it can encode a value.
+// Put and Update ask it, so that a value the codec cannot store fails at
+// the call that stored it rather than at the commit. Put asks a Codec
+// without this method to Encode a map holding just the value.
+type ValueChecker interface {
+	CheckValue(v any) error
 }
 
 // BinaryCodec is the default Codec. It writes a compact binary encoding
-// of the map that needs no reflection and few allocations for values of
+// of the map, without reflection and with few allocations, for values of
 // type string, bool, int, int8, int16, int32, int64, uint, uint8, uint16,
-// uint32, uint64, float32, float64, []byte and time.Time, and for nil. A
-// value of any other type (a named type such as type Cents int64
-// included) is encoded on its own with encoding/gob, so it must be
-// registered with gob.Register. Decode returns every value with the Go
-// type it was stored with: an int stays an int, a Cart a Cart. time.Time
-// keeps its instant and zone offset but loses its monotonic reading, as
-// with gob.
+// uint32, uint64, float32, float64, []byte and time.Time, and for nil;
+// Decode returns each of them with the Go type it was stored with (an int
+// stays an int). time.Time keeps its instant and zone offset but loses its
+// monotonic reading.
 //
-// Decode also reads what GobCodec encoded (sessions stored before the
-// default changed), and rejects malformed input with an error wrapping
-// the package's corrupt-record error; it never panics and allocates in
-// proportion to the input.
+// A value of any other type (a struct, a map, a slice, a named type such
+// as type Cents int64) needs no registration: it is stored as JSON with
+// the name of its Go type, and Get[T] and Update[T] decode it into T when
+// T is that type (and report false for any other T). Get[any] returns it
+// as an Encoded. encoding/json's rules apply: only exported fields are
+// kept, and an interface-typed field comes back as JSON's generic types.
+// A value json.Marshal refuses (a channel, a func, a cycle) makes Put
+// fail.
+//
+// Decode rejects malformed input with an error wrapping the package's
+// corrupt-record error; it never panics and allocates in proportion to
+// the input. It does not decode gob: a gob stream can declare a map of
+// any size in a few bytes, and the store is shared.
 //
 // Layout: a format byte, uvarint entry count, then per entry uvarint
 // len(key) | key | tag byte | payload; integers are (zig-zag) varints,
 // floats their IEEE bits big-endian, strings and []byte length-prefixed,
-// time.Time its MarshalBinary form and gob values a length-prefixed gob
-// stream of the value as an interface.
+// time.Time its MarshalBinary form, and other values a length-prefixed
+// type name followed by length-prefixed JSON.
 type BinaryCodec struct{}
 
-// binaryFormat is BinaryCodec's leading byte. Bytes 0x80..0xF7 never start
-// a gob stream (a gob message count is either < 0x80 or a negated byte
-// count 0xF8..0xFF), so Decode can tell the two encodings apart.
+// An Encoded is a value of a type BinaryCodec does not store natively, as
+// it was stored: the name of its Go type and its JSON. Get[T] and
+// Update[T] decode it into T when T has that name; Get[any] returns the
+// Encoded itself. Putting an Encoded stores it as it is.
+type Encoded struct {
+	Type string
+	JSON []byte
+}
+
+// typeName is the name an Encoded records for a value of type t: the
+// package path and name of a named type, else t's literal form.
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	if t.Name() != "" && t.PkgPath() != "" {
+		return t.PkgPath() + "." + t.Name()
+	}
+	return t.String()
+}
+
+// encode returns v as an Encoded.
+func encode(v any) (Encoded, error) {
+	if e, ok := v.(Encoded); ok {
+		return e, nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return Encoded{}, err
+	}
+	return Encoded{Type: typeName(reflect.TypeOf(v)), JSON: data}, nil
+}
+
+// decodeAs returns the value e holds when T is its type.
+func decodeAs[T any](e Encoded) (T, bool) {
+	var t T
+	if typeName(reflect.TypeFor[T]()) != e.Type {
+		return t, false
+	}
+	if err := json.Unmarshal(e.JSON, &t); err != nil {
+		return t, false
+	}
+	return t, true
+}
+
+// native reports whether BinaryCodec stores v without JSON.
+func native(v any) bool {
+	switch v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, []byte, time.Time, Encoded:
+		return true
+	}
+	return false
+}
+
+// CheckValue implements ValueChecker.
+func (BinaryCodec) CheckValue(v any) error {
+	if native(v) {
+		return nil
+	}
+	_, err := json.Marshal(v)
+	return err
+}
+
+// binaryFormat is BinaryCodec's leading byte.
 const binaryFormat = 0xB1
 
 // Value tags of BinaryCodec.
@@ -100,7 +146,8 @@ const (
 	tagBytes
 	tagBytesNil
 	tagTime
-	tagGob
+	tagGob // written by earlier versions; refused by Decode
+	tagJSON
 )
 
 // Encode implements Codec.
@@ -115,6 +162,8 @@ func (BinaryCodec) Encode(values map[string]any) ([]byte, error) {
 			size += len(v)
 		case time.Time:
 			size += 16
+		case Encoded:
+			size += binary.MaxVarintLen64 + len(v.Type) + len(v.JSON)
 		}
 	}
 	b := make([]byte, 0, size)
@@ -189,19 +238,21 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		b[n] = byte(len(b) - n - 1)
 		return b, nil
 	}
-	return appendGob(b, v)
+	return appendJSON(b, v)
 }
 
-// appendGob appends v as a gob value: kept out of appendValue so that only
-// this path moves v to the heap.
-func appendGob(b []byte, v any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
+// appendJSON appends v as an Encoded: kept out of appendValue so that
+// only this path moves v to the heap.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	e, err := encode(v)
+	if err != nil {
 		return nil, err
 	}
-	b = append(b, tagGob)
-	b = binary.AppendUvarint(b, uint64(buf.Len()))
-	return append(b, buf.Bytes()...), nil
+	b = append(b, tagJSON)
+	b = binary.AppendUvarint(b, uint64(len(e.Type)))
+	b = append(b, e.Type...)
+	b = binary.AppendUvarint(b, uint64(len(e.JSON)))
+	return append(b, e.JSON...), nil
 }
 
 // Decode implements Codec.
@@ -210,15 +261,7 @@ func (BinaryCodec) Decode(data []byte) (map[string]any, error) {
 		return map[string]any{}, nil
 	}
 	if data[0] != binaryFormat {
-		// Encoded by GobCodec, the earlier default.
-		if err := checkGobFraming(data); err != nil {
-			return nil, err
-		}
-		values, err := GobCodec{}.Decode(data)
-		if err != nil {
-			return nil, fmt.Errorf("%w: gob values: %w", errCorrupt, err)
-		}
-		return values, nil
+		return nil, corruptValues("not BinaryCodec's format (gob-encoded sessions are not decoded)")
 	}
 	// Keys and string values are substrings of one copy of the input: one
 	// allocation instead of one per string.
@@ -407,119 +450,17 @@ func (d *decoder) value() any {
 			return nil
 		}
 		return t
-	case tagGob:
+	case tagJSON:
+		typ := d.string()
 		p := d.bytes()
 		if d.err != nil {
 			return nil
 		}
-		if err := checkGobFraming(p); err != nil {
-			d.err = err
-			return nil
-		}
-		var v any
-		if err := gob.NewDecoder(bytes.NewReader(p)).Decode(&v); err != nil {
-			d.err = fmt.Errorf("%w: values: gob value: %w", errCorrupt, err)
-			return nil
-		}
-		return v
+		return Encoded{Type: typ, JSON: append([]byte(nil), p...)}
 	default:
 		if d.err == nil {
 			d.fail("unknown value tag " + strconv.Itoa(int(tag)))
 		}
 		return nil
 	}
-}
-
-// checkGobFraming checks that b is a sequence of whole gob messages (a
-// gob-encoded count followed by that many bytes), so that the gob decoder
-// never sizes a buffer from a count the input cannot back.
-func checkGobFraming(b []byte) error {
-	for len(b) > 0 {
-		c := b[0]
-		b = b[1:]
-		n := uint64(c)
-		if c >= 0x80 {
-			k := 256 - int(c) // 0xFF means 1 byte, 0xF8 8
-			if k > 8 || k > len(b) {
-				return corruptValues("bad gob message count")
-			}
-			n = 0
-			for _, x := range b[:k] {
-				n = n<<8 | uint64(x)
-			}
-			b = b[k:]
-		}
-		if n == 0 || n > uint64(len(b)) {
-			return corruptValues("bad gob message count")
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-// A record is what the Manager keeps under one ID in the store: either a
-// session or, for RenewGrace after RenewID, a forwarding record that names
-// the session's new ID.
-//
-// Layout (all integers big-endian):
-//
-//	session: 's' | created unix ns (8) | expiry unix ns (8) | uvarint len(user) | user | codec bytes
-//	forward: 'f' | new ID
-type record struct {
-	forward string    // new ID, for a forwarding record
-	created time.Time // start of the absolute lifetime
-	expiry  time.Time // expiry the record was saved with
-	user    string    // user recorded by Login
-	values  []byte    // codec bytes
-}
-
-const (
-	kindSession = 's'
-	kindForward = 'f'
-)
-
-var errCorrupt = errors.New("session: corrupt record")
-
-func (r *record) marshal() []byte {
-	if r.forward != "" {
-		return append([]byte{kindForward}, r.forward...)
-	}
-	b := make([]byte, 0, 1+16+binary.MaxVarintLen64+len(r.user)+len(r.values))
-	b = append(b, kindSession)
-	b = binary.BigEndian.AppendUint64(b, uint64(r.created.UnixNano()))
-	b = binary.BigEndian.AppendUint64(b, uint64(r.expiry.UnixNano()))
-	b = binary.AppendUvarint(b, uint64(len(r.user)))
-	b = append(b, r.user...)
-	return append(b, r.values...)
-}
-
-func unmarshalRecord(b []byte) (record, error) {
-	if len(b) == 0 {
-		return record{}, errCorrupt
-	}
-	switch b[0] {
-	case kindForward:
-		if !validID(string(b[1:])) {
-			return record{}, errCorrupt
-		}
-		return record{forward: string(b[1:])}, nil
-	case kindSession:
-		b = b[1:]
-		if len(b) < 16 {
-			return record{}, errCorrupt
-		}
-		r := record{
-			created: time.Unix(0, int64(binary.BigEndian.Uint64(b))),
-			expiry:  time.Unix(0, int64(binary.BigEndian.Uint64(b[8:]))),
-		}
-		b = b[16:]
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return record{}, errCorrupt
-		}
-		r.user = string(b[k : k+int(n)])
-		r.values = b[k+int(n):]
-		return r, nil
-	}
-	return record{}, errCorrupt
 }

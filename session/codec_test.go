@@ -3,33 +3,29 @@ package session
 import (
 	"bytes"
 	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
 
-// codecTestCart is a gob-registered struct for the BinaryCodec's gob
-// fallback.
+// codecTestCart is an application struct, never registered anywhere: it
+// is stored as JSON.
 type codecTestCart struct {
 	Items []string
 	Total int64
 }
 
-// codecTestCents is a named integer type: it must take the gob fallback and
-// come back as codecTestCents, not int64.
+// codecTestCents is a named integer type: it is stored as JSON and comes
+// back as codecTestCents, not int64.
 type codecTestCents int64
 
-func init() {
-	gob.Register(codecTestCart{})
-	gob.Register(codecTestCents(0))
-	gob.Register(map[string]int{})
-}
-
 // codecTestValues has one entry per fast-path type (with edge values) and
-// a few gob-fallback values.
+// a few values stored as JSON.
 func codecTestValues() map[string]any {
 	return map[string]any{
 		"nil":        nil,
@@ -66,6 +62,22 @@ func codecTestValues() map[string]any {
 	}
 }
 
+// decodedAs returns what Get[T] would give for raw, with T the type of want.
+func decodedAs(raw, want any) any {
+	e, ok := raw.(Encoded)
+	if !ok {
+		return raw
+	}
+	if e.Type != typeName(reflect.TypeOf(want)) {
+		return e
+	}
+	p := reflect.New(reflect.TypeOf(want))
+	if err := json.Unmarshal(e.JSON, p.Interface()); err != nil {
+		return e
+	}
+	return p.Elem().Interface()
+}
+
 func TestBinaryCodecRoundTrip(t *testing.T) {
 	var c BinaryCodec
 	for k, v := range codecTestValues() {
@@ -79,10 +91,18 @@ func TestBinaryCodecRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			got, ok := out[k]
+			raw, ok := out[k]
 			if !ok || len(out) != 1 {
 				t.Fatalf("Decode = %#v, want only key %q", out, k)
 			}
+			if native(v) {
+				if _, isEnc := raw.(Encoded); isEnc {
+					t.Fatalf("%T came back as an Encoded; want it stored natively", v)
+				}
+			} else if _, isEnc := raw.(Encoded); !isEnc {
+				t.Fatalf("%T came back as %T; want an Encoded", v, raw)
+			}
+			got := decodedAs(raw, v)
 			if reflect.TypeOf(got) != reflect.TypeOf(v) {
 				t.Fatalf("type %T, want %T", got, v)
 			}
@@ -114,9 +134,40 @@ func TestBinaryCodecRoundTrip(t *testing.T) {
 		t.Fatalf("decoded %d entries, want %d", len(out), len(in))
 	}
 	for k, v := range in {
-		if reflect.TypeOf(out[k]) != reflect.TypeOf(v) {
-			t.Errorf("%q: type %T, want %T", k, out[k], v)
+		if got := decodedAs(out[k], v); reflect.TypeOf(got) != reflect.TypeOf(v) {
+			t.Errorf("%q: type %T, want %T", k, got, v)
 		}
+	}
+	// An Encoded is written back as it is.
+	again, err := c.Encode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, data) && len(again) != len(data) {
+		t.Fatalf("re-encoding the decoded values changed their size: %d, want %d", len(again), len(data))
+	}
+}
+
+// TestEncodedTypeChecked: a value stored as one type is not handed out as
+// another type that JSON would happily fill.
+func TestEncodedTypeChecked(t *testing.T) {
+	type other struct {
+		Items []string
+		Total int64
+	}
+	e, err := encode(codecTestCart{Items: []string{"a"}, Total: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := decodeAs[other](e); ok {
+		t.Fatal("a codecTestCart decoded as another struct type")
+	}
+	if _, ok := decodeAs[map[string]any](e); ok {
+		t.Fatal("a codecTestCart decoded as map[string]any")
+	}
+	got, ok := decodeAs[codecTestCart](e)
+	if !ok || got.Total != 2 || len(got.Items) != 1 {
+		t.Fatalf("decodeAs[codecTestCart] = %#v, %v", got, ok)
 	}
 }
 
@@ -156,31 +207,79 @@ func TestBinaryCodecEmpty(t *testing.T) {
 	}
 }
 
-func TestBinaryCodecUnregistered(t *testing.T) {
+// TestBinaryCodecNeedsNoRegistration: a type never registered anywhere
+// is stored; one JSON cannot encode fails with the key's name.
+func TestBinaryCodecNeedsNoRegistration(t *testing.T) {
 	type unregistered struct{ A int }
-	_, err := BinaryCodec{}.Encode(map[string]any{"u": unregistered{1}})
-	if err == nil || !strings.Contains(err.Error(), `"u"`) {
-		t.Fatalf("Encode of an unregistered type: err = %v", err)
-	}
-}
-
-// TestBinaryCodecReadsGob: sessions stored by GobCodec (the earlier
-// default) still decode.
-func TestBinaryCodecReadsGob(t *testing.T) {
-	in := map[string]any{"n": 3, "s": "x", "cart": codecTestCart{Items: []string{"a"}}}
-	data, err := GobCodec{}.Encode(in)
+	data, err := BinaryCodec{}.Encode(map[string]any{"u": unregistered{1}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if data[0] == binaryFormat {
-		t.Fatalf("gob stream starts with the binary format byte")
+		t.Fatalf("Encode of an unregistered type: %v", err)
 	}
 	out, err := BinaryCodec{}.Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(out, in) {
-		t.Fatalf("got %#v, want %#v", out, in)
+	if got, ok := decodeAs[unregistered](out["u"].(Encoded)); !ok || got.A != 1 {
+		t.Fatalf("decoded %#v, %v", got, ok)
+	}
+	_, err = BinaryCodec{}.Encode(map[string]any{"ch": make(chan int)})
+	if err == nil || !strings.Contains(err.Error(), `"ch"`) {
+		t.Fatalf("Encode of a channel: err = %v, want an error naming the key", err)
+	}
+	if err := (BinaryCodec{}).CheckValue(make(chan int)); err == nil {
+		t.Fatal("CheckValue accepted a channel")
+	}
+	if err := (BinaryCodec{}).CheckValue(unregistered{}); err != nil {
+		t.Fatalf("CheckValue refused a plain struct: %v", err)
+	}
+}
+
+// gobMapBomb is a 25-byte gob stream of a map[string]int that declares
+// 1<<22 entries; gob sizes the map from the count, so decoding it with
+// encoding/gob allocates about 213 MiB.
+func gobMapBomb(t testing.TB) []byte {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	// Messages are a length byte and that many bytes; the last is the value:
+	// type ID (2 bytes), singleton delta (1), count (1), the entries.
+	last := 0
+	for i := 0; i < len(b); i += 1 + int(b[i]) {
+		last = i
+	}
+	value := b[last+1:]
+	if len(value) < 4 || value[3] != 1 {
+		t.Fatalf("unexpected gob layout % x", b)
+	}
+	payload := append(append(append([]byte{}, value[:3]...), 0xfd, 0x40, 0x00, 0x00), value[4:]...)
+	return append(append(append([]byte{}, b[:last]...), byte(len(payload))), payload...)
+}
+
+// TestBinaryCodecRefusesGob: gob is never decoded from the store, so a few
+// bytes that declare a huge map cost nothing. The gob map bomb of the
+// session issue (2^22 entries in 120 bytes) allocated 213 MiB.
+func TestBinaryCodecRefusesGob(t *testing.T) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(map[string]any{"n": 3}); err != nil {
+		t.Fatal(err)
+	}
+	bomb := gobMapBomb(t)
+	inTag := append([]byte{binaryFormat, 1, 1, 'k', tagGob, byte(len(bomb))}, bomb...)
+	for name, data := range map[string][]byte{"gob stream": buf.Bytes(), "gob map bomb": bomb, "gob value tag": inTag} {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := BinaryCodec{}.Decode(data)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("Decode = %v, want an error wrapping errCorrupt", err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+				t.Fatalf("Decode of %d bytes allocated %d bytes", len(data), n)
+			}
+		})
 	}
 }
 
@@ -205,6 +304,9 @@ func TestBinaryCodecCorrupt(t *testing.T) {
 		"gob garbage":      {binaryFormat, 1, 1, 'k', tagGob, 3, 2, 0xff, 0x00},
 		"legacy gob huge":  {0xf8, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"legacy garbage":   {0x03, 0x01, 0x02, 0x03},
+		"json huge length": {binaryFormat, 1, 1, 'k', tagJSON, 1, 'T', 0xff, 0xff, 0xff, 0x7f, '{'},
+		"json huge type":   {binaryFormat, 1, 1, 'k', tagJSON, 0xff, 0xff, 0xff, 0x7f, 'T'},
+		"json truncated":   {binaryFormat, 1, 1, 'k', tagJSON, 1, 'T'},
 		"truncated valid":  valid[:len(valid)-1],
 		"only format byte": {binaryFormat},
 	}
@@ -253,9 +355,7 @@ func FuzzBinaryCodec(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	if data, err := (GobCodec{}).Encode(map[string]any{"n": 1, "cart": codecTestCart{}}); err == nil {
-		f.Add(data)
-	}
+	f.Add(gobMapBomb(f))
 	f.Add([]byte{binaryFormat, 1, 1, 'k', tagGob, 4, 0xfc, 0x7f, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		values, err := c.Decode(data) // must not panic
@@ -311,10 +411,12 @@ func codecEqual(a, b map[string]any) bool {
 			if !bytes.Equal(av, bv.([]byte)) || (av == nil) != (bv.([]byte) == nil) {
 				return false
 			}
+		case Encoded:
+			if be := bv.(Encoded); av.Type != be.Type || !bytes.Equal(av.JSON, be.JSON) {
+				return false
+			}
 		default:
-			if !reflect.DeepEqual(av, bv) && !reflect.DeepEqual(av, av) {
-				continue // contains NaN somewhere (gob value): cannot compare
-			} else if !reflect.DeepEqual(av, bv) {
+			if !reflect.DeepEqual(av, bv) {
 				return false
 			}
 		}
@@ -330,35 +432,25 @@ var codecBenchValues = map[string]any{
 }
 
 func BenchmarkCodec(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		codec Codec
-	}{{"binary", BinaryCodec{}}, {"gob", GobCodec{}}} {
-		data, err := bc.codec.Encode(codecBenchValues)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(bc.name+"/encode", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := bc.codec.Encode(codecBenchValues); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(bc.name+"/decode", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := bc.codec.Decode(data); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	var c BinaryCodec
+	data, err := c.Encode(codecBenchValues)
+	if err != nil {
+		b.Fatal(err)
 	}
-}
-
-func init() {
-	// GobCodec, unlike BinaryCodec, needs time.Time registered; for
-	// BenchmarkCodec's comparison.
-	gob.Register(time.Time{})
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Encode(codecBenchValues); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Decode(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -13,25 +13,38 @@
 // Handlers use the request's context:
 //
 //	n, ok := session.Get[int](ctx, "n")
-//	session.Put(ctx, "cart", cart)                         // gob.Register(Cart{}) once
-//	session.Update(ctx, "n", func(n int) int { return n + 1 }) // safe under concurrency
+//	err := session.Put(ctx, "cart", cart)                          // any type; no registration
+//	n, err := session.Update(ctx, "n", func(n int) int { return n + 1 }) // safe under concurrency
 //	msg, _ := session.Pop[string](ctx, "flash")
 //	session.Remove(ctx, "k"); session.Clear(ctx)
-//	session.Login(ctx, user)   // RenewID + record the user in the user index
-//	session.RenewID(ctx)       // on any change of privilege
+//	session.Login(ctx, user)   // a new ID, the user recorded (defeats fixation)
+//	session.RenewID(ctx)       // a new ID on any other change of privilege
+//	session.Rotate(ctx)        // a new ID, same privilege (periodic rotation)
+//	session.SetLifetime(ctx, session.Lifetime{Absolute: 30 * 24 * time.Hour, Persist: true}) // "remember me"
 //	session.Destroy(ctx)       // logout
-//	manager.DestroyAll(ctx, user) // log the user out everywhere
+//	sessions.DestroyAll(ctx, user)                      // log the user out everywhere
+//	sessions.UserSessions(ctx, user)                    // the user's devices
+//	sessions.DestroySession(ctx, user, info.Handle)    // end one of them
 //
-// The default Codec, BinaryCodec, encodes map[string]any in a compact
-// binary form: values of type string, bool, the sized and unsized ints
-// and uints, float32, float64, []byte and time.Time (and nil) are written
-// directly, without reflection; a value of any other concrete type is
-// encoded on its own with encoding/gob, so it must be registered with
-// gob.Register before it is Put, or the commit fails. Decoding gives back
-// the stored Go types, and Get[T] reports false when the stored value is
-// not a T (an int stays an int, a Cart a Cart). BinaryCodec also reads
-// sessions written by GobCodec, the earlier default, which stays
-// available as Config.Codec.
+// Put, Update, Remove, Clear and the ID functions fail with ErrNoSession
+// outside a session instead of doing nothing, and Put and Update fail at
+// once for a value the codec cannot encode.
+//
+// Code outside an HTTP request (a WebSocket handler, a gRPC method) uses
+// Manager.Load with a token and Manager.Commit, which returns the token to
+// hand back. With Config.Header the middleware carries the ID in a header
+// instead of a cookie, for API and mobile clients.
+//
+// # Values
+//
+// The default Codec, BinaryCodec, writes values of type string, bool, the
+// sized and unsized ints and uints, float32, float64, []byte and
+// time.Time (and nil) directly; a value of any other type is stored as
+// JSON with the name of its Go type and read back by Get[T] of that type,
+// so application types need no registration. Decoding what the store
+// returns never panics and allocates in proportion to its size: the store
+// is shared, and gob, which can declare a map of any size in a few bytes,
+// is never decoded.
 //
 // # What every clone sees
 //
@@ -45,7 +58,7 @@
 // sees them (as far as the store itself is consistent: a Redis replica
 // read, for example, is not).
 //
-// # The commit: merge, compare-and-swap, tombstones
+// # The commit: merge, compare-and-swap, exactly once
 //
 // Concurrent requests of one session lose no update. A request records
 // what it changed — the keys it Put, Updated or Removed, a Clear, a Login —
@@ -55,26 +68,39 @@
 //
 //	loop (at most Config.CommitAttempts times, with jittered backoff):
 //	    data, v := LoadVersion(id)   // the first attempt reuses the request's load
-//	    v == 0 → the session was deleted (a logout) or expired while the
+//	    no session → it was destroyed (a logout) or expired while the
 //	             request ran: drop the changes; never recreate it
-//	    a forwarding record → the session was renewed concurrently: follow
-//	             it and commit into the new ID
+//	    renewed by Rotate, within RotateGrace → follow it and commit into the new ID
+//	    renewed by Login or RenewID → drop the changes (see below)
+//	    our own earlier attempt is in the session's commit log → done
 //	    values := decode(data); replay this request's operations
 //	    SaveIf(id, values, expiry, v); ErrConflict → loop
 //
+// Each commit carries a random commit ID, and a session keeps the IDs of
+// its last 8 commits. A write whose reply is lost — the store applied it,
+// and the client saw a broken connection, or re-sent it and got a
+// conflict, as go-redis does by default — is recognised on the next read
+// and never applied twice. When the write failed and more than 8 commits
+// followed before the Manager could read the session back, it cannot tell
+// and the request gets ErrOutcomeUnknown (and the error response); a
+// store client that re-sends a write after a lost reply while 8 or more
+// other commits of the same session land in between could make it apply
+// one twice: none of this module's stores lets that happen (memory never
+// loses a reply, gomemcache never re-sends, and go-redis's re-sends come
+// within a second of the write).
+//
 // Within one process the commits of a session are serialized by a striped
 // lock, so its concurrent requests queue rather than spin on conflicts;
-// compare-and-swap arbitrates between clones.
-//
-// Put is last-writer-wins per key; Update(fn) composes, because fn is
-// re-applied on each attempt to the value as stored then, so 100
-// concurrent increments add exactly 100. When the attempts run out the
-// request gets the ErrorHandler response: a change is never lost silently.
+// compare-and-swap arbitrates between clones. Put is last-writer-wins per
+// key; Update(fn) composes, because fn is re-applied on each attempt to
+// the value as stored then, so 100 concurrent increments add exactly 100.
+// When the attempts run out the request gets the ErrorHandler response: a
+// change is never lost silently.
 //
 // Without a CASStore the Manager re-loads, merges and saves (two round
 // trips, best effort): serialized within a process, but a commit from
-// another clone between that load and save is overwritten, and a logout in that window can be undone. Use a CASStore
-// where that matters.
+// another clone between that load and save is overwritten, and a logout in
+// that window can be undone. Use a CASStore where that matters.
 //
 // A request that changed nothing writes nothing, except an idle touch:
 // when the session's stored expiry would move forward by at least
@@ -88,9 +114,10 @@
 //
 // A session records when it was created. It expires at
 // min(created+Lifetime, last write+IdleTimeout); the absolute deadline is
-// never extended. Defaults: Lifetime 24h, IdleTimeout 30m.
+// never extended. Defaults: Lifetime 24h, IdleTimeout 30m. SetLifetime
+// gives one session limits and cookie persistence of its own.
 //
-// # IDs, renewal, logout
+// # IDs, login, renewal
 //
 // IDs are 256 bits from crypto/rand, 43 characters of unpadded base64url.
 // Strict mode: a cookie whose value is not such an ID never reaches the
@@ -99,36 +126,77 @@
 // client-supplied ID is never adopted. A stale cookie on a request that
 // saves nothing is deleted.
 //
-// RenewID (and Login) gives the session a new ID at commit: the session
-// is saved under the new ID and the old ID's record is replaced, with
-// compare-and-swap, by a forwarding record that lives RenewGrace (default
-// 10s). A request presenting the old ID in that window — one already in
-// flight in another tab — loads the new session, commits into it, and is
-// sent the new ID; after the grace the old ID is unknown.
+// Login and RenewID change the privilege the session carries, and give it
+// a new ID at commit. From then on the old ID never reaches the session:
+// a request presenting it — an attacker who planted it before the login
+// (session fixation), or another tab of the same browser whose request
+// was in flight — is served as a fresh visitor, is never sent the new ID,
+// and its writes are dropped, not merged into the logged-in session (an
+// attacker adding to a victim's cart). For RotateGrace (default 10s) after
+// the login, such a request's response leaves the client's cookie alone,
+// so a slow tab does not undo the login in the browser; a Login or RenewID
+// of its own (a login form submitted twice) starts a fresh session with
+// only its own changes. The values the session holds before the login are
+// kept: Clear first if anonymous data must not follow the user in.
 //
-// Destroy deletes the session from the store at once and the response
-// deletes the cookie; a slower concurrent request finds no session at
-// commit and drops its changes instead of resurrecting it. Values Put
-// after Destroy in the same request start a fresh session with a new ID.
-// Login lists the session under the user in a store's UserIndex, and
-// Manager.DestroyAll deletes all of a user's sessions.
+// Rotate changes no privilege: the old ID forwards to the session for
+// RotateGrace, so a request in flight with it reads and writes the
+// session and is sent the new ID; then it is unknown.
+//
+// The old ID's record (a renewal record naming the new ID) stays in the
+// store until the session's absolute deadline, so that a logout can follow
+// it.
+//
+// # Logout
+//
+// Destroy deletes the session at once under every ID of its family: the
+// ID the request loaded and every ID a concurrent Login, RenewID or Rotate
+// has moved the session to since (it follows the renewal records, and
+// deletes the live session with compare-and-swap, so a renewal that races
+// it either finishes first and is followed, or fails and deletes its new
+// copy). A logged-out session is never served again under any ID, however
+// requests race the logout; a slower concurrent request finds no session
+// at commit and drops its changes instead of resurrecting it. The response
+// deletes the cookie. Values Put after Destroy start a fresh session with
+// a new ID. Login lists the session under the user in a store's UserIndex
+// (before the session exists under its new ID, so nothing escapes it);
+// Manager.DestroyAll ends every session of the user the same way,
+// Manager.UserSessions lists them (device, created, last seen) under
+// handles that are not their IDs, and Manager.DestroySession ends one.
 //
 // # Store failures
 //
 // A store that fails while the request's session is loaded or committed
-// makes the Manager answer with Config.ErrorHandler (default: 503 with a
-// generic body; the error text is never sent) and discard the handler's
-// response, headers included. It never falls back to a fresh session, so
-// a user is never served or handed another session, and nothing is
-// written under an ID the Manager did not load or issue. Nothing is
-// cached between requests, so a store that comes back is used by the next
-// request without a restart.
+// makes the Manager answer with Config.ErrorHandler (default: log the
+// error through Config.Logger, slog.Default() unless set, and answer 503
+// with a generic body; the error text is never sent) and discard the
+// handler's response, headers included. Nothing the Manager logs, and no
+// error of this module's stores, contains a session ID. The Manager never
+// falls back to a fresh session, so a user is never served or handed
+// another session, and nothing is written under an ID the Manager did not
+// load or issue. Nothing is cached between requests, so a store that
+// comes back is used by the next request without a restart.
+//
+// Config.StoreTimeout (default 3s) bounds the time a request spends
+// loading its session, and again committing or destroying it, against a
+// store that hangs: redisstore refuses a go-redis client that would ignore
+// the deadline (ContextTimeoutEnabled unset); memcachedstore's client
+// Timeout bounds each of its round trips (gomemcache takes no context).
 //
 // # Cookie and headers
 //
 // Secure defaults: name "sid" (generic), Path "/", no Domain, HttpOnly,
-// Secure, SameSite=Lax, and no Expires (CookieConfig.Persist sets Expires
-// to the absolute deadline). A response that sets or deletes the cookie
-// carries Cache-Control: no-cache="Set-Cookie" and Vary: Cookie, so
-// shared caches do not store it.
+// Secure, SameSite=Lax, and no Expires (CookieConfig.Persist, or
+// SetLifetime's Persist for one session, sets Expires to the absolute
+// deadline). CookieConfig.HostPrefix names it "__Host-sid", which browsers
+// accept only from a secure origin with Path "/" and no Domain, so a
+// subdomain cannot plant an ID. A response that sets or deletes the cookie
+// carries Cache-Control: no-cache="Set-Cookie" and Vary: Cookie, so shared
+// caches do not store it.
+//
+// # Memory store
+//
+// Memory is bounded (MemoryConfig.MaxSessions, default 100,000 IDs): a
+// new session in a full store evicts the least recently used one, so a
+// flood of anonymous visitors cannot grow it without limit.
 package session

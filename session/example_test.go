@@ -2,40 +2,19 @@ package session_test
 
 import (
 	"context"
-	"encoding/gob"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"time"
 
 	"github.com/scaleout/scaleout/session"
 )
 
-// Cart is a value of an application type kept in a session: with the
-// default gob codec it is registered once.
-type Cart struct{ Items []string }
-
-func init() { gob.Register(Cart{}) }
-
-// browser keeps the session cookie between requests.
-type browser struct {
-	h      http.Handler
-	cookie *http.Cookie
-}
-
-func (b *browser) get(path string) string {
-	r := httptest.NewRequest(http.MethodGet, "https://shop.example"+path, nil)
-	if b.cookie != nil {
-		r.AddCookie(b.cookie)
-	}
-	w := httptest.NewRecorder()
-	b.h.ServeHTTP(w, r)
-	for _, c := range w.Result().Cookies() {
-		b.cookie = c
-	}
-	return w.Body.String()
-}
-
 func Example() {
+	type Cart struct{ Items []string } // any type works: no registration
+
 	store, err := session.NewMemory(session.MemoryConfig{}) // Redis or Memcached for many clones
 	if err != nil {
 		panic(err)
@@ -50,8 +29,11 @@ func Example() {
 	mux.HandleFunc("/add", func(w http.ResponseWriter, r *http.Request) {
 		cart, _ := session.Get[Cart](r.Context(), "cart")
 		cart.Items = append(cart.Items, r.URL.Query().Get("item"))
-		session.Put(r.Context(), "cart", cart)
-		session.Put(r.Context(), "flash", "added")
+		if err := session.Put(r.Context(), "cart", cart); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = session.Put(r.Context(), "flash", "added")
 	})
 	mux.HandleFunc("/cart", func(w http.ResponseWriter, r *http.Request) {
 		cart, _ := session.Get[Cart](r.Context(), "cart")
@@ -59,14 +41,48 @@ func Example() {
 		fmt.Fprintf(w, "%v %q", cart.Items, flash)
 	})
 
-	b := &browser{h: sessions.LoadAndSave(mux)}
-	b.get("/add?item=tea")
-	b.get("/add?item=milk")
-	fmt.Println(b.get("/cart"))
-	fmt.Println(b.get("/cart"))
+	srv := httptest.NewTLSServer(sessions.LoadAndSave(mux)) // the cookie is Secure
+	defer srv.Close()
+	browser := srv.Client()
+	browser.Jar, _ = cookiejar.New(nil)
+	get := func(path string) string {
+		resp, err := browser.Get(srv.URL + path)
+		if err != nil {
+			panic(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	get("/add?item=tea")
+	get("/add?item=milk")
+	fmt.Println(get("/cart"))
+	fmt.Println(get("/cart"))
 	// Output:
 	// [tea milk] "added"
 	// [tea milk] ""
+}
+
+// browser is a client with a cookie jar on srv, for the examples below.
+type browser struct {
+	srv *httptest.Server
+	c   *http.Client
+}
+
+func newBrowser(srv *httptest.Server) *browser {
+	c := *srv.Client() // a copy: each browser has its own cookie jar
+	c.Jar, _ = cookiejar.New(nil)
+	return &browser{srv: srv, c: &c}
+}
+
+func (b *browser) get(path string) string {
+	resp, err := b.c.Get(b.srv.URL + path)
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
 }
 
 // Update changes a value based on its old value; it is re-applied at
@@ -75,11 +91,16 @@ func ExampleUpdate() {
 	store, _ := session.NewMemory(session.MemoryConfig{})
 	defer store.Close()
 	sessions, _ := session.NewManager(store, session.Config{})
-	h := sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := session.Update(r.Context(), "visits", func(n int) int { return n + 1 })
+	srv := httptest.NewTLSServer(sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := session.Update(r.Context(), "visits", func(n int) int { return n + 1 })
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprint(w, n)
-	}))
-	b := &browser{h: h}
+	})))
+	defer srv.Close()
+	b := newBrowser(srv)
 	for range 3 {
 		fmt.Println(b.get("/"))
 	}
@@ -90,7 +111,8 @@ func ExampleUpdate() {
 }
 
 // Login renews the session ID (defeating session fixation) and records the
-// user, so DestroyAll can log the user out everywhere.
+// user, so UserSessions lists the user's devices and DestroyAll logs the
+// user out everywhere.
 func ExampleLogin() {
 	store, _ := session.NewMemory(session.MemoryConfig{})
 	defer store.Close()
@@ -104,17 +126,66 @@ func ExampleLogin() {
 	mux.HandleFunc("/me", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "user=%q", session.User(r.Context()))
 	})
-	laptop := &browser{h: sessions.LoadAndSave(mux)}
-	phone := &browser{h: sessions.LoadAndSave(mux)}
+	srv := httptest.NewTLSServer(sessions.LoadAndSave(mux))
+	defer srv.Close()
+	laptop, phone := newBrowser(srv), newBrowser(srv)
 	laptop.get("/login")
 	phone.get("/login")
 	fmt.Println(laptop.get("/me"), phone.get("/me"))
 
+	devices, _ := sessions.UserSessions(context.Background(), "alice")
+	fmt.Println(len(devices), "sessions")
 	if err := sessions.DestroyAll(context.Background(), "alice"); err != nil {
 		panic(err)
 	}
 	fmt.Println(laptop.get("/me"), phone.get("/me"))
 	// Output:
 	// user="alice" user="alice"
+	// 2 sessions
 	// user="" user=""
+}
+
+// Load and Commit use sessions outside an HTTP request — a WebSocket
+// handler, a gRPC method — with the ID passed as a token.
+func ExampleManager_Load() {
+	store, _ := session.NewMemory(session.MemoryConfig{})
+	defer store.Close()
+	sessions, _ := session.NewManager(store, session.Config{})
+
+	ctx, _ := sessions.Load(context.Background(), "") // no token yet: a new session
+	_ = session.Put(ctx, "room", "lobby")
+	token, _, _ := sessions.Commit(ctx) // hand token to the client
+
+	ctx, _ = sessions.Load(context.Background(), token) // its next message
+	room, _ := session.Get[string](ctx, "room")
+	fmt.Println(room)
+	// Output:
+	// lobby
+}
+
+// SetLifetime gives one session limits of its own: a "remember me" box.
+func ExampleSetLifetime() {
+	store, _ := session.NewMemory(session.MemoryConfig{})
+	defer store.Close()
+	sessions, _ := session.NewManager(store, session.Config{})
+	srv := httptest.NewTLSServer(sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = session.Login(r.Context(), "alice")
+		if r.URL.Query().Get("remember") == "on" {
+			_ = session.SetLifetime(r.Context(), session.Lifetime{
+				Absolute: 30 * 24 * time.Hour,
+				Idle:     7 * 24 * time.Hour,
+				Persist:  true, // the cookie survives a browser restart
+			})
+		}
+	})))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/login?remember=on")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	c := resp.Cookies()[0]
+	fmt.Println(int(time.Until(c.Expires).Round(24*time.Hour).Hours()/24), "days")
+	// Output:
+	// 30 days
 }

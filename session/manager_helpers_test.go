@@ -134,13 +134,16 @@ func (c *client) send(path, sid string) *httptest.ResponseRecorder {
 	return w
 }
 
-// app is the handler under test: /put?k=v, /get?k, /inc, /login?u,
-// /logout, /renew.
+// app is the handler under test: /put?k=v, /get?k, /n, /inc, /login?u,
+// /logout, /renew, /rotate, /user.
 func app() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range r.URL.Query() {
-			session.Put(r.Context(), k, v[0])
+			if err := session.Put(r.Context(), k, v[0]); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
 		}
 	})
 	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +155,9 @@ func app() http.Handler {
 		_, _ = w.Write([]byte(strings.Repeat("x", n)))
 	})
 	mux.HandleFunc("/inc", func(w http.ResponseWriter, r *http.Request) {
-		session.Update(r.Context(), "n", func(n int) int { return n + 1 })
+		if _, err := session.Update(r.Context(), "n", func(n int) int { return n + 1 }); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
 	})
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 		if err := session.Login(r.Context(), r.URL.RawQuery); err != nil {
@@ -167,7 +172,45 @@ func app() http.Handler {
 	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
 		_ = session.RenewID(r.Context())
 	})
+	mux.HandleFunc("/rotate", func(w http.ResponseWriter, r *http.Request) {
+		_ = session.Rotate(r.Context())
+	})
+	mux.HandleFunc("/user", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(session.User(r.Context())))
+	})
 	return mux
 }
 
 var errUnsupported = errors.ErrUnsupported
+
+// A slowRequest is the slow side of a race: a request that loads its
+// session, then waits until the test releases it before it acts.
+type slowRequest struct {
+	loaded, release chan struct{}
+	done            chan *http.Response
+}
+
+// slowRoute serves path on mux as a slow request that runs act once
+// released.
+func slowRoute(mux *http.ServeMux, path string, act func(w http.ResponseWriter, r *http.Request)) *slowRequest {
+	s := &slowRequest{loaded: make(chan struct{}), release: make(chan struct{}), done: make(chan *http.Response, 1)}
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		close(s.loaded)
+		<-s.release
+		act(w, r)
+	})
+	return s
+}
+
+// start sends the slow request with sid and returns once it has loaded
+// its session.
+func (s *slowRequest) start(c *client, path, sid string) {
+	go func() { s.done <- c.send(path, sid).Result() }()
+	<-s.loaded
+}
+
+// finish releases the slow request and returns its response.
+func (s *slowRequest) finish() *http.Response {
+	close(s.release)
+	return <-s.done
+}

@@ -1,13 +1,16 @@
 package session_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/session"
@@ -190,6 +193,135 @@ func TestManagerConcurrentLogoutOnStores(t *testing.T) {
 			// Nothing still in flight may resurrect it later.
 			time.Sleep(100 * time.Millisecond)
 			gone("after the old cookie was presented again")
+		})
+	}
+}
+
+// proxiedStore is a store on a real server reached through a fault proxy.
+type proxiedStore struct {
+	name  string
+	store session.SessionStore
+	proxy *testenv.FaultProxy
+	write []byte // what the store's conditional write looks like on the wire
+}
+
+func proxiedStores(t *testing.T) []proxiedStore {
+	var out []proxiedStore
+	for _, retries := range []int{0, -1} { // go-redis's default (3) and none
+		p := testenv.StartFaultProxy(t, testenv.RedisAddr(t))
+		testenv.RedisClient(t) // deletes Prefix(t) at the end
+		c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: retries, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = c.Close() })
+		name := "redis, default retries"
+		if retries < 0 {
+			name = "redis, no retries"
+		}
+		out = append(out, proxiedStore{name, newRedisStore(t, c), p, []byte("evalsha")})
+	}
+	p := testenv.StartFaultProxy(t, testenv.MemcachedAddr(t))
+	testenv.MemcachedClient(t)
+	s, err := memcachedstore.New(memcache.New(p.Addr()), memcachedstore.Config{Prefix: testenv.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, proxiedStore{"memcached", s, p, []byte("cas ")})
+}
+
+// TestLostReplyOnStores: the reply to a commit's conditional write is
+// dropped on the wire after the server applied it — go-redis then re-sends
+// it (and gets a conflict) or, without retries, reports the broken
+// connection; memcached's client reports it. Each increment lands exactly
+// once, and the request succeeds. Before the fix the Manager treated the
+// re-sent write's conflict as a foreign write and applied it twice.
+func TestLostReplyOnStores(t *testing.T) {
+	for _, st := range proxiedStores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			c := &client{t: t, h: newManager(t, st.store, session.Config{}).LoadAndSave(app())}
+			c.do("/inc")
+			require.NotEmpty(t, c.sid)
+			for i := 2; i <= 6; i++ {
+				st.proxy.DropReply(func(req []byte) bool { return bytes.Contains(req, st.write) })
+				w := c.do("/inc")
+				require.Equal(t, http.StatusOK, w.Code, "an applied commit was answered %d: %s", w.Code, w.Body)
+				require.Zero(t, st.proxy.Armed(), "no conditional write went through the proxy")
+				require.Equal(t, i, c.do("/n").Body.Len(), "after a lost reply the increment was applied %d times", c.do("/n").Body.Len()-i+1)
+			}
+			require.EqualValues(t, 5, st.proxy.DroppedReplies())
+
+			// A renewal whose writes lose their replies: the session moves
+			// once, and the client gets its new ID.
+			before := c.sid
+			st.proxy.DropReply(func(req []byte) bool { return bytes.Contains(req, st.write) })
+			w := c.do("/rotate")
+			require.Equal(t, http.StatusOK, w.Code)
+			require.NotEqual(t, before, c.sid)
+			require.Equal(t, 6, c.do("/n").Body.Len())
+		})
+	}
+}
+
+// faultyServer is a private server a test can pause (hung) and kill
+// (dead), with a store on it.
+type faultyServer struct {
+	name          string
+	store         session.SessionStore
+	pause, resume func()
+	kill, restart func()
+}
+
+func faultyServers(t *testing.T) []faultyServer {
+	rs := testenv.StartRedis(t, testenv.RedisOptions{})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	rstore, err := redisstore.New(rdb, redisstore.Config{})
+	require.NoError(t, err)
+	ms := testenv.StartMemcached(t)
+	mc := memcache.New(ms.Addr())
+	mc.Timeout = 300 * time.Millisecond // bounds each round trip: gomemcache takes no context
+	mstore, err := memcachedstore.New(mc, memcachedstore.Config{})
+	require.NoError(t, err)
+	return []faultyServer{
+		{"redis", rstore, rs.Pause, rs.Resume, rs.Kill, rs.Restart},
+		{"memcached", mstore, ms.Pause, ms.Resume, ms.Kill, ms.Restart},
+	}
+}
+
+// TestHungAndDeadStore: a server that accepts connections and never
+// answers (paused), and one that is gone (killed): a request is answered
+// 503 within StoreTimeout (memcached: its client's Timeout per round
+// trip), plus room for a loaded machine, and requests work again once the
+// server is back.
+func TestHungAndDeadStore(t *testing.T) {
+	const storeTimeout = 500 * time.Millisecond
+	for _, srv := range faultyServers(t) {
+		t.Run(srv.name, func(t *testing.T) {
+			c := &client{t: t, h: newManager(t, srv.store, session.Config{StoreTimeout: storeTimeout}).LoadAndSave(app())}
+			c.do("/put?a=1")
+			require.NotEmpty(t, c.sid)
+			for _, fault := range []string{"hung", "dead"} {
+				if fault == "hung" {
+					srv.pause()
+				} else {
+					srv.kill()
+				}
+				for _, path := range []string{"/get?a", "/put?a=2"} {
+					start := time.Now()
+					w := c.send(path, c.sid)
+					took := time.Since(start)
+					require.Equal(t, http.StatusServiceUnavailable, w.Code, "%s against a %s server", path, fault)
+					require.Less(t, took, storeTimeout+1500*time.Millisecond,
+						"%s against a %s %s took %v with StoreTimeout %v", path, fault, srv.name, took, storeTimeout)
+				}
+				if fault == "hung" {
+					srv.resume()
+				} else {
+					srv.restart()
+				}
+				// Back: the next requests are served (a killed server lost the
+				// session, so a fresh one starts).
+				require.Eventually(t, func() bool { return c.send("/get?a", c.sid).Code == http.StatusOK },
+					10*time.Second, 50*time.Millisecond, "requests fail after the %s server is back", fault)
+			}
 		})
 	}
 }

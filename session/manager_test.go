@@ -149,10 +149,10 @@ func TestDestroyThenPut(t *testing.T) {
 	h := newManager(t, newSpy(t), session.Config{}).LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/out" {
 			require.NoError(t, session.Destroy(r.Context()))
-			session.Put(r.Context(), "flash", "bye")
+			require.NoError(t, session.Put(r.Context(), "flash", "bye"))
 			return
 		}
-		session.Put(r.Context(), "u", "alice")
+		require.NoError(t, session.Put(r.Context(), "u", "alice"))
 	}))
 	c := &client{t: t, h: h}
 	c.do("/in")
@@ -209,29 +209,32 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 	})
 }
 
-func TestRenewIDGrace(t *testing.T) {
+// TestRotateGrace: after Rotate, the old ID forwards to the session for
+// RotateGrace — reads and writes land in it, and the request is sent the
+// new ID — and is unknown after.
+func TestRotateGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := newSpy(t)
-		c := &client{t: t, h: newManager(t, store, session.Config{RenewGrace: 10 * time.Second}).LoadAndSave(app())}
+		c := &client{t: t, h: newManager(t, store, session.Config{RotateGrace: 10 * time.Second}).LoadAndSave(app())}
+		c.do("/login?alice")
 		c.do("/put?a=1")
 		old := c.sid
-		w := c.do("/login?alice")
+		w := c.do("/rotate")
 		require.Equal(t, http.StatusOK, w.Code)
 		require.NotEqual(t, old, c.sid)
-		renewed := c.sid
+		rotated := c.sid
 
-		// Within the grace, a request with the old ID sees the new
-		// session, writes land in it, and it is sent the new ID.
 		time.Sleep(5 * time.Second)
 		oldClient := &client{t: t, h: c.h, sid: old}
 		oldClient.do("/put?b=2")
-		require.Equal(t, renewed, oldClient.sid)
+		require.Equal(t, rotated, oldClient.sid, "a request with the old ID within the grace is sent the new ID")
 		require.Equal(t, "2", c.do("/get?b").Body.String())
 		require.Equal(t, "1", c.do("/get?a").Body.String())
+		require.Equal(t, "alice", c.do("/user").Body.String())
 
 		ids, err := store.UserSessions(t.Context(), "alice")
 		require.NoError(t, err)
-		require.Equal(t, []string{renewed}, ids)
+		require.Contains(t, ids, rotated, "the rotated session is listed under its user")
 
 		// After the grace the old ID is dead.
 		time.Sleep(6 * time.Second)
@@ -303,66 +306,63 @@ func TestStoreFailure(t *testing.T) {
 	require.Equal(t, "bob", bob.do("/get?who").Body.String())
 }
 
+// TestOutsideMiddleware: every call that changes a session fails loudly
+// outside one instead of doing nothing.
 func TestOutsideMiddleware(t *testing.T) {
 	ctx := context.Background()
-	session.Put(ctx, "a", 1)
+	require.ErrorIs(t, session.Put(ctx, "a", 1), session.ErrNoSession)
+	_, err := session.Update(ctx, "n", func(n int) int { return n + 1 })
+	require.ErrorIs(t, err, session.ErrNoSession)
+	require.ErrorIs(t, session.Remove(ctx, "a"), session.ErrNoSession)
+	require.ErrorIs(t, session.Clear(ctx), session.ErrNoSession)
+	require.ErrorIs(t, session.RenewID(ctx), session.ErrNoSession)
+	require.ErrorIs(t, session.Rotate(ctx), session.ErrNoSession)
+	require.ErrorIs(t, session.Destroy(ctx), session.ErrNoSession)
+	require.ErrorIs(t, session.Login(ctx, "u"), session.ErrNoSession)
+	require.ErrorIs(t, session.SetLifetime(ctx, session.Lifetime{}), session.ErrNoSession)
 	_, ok := session.Get[int](ctx, "a")
 	require.False(t, ok)
-	require.Error(t, session.RenewID(ctx))
-	require.Error(t, session.Destroy(ctx))
-	require.Error(t, session.Login(ctx, "u"))
 }
 
 // TestSlowRequestAfterLogout: a request that loaded the session before a
 // logout and commits after it does not bring the session back.
 func TestSlowRequestAfterLogout(t *testing.T) {
 	store := newSpy(t)
-	loaded, release := make(chan struct{}), make(chan struct{})
 	mux := app().(*http.ServeMux)
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		close(loaded)
-		<-release
-		session.Put(r.Context(), "late", "x")
-		session.Update(r.Context(), "n", func(n int) int { return n + 1 })
+	slow := slowRoute(mux, "/slow", func(w http.ResponseWriter, r *http.Request) {
+		_ = session.Put(r.Context(), "late", "x")
+		_, _ = session.Update(r.Context(), "n", func(n int) int { return n + 1 })
 	})
 	c := &client{t: t, h: newManager(t, store, session.Config{}).LoadAndSave(mux)}
 	c.do("/put?a=1")
 	sid := c.sid
-	done := make(chan int)
-	go func() { done <- c.send("/slow", sid).Code }()
-	<-loaded
+	slow.start(c, "/slow", sid)
 	c.do("/logout")
 	require.Empty(t, c.sid)
-	close(release)
-	require.Equal(t, http.StatusOK, <-done)
+	require.Equal(t, http.StatusOK, slow.finish().StatusCode)
 	_, found, err := store.Memory.Load(t.Context(), sid)
 	require.NoError(t, err)
 	require.False(t, found)
 }
 
-// TestInFlightDuringRenew: a request that loaded the session under the
-// old ID and commits after RenewID lands its change in the new session.
-func TestInFlightDuringRenew(t *testing.T) {
-	store := newSpy(t)
-	loaded, release := make(chan struct{}), make(chan struct{})
+// TestInFlightDuringRotate: a request that loaded the session under the
+// old ID and commits after Rotate lands its change in the new session and
+// is sent the new ID.
+func TestInFlightDuringRotate(t *testing.T) {
 	mux := app().(*http.ServeMux)
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		close(loaded)
-		<-release
-		session.Update(r.Context(), "n", func(n int) int { return n + 1 })
+	slow := slowRoute(mux, "/slow", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = session.Update(r.Context(), "n", func(n int) int { return n + 1 })
 	})
-	c := &client{t: t, h: newManager(t, store, session.Config{}).LoadAndSave(mux)}
+	c := &client{t: t, h: newManager(t, newSpy(t), session.Config{}).LoadAndSave(mux)}
 	c.do("/inc")
 	old := c.sid
-	done := make(chan *http.Response)
-	go func() { done <- c.send("/slow", old).Result() }()
-	<-loaded
+	slow.start(c, "/slow", old)
 	c.do("/inc")
-	c.do("/renew")
+	c.do("/rotate")
 	require.NotEqual(t, old, c.sid)
-	close(release)
-	resp := <-done
+	resp := slow.finish()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, resp.Cookies(), 1)
 	require.Equal(t, c.sid, resp.Cookies()[0].Value, "the in-flight request is sent the new ID")
 	require.Equal(t, 3, c.do("/n").Body.Len())
 }
@@ -372,9 +372,9 @@ func TestInFlightDuringRenew(t *testing.T) {
 func TestCommitBeforeHeader(t *testing.T) {
 	mux := app().(*http.ServeMux)
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
-		session.Put(r.Context(), "a", "1")
+		_ = session.Put(r.Context(), "a", "1")
 		w.(http.Flusher).Flush()
-		session.Put(r.Context(), "b", "2") // after the header: not saved
+		_ = session.Put(r.Context(), "b", "2") // after the header: not saved
 		_, _ = w.Write([]byte("body"))
 	})
 	c := &client{t: t, h: newManager(t, newSpy(t), session.Config{}).LoadAndSave(mux)}

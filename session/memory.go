@@ -3,14 +3,23 @@ package session
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // DefaultSweepInterval is how often a Memory store removes expired
 // sessions when MemoryConfig.SweepInterval is zero.
 const DefaultSweepInterval = time.Minute
+
+// DefaultMaxSessions bounds a Memory store when MemoryConfig.MaxSessions
+// is zero.
+const DefaultMaxSessions = 100_000
+
+// evictionSamples is how many entries an eviction compares.
+const evictionSamples = 16
 
 // MemoryConfig configures a Memory store. The zero value is ready to use.
 type MemoryConfig struct {
@@ -22,6 +31,14 @@ type MemoryConfig struct {
 	// MaxBytes bounds the size of one session's data; a larger Save fails
 	// with ErrTooLarge. Zero means no limit; negative is invalid.
 	MaxBytes int
+	// MaxSessions bounds how many IDs the store holds (sessions, and the
+	// records a renewal leaves under an old ID), so that a flood of
+	// anonymous visitors cannot grow it without limit. Saving a new ID
+	// into a full store first evicts the least recently used one, chosen
+	// among a sample the way Redis's allkeys-lru does; an evicted session
+	// ends as if it had expired. Zero means DefaultMaxSessions; negative
+	// is invalid.
+	MaxSessions int
 }
 
 // Memory is a SessionStore kept in the memory of one process: for a single
@@ -38,12 +55,16 @@ type MemoryConfig struct {
 // One background goroutine sweeps expired entries; Close stops it. After
 // Close every operation fails with ErrClosed.
 type Memory struct {
-	maxBytes int
+	maxBytes    int
+	maxSessions int
 
 	mu       sync.RWMutex
-	entries  map[string]memEntry
+	entries  map[string]*memEntry
+	ids      []string                        // the keys of entries, for sampling
 	users    map[string]map[string]time.Time // user -> session ID -> expiry
+	userOf   map[string]string               // session ID -> user, for the indexed IDs
 	lastVer  Version
+	evicted  int64
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
@@ -54,6 +75,8 @@ type memEntry struct {
 	data    []byte
 	expiry  time.Time
 	version Version
+	used    atomic.Int64 // last Load or Save, Unix ns: the eviction order
+	slot    int          // index of its key in Memory.ids
 }
 
 var (
@@ -64,21 +87,26 @@ var (
 
 // NewMemory returns a Memory store and starts its sweeping goroutine;
 // call Close to stop it. It fails with ErrInvalidConfig for a negative
-// SweepInterval or MaxBytes.
+// SweepInterval, MaxBytes or MaxSessions.
 func NewMemory(cfg MemoryConfig) (*Memory, error) {
-	if cfg.SweepInterval < 0 || cfg.MaxBytes < 0 {
-		return nil, fmt.Errorf("%w: negative SweepInterval or MaxBytes", ErrInvalidConfig)
+	if cfg.SweepInterval < 0 || cfg.MaxBytes < 0 || cfg.MaxSessions < 0 {
+		return nil, fmt.Errorf("%w: negative SweepInterval, MaxBytes or MaxSessions", ErrInvalidConfig)
 	}
 	interval := cfg.SweepInterval
 	if interval == 0 {
 		interval = DefaultSweepInterval
 	}
 	m := &Memory{
-		maxBytes: cfg.MaxBytes,
-		entries:  make(map[string]memEntry),
-		users:    make(map[string]map[string]time.Time),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		maxBytes:    cfg.MaxBytes,
+		maxSessions: cfg.MaxSessions,
+		entries:     make(map[string]*memEntry),
+		users:       make(map[string]map[string]time.Time),
+		userOf:      make(map[string]string),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if m.maxSessions == 0 {
+		m.maxSessions = DefaultMaxSessions
 	}
 	go m.sweepLoop(interval)
 	return m, nil
@@ -91,7 +119,9 @@ func (m *Memory) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.entries = nil
+		m.ids = nil
 		m.users = nil
+		m.userOf = nil
 		m.mu.Unlock()
 		close(m.stop)
 	})
@@ -120,6 +150,7 @@ func (m *Memory) LoadVersion(ctx context.Context, id string) ([]byte, Version, e
 	if !ok || !now.Before(e.expiry) {
 		return nil, 0, nil
 	}
+	e.used.Store(now.UnixNano())
 	data := make([]byte, len(e.data))
 	copy(data, e.data)
 	return data, e.version, nil
@@ -165,12 +196,65 @@ func (m *Memory) save(ctx context.Context, id string, data []byte, expiry time.T
 		}
 	}
 	if !now.Before(expiry) {
-		delete(m.entries, id)
+		m.remove(id)
 		return 0, nil
 	}
 	m.lastVer++
-	m.entries[id] = memEntry{data: cp, expiry: expiry, version: m.lastVer}
+	e := &memEntry{data: cp, expiry: expiry, version: m.lastVer}
+	e.used.Store(now.UnixNano())
+	if old, ok := m.entries[id]; ok {
+		e.slot = old.slot
+	} else {
+		if len(m.entries) >= m.maxSessions {
+			m.evict(now)
+		}
+		e.slot = len(m.ids)
+		m.ids = append(m.ids, id)
+	}
+	m.entries[id] = e
 	return m.lastVer, nil
+}
+
+// evict removes one entry to make room: an expired one if the sample has
+// one, else the least recently used of evictionSamples entries drawn at
+// random.
+func (m *Memory) evict(now time.Time) {
+	var victim string
+	oldest := int64(1<<63 - 1)
+	for range evictionSamples {
+		id := m.ids[rand.IntN(len(m.ids))]
+		e := m.entries[id]
+		if !now.Before(e.expiry) {
+			victim = id
+			break
+		}
+		if u := e.used.Load(); u < oldest {
+			victim, oldest = id, u
+		}
+	}
+	m.remove(victim)
+	m.evicted++
+}
+
+// remove deletes id and its user-index entry. The caller holds mu.
+func (m *Memory) remove(id string) {
+	if e, ok := m.entries[id]; ok {
+		last := len(m.ids) - 1
+		moved := m.ids[last]
+		m.ids[e.slot] = moved
+		m.entries[moved].slot = e.slot
+		m.ids = m.ids[:last]
+	}
+	delete(m.entries, id)
+	if user, ok := m.userOf[id]; ok {
+		delete(m.userOf, id)
+		if ids := m.users[user]; ids != nil {
+			delete(ids, id)
+			if len(ids) == 0 {
+				delete(m.users, user)
+			}
+		}
+	}
 }
 
 // Delete implements SessionStore.
@@ -183,7 +267,7 @@ func (m *Memory) Delete(ctx context.Context, id string) error {
 	if m.closed {
 		return ErrClosed
 	}
-	delete(m.entries, id)
+	m.remove(id)
 	return nil
 }
 
@@ -209,6 +293,7 @@ func (m *Memory) AddUserSession(ctx context.Context, user, id string, expiry tim
 	if old, ok := ids[id]; !ok || expiry.After(old) {
 		ids[id] = expiry
 	}
+	m.userOf[id] = user
 	return nil
 }
 
@@ -250,7 +335,7 @@ func (m *Memory) DeleteUser(ctx context.Context, user string) error {
 		return ErrClosed
 	}
 	for id := range m.users[user] {
-		delete(m.entries, id)
+		m.remove(id)
 	}
 	delete(m.users, user)
 	return nil
@@ -279,13 +364,14 @@ func (m *Memory) sweep(now time.Time) {
 	}
 	for id, e := range m.entries {
 		if !now.Before(e.expiry) {
-			delete(m.entries, id)
+			m.remove(id)
 		}
 	}
 	for user, ids := range m.users {
 		for id, exp := range ids {
 			if !now.Before(exp) {
 				delete(ids, id)
+				delete(m.userOf, id)
 			}
 		}
 		if len(ids) == 0 {
@@ -294,12 +380,12 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
-// sizes returns the number of sessions and users held, expired or not
-// (for tests).
-func (m *Memory) sizes() (sessions, users int) {
+// sizes returns the number of sessions and users held, expired or not,
+// and how many sessions were evicted (for tests).
+func (m *Memory) sizes() (sessions, users int, evicted int64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.entries), len(m.users)
+	return len(m.entries), len(m.users), m.evicted
 }
 
 func memCheck(ctx context.Context, id string) error {

@@ -1,4 +1,4 @@
 package session
 
 // MemorySizes exposes Memory.sizes to the external tests.
-func MemorySizes(m *Memory) (sessions, users int) { return m.sizes() }
+func MemorySizes(m *Memory) (sessions, users int, evicted int64) { return m.sizes() }

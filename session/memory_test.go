@@ -25,7 +25,7 @@ func newUnclosedMemory(t testing.TB, cfg session.MemoryConfig) *session.Memory {
 }
 
 func TestNewMemoryRefusesNegativeConfig(t *testing.T) {
-	for _, cfg := range []session.MemoryConfig{{SweepInterval: -1}, {MaxBytes: -1}} {
+	for _, cfg := range []session.MemoryConfig{{SweepInterval: -1}, {MaxBytes: -1}, {MaxSessions: -1}} {
 		m, err := session.NewMemory(cfg)
 		require.ErrorIs(t, err, session.ErrInvalidConfig)
 		require.Nil(t, m)
@@ -52,6 +52,48 @@ func TestMemoryConformanceMaxBytes(t *testing.T) {
 	sessiontest.Run(t, func(t *testing.T) session.SessionStore {
 		return newTestMemory(t, session.MemoryConfig{MaxBytes: 64 << 10})
 	})
+}
+
+// TestMemoryBoundedByDefault: a store built with the zero config holds at
+// most DefaultMaxSessions, however many sessions are saved.
+func TestMemoryBoundedByDefault(t *testing.T) {
+	m := newTestMemory(t, session.MemoryConfig{})
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	for i := range session.DefaultMaxSessions + 5_000 {
+		require.NoError(t, m.Save(ctx, fmt.Sprintf("s%07d", i), []byte("x"), exp))
+	}
+	n, _, evicted := session.MemorySizes(m)
+	require.Equal(t, session.DefaultMaxSessions, n)
+	require.EqualValues(t, 5_000, evicted)
+}
+
+// TestMemoryAnonymousFlood: 100k anonymous requests that each store
+// something, through the Manager, leave a store of MaxSessions entries;
+// a session in use throughout survives them (least recently used goes
+// first), and so does its user index entry.
+func TestMemoryAnonymousFlood(t *testing.T) {
+	const limit = 1000
+	m := newTestMemory(t, session.MemoryConfig{MaxSessions: limit})
+	h := newManager(t, m, session.Config{}).LoadAndSave(app())
+	user := &client{t: t, h: h}
+	user.do("/login?alice")
+	user.do("/put?a=1")
+	flood := &client{t: t, h: h}
+	for i := range 100_000 {
+		flood.sid = ""
+		flood.do("/put?x=1")
+		if i%(limit/4) == 0 {
+			require.Equal(t, "1", user.do("/get?a").Body.String(), "a session in use was evicted after %d anonymous sessions", i)
+		}
+	}
+	n, users, evicted := session.MemorySizes(m)
+	require.LessOrEqual(t, n, limit)
+	require.Equal(t, 1, users)
+	require.Greater(t, evicted, int64(90_000))
+	ids, err := m.UserSessions(t.Context(), "alice")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
 }
 
 func TestMemoryMaxBytes(t *testing.T) {
@@ -150,21 +192,21 @@ func TestMemorySweep(t *testing.T) {
 		ids, err := m.UserSessions(ctx, "shortuser")
 		require.NoError(t, err)
 		require.Empty(t, ids)
-		sessions, users := session.MemorySizes(m)
+		sessions, users, _ := session.MemorySizes(m)
 		require.Equal(t, 15, sessions)
 		require.Equal(t, 2, users)
 
 		// The sweep at one minute frees them.
 		time.Sleep(30 * time.Second)
 		synctest.Wait()
-		sessions, users = session.MemorySizes(m)
+		sessions, users, _ = session.MemorySizes(m)
 		require.Equal(t, 5, sessions)
 		require.Equal(t, 1, users)
 
 		// And the long ones at theirs.
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		sessions, users = session.MemorySizes(m)
+		sessions, users, _ = session.MemorySizes(m)
 		require.Zero(t, sessions)
 		require.Zero(t, users)
 	})

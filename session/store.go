@@ -39,7 +39,15 @@ type CASStore interface {
 	// SaveIf stores data under id until expiry only if the session's
 	// current version is v (0: only if there is no session), and returns
 	// the new version. It fails with ErrConflict, storing nothing, when the
-	// session changed or was deleted since v was loaded.
+	// session changed or was deleted since v was loaded. An expiry that is
+	// not in the future deletes the session, still only if its version is
+	// v, and returns version 0 (the Manager's logout is such a delete).
+	//
+	// A version is never reused for an ID, not even after a Delete. When
+	// the store's client re-sends a SaveIf whose reply was lost, the
+	// re-sent copy may answer ErrConflict for the write the first copy
+	// made: the Manager recognises its own commits, as long as fewer than
+	// 8 other commits of the session land between the two copies.
 	SaveIf(ctx context.Context, id string, data []byte, expiry time.Time, v Version) (Version, error)
 }
 
@@ -48,7 +56,9 @@ type CASStore interface {
 // store.
 type UserIndex interface {
 	// AddUserSession records that session id, which expires at expiry,
-	// belongs to user.
+	// belongs to user. The Manager calls it before the session exists
+	// under id. It fails with ErrInvalidID for an empty user or an ID
+	// CheckID refuses.
 	AddUserSession(ctx context.Context, user, id string, expiry time.Time) error
 	// UserSessions returns the IDs of user's sessions that have not
 	// expired (a session deleted on its own may still be listed until its

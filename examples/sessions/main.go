@@ -135,7 +135,11 @@ func clone(name string, sessions *session.Manager) http.Handler {
 			http.Error(w, "not logged in", http.StatusUnauthorized)
 			return
 		}
-		n := session.Update(r.Context(), "n", func(n int) int { return n + 1 })
+		n, err := session.Update(r.Context(), "n", func(n int) int { return n + 1 })
+		if err != nil {
+			http.Error(w, "session unavailable", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "%d", n)
 	})
 	return sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

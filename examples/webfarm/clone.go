@@ -251,7 +251,7 @@ func (c *clone) visit(w http.ResponseWriter, r *http.Request) {
 func (c *clone) wrote(ctx, tracked context.Context, user string) {
 	if m, ok := replica.MarkOf(tracked); ok {
 		if text, err := m.MarshalText(); err == nil {
-			session.Put(ctx, "mark", string(text))
+			_ = session.Put(ctx, "mark", string(text)) // ctx carries the session: a string always encodes
 		}
 	}
 	_ = c.profiles.Delete(ctx, "profile:"+user)

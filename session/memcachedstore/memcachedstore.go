@@ -372,7 +372,7 @@ func live(es []entry, now time.Time) []entry {
 
 func checkUser(ctx context.Context, op, user string) error {
 	if user == "" {
-		return fmt.Errorf("memcachedstore: %s: empty user", op)
+		return fmt.Errorf("memcachedstore: %s: empty user: %w", op, session.ErrInvalidID)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memcachedstore: %s: %w", op, err)

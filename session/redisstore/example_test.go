@@ -15,7 +15,8 @@ import (
 // client and closes it.
 func Example() {
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs: []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"},
+		Addrs:                 []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"},
+		ContextTimeoutEnabled: true, // required: the store's time bounds rest on it
 	})
 	defer client.Close()
 

@@ -42,11 +42,20 @@
 // caller's time.Now() deletes the session (SaveIf deletes only if the
 // version matches).
 //
-// # Failures
+// # Failures and time bounds
 //
 // Every failure to reach Redis is an error wrapping the client's ("redisstore:
 // load: ..."), never a silent "not found"; redis.Nil alone means "no
-// session". The Store keeps no connection state of its own: when the server
+// session". No error names a key: keys hold session IDs.
+//
+// Every call honours its context's deadline, which is how the Manager's
+// StoreTimeout bounds a request against a hung server: New refuses a
+// go-redis client without ContextTimeoutEnabled, which would ignore it.
+//
+// go-redis re-sends a command whose connection broke (MaxRetries, 3 by
+// default), so a SaveIf whose reply was lost may be applied and then
+// answered ErrConflict by its own re-sent copy. The Manager tells such a
+// commit from a conflicting one by its commit log (see package session). The Store keeps no connection state of its own: when the server
 // comes back, the client's pool reconnects and the same Store works again
 // (go-redis, after repeated dial failures, answers with the last dial error
 // until its background redial succeeds, about a second later).
@@ -74,6 +83,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/session"
 )
 
@@ -105,10 +115,17 @@ var (
 	_ session.UserIndex    = (*Store)(nil)
 )
 
-// New returns a Store on client, which the Store never closes.
+// New returns a Store on client, which the Store never closes. It refuses
+// a go-redis client whose options leave ContextTimeoutEnabled false: such
+// a client ignores the deadline of the context on its sockets, so a hung
+// server would hold every request for ReadTimeout × (MaxRetries+1)
+// whatever the Manager's StoreTimeout says.
 func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("redisstore: nil client: %w", session.ErrInvalidConfig)
+	}
+	if err := redisopt.Check(client); err != nil {
+		return nil, fmt.Errorf("redisstore: %w: %w", session.ErrInvalidConfig, err)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -229,7 +246,8 @@ func (s *Store) LoadVersion(ctx context.Context, id string) ([]byte, session.Ver
 	}
 	v, err := strconv.ParseUint(vs, 10, 64)
 	if err != nil || v == 0 {
-		return nil, 0, fmt.Errorf("redisstore: load: bad version %q under %q", vs, s.key(id))
+		// The key holds the session ID, a secret: it is not named.
+		return nil, 0, fmt.Errorf("redisstore: load: bad version %q in a session hash", vs)
 	}
 	return []byte(d), session.Version(v), nil
 }

@@ -28,7 +28,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, c redis.UniversalClient, s *
 }
 
 func TestNewConfig(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}) // never dialled
 	t.Cleanup(func() { _ = c.Close() })
 	for _, tc := range []struct {
 		name string
@@ -54,6 +54,17 @@ func TestNewConfig(t *testing.T) {
 	}
 	_, err := redisstore.New(nil, redisstore.Config{})
 	require.ErrorIs(t, err, session.ErrInvalidConfig)
+
+	// A client that ignores context deadlines is refused, naming the option.
+	for _, c := range []redis.UniversalClient{
+		redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
+		redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}),
+	} {
+		_, err := redisstore.New(c, redisstore.Config{})
+		require.ErrorIs(t, err, session.ErrInvalidConfig)
+		require.ErrorContains(t, err, "ContextTimeoutEnabled")
+		_ = c.Close()
+	}
 }
 
 func TestBasics(t *testing.T) {
@@ -319,9 +330,10 @@ func TestUserIndex(t *testing.T) {
 func TestServerFailure(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
 	c := redis.NewClient(&redis.Options{
-		Addr:        srv.Addr(),
-		DialTimeout: 500 * time.Millisecond,
-		MaxRetries:  1,
+		Addr:                  srv.Addr(),
+		DialTimeout:           500 * time.Millisecond,
+		MaxRetries:            1,
+		ContextTimeoutEnabled: true,
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	s, err := redisstore.New(c, redisstore.Config{})

@@ -27,11 +27,24 @@
 //     Delete never matches again (a logout is never undone), not even
 //     after the ID is saved anew; every save makes a new version; 100
 //     goroutines doing load-modify-SaveIf retry loops lose no increment.
+//   - CASStore: SaveIf with an expiry in the past deletes only over the
+//     current version (a logout that a stale writer cannot undo).
 //   - UserIndex: a user's sessions are listed, DeleteUser deletes them and
-//     the index, users do not see each other's sessions, and an index
-//     entry whose expiry has passed is not listed.
+//     the index, users do not see each other's sessions, an index entry
+//     whose expiry has passed is not listed, and AddUserSession refuses an
+//     invalid ID or an empty user with session.ErrInvalidID.
+//   - Manager (with a CASStore; see RunManager): session.Manager over the
+//     store, through two Managers as two clones: a logout raced by writes
+//     and renewals is never undone (RaceTrials trials, zero survivors); a
+//     commit whose reply is lost — reported as an error, or re-sent by the
+//     client with up to 7 other commits in between — is applied exactly
+//     once, on a plain commit, a renewal and a new session, and one whose
+//     outcome cannot be known is reported failed, never applied twice; a
+//     pre-login ID never reaches the logged-in session, its data or its
+//     ID; concurrent increments through two clones all count.
 //
-// The kit takes a few seconds, most of it waiting for one expiry. Each
+// The kit takes a few seconds, most of it waiting for one expiry and
+// running the logout races. Each
 // subtest calls newStore for a fresh store; newStore should register its
 // cleanup (closing the store, deleting keys) with t.Cleanup. Stores that
 // share one server may be given the same backing keyspace: the kit uses
@@ -103,6 +116,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.SessionStore) {
 		{"VersionsChange", testCASVersionsChange},
 		{"SaveIfInvalidID", testCASInvalidID},
 		{"ConcurrentIncrements", testCASCounter},
+		{"SaveIfPastExpiryDeletes", testCASPastExpiry},
 	}
 	t.Run("CAS", func(t *testing.T) {
 		if _, ok := newStore(t).(session.CASStore); !ok {
@@ -112,6 +126,8 @@ func Run(t *testing.T, newStore func(t *testing.T) session.SessionStore) {
 			t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t).(session.CASStore)) })
 		}
 	})
+
+	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
 
 	userTests := []struct {
 		name string
@@ -584,6 +600,26 @@ func testCASInvalidID(t *testing.T, s session.CASStore) {
 	}
 }
 
+// testCASPastExpiry: SaveIf with an expiry in the past is a conditional
+// delete (the Manager's logout): with the current version it deletes and
+// returns version 0; with a stale one it fails with ErrConflict and the
+// session stays.
+func testCASPastExpiry(t *testing.T, s session.CASStore) {
+	ctx := ctxFor(t)
+	id := newID(t, "casdel")
+	v1, err := s.SaveIf(ctx, id, []byte("a"), later(), 0)
+	require.NoError(t, err)
+	v2, err := s.SaveIf(ctx, id, []byte("b"), later(), v1)
+	require.NoError(t, err)
+	_, err = s.SaveIf(ctx, id, nil, time.Now().Add(-time.Hour), v1)
+	require.ErrorIs(t, err, session.ErrConflict, "a conditional delete with a stale version")
+	requireLoad(t, s, id, []byte("b"))
+	v, err := s.SaveIf(ctx, id, nil, time.Now().Add(-time.Hour), v2)
+	require.NoError(t, err, "a conditional delete with the current version")
+	require.Zero(t, v)
+	requireMissing(t, s, id)
+}
+
 func testCASCounter(t *testing.T, s session.CASStore) {
 	ctx := ctxFor(t)
 	id := newID(t, "cascount")
@@ -711,4 +747,5 @@ func testUserInvalidID(t *testing.T, s session.SessionStore, ui session.UserInde
 			require.ErrorIs(t, ui.AddUserSession(ctx, user, id, later()), session.ErrInvalidID)
 		})
 	}
+	require.ErrorIs(t, ui.AddUserSession(ctx, "", newID(t, "nouser"), later()), session.ErrInvalidID, "an empty user")
 }

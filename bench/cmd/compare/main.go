@@ -6,21 +6,25 @@
 //
 //	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache|queue|replica]
 //
-// It measures seven things:
+// It measures eight things:
 //
 //   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
 //     each benchmark repeated -runs times (interleaved across
 //     implementations, so a noisy stretch of the machine hits all of them
 //     alike) and reported as the median;
+//
 //   - distribution: -keys keys over 10 and 100 shards, max/mean load, next
 //     to what an ideal uniform random assignment gives (the noise floor);
+//
 //   - movement: the fraction of -keys keys whose owner changes when an 11th
 //     shard joins 10, as a multiple of the ideal 1/11;
+//
 //   - pick cost: ns/op and allocs/op of one balancer pick (Pick and Done
 //     for ours, NextServer for oxy) at 10 backends serially and under
 //     RunParallel, and of WeightedRoundRobin over 10,000 weighted
 //     backends, with a bare atomic counter as the floor; -runs medians,
 //     interleaved like the lookups;
+//
 //   - cache hits: ns/op, B/op and allocs/op of one Get hit of a 1 KiB
 //     value from Redis (raw go-redis GET, rediscache, Loader on
 //     rediscache, go-redis/cache v9, eko/gocache v4) and from Memcached
@@ -37,6 +41,7 @@
 //     SCALEOUT_REDIS_ADDR and SCALEOUT_MEMCACHED_ADDR (eval "$(../scripts/services.sh env)");
 //     without them they are reported as not measured and their targets
 //     as missed.
+//
 //   - job queues: processing throughput (20,000 pre-enqueued no-op jobs
 //     drained at concurrency 10 and 50), enqueue throughput (serial, 16
 //     goroutines, EnqueueBatch of 100), enqueue-to-handler latency at 200
@@ -46,6 +51,7 @@
 //     their targets missed), and queue.Memory's processing rate; -runs
 //     runs, interleaved, medians and per-run ratios. Bytes per job are
 //     measured once on a private redis-server the tool starts.
+//
 //   - replica routing: ns/op, B/op and allocs/op of QueryRowContext+Scan,
 //     QueryContext+Next+Close and ExecContext through a bare *sql.DB,
 //     replica.DB (static roles, and with a fake Probe) and
@@ -56,8 +62,15 @@
 //     medians, interleaved, and the routing overhead over bare from an
 //     interleaved measurement per op (impls.ReplicaEnv.Interleaved).
 //
+//   - sessions: ns/op, allocs/op and store writes/op of one HTTP request
+//     through session.Manager (redisstore, Memory) and alexedwards/scs
+//     (goredisstore with and without an idle timeout, memstore) for an
+//     increment, a read and one increment in ten, with the Redis libraries
+//     also measured interleaved for the time ratios.
+//
 // -only shard runs the first three, -only balance the fourth, -only cache
-// the fifth, -only queue the sixth, -only replica the last.
+// the fifth, -only queue the sixth, -only replica the seventh, -only
+// session the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
 // file is rewritten whole, except the block between
@@ -103,22 +116,23 @@ func main() {
 	queueLatency := fs.Duration("queue-latency", 2*time.Second, "producer duration of each queue latency run (at 200 jobs/s)")
 	queueMemJobs := fs.Int("queue-mem-jobs", impls.QueueMemPerJobN, "backlog jobs of the queue's Redis bytes-per-job measurement (e.g. 1000000)")
 	replicaBenchtime := fs.Duration("replica-benchtime", 300*time.Millisecond, "duration of each replica routing benchmark run, the interleaved ones included")
-	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits), queue (job queue) "+
-		"or replica (replica routing); "+
+	sessionBenchtime := fs.Duration("session-benchtime", 500*time.Millisecond, "duration of each session benchmark run, the interleaved ones included")
+	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits), queue (job queue), "+
+		"replica (replica routing) or session (session middleware); "+
 		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
 	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 || *cacheBenchtime <= 0 ||
-		*queueLatency <= 0 || *queueMemJobs < 1 || *replicaBenchtime <= 0 {
+		*queueLatency <= 0 || *queueMemJobs < 1 || *replicaBenchtime <= 0 || *sessionBenchtime <= 0 {
 		fmt.Fprintln(os.Stderr, "compare: -runs, -keys, -trials, -benchtime, -pick-benchtime, -cache-benchtime, "+
-			"-queue-latency, -queue-mem-jobs and -replica-benchtime must be positive")
+			"-queue-latency, -queue-mem-jobs, -replica-benchtime and -session-benchtime must be positive")
 		os.Exit(2)
 	}
 	c := &comparison{runs: *runs, keys: *nkeys, trials: *trials, all: impls.All(),
 		benchtime: *benchtime, pickBenchtime: *pickBenchtime, cacheBenchtime: *cacheBenchtime, gomaxprocs: runtime.GOMAXPROCS(0),
-		queueLatency: *queueLatency, queueMemJobs: *queueMemJobs, replicaBenchtime: *replicaBenchtime}
+		queueLatency: *queueLatency, queueMemJobs: *queueMemJobs, replicaBenchtime: *replicaBenchtime, sessionBenchtime: *sessionBenchtime}
 	switch *only {
 	case "all":
-		c.doShard, c.doBalance, c.doCache, c.doQueue, c.doReplica = true, true, true, true, true
+		c.doShard, c.doBalance, c.doCache, c.doQueue, c.doReplica, c.doSession = true, true, true, true, true, true
 	case "shard":
 		c.doShard = true
 	case "balance":
@@ -129,8 +143,10 @@ func main() {
 		c.doQueue = true
 	case "replica":
 		c.doReplica = true
+	case "session":
+		c.doSession = true
 	default:
-		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, queue or replica\n", *only)
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, queue, replica or session\n", *only)
 		os.Exit(2)
 	}
 	if *out != "" && *only != "all" {
@@ -185,6 +201,15 @@ func main() {
 		}
 		c.replicas()
 		c.closeReplica()
+	}
+	if c.doSession {
+		setBenchtime(c.sessionBenchtime)
+		if err := c.buildSessions(); err != nil {
+			c.closeSessions()
+			fatal(err)
+		}
+		c.sessions()
+		c.closeSessions()
 	}
 	c.loadEnd = loadAvg()
 
@@ -258,11 +283,11 @@ type comparison struct {
 	runs, keys, trials int
 	all                []impls.Impl
 
-	// doShard, doBalance, doCache, doQueue and doReplica say which
-	// sections run (-only).
-	doShard, doBalance, doCache, doQueue, doReplica bool
-	benchtime, pickBenchtime, cacheBenchtime        time.Duration
-	gomaxprocs                                      int
+	// doShard, doBalance, doCache, doQueue, doReplica and doSession say
+	// which sections run (-only).
+	doShard, doBalance, doCache, doQueue, doReplica, doSession bool
+	benchtime, pickBenchtime, cacheBenchtime                   time.Duration
+	gomaxprocs                                                 int
 
 	// loadStart and loadEnd are the 1-minute load averages around the
 	// measurement: a load above the CPU count means other work competed.
@@ -305,6 +330,11 @@ type comparison struct {
 	// first; replicaBenchtime is -replica-benchtime.
 	replicaBackends  []*replicaBackend
 	replicaBenchtime time.Duration
+
+	// session holds the session measurements; sessionBenchtime is
+	// -session-benchtime.
+	session          *sessionSection
+	sessionBenchtime time.Duration
 }
 
 type distribution struct {
@@ -607,6 +637,12 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 		all = append(all, c.reportReplica(&body)...)
 	}
+	if c.doSession {
+		if body.Len() > 0 {
+			body.WriteString("\n")
+		}
+		all = append(all, c.reportSessions(&body)...)
+	}
 
 	// Header and summary, then the tables.
 	passed := 0
@@ -616,7 +652,7 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "# Benchmarks\n\n")
-	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks, cache hits, job queues and replica routing; the proxy throughput section at the end by "+
+	fmt.Fprintf(w, "Generated by `bench/cmd/compare` (sharding, balancer picks, cache hits, job queues, replica routing and sessions; the proxy throughput section at the end by "+
 		"`bench/cmd/proxybench`); do not edit by hand. See bench/README.md.\n\n")
 	fmt.Fprintf(w, "- date: %s\n", start.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "- go: %s, %s/%s, GOMAXPROCS %d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
@@ -637,6 +673,9 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 	}
 	if c.doReplica {
 		runsDesc = append(runsDesc, fmt.Sprintf("per replica routing benchmark, %s each", c.replicaBenchtime))
+	}
+	if c.doSession {
+		runsDesc = append(runsDesc, fmt.Sprintf("per session benchmark, %s each", c.sessionBenchtime))
 	}
 	fmt.Fprintf(w, "- benchmark runs: %d %s, interleaved; medians reported. "+
 		"The machine is shared and noisy: treat differences under ~5%% as noise.\n", c.runs, strings.Join(runsDesc, "; "))
