@@ -68,7 +68,7 @@ var managerTests = []struct {
 
 // RaceTrials is how many trials LogoutWinsRaces runs; a test may raise it
 // for a longer hunt (the in-memory store's own test runs 500).
-var RaceTrials = 40
+var RaceTrials = 100
 
 // farm is two clones over one store, and a browser-like client that keeps
 // every session ID a response handed out.
