@@ -7,7 +7,7 @@ SHELL := bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: services services-down benchtools test lint bench bench-compare
+.PHONY: services services-down benchtools test test-stress lint bench bench-compare
 
 services:
 	scripts/services.sh up
@@ -21,6 +21,22 @@ benchtools:
 test: services
 	eval "$$(scripts/services.sh env)"; \
 	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./...
+
+# test-stress runs the same suite STRESS_RUNS times in a row (3 by default) while a CPU
+# hog of the project's own (internal/cmd/cpuhog) keeps every core busy, as a shared CI
+# runner or a busy laptop would; each run's time and load average are printed.
+STRESS_RUNS ?= 3
+HOG := $(or $(TMPDIR),/tmp)/scaleout-cpuhog
+
+test-stress: services
+	$(GO) build -o "$(HOG)" ./internal/cmd/cpuhog
+	eval "$$(scripts/services.sh env)"; \
+	"$(HOG)" & hog=$$!; trap 'kill $$hog' EXIT; \
+	for i in $$(seq $(STRESS_RUNS)); do \
+		start=$$(date +%s); \
+		SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./... || { echo "test-stress: run $$i failed"; exit 1; }; \
+		echo "test-stress: run $$i of $(STRESS_RUNS) passed in $$(( $$(date +%s) - start )) s; load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	done
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \
