@@ -64,6 +64,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/queue"
 )
 
@@ -114,10 +116,17 @@ var (
 )
 
 // New returns a Queue on client. Invalid configuration is an error wrapping
-// queue.ErrInvalidConfig.
+// queue.ErrInvalidConfig. A go-redis client whose options leave
+// ContextTimeoutEnabled false is refused (the error also wraps
+// redisopt.ErrContextTimeouts, whose message names the option): it would
+// ignore the deadline of every call's context, so no bound below could
+// hold.
 func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: redisqueue: nil client", queue.ErrInvalidConfig)
+	}
+	if err := redisopt.Check(client); err != nil {
+		return nil, fmt.Errorf("%w: redisqueue: %w", queue.ErrInvalidConfig, err)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/queue"
 	"github.com/scaleout/scaleout/queue/queuetest"
@@ -47,7 +48,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestNewConfig(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialed
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}) // never dialed
 	defer func() { _ = rdb.Close() }()
 	for _, cfg := range []redisqueue.Config{{Prefix: "a{b}:"}, {MaxPayload: -1}} {
 		_, err := redisqueue.New(rdb, cfg)
@@ -68,9 +69,26 @@ func TestNewConfig(t *testing.T) {
 	require.ErrorIs(t, err, queue.ErrClosed)
 }
 
+// A client that ignores context deadlines is refused, with an error naming
+// the option to set, for every kind of go-redis client.
+func TestRefusesClientWithoutContextTimeouts(t *testing.T) {
+	clients := []redis.UniversalClient{
+		redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
+		redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}),
+		redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"127.0.0.1:1"}}),
+	}
+	for _, c := range clients {
+		t.Cleanup(func() { _ = c.Close() })
+		_, err := redisqueue.New(c, redisqueue.Config{})
+		require.ErrorIs(t, err, queue.ErrInvalidConfig)
+		require.ErrorIs(t, err, redisopt.ErrContextTimeouts)
+		require.ErrorContains(t, err, "ContextTimeoutEnabled")
+	}
+}
+
 // A Redis error is wrapped and never ErrNotFound.
 func TestRedisErrors(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer func() { _ = rdb.Close() }()
 	q, err := redisqueue.New(rdb, redisqueue.Config{})
 	require.NoError(t, err)
@@ -336,7 +354,7 @@ func TestRedisRestart(t *testing.T) {
 		t.Skip("slow: kills and restarts a Redis server")
 	}
 	srv := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	q := newQueue(t, rdb, redisqueue.Config{Prefix: "rq:", Backoff: shortBackoff})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -457,7 +475,7 @@ func TestMemoryPerJob(t *testing.T) {
 		require.NoError(t, err)
 	}
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	q := newQueue(t, rdb, redisqueue.Config{})
 	ctx := t.Context()
@@ -499,7 +517,7 @@ func TestMemoryPerJob(t *testing.T) {
 // shared ones would disturb other packages' tests.
 func TestBatchAfterScriptFlush(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	q := newQueue(t, rdb, redisqueue.Config{})
 	ctx := t.Context()
