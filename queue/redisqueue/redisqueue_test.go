@@ -531,9 +531,10 @@ func TestBatchAfterScriptFlush(t *testing.T) {
 	for i, id := range ids {
 		require.Equal(t, queue.JobID("b"+strconv.Itoa(i%5)+"/id"+strconv.Itoa(i)), id)
 	}
-	// A duplicate in a batch: the others are enqueued, the error says so.
+	// A conflict in a batch (an ID held by a job of another type): the
+	// others are enqueued, the error says so.
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
-	ids, err = q.EnqueueBatch(ctx, []queue.Job{{Queue: "b0", Type: "x", ID: "new"}, {Queue: "b0", Type: "x", ID: "id0"}})
+	ids, err = q.EnqueueBatch(ctx, []queue.Job{{Queue: "b0", Type: "x", ID: "new"}, {Queue: "b0", Type: "y", ID: "id0"}})
 	require.ErrorIs(t, err, queue.ErrDuplicate)
 	require.Equal(t, queue.JobID("b0/new"), ids[0])
 	require.Empty(t, ids[1])
