@@ -49,6 +49,13 @@
 // end before registration is not missed), then waits for its message and
 // reads Status again; after a pub/sub reconnect every waiter reads Status
 // again. On a Cluster, PUBLISH reaches the subscribers of every node.
+//
+// A waiter rides out every failure that passes on its own until its
+// context ends or the Queue is closed: a broken or refused connection (a
+// restart, a failover, a partition), LOADING, READONLY, MASTERDOWN, BUSY,
+// and on a Cluster MOVED, ASK, TRYAGAIN and CLUSTERDOWN. It reads the
+// status again after a pause that doubles from 25 ms to 1 s. Other errors
+// (a closed client, NOPERM, a malformed job hash) end the Wait.
 package redisqueue
 
 import (
