@@ -95,8 +95,12 @@ type Loader[T any] struct {
 	wallBase int64     // Unix nanoseconds at monoBase
 	monoBase time.Time // carries a monotonic reading
 
-	background sync.WaitGroup // early refreshes
-	closed     atomic.Bool
+	// background counts the background refreshes, which Close waits for.
+	// closed is set, and a refresh counted, only under backgroundMu, so
+	// that none starts after Close returned.
+	background   sync.WaitGroup
+	backgroundMu sync.Mutex
+	closed       atomic.Bool
 }
 
 type localEntry[T any] struct {
@@ -251,11 +255,15 @@ func (l *Loader[T]) Stats() Stats {
 }
 
 // Close ends the Loader's invalidation subscription and waits for its
-// background refreshes, each bounded by LoadTimeout. It never closes the
+// background refreshes, each bounded by LoadTimeout; none starts after
+// Close returned. It never closes the
 // cache or the Invalidator. Gets after Close still work, without
 // invalidations from other processes and without early refresh.
 func (l *Loader[T]) Close() error {
-	if l.closed.Swap(true) {
+	l.backgroundMu.Lock()
+	wasClosed := l.closed.Swap(true)
+	l.backgroundMu.Unlock()
+	if wasClosed {
 		return nil
 	}
 	if l.unsubscribe != nil {
