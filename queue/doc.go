@@ -34,8 +34,9 @@
 // A handler's error is a failed attempt: the job is retried after an
 // exponential backoff with jitter (DefaultBackoff), until MaxAttempts are
 // spent; then it is dead. An error wrapping ErrPermanent (Permanent(err))
-// kills the job at once. A panic is a failed attempt with the stack in
-// LastErr. A job whose type has no handler, or whose payload does not
+// kills the job at once. A panic is a failed attempt whose LastErr names
+// the panic's value; its stack goes to the Worker's Logger, never to
+// LastErr, which callers may show to their clients. A job whose type has no handler, or whose payload does not
 // decode (Type[T]), is dead at once with the reason. Dead jobs stay in the
 // dead-letter set (DeadLetters) to be listed, inspected and requeued.
 //

@@ -85,7 +85,7 @@ type JobInfo struct {
 	Payload  []byte
 	Result   []byte // set by Ack
 	Attempt  int    // deliveries so far
-	LastErr  string // the last failure's message, with a panic's stack
+	LastErr  string // the last failure's message (a panic's value, not its stack)
 	Priority int
 
 	EnqueuedAt time.Time
