@@ -42,6 +42,19 @@
 // under a second use the client's ReadTimeout, which must exceed 1 s (the
 // go-redis default is 3 s).
 //
+// # Time bounds
+//
+// Every call passes its context to each Redis command, and New refuses a
+// client that would ignore the context's deadline (ContextTimeoutEnabled
+// unset), so against a hung server (one that accepts and never answers) or
+// a dead one, every call returns by its context's deadline: its error, or
+// for Wait and Dequeue, which ride out failures, the context's. go-redis
+// ends a socket read at a deadline, not at a cancellation: a call whose
+// context is canceled without a deadline returns when the read in
+// progress ends, at most the client's ReadTimeout (Dequeue's BLPOP
+// excepted: see above). A failed Enqueue may have enqueued its job: see
+// the queue package's documentation for retrying it safely with Job.ID.
+//
 // # Wait
 //
 // A Queue subscribes to <prefix>ended once, on first use of Wait, and fans
