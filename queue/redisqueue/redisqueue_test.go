@@ -388,19 +388,20 @@ func TestRedisRestart(t *testing.T) {
 	}
 
 	waited := make(chan error, 1)
-	// Producer: enqueue n jobs at a steady pace, counting those whose
-	// Enqueue returned nil, while the server is killed and restarted.
+	// Producer: enqueue n jobs at a steady pace while the server is killed
+	// and restarted, retrying a failed Enqueue with the same ID (its job
+	// may have been stored all the same) until it returns nil.
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
-		for i, ok := 0, 0; ok < n && ctx.Err() == nil; i++ {
+		for i := 0; i < n && ctx.Err() == nil; {
 			id, err := q.Enqueue(ctx, queue.Job{Queue: "r", Type: "x", ID: "j" + strconv.Itoa(i)})
 			if err != nil {
 				enqueueErrs.Add(1)
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
-			ok++
+			i++
 			mu.Lock()
 			enqueued[id] = true
 			mu.Unlock()
@@ -456,6 +457,10 @@ func TestRedisRestart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait across the restart did not return")
 	}
+	// The retries made no job of their own: n jobs, and the Wait's.
+	keys, err := rdb.Keys(ctx, "rq:{r}:j:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, n+1, "retried Enqueues made extra jobs")
 	stopWorkers()
 	workers.Wait()
 	t.Logf("processed %d deliveries for %d jobs across a kill -9 and restart (failed: %d Enqueues, %d Dequeues, %d Acks)",
