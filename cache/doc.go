@@ -52,9 +52,10 @@
 //   - Failures of the cache: a cache that is down or slow makes Get fail
 //     open: it calls load and returns its result, writing nothing, and
 //     counts Stats.CacheErrors. When the cache comes back, Get uses it
-//     again; nothing to restart. How long a slow cache may hold a Get is
-//     the client's timeouts (go-redis ReadTimeout and DialTimeout,
-//     gomemcache Timeout), or CacheTimeout when set.
+//     again; nothing to restart. How long a slow cache may hold a Get:
+//     CacheTimeout when set (on memcached, the client's Timeout if
+//     longer), else the caller's context and the client's own timeouts
+//     (see LoaderConfig.CacheTimeout).
 //   - Failures of the load: the error is returned (or the stale value
 //     served), the lease is released at once, and a panic in load is an
 //     error wrapping ErrLoadPanic.

@@ -246,21 +246,35 @@ func (l *Loader[T]) maybeRefreshEarly(ctx context.Context, key string, ttl time.
 // the cluster wins it; the entry stays readable) and reloads it on a
 // goroutine that Close waits for.
 func (l *Loader[T]) refreshInBackground(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), raw []byte, e envelope, now int64) {
-	if l.swap == nil || l.closed.Load() {
+	if l.swap == nil || !l.countBackground() {
 		return
 	}
 	lease := l.newLease(now, &e)
 	if l.cacheCAS(ctx, key, raw, lease, l.leaseStoreTTL(now, &e)) != nil {
+		l.background.Done()
 		return // another reader took it
 	}
 	l.stats.refreshes.Add(1)
-	l.background.Add(1)
 	go func() {
 		defer l.background.Done()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.LoadTimeout)
 		defer cancel()
 		_, _ = l.fill(bctx, key, ttl, load, lease, &e, noLocal)
 	}()
+}
+
+// countBackground counts a background refresh about to start, unless the
+// Loader is closed. The check and the count are under one lock with
+// Close's, so a refresh either is counted before Close waits or never
+// starts.
+func (l *Loader[T]) countBackground() bool {
+	l.backgroundMu.Lock()
+	defer l.backgroundMu.Unlock()
+	if l.closed.Load() {
+		return false
+	}
+	l.background.Add(1)
+	return true
 }
 
 // failOpen answers from the source when the cache cannot be reached, and

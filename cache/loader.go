@@ -51,13 +51,24 @@ type LoaderConfig[T any] struct {
 	// before loading itself (without writing). Default LeaseTTL.
 	LeaseWait time.Duration
 	// CacheTimeout, when positive, puts a deadline on the context of every
-	// call to the cache, after which the Loader fails open to the load
-	// function. By default the Loader adds none: a call is bounded by the
-	// client's own timeouts, which are cheaper on the hot path and which
-	// the clients honour in every case (go-redis ignores context
-	// deadlines on its sockets unless ContextTimeoutEnabled is set;
-	// gomemcache takes no context at all, only its Timeout). Set those to
-	// what a cache call may cost, a few round trips, not seconds.
+	// call a Get or Refresh makes to the cache, after which the Loader
+	// fails open to the load function: against a hung or dead Redis
+	// (cache/rediscache), a Get answers from the load function after about
+	// CacheTimeout. Set, Delete and Expire are bounded by their caller's
+	// context only.
+	//
+	// By default the Loader adds none: a call is bounded by the caller's
+	// context and the client's own timeouts. For a default go-redis client
+	// that is, against a hung server, ReadTimeout (3 s) per attempt and,
+	// against a dead one, about 1.7 s of dial retries, so a caller whose
+	// deadline comes first gets its context's error instead of the loaded
+	// value; no caller waits past its own deadline.
+	//
+	// gomemcache takes no context: against memcached, a call lasts until
+	// the round trip in flight ends, at most the client's Timeout (500 ms by
+	// default); CacheTimeout is checked between round trips, so the Loader
+	// fails open after max(CacheTimeout, Timeout). Set Timeout to the
+	// fail-open bound you want (cache/memcachedcache).
 	CacheTimeout time.Duration
 	// LoadTimeout bounds a load run by a flight that outlives its callers
 	// and every background refresh. Default DefaultLoadTimeout.
@@ -95,8 +106,12 @@ type Loader[T any] struct {
 	wallBase int64     // Unix nanoseconds at monoBase
 	monoBase time.Time // carries a monotonic reading
 
-	background sync.WaitGroup // early refreshes
-	closed     atomic.Bool
+	// background counts the background refreshes, which Close waits for.
+	// closed is set, and a refresh counted, only under backgroundMu, so
+	// that none starts after Close returned.
+	background   sync.WaitGroup
+	backgroundMu sync.Mutex
+	closed       atomic.Bool
 }
 
 type localEntry[T any] struct {
@@ -251,11 +266,15 @@ func (l *Loader[T]) Stats() Stats {
 }
 
 // Close ends the Loader's invalidation subscription and waits for its
-// background refreshes, each bounded by LoadTimeout. It never closes the
+// background refreshes, each bounded by LoadTimeout; none starts after
+// Close returned. It never closes the
 // cache or the Invalidator. Gets after Close still work, without
 // invalidations from other processes and without early refresh.
 func (l *Loader[T]) Close() error {
-	if l.closed.Swap(true) {
+	l.backgroundMu.Lock()
+	wasClosed := l.closed.Swap(true)
+	l.backgroundMu.Unlock()
+	if wasClosed {
 		return nil
 	}
 	if l.unsubscribe != nil {

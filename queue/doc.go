@@ -34,8 +34,9 @@
 // A handler's error is a failed attempt: the job is retried after an
 // exponential backoff with jitter (DefaultBackoff), until MaxAttempts are
 // spent; then it is dead. An error wrapping ErrPermanent (Permanent(err))
-// kills the job at once. A panic is a failed attempt with the stack in
-// LastErr. A job whose type has no handler, or whose payload does not
+// kills the job at once. A panic is a failed attempt whose LastErr names
+// the panic's value; its stack goes to the Worker's Logger, never to
+// LastErr, which callers may show to their clients. A job whose type has no handler, or whose payload does not
 // decode (Type[T]), is dead at once with the reason. Dead jobs stay in the
 // dead-letter set (DeadLetters) to be listed, inspected and requeued.
 //
@@ -49,6 +50,24 @@
 // first job's ID) while another job with the key is pending, for at most
 // UniqueFor. Cancel removes a waiting job, or stops a running one at its
 // next heartbeat.
+//
+// # Enqueue failures and safe retries
+//
+// A failed Enqueue does not mean "not enqueued". When the connection
+// drops or the context ends after the request reached the queue, the job
+// may be stored (and will run) while the caller gets an error: the
+// outcome is unknown, and a blind retry can make a second job. To retry
+// safely, give the job an ID the caller can compute again (Job.ID: an
+// order number, a request's idempotency key): Enqueue is idempotent by ID,
+// so enqueueing the same Type and Payload under an ID the queue knows
+// (pending, or ended within its Retention) is a no-op that returns the
+// first job's ID with a nil error. Retry until Enqueue returns nil, and
+// every attempt names the same one job. The same ID with another Type or
+// Payload is a conflict (ErrDuplicate, with the ID). This is River's
+// choice for unique inserts (the existing job, no error) rather than
+// asynq's (ErrTaskIDConflict for any existing ID), so that generic retry
+// code needs no special case. A job without an ID gets a random one on
+// each call, so its retries are not deduplicated.
 //
 // # Limits
 //
@@ -70,8 +89,9 @@
 //
 // A Scheduler enqueues each slot of a schedule as a job whose ID names the
 // slot. Every machine may run a Scheduler with the same schedules: the
-// first to enqueue a slot wins, the others get ErrDuplicate, so each slot
-// runs once with no leader to elect. A Scheduler that starts late
+// first to enqueue a slot wins, and the others' Enqueues name the same job
+// (no error, as a retry) or get ErrDuplicate, so each slot runs once with
+// no leader to elect. A Scheduler that starts late
 // enqueues the current slot (within MaxDelay) but never replays the slots
 // it missed.
 //

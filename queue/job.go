@@ -27,8 +27,14 @@ type Job struct {
 	// Payload is the handler's input, at most the queue's MaxPayload
 	// bytes (default DefaultMaxPayload).
 	Payload []byte
-	// ID, when set, names the job instead of a random ID: enqueueing an
-	// ID that exists is ErrDuplicate. Same alphabet as Queue.
+	// ID, when set, names the job instead of a random ID, and makes
+	// Enqueue idempotent: enqueueing the same Type and Payload under an ID
+	// that exists (pending, or ended within its Retention) returns the
+	// existing job's ID and a nil error without enqueueing anything; a
+	// different Type or Payload under it is ErrDuplicate. Set it to
+	// something the caller can compute again (an order number, a request's
+	// idempotency key) to retry an Enqueue whose outcome is unknown. Same
+	// alphabet as Queue.
 	ID string
 
 	// Priority orders ready jobs of one queue: higher first; jobs of
@@ -79,7 +85,7 @@ type JobInfo struct {
 	Payload  []byte
 	Result   []byte // set by Ack
 	Attempt  int    // deliveries so far
-	LastErr  string // the last failure's message, with a panic's stack
+	LastErr  string // the last failure's message (a panic's value, not its stack)
 	Priority int
 
 	EnqueuedAt time.Time

@@ -323,8 +323,11 @@ func (m *Memory) enqueueLocked(j Job, id JobID, now time.Time) (JobID, error) {
 		return "", ErrClosed
 	}
 	m.forget(now)
-	if old := m.jobs[id]; old != nil {
-		return id, fmt.Errorf("%w: job %s exists", ErrDuplicate, id)
+	if old := m.jobs[id]; old != nil && !old.forgotten(now) {
+		if old.job.Type == j.Type && bytes.Equal(old.job.Payload, j.Payload) {
+			return id, nil // the same job again: a retry, answered with the first
+		}
+		return id, fmt.Errorf("%w: job %s exists with another type or payload", ErrDuplicate, id)
 	}
 	q := m.queue(j.Queue)
 	if j.UniqueKey != "" {
@@ -632,7 +635,7 @@ func (m *Memory) lookup(id JobID, now time.Time) (*mjob, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	m.tick(j.q, now)
-	if j.state.Final() && !now.Before(j.endedAt.Add(j.job.Retention)) {
+	if j.forgotten(now) {
 		m.forget(now)
 		if m.jobs[id] == j { // not yet at the top of the heap
 			delete(m.jobs, id)
@@ -641,6 +644,12 @@ func (m *Memory) lookup(id JobID, now time.Time) (*mjob, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	return j, nil
+}
+
+// forgotten reports whether j ended longer than its Retention ago, so that
+// it no longer exists for callers (forget drops it in batches, later).
+func (j *mjob) forgotten(now time.Time) bool {
+	return j.state.Final() && !now.Before(j.endedAt.Add(j.job.Retention))
 }
 
 func (j *mjob) info() JobInfo {

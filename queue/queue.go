@@ -18,6 +18,15 @@ type JobQueue interface {
 	// Enqueue stores j and returns its ID once it is durable in the
 	// queue. A unique job whose UniqueKey is held answers the existing
 	// job's ID with ErrDuplicate.
+	//
+	// Enqueue is idempotent by Job.ID: when the ID names a job the queue
+	// still knows (pending, or ended within its Retention) of the same
+	// Type and Payload, it enqueues nothing and returns that job's ID
+	// with a nil error, as if this call had enqueued it; a job of another
+	// Type or Payload under the ID is ErrDuplicate with the ID. An error
+	// from Enqueue does not mean the job was not enqueued (the reply may
+	// have been lost after the queue stored it): a caller that retries
+	// must set Job.ID, and then a retry never makes a second job.
 	Enqueue(ctx context.Context, j Job) (JobID, error)
 	// Dequeue leases a ready job for lease, blocking until there is one or
 	// ctx ends (then ctx.Err()). It takes from the first of queues that
@@ -103,7 +112,10 @@ func (d *Delivery) Release(ctx context.Context) error { return d.settler.Release
 type BatchEnqueuer interface {
 	// EnqueueBatch enqueues jobs, returning their IDs in order. Each job
 	// is enqueued atomically on its own; a batch is not: on error some
-	// jobs may be enqueued (their IDs are set) and others not.
+	// jobs may be enqueued (their IDs are set) and others not, and a job
+	// whose ID is not set may be enqueued too (a lost reply). Jobs with
+	// Job.ID set are idempotent as in Enqueue, so the whole batch can be
+	// sent again safely.
 	EnqueueBatch(ctx context.Context, jobs []Job) ([]JobID, error)
 }
 

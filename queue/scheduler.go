@@ -50,7 +50,9 @@ const maxPeriodicName = maxName - len("periodic:") - len(":2006-01-02T15:04:05Z"
 // "periodic:<name>:<slot time in UTC, RFC 3339>" and a UniqueFor of twice
 // the interval between slots (at least a minute and twice MaxDelay, at
 // most a day unless MaxDelay needs more), so every Scheduler but the
-// first gets ErrDuplicate from Enqueue, which is the expected answer.
+// first enqueues nothing: its Enqueue names the first one's job (same ID,
+// type and payload: no error) or, once that job is forgotten, is refused
+// by the held UniqueKey (ErrDuplicate), which is the expected answer.
 // The job can thus be found with Status or Wait by that ID (queue name,
 // "/", then the ID).
 //

@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -14,8 +15,8 @@ import (
 	"github.com/scaleout/scaleout/queue"
 )
 
-// sCountingQueue records the jobs Enqueue accepted, and fails every
-// Enqueue before downUntil.
+// sCountingQueue records the jobs Enqueue created (not those it found
+// under their ID, as a repeat), and fails every Enqueue before downUntil.
 type sCountingQueue struct {
 	queue.JobQueue
 	mu        sync.Mutex
@@ -31,8 +32,10 @@ func (q *sCountingQueue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID,
 	if time.Now().Before(q.downUntil) {
 		return "", errors.New("connection refused")
 	}
+	_, serr := q.JobQueue.Status(ctx, queue.JobID(cmp.Or(j.Queue, queue.DefaultQueue)+"/"+j.ID))
+	existed := serr == nil
 	id, err := q.JobQueue.Enqueue(ctx, j)
-	if err == nil {
+	if err == nil && !existed {
 		q.accepted = append(q.accepted, j)
 	}
 	return id, err

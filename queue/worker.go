@@ -81,14 +81,17 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// A PanicError is the failure recorded when a handler panics.
+// A PanicError is the failure recorded when a handler panics. Its message,
+// which becomes the job's LastErr, names the value only: the stack goes to
+// the Worker's Logger, since LastErr is for callers of Status and Wait,
+// who may show it to their own clients.
 type PanicError struct {
 	Value any    // what the handler panicked with
 	Stack []byte // the panicking goroutine's stack
 }
 
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("queue: handler panicked: %v\n\n%s", e.Value, e.Stack)
+	return fmt.Sprintf("queue: handler panicked: %v", e.Value)
 }
 
 // Defaults of WorkerConfig.
@@ -127,8 +130,8 @@ type WorkerConfig struct {
 	// context is done; then their contexts are canceled and their jobs
 	// released for another worker. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	// Logger receives dequeue errors, lost leases and failed settlements;
-	// default none.
+	// Logger receives dequeue errors, lost leases, failed settlements and
+	// handlers' panics with their stacks; default none.
 	Logger *slog.Logger
 }
 
@@ -401,6 +404,9 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 	err := runHandler(runCtx, h, d)
 	stopHB()
 	<-hbDone
+	if pe, ok := errors.AsType[*PanicError](err); ok {
+		log.Error("queue: worker: handler panicked", "panic", pe.Value, "stack", string(pe.Stack))
+	}
 
 	cause := context.Cause(jobCtx)
 	sctx, cancel := settle()

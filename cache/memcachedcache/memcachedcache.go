@@ -38,11 +38,19 @@
 // has no pipelined multi-set, so SetMulti is a loop of Sets, one round trip
 // per item; it validates every key first and stops at the first error.
 //
-// # Context
+// # Context and time bounds
 //
 // gomemcache takes no context: each method checks ctx before every round
-// trip but cannot interrupt one in flight; the client's Timeout bounds it.
-// The cache never closes the caller's client.
+// trip but cannot interrupt one in flight. What bounds a call is the
+// client's Timeout (memcache.DefaultTimeout, 500 ms, when zero), which
+// gomemcache applies to the dial and to each round trip: against a hung
+// server (one that accepts and never answers) a Get or Set fails after
+// Timeout, and against a dead one (refused) at once; a call of several
+// round trips (Delete of several keys, SetMulti, GetMulti over several
+// servers) may take Timeout for each. A context's deadline, such as a
+// cache.Loader's CacheTimeout, does not shorten a round trip: set Timeout
+// to the fail-open bound you want (a few round trips, not seconds). The
+// cache never closes the caller's client.
 package memcachedcache
 
 import (

@@ -18,6 +18,9 @@ import (
 func Example() {
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"},
+		// Required: without it go-redis ignores context deadlines on its
+		// sockets, and New refuses the client.
+		ContextTimeoutEnabled: true,
 	})
 	defer client.Close()
 
@@ -48,7 +51,7 @@ func Example() {
 // whole fleet thanks to the fill lease.
 func ExampleNewInvalidator() {
 	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer client.Close()
 
 	remote, err := rediscache.New(client, rediscache.Config{Prefix: "myapp:cache:"})

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/cache"
+	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
 // DefaultChannel is the pub/sub channel of an Invalidator whose channel
@@ -53,10 +54,15 @@ var _ cache.Invalidator = (*Invalidator)(nil)
 
 // NewInvalidator subscribes to channel (DefaultChannel when empty) and
 // returns once the subscription is confirmed or ctx ends. Close releases
-// its connection; the client is never closed.
+// its connection; the client is never closed. Like New, it refuses a
+// go-redis client without ContextTimeoutEnabled (cache.ErrInvalidConfig
+// and redisopt.ErrContextTimeouts).
 func NewInvalidator(ctx context.Context, client redis.UniversalClient, channel string) (*Invalidator, error) {
 	if client == nil {
 		return nil, fmt.Errorf("rediscache: nil client: %w", cache.ErrInvalidConfig)
+	}
+	if err := redisopt.Check(client); err != nil {
+		return nil, fmt.Errorf("rediscache: %w: %w", cache.ErrInvalidConfig, err)
 	}
 	if channel == "" {
 		channel = DefaultChannel

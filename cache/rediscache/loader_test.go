@@ -16,10 +16,11 @@ import (
 
 func privateClient(t *testing.T, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{
-		Addr:        addr,
-		DialTimeout: 200 * time.Millisecond,
-		ReadTimeout: 200 * time.Millisecond,
-		MaxRetries:  -1,
+		Addr:                  addr,
+		ContextTimeoutEnabled: true,
+		DialTimeout:           200 * time.Millisecond,
+		ReadTimeout:           200 * time.Millisecond,
+		MaxRetries:            -1,
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c

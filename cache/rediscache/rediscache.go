@@ -51,6 +51,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/cache"
+	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
 // DefaultPrefix is the key prefix used when Config.Prefix is empty.
@@ -82,11 +83,18 @@ var (
 	_ cache.BatchCache  = (*Cache)(nil)
 )
 
-// New returns a Cache on client, which the Cache never closes. A nil client
-// or a negative MaxBytes is an error wrapping cache.ErrInvalidConfig.
+// New returns a Cache on client, which the Cache never closes. A nil client,
+// a negative MaxBytes, or a go-redis client whose options leave
+// ContextTimeoutEnabled false is an error wrapping cache.ErrInvalidConfig
+// (and, for the last, redisopt.ErrContextTimeouts, which names the option):
+// such a client ignores the deadline of a call's context on its sockets, so
+// a Loader's CacheTimeout and fail-open could not hold.
 func New(client redis.UniversalClient, cfg Config) (*Cache, error) {
 	if client == nil {
 		return nil, fmt.Errorf("rediscache: nil client: %w", cache.ErrInvalidConfig)
+	}
+	if err := redisopt.Check(client); err != nil {
+		return nil, fmt.Errorf("rediscache: %w: %w", cache.ErrInvalidConfig, err)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scaleout/scaleout/cache"
 	"github.com/scaleout/scaleout/cache/rediscache"
+	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/internal/testenv"
 )
 
@@ -32,7 +33,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, c redis.UniversalClient, rc 
 }
 
 func TestNewConfig(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}) // never dialled
 	t.Cleanup(func() { _ = c.Close() })
 	for _, tc := range []struct {
 		name string
@@ -57,6 +58,27 @@ func TestNewConfig(t *testing.T) {
 	}
 	_, err := rediscache.New(nil, rediscache.Config{})
 	require.ErrorIs(t, err, cache.ErrInvalidConfig)
+}
+
+// A client that ignores context deadlines is refused by New and
+// NewInvalidator, with an error naming the option to set, for every kind
+// of go-redis client.
+func TestRefusesClientWithoutContextTimeouts(t *testing.T) {
+	clients := []redis.UniversalClient{
+		redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
+		redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}),
+		redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:1"}}),
+	}
+	for _, c := range clients {
+		t.Cleanup(func() { _ = c.Close() })
+		_, err := rediscache.New(c, rediscache.Config{})
+		require.ErrorIs(t, err, cache.ErrInvalidConfig)
+		require.ErrorIs(t, err, redisopt.ErrContextTimeouts)
+		require.ErrorContains(t, err, "ContextTimeoutEnabled")
+		_, err = rediscache.NewInvalidator(t.Context(), c, "")
+		require.ErrorIs(t, err, cache.ErrInvalidConfig)
+		require.ErrorIs(t, err, redisopt.ErrContextTimeouts)
+	}
 }
 
 func TestBasics(t *testing.T) {
@@ -314,10 +336,11 @@ func TestBatchLarge(t *testing.T) {
 func TestServerDown(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
 	c := redis.NewClient(&redis.Options{
-		Addr:        srv.Addr(),
-		DialTimeout: 500 * time.Millisecond,
-		ReadTimeout: 500 * time.Millisecond,
-		MaxRetries:  -1,
+		Addr:                  srv.Addr(),
+		ContextTimeoutEnabled: true,
+		DialTimeout:           500 * time.Millisecond,
+		ReadTimeout:           500 * time.Millisecond,
+		MaxRetries:            -1,
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	rc, err := rediscache.New(c, rediscache.Config{Prefix: "fault:"})

@@ -64,7 +64,7 @@ func TestStampedeChild(t *testing.T) {
 	if prefix == "" {
 		return // not a child
 	}
-	c := redis.NewClient(&redis.Options{Addr: os.Getenv(childAddr), PoolSize: 64})
+	c := redis.NewClient(&redis.Options{Addr: os.Getenv(childAddr), PoolSize: 64, ContextTimeoutEnabled: true})
 	defer c.Close()
 	rc, err := rediscache.New(c, rediscache.Config{Prefix: prefix})
 	require.NoError(t, err)

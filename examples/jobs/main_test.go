@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -250,6 +251,60 @@ func TestAPI(t *testing.T) {
 	}
 	if resp, _ := get("/"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("GET / before any render: %s, want 503", resp.Status)
+	}
+}
+
+// TestAPIHidesFailureDetails: a report handler that panics with a
+// backend's address in its message; the status the API answers says the
+// job failed, and shows neither the message nor the stack.
+func TestAPIHidesFailureDetails(t *testing.T) {
+	q, err := queue.NewMemory(queue.MemoryConfig{Backoff: func(int) time.Duration { return time.Millisecond }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	a := &app{q: q, maxWait: 10 * time.Second, log: testLogger(t)}
+	srv := httptest.NewServer(a.routes())
+	defer srv.Close()
+	w, err := queue.NewWorker(q, queue.WorkerConfig{Queues: map[string]int{reportQueue: 1}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = reportType.Handle(w, func(context.Context, ReportRequest, *queue.Delivery) error {
+		panic("dial tcp 10.0.0.7:5432: connection refused")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	resp, err := srv.Client().Post(srv.URL+"/reports", "application/json", strings.NewReader(`{"customer":"acme"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acc accepted
+	err = json.NewDecoder(resp.Body).Decode(&acc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = srv.Client().Get(srv.URL + acc.StatusURL + "?wait=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var s status
+	if err := json.Unmarshal(body, &s); err != nil || s.State != queue.StateDead || s.Error == "" {
+		t.Fatalf("status %s (%v): want dead, with an error", body, err)
+	}
+	for _, secret := range []string{"10.0.0.7", "goroutine", ".go:", "panic"} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("the status shows %q to the client: %s", secret, body)
+		}
 	}
 }
 

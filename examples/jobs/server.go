@@ -100,7 +100,7 @@ type status struct {
 	Type       string          `json:"type"`
 	State      queue.State     `json:"state"`
 	Attempts   int             `json:"attempts"`
-	Error      string          `json:"error,omitempty"`
+	Error      string          `json:"error,omitempty"` // never the job's LastErr: see failureNote
 	Result     json.RawMessage `json:"result,omitempty"`
 	EnqueuedAt time.Time       `json:"enqueued_at,omitzero"`
 	StartedAt  time.Time       `json:"started_at,omitzero"`
@@ -109,7 +109,7 @@ type status struct {
 
 func statusOf(in queue.JobInfo) status {
 	s := status{
-		ID: in.ID, Type: in.Type, State: in.State, Attempts: in.Attempt, Error: in.LastErr,
+		ID: in.ID, Type: in.Type, State: in.State, Attempts: in.Attempt, Error: failureNote(in),
 		EnqueuedAt: in.EnqueuedAt, StartedAt: in.StartedAt, EndedAt: in.EndedAt,
 	}
 	if len(in.Result) > 0 {
@@ -120,6 +120,21 @@ func statusOf(in queue.JobInfo) status {
 		}
 	}
 	return s
+}
+
+// failureNote is what the API tells a client of a failed attempt. The
+// job's LastErr holds whatever its handler's error said (a database's
+// address, a query, a panic's value), which is for operators (Status, the
+// worker's log), not for the web: clients get a fixed sentence.
+func failureNote(in queue.JobInfo) string {
+	switch {
+	case in.LastErr == "" || in.State == queue.StateDone:
+		return ""
+	case in.State == queue.StateDead:
+		return "the job failed and will not be retried"
+	default:
+		return "an attempt failed; the job will be retried"
+	}
 }
 
 func statusURL(id queue.JobID) string { return "/jobs/" + string(id) }

@@ -30,8 +30,12 @@
 //   - UniqueKey/UniqueFor: a second job with a held key is ErrDuplicate
 //     and answers the first job's ID; the key is free again once the first
 //     job ended or UniqueFor has passed; keys are per queue.
-//   - A caller-chosen Job.ID names the job "<queue>/<ID>"; enqueueing it
-//     again is ErrDuplicate with the same ID.
+//   - A caller-chosen Job.ID names the job "<queue>/<ID>" and makes
+//     Enqueue idempotent: enqueueing the same Type and Payload under it
+//     again, while the job is pending or after it ended (within its
+//     Retention), enqueues nothing and returns the same JobID with a nil
+//     error, in Enqueue and EnqueueBatch, so exactly one job is delivered;
+//     another Type or Payload under the ID is ErrDuplicate with the ID.
 //   - Cancel removes a waiting job (never delivered, Status canceled);
 //     on an active job it makes Extend fail with ErrCanceled and Ack with
 //     ErrLeaseLost; on an ended job it is ErrEnded; on an unknown one
@@ -132,6 +136,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"RunAt", testRunAt},
 		{"Unique", testUnique},
 		{"CallerID", testCallerID},
+		{"Idempotent", testIdempotent},
 		{"CancelWaiting", testCancelWaiting},
 		{"CancelActive", testCancelActive},
 		{"Release", testRelease},
@@ -560,7 +565,10 @@ func testCallerID(t *testing.T, q queue.JobQueue, name string) {
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "t", ID: "report:42", Payload: []byte("one")})
 	require.Equal(t, queue.JobID(name+"/report:42"), id)
 	got, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t", ID: "report:42", Payload: []byte("two")})
-	require.ErrorIs(t, err, queue.ErrDuplicate)
+	require.ErrorIs(t, err, queue.ErrDuplicate, "another payload under an ID is a conflict")
+	require.Equal(t, id, got)
+	got, err = q.Enqueue(ctx, queue.Job{Queue: name, Type: "other", ID: "report:42", Payload: []byte("one")})
+	require.ErrorIs(t, err, queue.ErrDuplicate, "another type under an ID is a conflict")
 	require.Equal(t, id, got)
 	require.Equal(t, []byte("one"), status(t, q, id).Payload)
 
@@ -574,6 +582,39 @@ func testCallerID(t *testing.T, q queue.JobQueue, name string) {
 	require.NoError(t, d.Ack(ctx, nil))
 	_, err = q.Enqueue(ctx, queue.Job{Queue: name, Type: "t", ID: "report:42"})
 	require.ErrorIs(t, err, queue.ErrDuplicate, "an ended job keeps its ID for its retention")
+}
+
+// testIdempotent is a caller retrying an Enqueue whose outcome it does not
+// know: every retry names the one job, which is delivered once.
+func testIdempotent(t *testing.T, q queue.JobQueue, name string) {
+	ctx := t.Context()
+	job := queue.Job{Queue: name, Type: "t", ID: "order:7", Payload: []byte("ship it"), UniqueKey: "order:7", UniqueFor: time.Hour}
+	first := enqueue(t, q, job)
+	job.Priority, job.RunAt = 3, time.Now().Add(-time.Second) // a retry may differ in options
+	for range 3 {
+		again, err := q.Enqueue(ctx, job)
+		require.NoError(t, err, "enqueueing the same job under its ID again is a no-op, not an error")
+		require.Equal(t, first, again)
+	}
+	if b, ok := q.(queue.BatchEnqueuer); ok {
+		ids, err := b.EnqueueBatch(ctx, []queue.Job{job, job})
+		require.NoError(t, err)
+		require.Equal(t, []queue.JobID{first, first}, ids)
+	}
+	d := dequeue(t, q, longLease, name)
+	require.Equal(t, first, d.ID)
+	require.Equal(t, 0, d.Job.Priority, "the first Enqueue's job, untouched by the retries")
+	requireEmpty(t, q, 100*time.Millisecond, name)
+
+	// A retry after the job ended (within its Retention) names the ended job.
+	require.NoError(t, d.Ack(ctx, []byte("shipped")))
+	again, err := q.Enqueue(ctx, job)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	info := status(t, q, first)
+	require.Equal(t, queue.StateDone, info.State)
+	require.Equal(t, []byte("shipped"), info.Result)
+	requireEmpty(t, q, 100*time.Millisecond, name)
 }
 
 func testCancelWaiting(t *testing.T, q queue.JobQueue, name string) {

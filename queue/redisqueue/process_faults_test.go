@@ -136,7 +136,7 @@ func TestQueueChild(t *testing.T) {
 	if mode == "" {
 		return
 	}
-	c := redis.NewClient(&redis.Options{Addr: os.Getenv(childAddr)})
+	c := redis.NewClient(&redis.Options{Addr: os.Getenv(childAddr), ContextTimeoutEnabled: true})
 	defer c.Close()
 	prefix := os.Getenv(childPrefix)
 	q, err := redisqueue.New(c, redisqueue.Config{Prefix: prefix})

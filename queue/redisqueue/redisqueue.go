@@ -42,6 +42,19 @@
 // under a second use the client's ReadTimeout, which must exceed 1 s (the
 // go-redis default is 3 s).
 //
+// # Time bounds
+//
+// Every call passes its context to each Redis command, and New refuses a
+// client that would ignore the context's deadline (ContextTimeoutEnabled
+// unset), so against a hung server (one that accepts and never answers) or
+// a dead one, every call returns by its context's deadline: its error, or
+// for Wait and Dequeue, which ride out failures, the context's. go-redis
+// ends a socket read at a deadline, not at a cancellation: a call whose
+// context is canceled without a deadline returns when the read in
+// progress ends, at most the client's ReadTimeout (Dequeue's BLPOP
+// excepted: see above). A failed Enqueue may have enqueued its job: see
+// the queue package's documentation for retrying it safely with Job.ID.
+//
 // # Wait
 //
 // A Queue subscribes to <prefix>ended once, on first use of Wait, and fans
@@ -49,6 +62,13 @@
 // end before registration is not missed), then waits for its message and
 // reads Status again; after a pub/sub reconnect every waiter reads Status
 // again. On a Cluster, PUBLISH reaches the subscribers of every node.
+//
+// A waiter rides out every failure that passes on its own until its
+// context ends or the Queue is closed: a broken or refused connection (a
+// restart, a failover, a partition), LOADING, READONLY, MASTERDOWN, BUSY,
+// and on a Cluster MOVED, ASK, TRYAGAIN and CLUSTERDOWN. It reads the
+// status again after a pause that doubles from 25 ms to 1 s. Other errors
+// (a closed client, NOPERM, a malformed job hash) end the Wait.
 package redisqueue
 
 import (
@@ -64,6 +84,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/queue"
 )
 
@@ -114,10 +136,17 @@ var (
 )
 
 // New returns a Queue on client. Invalid configuration is an error wrapping
-// queue.ErrInvalidConfig.
+// queue.ErrInvalidConfig. A go-redis client whose options leave
+// ContextTimeoutEnabled false is refused (the error also wraps
+// redisopt.ErrContextTimeouts, whose message names the option): it would
+// ignore the deadline of every call's context, so no bound below could
+// hold.
 func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: redisqueue: nil client", queue.ErrInvalidConfig)
+	}
+	if err := redisopt.Check(client); err != nil {
+		return nil, fmt.Errorf("%w: redisqueue: %w", queue.ErrInvalidConfig, err)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -150,14 +179,26 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 	return q, nil
 }
 
-// Close stops the Queue's pub/sub goroutine and makes later calls fail
-// with queue.ErrClosed. It is idempotent and never closes the client.
+// Close stops the Queue's goroutines and makes later calls fail with
+// queue.ErrClosed. Enqueues waiting to share a script call that has not
+// been sent fail with queue.ErrClosed (nothing of theirs was sent); a
+// shared call in flight is canceled, so its callers' outcome is unknown,
+// as for any failed Enqueue; Close waits for it, at most for the read in
+// progress (go-redis ends a socket read at a deadline, not at a
+// cancellation: one ReadTimeout of the client against a hung server). No
+// goroutine of the Queue outlives Close. It is idempotent and never closes
+// the client.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() {
+		// Under enqMu: a sender goroutine starts only under enqMu after
+		// seeing the Queue open, so every one Close must wait for is
+		// counted in enqSends before the Wait below.
+		q.enqMu.Lock()
 		close(q.closed)
+		q.enqMu.Unlock()
 		q.closeStop()
 		q.sub.stop()
-		q.enqSends.Wait() // each bounded by the client's timeouts
+		q.enqSends.Wait()
 	})
 	return nil
 }
@@ -192,11 +233,11 @@ func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
 // Concurrent Enqueues to one queue share script calls: while
 // maxEnqueueCalls calls for the queue are in flight, further jobs wait and
 // go together in the next call (each job still enqueued atomically on its
-// own). A lone caller always goes at once.
+// own). A lone caller always goes at once, on its own ctx. A shared call
+// lasts until the latest deadline of the callers it serves, and each
+// caller returns when its own ctx ends (then its job may be enqueued all
+// the same: see the queue package's documentation on retries).
 func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
-	if q.isClosed() {
-		return "", queue.ErrClosed
-	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -204,8 +245,12 @@ func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	if err != nil {
 		return "", err
 	}
-	r := &enqReq{job: j, id: id, now: time.Now().UnixMilli()}
+	r := &enqReq{ctx: ctx, job: j, id: id, now: time.Now().UnixMilli()}
 	q.enqMu.Lock()
+	if q.isClosed() {
+		q.enqMu.Unlock()
+		return "", queue.ErrClosed
+	}
 	g := q.enqGroups[j.Queue]
 	if g == nil {
 		g = &enqGroup{}
@@ -246,6 +291,7 @@ type enqGroup struct {
 
 // enqReq is one Enqueue; out and err are set before done is closed.
 type enqReq struct {
+	ctx  context.Context // the caller's
 	job  queue.Job
 	id   queue.JobID
 	now  int64
@@ -258,38 +304,69 @@ type enqReq struct {
 // queue, in a goroutine that sends them until none wait.
 func (q *Queue) nextEnqueue(name string, g *enqGroup) {
 	q.enqMu.Lock()
-	if len(g.pending) == 0 {
-		g.inflight--
-		if g.inflight == 0 {
-			delete(q.enqGroups, name)
-		}
-		q.enqMu.Unlock()
+	defer q.enqMu.Unlock()
+	if !q.takeSlot(name, g) {
 		return
 	}
-	q.enqMu.Unlock()
-	q.enqSends.Go(func() {
+	q.enqSends.Add(1) // under enqMu, with the Queue seen open: see Close
+	go func() {
+		defer q.enqSends.Done()
 		for {
 			q.enqMu.Lock()
-			n := min(len(g.pending), maxScriptJobs)
-			if n == 0 {
-				g.inflight--
-				if g.inflight == 0 {
-					delete(q.enqGroups, name)
-				}
+			if !q.takeSlot(name, g) {
 				q.enqMu.Unlock()
 				return
 			}
-			batch := slices.Clone(g.pending[:n])
-			g.pending = slices.Delete(g.pending, 0, n)
+			batch := slices.Clone(g.pending[:min(len(g.pending), maxScriptJobs)])
+			g.pending = slices.Delete(g.pending, 0, len(batch))
 			q.enqMu.Unlock()
-			// The call serves several callers: none's ctx cancels it (the
-			// client's timeouts bound it).
-			q.sendEnqueue(context.Background(), batch)
+			ctx, cancel := q.sharedContext(batch)
+			q.sendEnqueue(ctx, batch)
+			cancel()
 			for _, r := range batch {
 				close(r.done)
 			}
 		}
-	})
+	}()
+}
+
+// takeSlot reports whether the caller, holding a call slot of g, is to
+// send g's pending jobs; if not, it gives the slot up, after failing the
+// pending jobs with queue.ErrClosed when the Queue is closed. The caller
+// holds enqMu.
+func (q *Queue) takeSlot(name string, g *enqGroup) bool {
+	if len(g.pending) > 0 && !q.isClosed() {
+		return true
+	}
+	for _, r := range g.pending {
+		r.err = queue.ErrClosed
+		close(r.done)
+	}
+	g.pending = nil
+	g.inflight--
+	if g.inflight == 0 {
+		delete(q.enqGroups, name)
+	}
+	return false
+}
+
+// sharedContext is the context of one script call shared by the callers
+// of reqs: it lasts until the latest of their deadlines (no deadline when
+// one of them has none: then the client's ReadTimeout bounds the call), so
+// that no caller who still waits loses its answer to another's deadline,
+// and Close cancels it.
+func (q *Queue) sharedContext(reqs []*enqReq) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, r := range reqs {
+		dl, ok := r.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(q.closeCtx)
+		}
+		if dl.After(latest) {
+			latest = dl
+		}
+	}
+	return context.WithDeadline(q.closeCtx, latest)
 }
 
 // sendEnqueue enqueues jobs of one queue with one script call, setting
@@ -626,8 +703,11 @@ func (q *Queue) block(ctx context.Context, wakes []string, wait time.Duration) e
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
 		ck := strings.TrimSuffix(wakes[0], "wake") + "x:" + hex.EncodeToString(rnd[:])
+		// A push is of no use once the BLPOP returned: it is canceled then
+		// (the deferred calls run in reverse order).
+		blocking, unblocked := context.WithCancel(context.Background())
 		push := func() {
-			pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			pctx, cancel := context.WithTimeout(blocking, 2*time.Second)
 			defer cancel()
 			_, _ = q.rdb.TxPipelined(pctx, func(p redis.Pipeliner) error {
 				p.RPush(pctx, ck, "1")
@@ -635,14 +715,13 @@ func (q *Queue) block(ctx context.Context, wakes []string, wait time.Duration) e
 				return nil
 			})
 		}
-		stop1 := context.AfterFunc(ctx, func() {
+		defer pushAfter(ctx, func() {
 			if ctx.Err() != context.DeadlineExceeded { // the BLPOP timeout covers a deadline
 				push()
 			}
-		})
-		stop2 := context.AfterFunc(q.closeCtx, push)
-		defer stop1()
-		defer stop2()
+		})()
+		defer pushAfter(q.closeCtx, push)()
+		defer unblocked()
 		return q.blpop(ctx, append(wakes[:len(wakes):len(wakes)], ck), wait)
 	}
 	per := min(wait, 50*time.Millisecond)
@@ -652,6 +731,22 @@ func (q *Queue) block(ctx context.Context, wakes []string, wait time.Duration) e
 		}
 	}
 	return nil
+}
+
+// pushAfter runs push when ctx ends; the function it returns cancels that
+// or, when push has started, waits for it, so that no push outlives the
+// Dequeue that armed it.
+func pushAfter(ctx context.Context, push func()) (stop func()) {
+	done := make(chan struct{})
+	cancel := context.AfterFunc(ctx, func() {
+		defer close(done)
+		push()
+	})
+	return func() {
+		if !cancel() {
+			<-done
+		}
+	}
 }
 
 // blpop runs BLPOP with a timeout of a millisecond's precision; a timeout

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/queue"
 	"github.com/scaleout/scaleout/queue/queuetest"
@@ -47,7 +48,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestNewConfig(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialed
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}) // never dialed
 	defer func() { _ = rdb.Close() }()
 	for _, cfg := range []redisqueue.Config{{Prefix: "a{b}:"}, {MaxPayload: -1}} {
 		_, err := redisqueue.New(rdb, cfg)
@@ -68,9 +69,26 @@ func TestNewConfig(t *testing.T) {
 	require.ErrorIs(t, err, queue.ErrClosed)
 }
 
+// A client that ignores context deadlines is refused, with an error naming
+// the option to set, for every kind of go-redis client.
+func TestRefusesClientWithoutContextTimeouts(t *testing.T) {
+	clients := []redis.UniversalClient{
+		redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
+		redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}),
+		redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"127.0.0.1:1"}}),
+	}
+	for _, c := range clients {
+		t.Cleanup(func() { _ = c.Close() })
+		_, err := redisqueue.New(c, redisqueue.Config{})
+		require.ErrorIs(t, err, queue.ErrInvalidConfig)
+		require.ErrorIs(t, err, redisopt.ErrContextTimeouts)
+		require.ErrorContains(t, err, "ContextTimeoutEnabled")
+	}
+}
+
 // A Redis error is wrapped and never ErrNotFound.
 func TestRedisErrors(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer func() { _ = rdb.Close() }()
 	q, err := redisqueue.New(rdb, redisqueue.Config{})
 	require.NoError(t, err)
@@ -336,7 +354,7 @@ func TestRedisRestart(t *testing.T) {
 		t.Skip("slow: kills and restarts a Redis server")
 	}
 	srv := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	q := newQueue(t, rdb, redisqueue.Config{Prefix: "rq:", Backoff: shortBackoff})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -370,19 +388,20 @@ func TestRedisRestart(t *testing.T) {
 	}
 
 	waited := make(chan error, 1)
-	// Producer: enqueue n jobs at a steady pace, counting those whose
-	// Enqueue returned nil, while the server is killed and restarted.
+	// Producer: enqueue n jobs at a steady pace while the server is killed
+	// and restarted, retrying a failed Enqueue with the same ID (its job
+	// may have been stored all the same) until it returns nil.
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
-		for i, ok := 0, 0; ok < n && ctx.Err() == nil; i++ {
+		for i := 0; i < n && ctx.Err() == nil; {
 			id, err := q.Enqueue(ctx, queue.Job{Queue: "r", Type: "x", ID: "j" + strconv.Itoa(i)})
 			if err != nil {
 				enqueueErrs.Add(1)
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
-			ok++
+			i++
 			mu.Lock()
 			enqueued[id] = true
 			mu.Unlock()
@@ -438,6 +457,10 @@ func TestRedisRestart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait across the restart did not return")
 	}
+	// The retries made no job of their own: n jobs, and the Wait's.
+	keys, err := rdb.Keys(ctx, "rq:{r}:j:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, n+1, "retried Enqueues made extra jobs")
 	stopWorkers()
 	workers.Wait()
 	t.Logf("processed %d deliveries for %d jobs across a kill -9 and restart (failed: %d Enqueues, %d Dequeues, %d Acks)",
@@ -457,7 +480,7 @@ func TestMemoryPerJob(t *testing.T) {
 		require.NoError(t, err)
 	}
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	q := newQueue(t, rdb, redisqueue.Config{})
 	ctx := t.Context()
@@ -499,7 +522,7 @@ func TestMemoryPerJob(t *testing.T) {
 // shared ones would disturb other packages' tests.
 func TestBatchAfterScriptFlush(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{})
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	q := newQueue(t, rdb, redisqueue.Config{})
 	ctx := t.Context()
@@ -513,9 +536,10 @@ func TestBatchAfterScriptFlush(t *testing.T) {
 	for i, id := range ids {
 		require.Equal(t, queue.JobID("b"+strconv.Itoa(i%5)+"/id"+strconv.Itoa(i)), id)
 	}
-	// A duplicate in a batch: the others are enqueued, the error says so.
+	// A conflict in a batch (an ID held by a job of another type): the
+	// others are enqueued, the error says so.
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
-	ids, err = q.EnqueueBatch(ctx, []queue.Job{{Queue: "b0", Type: "x", ID: "new"}, {Queue: "b0", Type: "x", ID: "id0"}})
+	ids, err = q.EnqueueBatch(ctx, []queue.Job{{Queue: "b0", Type: "x", ID: "new"}, {Queue: "b0", Type: "y", ID: "id0"}})
 	require.ErrorIs(t, err, queue.ErrDuplicate)
 	require.Equal(t, queue.JobID("b0/new"), ids[0])
 	require.Empty(t, ids[1])

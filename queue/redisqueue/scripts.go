@@ -101,8 +101,9 @@ const (
 //	      (field, value, ...: those of m, rt, pr, to, u that differ from
 //	      their defaults)
 //
-// Returns one item per job: 1, or the name of the job holding its ID or
-// unique key.
+// Returns one item per job: 1 (enqueued, or its ID already holds a job of
+// the same type and payload: a retry), or the name of the job holding its
+// ID (with another type or payload) or its unique key.
 var enqueueScript = redis.NewScript(`
 local base = ARGV[1]
 local out, i, now, ready, nready = {}, 2, nil, {}, 0
@@ -113,8 +114,9 @@ while i <= #ARGV do
   i = e + 1
   local jk = base .. 'j:' .. name
   local res = 1
-  if redis.call('EXISTS', jk) == 1 then
-    res = name
+  local held = redis.call('HMGET', jk, 't', 'p')
+  if held[1] or held[2] then
+    if held[1] ~= ty or held[2] ~= pl then res = name end
   elseif u ~= '' and not redis.call('SET', base .. 'u:' .. u, name, 'NX', 'PX', ARGV[s-5]) then
     res = redis.call('GET', base .. 'u:' .. u) or name
   else

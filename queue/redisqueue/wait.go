@@ -178,21 +178,25 @@ func (q *Queue) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error)
 	}
 	qn, name, _ := queue.ParseID(id)
 	k := q.keys(qn)
+	pause := retryPauseMin
 	for {
 		info, leaseEnd, err := q.waitStatus(ctx, id, qn, k, name)
-		if err != nil && redis.HasErrorPrefix(err, "LOADING") {
-			// A restarted server loading its dataset: read again shortly.
-			if perr := q.pause(ctx, 50*time.Millisecond); perr != nil {
+		if ctx.Err() != nil {
+			return queue.JobInfo{}, ctx.Err()
+		}
+		if err != nil && transient(err) {
+			// A restart, a failover, a moved slot: the job is still where
+			// it was; read again once Redis can answer.
+			if perr := q.pause(ctx, pause); perr != nil {
 				return queue.JobInfo{}, perr
 			}
+			pause = min(2*pause, retryPauseMax)
 			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return queue.JobInfo{}, ctx.Err()
-			}
 			return queue.JobInfo{}, err
 		}
+		pause = retryPauseMin
 		if info.State.Final() {
 			return info, nil
 		}
@@ -221,7 +225,9 @@ func (q *Queue) waitSignal(ctx context.Context, c <-chan struct{}, expiry <-chan
 	select {
 	case <-c:
 	case <-expiry:
-		if err := q.tick(ctx, qn); err != nil && ctx.Err() == nil {
+		// A transient failure is met again, and ridden out, by the next
+		// read of the status.
+		if err := q.tick(ctx, qn); err != nil && ctx.Err() == nil && !transient(err) {
 			return err
 		}
 	case <-ctx.Done():

@@ -1,0 +1,108 @@
+package cache_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/cache"
+)
+
+// gatedSwap is a Memory whose CompareAndSwap, once armed, tells entered
+// and waits for gate: it holds a background refresh between its decision
+// to start and its start.
+type gatedSwap struct {
+	*cache.Memory
+	armed   atomic.Bool
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedSwap) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) error {
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
+		<-g.gate
+	}
+	return g.Memory.CompareAndSwap(ctx, key, old, value, ttl)
+}
+
+// Close is called while a Get is starting a background refresh (it has
+// decided to refresh and is taking the key's lease): either Close waits
+// for that refresh, or the refresh never starts. It must not start after
+// Close returned.
+func TestLoaderCloseDuringRefreshStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &gatedSwap{Memory: newMemory(t, cache.MemoryConfig{}), entered: make(chan struct{}), gate: make(chan struct{})}
+		l, err := cache.NewLoader(c, cache.LoaderConfig[int]{StaleFor: time.Hour, RefreshStale: true, EarlyRefresh: -1})
+		require.NoError(t, err)
+		var loads atomic.Int32
+		load := func(context.Context) (int, error) { return int(loads.Add(1)), nil }
+		_, err = l.Get(t.Context(), "k", time.Second, load)
+		require.NoError(t, err)
+		time.Sleep(2 * time.Second) // stale: the next Get refreshes in the background
+
+		c.armed.Store(true)
+		go func() { _, _ = l.Get(t.Context(), "k", time.Second, load) }()
+		<-c.entered
+		loadsAtClose := make(chan int32, 1)
+		go func() {
+			_ = l.Close()
+			loadsAtClose <- loads.Load()
+		}()
+		synctest.Wait() // Close has returned, or waits for the refresh
+		close(c.gate)
+		synctest.Wait()
+		require.Equal(t, loads.Load(), <-loadsAtClose, "a background refresh loaded after Close returned")
+	})
+}
+
+// Close in the middle of many Gets that keep starting background
+// refreshes (run with -race): no load starts after Close returned.
+func TestLoaderCloseDuringRefreshes(t *testing.T) {
+	l, err := cache.NewLoader(newMemory(t, cache.MemoryConfig{}), cache.LoaderConfig[int]{StaleFor: time.Hour, RefreshStale: true, EarlyRefresh: -1})
+	require.NoError(t, err)
+	var closed atomic.Bool
+	var late atomic.Int32
+	load := func(context.Context) (int, error) {
+		if closed.Load() {
+			late.Add(1)
+		}
+		return 1, nil
+	}
+	const keys = 64
+	for i := range keys {
+		_, err := l.Get(t.Context(), fmt.Sprint(i), time.Millisecond, load)
+		require.NoError(t, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Every entry is stale within a millisecond: each Get serves
+				// it and may start a refresh.
+				_, _ = l.Get(t.Context(), fmt.Sprint(i%keys), time.Millisecond, load)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, l.Close())
+	closed.Store(true)
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	require.Zero(t, late.Load(), "background refreshes loaded after Close returned")
+	require.Positive(t, l.Stats().Refreshes)
+}
