@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/session"
 	"github.com/scaleout/scaleout/session/sessiontest"
 )
@@ -147,22 +147,14 @@ func TestMemoryConcurrentClose(t *testing.T) {
 }
 
 func TestMemoryNoGoroutineLeak(t *testing.T) {
-	base := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	stores := make([]*session.Memory, 20)
 	for i := range stores {
 		stores[i] = newUnclosedMemory(t, session.MemoryConfig{SweepInterval: time.Millisecond})
 	}
-	require.GreaterOrEqual(t, runtime.NumGoroutine(), base+len(stores))
 	for _, m := range stores {
 		require.NoError(t, m.Close())
 	}
-	// Close waits for the sweeper to exit; allow the runtime a moment to
-	// reap it. (Polled by hand: require.Eventually runs goroutines itself.)
-	n := runtime.NumGoroutine()
-	for deadline := time.Now().Add(2 * time.Second); n > base && time.Now().Before(deadline); n = runtime.NumGoroutine() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	require.LessOrEqual(t, n, base, "goroutines after Close")
 }
 
 func TestMemorySweep(t *testing.T) {

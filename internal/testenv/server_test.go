@@ -159,3 +159,29 @@ func TestStartRedisPauseResume(t *testing.T) {
 	r.Pause()
 	r.Stop() // a paused server still stops gracefully
 }
+
+func TestCheckGoroutines(t *testing.T) {
+	// A goroutine left running is reported; one that ends is not.
+	stop := make(chan struct{})
+	rec := &leakRecorder{TB: t}
+	check := CheckGoroutines(rec)
+	go func() { <-stop }()
+	check()
+	require.True(t, rec.failed, "a leaked goroutine was not reported")
+	close(stop)
+	done := make(chan struct{})
+	check = CheckGoroutines(t)
+	go func() { close(done) }()
+	<-done
+	check()
+}
+
+// leakRecorder is a testing.TB that records a failure instead of failing.
+type leakRecorder struct {
+	testing.TB
+	failed bool
+}
+
+func (r *leakRecorder) Error(args ...any)                 { r.failed = true }
+func (r *leakRecorder) Errorf(format string, args ...any) { r.failed = true }
+func (r *leakRecorder) Helper()                           {}
