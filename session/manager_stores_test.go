@@ -1,3 +1,10 @@
+// Real-time tests, on real servers: every test here runs the Manager over
+// Redis, Redis Cluster or Memcached. TestHungAndDeadStore times requests
+// against a paused and a killed server (bounded by StoreTimeout plus 1.5 s
+// for a loaded machine); TestManagerConcurrentLogoutOnStores waits 100 ms
+// for stragglers that might resurrect a session; the others have no
+// timing.
+
 package session_test
 
 import (

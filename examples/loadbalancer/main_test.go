@@ -2,17 +2,17 @@ package main
 
 import (
 	"bytes"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 // TestRun runs the demo: it fails if round robin misses a clone, the
 // sticky client moves, the cookie reveals an address, or a removed clone
 // gets a request; and no goroutine of it outlives it.
 func TestRun(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	var out bytes.Buffer
 	if err := run(&out); err != nil {
 		t.Fatal(err)
@@ -22,12 +22,5 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines left, %d before", n, before)
 	}
 }

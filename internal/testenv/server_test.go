@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"errors"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -117,9 +116,9 @@ func TestStartTwoServersGetDifferentPorts(t *testing.T) {
 	require.NotEqual(t, a.Addr(), b.Addr())
 }
 
-// TestNothingOutlivesTheTest is not parallel, so the goroutine count is its own.
+// TestNothingOutlivesTheTest is not parallel, so the goroutines it checks are its own.
 func TestNothingOutlivesTheTest(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer CheckGoroutines(t)()
 	var pids []int
 	t.Run("servers", func(t *testing.T) {
 		r := StartRedis(t, RedisOptions{AppendOnly: true})
@@ -135,13 +134,6 @@ func TestNothingOutlivesTheTest(t *testing.T) {
 	for _, pid := range pids {
 		require.True(t, gone(pid), "server pid %d outlived its test", pid)
 	}
-	// A plain loop: require.Eventually runs its condition on goroutines of its own.
-	after := runtime.NumGoroutine()
-	for deadline := time.Now().Add(5 * time.Second); after > before && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-		after = runtime.NumGoroutine()
-	}
-	require.LessOrEqual(t, after, before, "goroutines outlived the test")
 }
 
 func TestStartRedisPauseResume(t *testing.T) {
