@@ -21,7 +21,9 @@
 // # Semantics
 //
 // Pick returns a Choice; the caller calls Done on it when the request ends,
-// with the request's error or nil. Picks never block and never allocate.
+// with the request's error or nil, or an error wrapping ErrAborted when
+// the request ended for reasons of the caller's (its client went away or
+// sent a broken body), which counts neither for nor against the backend. Picks never block and never allocate.
 // Update swaps the backend set atomically while picks go on; a backend keeps
 // its statistics (requests in flight, latency) across updates by address,
 // and a Choice made before an update reports to them when it is done. An

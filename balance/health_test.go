@@ -3,6 +3,7 @@ package balance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -381,4 +382,34 @@ func BenchmarkHealthPick(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestDoneAborted: a request its caller abandoned (Done with an error
+// wrapping ErrAborted) counts neither as a failure, which would let
+// clients eject a healthy backend, nor as a success, which would reset a
+// failing backend's streak; it still ends the request's in-flight count.
+func TestDoneAborted(t *testing.T) {
+	aborted := fmt.Errorf("%w: the client hung up", ErrAborted)
+	h, rec := newHealth(t, HealthConfig{MaxFailures: 1, MaxErrorRatio: -1}, "a", "b")
+	for range 100 {
+		c, err := h.Pick(context.Background(), "a")
+		require.NoError(t, err)
+		c.Done(aborted)
+	}
+	require.Equal(t, []string{"a", "b"}, rec.addrs(), "aborted requests ejected a backend")
+
+	h2, rec2 := newHealth(t, HealthConfig{}, "a", "b", "c")
+	fail(t, h2, "a", 4)
+	c, _ := h2.Pick(context.Background(), "a")
+	c.Done(aborted)
+	fail(t, h2, "a", 1)
+	require.Equal(t, []string{"b", "c"}, rec2.addrs(), "an aborted request reset the streak of failures")
+
+	ll := NewLeastLoaded(LeastLoadedConfig{})
+	require.NoError(t, ll.Update([]Backend{{Addr: "a"}}))
+	c, err := ll.Pick(context.Background(), "")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, c.ep.inflight.Load())
+	c.Done(aborted)
+	require.Zero(t, c.ep.inflight.Load(), "an aborted request still leaves the in-flight count")
 }

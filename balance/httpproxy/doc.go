@@ -19,7 +19,17 @@
 // status). Done is called when the response body has been streamed to the
 // client, not when its headers arrive, so in-flight counts and latency
 // averages cover the whole exchange; a body cut short by the backend counts
-// as a failure, one cut short because the client went away does not.
+// as a failure.
+//
+// What the client causes is never charged to a backend: a request body
+// that breaks off (shorter than its Content-Length, malformed chunks, the
+// client hanging up while it is sent) or a client that goes away before
+// the answer is streamed. Such an exchange is reported to Choice.Done with
+// an error wrapping balance.ErrAborted, which counts neither as a failure
+// nor as a success; it does not move the backend's sticky clients and is
+// not retried. Otherwise a client could get healthy backends ejected by
+// sending truncated POSTs.
+//
 // Upgraded connections (101 Switching Protocols, e.g. WebSocket) are
 // reported done when the switch succeeds.
 //
@@ -108,10 +118,10 @@
 // exchange including streaming the response body.
 //
 // Failures are answered with a fixed, generic body, never a backend
-// address or Go error text: 503 "service unavailable" when the balancer
-// has no backend (balance.ErrNoBackend), 504 "gateway timeout" when a
-// timeout expired, and 502 "bad gateway" for any other failure to get a
-// response. The details go to Config.ErrorLog.
+// address or Go error text: 400 "bad request" when the client's request
+// body broke off, 503 "service unavailable" when the balancer has no
+// backend (balance.ErrNoBackend), 504 "gateway timeout" when a timeout
+// expired, and 502 "bad gateway" for any other failure to get a response. The details go to Config.ErrorLog.
 //
 // # Draining a backend
 //

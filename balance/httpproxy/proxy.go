@@ -370,6 +370,7 @@ func (p *Proxy) isTrusted(a netip.Addr) bool {
 // Fixed response bodies: nothing about the backend or the error reaches
 // the client.
 const (
+	bodyBadRequest         = "bad request\n"
 	bodyBadGateway         = "bad gateway\n"
 	bodyServiceUnavailable = "service unavailable\n"
 	bodyGatewayTimeout     = "gateway timeout\n"
@@ -381,6 +382,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, balance.ErrNoBackend):
 		status, body = http.StatusServiceUnavailable, bodyServiceUnavailable
+	case errors.Is(err, errClientBody):
+		status, body, level = http.StatusBadRequest, bodyBadRequest, slog.LevelDebug
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		level = slog.LevelDebug
