@@ -98,9 +98,15 @@
 // X-Forwarded-Host describing the real peer. Values sent by the client are
 // discarded unless the direct peer's address is in Config.TrustedProxies:
 // only then is an incoming X-Forwarded-For kept and the peer appended to
-// it, and an incoming X-Forwarded-Proto or X-Forwarded-Host kept. A client
-// connecting directly therefore cannot make a backend believe it comes
-// from another address. The RFC 7239 Forwarded header is always removed.
+// it, and an incoming X-Forwarded-Proto or X-Forwarded-Host kept. The
+// other headers that carry a client's address (Config.ClientAddrHeaders,
+// by default DefaultClientAddrHeaders: X-Real-IP, True-Client-IP,
+// X-Client-IP, CF-Connecting-IP, X-Original-Forwarded-For, Fastly-Client-IP
+// and more) are likewise removed unless the peer is trusted, and their
+// spellings with underscores (X_Real_IP, which CGI-style servers read as
+// X-Real-IP) are removed from every request. A client connecting directly
+// therefore cannot make a backend believe it comes from another address
+// through any of them. The RFC 7239 Forwarded header is always removed.
 // The Host header of the inbound request is passed on unchanged.
 //
 // Hop-by-hop headers (Connection, and every header it names, Keep-Alive,

@@ -27,6 +27,29 @@ const (
 	DefaultStickyMaxBackends     = 4096
 )
 
+// DefaultClientAddrHeaders are the request headers, besides
+// X-Forwarded-For and Forwarded, by which proxies and CDNs tell a backend
+// the client's address, and which web frameworks read to learn it. The
+// proxy removes them from the requests of peers not in
+// Config.TrustedProxies, so a client cannot pass itself off as another
+// address through them.
+var DefaultClientAddrHeaders = []string{
+	"X-Real-IP",
+	"True-Client-IP",
+	"X-Client-IP",
+	"Client-IP",
+	"CF-Connecting-IP",
+	"CF-Connecting-IPv6",
+	"Fastly-Client-IP",
+	"X-Cluster-Client-IP",
+	"X-Original-Forwarded-For",
+	"X-Forwarded",
+	"Forwarded-For",
+	"X-Envoy-External-Address",
+	"X-Azure-ClientIP",
+	"X-Appengine-User-IP",
+}
+
 // ErrInvalidConfig is returned by New for a bad Config. It wraps
 // balance.ErrInvalidConfig, so either may be tested with errors.Is.
 var ErrInvalidConfig = fmt.Errorf("httpproxy: %w", balance.ErrInvalidConfig)
@@ -92,8 +115,14 @@ type Config struct {
 	CookieSecure bool
 
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept
-	// and extended; every other peer's are replaced.
+	// and extended, and whose ClientAddrHeaders are kept; every other
+	// peer's are replaced or removed. New copies the slice.
 	TrustedProxies []netip.Prefix
+	// ClientAddrHeaders are the headers, besides X-Forwarded-*, that can
+	// carry a client's address: they are removed from the requests of
+	// peers not in TrustedProxies. nil means DefaultClientAddrHeaders; to
+	// add one, append to a copy of it. Each must be a valid header name.
+	ClientAddrHeaders []string
 
 	// ErrorLog receives failed requests, with the error and backend
 	// detail kept out of responses. nil means slog.Default().
@@ -116,6 +145,8 @@ type Proxy struct {
 	cookie    string
 	secure    bool
 	trusted   []netip.Prefix
+	addrHdrs  []string        // ClientAddrHeaders, canonical
+	addrNames map[string]bool // the same and X-Forwarded-*, Forwarded
 	log       *slog.Logger
 
 	// onDone, when set (by tests), sees every Choice.Done call.
@@ -141,7 +172,12 @@ func New(lb balance.Balancer, cfg Config) (*Proxy, error) {
 		cookie:    cfg.StickyCookie,
 		secure:    cfg.CookieSecure,
 		trusted:   cfg.TrustedProxies,
+		addrHdrs:  cfg.ClientAddrHeaders,
+		addrNames: map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "Forwarded": true},
 		log:       cfg.ErrorLog,
+	}
+	for _, h := range p.addrHdrs {
+		p.addrNames[h] = true
 	}
 	p.tr = &http.Transport{
 		Proxy: nil, // backends are private: never through an environment proxy
@@ -227,19 +263,33 @@ func (cfg *Config) defaults() error {
 		}
 	}
 	if cfg.StickyCookie != "" {
-		if !validCookieName(cfg.StickyCookie) {
+		if !validToken(cfg.StickyCookie) {
 			return bad("StickyCookie %q is not a valid cookie name", cfg.StickyCookie)
 		}
 		if len(cfg.Secret) > 0 && len(cfg.Secret) < 16 {
 			return bad("Secret has %d bytes, fewer than 16", len(cfg.Secret))
 		}
 	}
+	// Copies: the caller's slices are theirs.
+	trusted := make([]netip.Prefix, len(cfg.TrustedProxies))
 	for i, pfx := range cfg.TrustedProxies {
 		if !pfx.IsValid() {
 			return bad("TrustedProxies[%d] is not a valid prefix", i)
 		}
-		cfg.TrustedProxies[i] = pfx.Masked()
+		trusted[i] = pfx.Masked()
 	}
+	cfg.TrustedProxies = trusted
+	if cfg.ClientAddrHeaders == nil {
+		cfg.ClientAddrHeaders = DefaultClientAddrHeaders
+	}
+	hdrs := make([]string, len(cfg.ClientAddrHeaders))
+	for i, h := range cfg.ClientAddrHeaders {
+		if !validToken(h) {
+			return bad("ClientAddrHeaders[%d] %q is not a valid header name", i, h)
+		}
+		hdrs[i] = http.CanonicalHeaderKey(h)
+	}
+	cfg.ClientAddrHeaders = hdrs
 	if cfg.IsFailure == nil {
 		cfg.IsFailure = defaultIsFailure
 	}
@@ -249,8 +299,9 @@ func (cfg *Config) defaults() error {
 	return nil
 }
 
-// validCookieName reports whether name is an RFC 6265 token.
-func validCookieName(name string) bool {
+// validToken reports whether name is an RFC 9110 token, as cookie and
+// header names must be.
+func validToken(name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
@@ -314,10 +365,23 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // setForwarded sets the X-Forwarded-* headers of out (from which
-// ReverseProxy has already removed the client's) for the inbound in.
+// ReverseProxy has already removed the client's) for the inbound in, and
+// removes the other client-address headers of an untrusted peer.
 func (p *Proxy) setForwarded(in, out *http.Request) {
 	peer, ok := peerAddr(in.RemoteAddr)
 	trusted := ok && p.isTrusted(peer)
+	if !trusted {
+		for _, h := range p.addrHdrs {
+			delete(out.Header, h)
+		}
+	}
+	// CGI-style servers (PHP, WSGI) read X_Real_IP as X-Real-IP: no proxy
+	// sends such spellings, so they are removed from every request.
+	for name := range out.Header {
+		if strings.IndexByte(name, '_') >= 0 && p.addrNames[http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))] {
+			delete(out.Header, name)
+		}
+	}
 	if ok {
 		ip := peer.String()
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
