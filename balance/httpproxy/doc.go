@@ -114,6 +114,16 @@
 // protocol switches) are removed in both directions, as
 // httputil.ReverseProxy does.
 //
+// # Private paths
+//
+// Paths under Config.PrivatePaths (by default DefaultPrivatePaths:
+// /debug/, where balance.LoadReporter serves each clone's load report and
+// expvar and net/http/pprof serve theirs) are answered 404 and never
+// forwarded, however the client spells them (case, "//", "." and "..",
+// percent-encoding). The X-Load header a LoadReporter adds to responses
+// is removed too. A clone's load is for the balancers on the private
+// network: poll it with balance.LoadProber at the clones' own addresses.
+//
 // # Timeouts and errors
 //
 // Config.DialTimeout bounds a connection attempt (default 2 s: backends are
@@ -124,7 +134,8 @@
 // exchange including streaming the response body.
 //
 // Failures are answered with a fixed, generic body, never a backend
-// address or Go error text: 400 "bad request" when the client's request
+// address or Go error text: 404 "not found" for a private path, 400 "bad
+// request" when the client's request
 // body broke off, 503 "service unavailable" when the balancer has no
 // backend (balance.ErrNoBackend), 504 "gateway timeout" when a timeout
 // expired, and 502 "bad gateway" for any other failure to get a response. The details go to Config.ErrorLog.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,13 @@ var DefaultClientAddrHeaders = []string{
 	"X-Azure-ClientIP",
 	"X-Appengine-User-IP",
 }
+
+// DefaultPrivatePaths are the paths the proxy does not forward unless
+// Config.PrivatePaths says otherwise: /debug/ holds the backends'
+// operational endpoints (balance.DefaultLoadPath, where a LoadReporter
+// serves each clone's load; expvar's /debug/vars; net/http/pprof's
+// /debug/pprof/), for the private network only.
+var DefaultPrivatePaths = []string{"/debug/"}
 
 // ErrInvalidConfig is returned by New for a bad Config. It wraps
 // balance.ErrInvalidConfig, so either may be tested with errors.Is.
@@ -124,6 +132,14 @@ type Config struct {
 	// add one, append to a copy of it. Each must be a valid header name.
 	ClientAddrHeaders []string
 
+	// PrivatePaths are paths the proxy answers with 404 instead of
+	// forwarding: each entry, ending in "/" or not, covers that path and
+	// everything under it. A request's path is matched decoded, cleaned
+	// (no "//", "." or "..") and regardless of case, so that no spelling a
+	// backend would take for a private path gets through. nil means
+	// DefaultPrivatePaths; an empty, non-nil slice forwards every path.
+	PrivatePaths []string
+
 	// ErrorLog receives failed requests, with the error and backend
 	// detail kept out of responses. nil means slog.Default().
 	ErrorLog *slog.Logger
@@ -147,6 +163,7 @@ type Proxy struct {
 	trusted   []netip.Prefix
 	addrHdrs  []string        // ClientAddrHeaders, canonical
 	addrNames map[string]bool // the same and X-Forwarded-*, Forwarded
+	private   []string        // PrivatePaths, cleaned, without a trailing "/"
 	log       *slog.Logger
 
 	// onDone, when set (by tests), sees every Choice.Done call.
@@ -173,6 +190,7 @@ func New(lb balance.Balancer, cfg Config) (*Proxy, error) {
 		secure:    cfg.CookieSecure,
 		trusted:   cfg.TrustedProxies,
 		addrHdrs:  cfg.ClientAddrHeaders,
+		private:   cfg.PrivatePaths,
 		addrNames: map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "Forwarded": true},
 		log:       cfg.ErrorLog,
 	}
@@ -290,6 +308,17 @@ func (cfg *Config) defaults() error {
 		hdrs[i] = http.CanonicalHeaderKey(h)
 	}
 	cfg.ClientAddrHeaders = hdrs
+	if cfg.PrivatePaths == nil {
+		cfg.PrivatePaths = DefaultPrivatePaths
+	}
+	private := make([]string, len(cfg.PrivatePaths))
+	for i, pp := range cfg.PrivatePaths {
+		if !strings.HasPrefix(pp, "/") {
+			return bad("PrivatePaths[%d] %q does not start with /", i, pp)
+		}
+		private[i] = strings.TrimSuffix(path.Clean(pp), "/")
+	}
+	cfg.PrivatePaths = private
 	if cfg.IsFailure == nil {
 		cfg.IsFailure = defaultIsFailure
 	}
@@ -341,6 +370,12 @@ func stateOf(ctx context.Context) *reqState {
 
 // ServeHTTP forwards r to a backend.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.isPrivate(r.URL.Path) {
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "httpproxy: private path refused",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path))
+		writeError(w, http.StatusNotFound, bodyNotFound)
+		return
+	}
 	st := &reqState{tls: r.TLS != nil, sticky: p.sticky != nil}
 	if st.sticky {
 		if c, err := r.Cookie(p.cookie); err == nil {
@@ -422,6 +457,22 @@ func peerAddr(remote string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// isPrivate reports whether the decoded request path p falls under one of
+// the PrivatePaths.
+func (p *Proxy) isPrivate(reqPath string) bool {
+	if len(p.private) == 0 {
+		return false
+	}
+	clean := path.Clean("/" + reqPath)
+	for _, pp := range p.private {
+		if len(clean) >= len(pp) && strings.EqualFold(clean[:len(pp)], pp) &&
+			(len(clean) == len(pp) || clean[len(pp)] == '/' || pp == "") {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Proxy) isTrusted(a netip.Addr) bool {
 	for _, pfx := range p.trusted {
 		if pfx.Contains(a) {
@@ -435,6 +486,7 @@ func (p *Proxy) isTrusted(a netip.Addr) bool {
 // the client.
 const (
 	bodyBadRequest         = "bad request\n"
+	bodyNotFound           = "not found\n"
 	bodyBadGateway         = "bad gateway\n"
 	bodyServiceUnavailable = "service unavailable\n"
 	bodyGatewayTimeout     = "gateway timeout\n"
@@ -459,6 +511,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("error", err.Error()))
+	writeError(w, status, body)
+}
+
+// writeError answers with status and a fixed body.
+func writeError(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -49,6 +49,8 @@ func TestNewConfig(t *testing.T) {
 		{"client addr headers", Config{ClientAddrHeaders: []string{"X-My-Client"}}, true},
 		{"bad client addr header", Config{ClientAddrHeaders: []string{"X My Client"}}, false},
 		{"empty client addr header", Config{ClientAddrHeaders: []string{""}}, false},
+		{"private paths", Config{PrivatePaths: []string{"/admin/", "/"}}, true},
+		{"relative private path", Config{PrivatePaths: []string{"admin"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := New(lb, tc.cfg)

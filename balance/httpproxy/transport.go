@@ -167,6 +167,8 @@ func attemptRequest(req *http.Request, addr string) *http.Request {
 // respond finishes a successful round trip: the sticky cookie, and the
 // Done call, deferred until the body is consumed.
 func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, resp *http.Response) *http.Response {
+	// A LoadReporter's in-band load is for proxies, not for the world.
+	resp.Header.Del(balance.LoadHeader)
 	var fail error
 	if p.isFailure(resp, nil) {
 		fail = fmt.Errorf("%w: %d", ErrBackendStatus, resp.StatusCode)
