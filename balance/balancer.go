@@ -55,6 +55,7 @@ type Choice struct {
 	start  int64          // nanotime at Pick, when timed
 	fails  uint32         // health's failure count at Pick (see backendHealth.record)
 	timed  bool
+	trial  bool // the half-open trial of an ejected backend (see Health)
 	done   bool
 }
 
@@ -88,7 +89,11 @@ func (c *Choice) Done(err error) {
 	if c.ep != nil && c.ep.tracks() {
 		c.ep.finish(c, err, aborted)
 	}
-	if c.health != nil && !aborted {
+	switch {
+	case c.health == nil:
+	case c.trial:
+		c.health.trialDone(err, aborted)
+	case !aborted:
 		c.health.record(err, c.fails)
 	}
 }

@@ -15,7 +15,8 @@
 // Health sits in front of any of them and keeps unhealthy backends out,
 // decoupled from how they pick: active checks (HTTPCheck, TCPCheck) with
 // rise and fall thresholds, passive checks from the outcomes reported to
-// Done (consecutive failures, error ratio) with ejection backoff, a panic
+// Done (consecutive failures, error ratio) with ejection backoff and a
+// half-open trial request when an ejection's time is up, a panic
 // threshold, and slow start for returning backends.
 //
 // # Semantics
