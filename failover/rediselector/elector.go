@@ -306,17 +306,25 @@ func (e *Elector) tryAcquire(ctx context.Context) (*failover.Term, error) {
 		e.acquire(ctx, a)
 	})
 	e.mu.Unlock()
+	closing := false
 	select {
 	case <-a.done:
 	case <-ctx.Done():
+	case <-e.ctx.Done():
+		closing = true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !a.finished {
+	switch {
+	case a.finished:
+		return a.term, a.err
+	case closing:
 		a.abandoned = true // the attempt resigns a lease it takes
+		return nil, failover.ErrClosed
+	default:
+		a.abandoned = true
 		return nil, ctx.Err()
 	}
-	return a.term, a.err
 }
 
 // An attempt is one run of the acquire script. finished, abandoned, term

@@ -209,3 +209,42 @@ func TestRenewalLeavesSilentConnection(t *testing.T) {
 	case <-time.After(2 * cfg.Lease):
 	}
 }
+
+// TestCloseDuringCampaign: Close while Campaigns wait on a hung or dead
+// Redis makes them return ErrClosed at once; Close returns within Lease
+// and leaves no goroutine behind.
+func TestCloseDuringCampaign(t *testing.T) {
+	for _, f := range redisFaults {
+		t.Run(f.name, func(t *testing.T) {
+			addr, on, off := f.start(t)
+			before := runtime.NumGoroutine()
+			e, err := rediselector.New(userClient(t, addr), "close", failover.Config{ID: "a"}, rediselector.Options{Prefix: testenv.Prefix(t)})
+			require.NoError(t, err)
+			cfg := e.Config()
+			on()
+			defer off()
+			results := make(chan error, 3)
+			for range 3 {
+				go func() { _, err := e.Campaign(context.Background()); results <- err }()
+			}
+			time.Sleep(100 * time.Millisecond) // one acquiring, two waiting for their turn
+			start := time.Now()
+			require.NoError(t, e.Close())
+			took := time.Since(start)
+			for range 3 {
+				select {
+				case err := <-results:
+					require.ErrorIs(t, err, failover.ErrClosed)
+				case <-time.After(boundSlack):
+					t.Fatalf("a Campaign still runs %v after Close returned", boundSlack)
+				}
+			}
+			t.Logf("%s Redis: Close during Campaigns took %v", f.name, took)
+			require.Less(t, took, cfg.Lease+boundSlack, "Close took %v", took)
+			if !waitGoroutines(before, 5*time.Second) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+			}
+		})
+	}
+}
