@@ -1,6 +1,9 @@
 package balance
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // A Balancer spreads requests over a set of backends.
 //
@@ -52,6 +55,7 @@ type Choice struct {
 	start  int64          // nanotime at Pick, when timed
 	fails  uint32         // health's failure count at Pick (see backendHealth.record)
 	timed  bool
+	trial  bool // the half-open trial of an ejected backend (see Health)
 	done   bool
 }
 
@@ -70,7 +74,9 @@ func (c *Choice) Backend() Backend {
 }
 
 // Done reports the end of the request: err is nil on success, or the
-// request's failure, which passive health checks count. Only the first
+// request's failure, which passive health checks count; an err wrapping
+// ErrAborted (the caller gave up: its client went away or sent a broken
+// body) ends the request without counting it either way. Only the first
 // call on a Choice counts; later calls are ignored. Done may be called
 // after the backend was removed by Update. It must not be called
 // concurrently on the same Choice.
@@ -79,10 +85,15 @@ func (c *Choice) Done(err error) {
 		return
 	}
 	c.done = true
+	aborted := err != nil && errors.Is(err, ErrAborted)
 	if c.ep != nil && c.ep.tracks() {
-		c.ep.finish(c, err)
+		c.ep.finish(c, err, aborted)
 	}
-	if c.health != nil {
+	switch {
+	case c.health == nil:
+	case c.trial:
+		c.health.trialDone(err, aborted)
+	case !aborted:
 		c.health.record(err, c.fails)
 	}
 }

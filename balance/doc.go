@@ -15,13 +15,16 @@
 // Health sits in front of any of them and keeps unhealthy backends out,
 // decoupled from how they pick: active checks (HTTPCheck, TCPCheck) with
 // rise and fall thresholds, passive checks from the outcomes reported to
-// Done (consecutive failures, error ratio) with ejection backoff, a panic
+// Done (consecutive failures, error ratio) with ejection backoff and a
+// half-open trial request when an ejection's time is up, a panic
 // threshold, and slow start for returning backends.
 //
 // # Semantics
 //
 // Pick returns a Choice; the caller calls Done on it when the request ends,
-// with the request's error or nil. Picks never block and never allocate.
+// with the request's error or nil, or an error wrapping ErrAborted when
+// the request ended for reasons of the caller's (its client went away or
+// sent a broken body), which counts neither for nor against the backend. Picks never block and never allocate.
 // Update swaps the backend set atomically while picks go on; a backend keeps
 // its statistics (requests in flight, latency) across updates by address,
 // and a Choice made before an update reports to them when it is done. An

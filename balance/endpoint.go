@@ -71,9 +71,12 @@ func (e *endpoint) beginTracked(c *Choice, timed bool) {
 func (t *track) tracks() bool { return t.inflightOn || t.latencyOn || t.failuresOn }
 
 // finish records the end of a request.
-func (e *endpoint) finish(c *Choice, err error) {
+func (e *endpoint) finish(c *Choice, err error, aborted bool) {
 	if e.inflightOn {
 		e.inflight.Add(-1)
+	}
+	if aborted {
+		return // says nothing of the backend: neither a failure nor a latency
 	}
 	if e.failuresOn {
 		if err != nil {

@@ -8,4 +8,10 @@ var (
 	ErrNoBackend      = errors.New("balance: no backend available")
 	ErrInvalidBackend = errors.New("balance: invalid backend")
 	ErrInvalidConfig  = errors.New("balance: invalid configuration")
+	// ErrAborted, passed to Choice.Done (or wrapped in the error passed),
+	// reports a request its caller abandoned: the client went away or sent
+	// a broken body. It releases the Choice (in-flight counts) but counts
+	// neither as a failure nor as a success of the backend, so that
+	// clients cannot get a healthy backend ejected, nor a failing one kept.
+	ErrAborted = errors.New("balance: request aborted by its caller")
 )

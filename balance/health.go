@@ -25,7 +25,8 @@ type HealthConfig struct {
 	Rise, Fall int
 
 	// MaxFailures is how many consecutive failed requests (Choice.Done
-	// with an error) eject a backend; default 5, -1 disables.
+	// with an error other than ErrAborted) eject a backend; default 5, -1
+	// disables.
 	MaxFailures int
 	// MaxErrorRatio ejects a backend whose share of failed requests within
 	// ErrorWindow reaches it, once it has served MinRequests there; default
@@ -35,7 +36,11 @@ type HealthConfig struct {
 	MinRequests   int
 	// BaseEjection is how long the first ejection lasts (default 5s); each
 	// ejection of a backend that has not stayed healthy for MaxEjection
-	// since the last doubles it, up to MaxEjection (default 5m).
+	// since it last came back doubles it, up to MaxEjection (default 5m).
+	// When an ejection's time is up, one request tries the backend
+	// (half-open): a success brings it back, a failure ejects it for the
+	// same time again, not twice as long, so a backend that recovers is
+	// back within one such time of recovering however long it was down.
 	BaseEjection, MaxEjection time.Duration
 
 	// PanicThreshold: when fewer than this share of the backends are
@@ -106,8 +111,14 @@ func (c HealthConfig) withDefaults() (HealthConfig, error) {
 //
 // Passive checks learn from the outcomes callers report through
 // Choice.Done: MaxFailures consecutive failures, or an error ratio above
-// MaxErrorRatio, eject a backend for an exponentially growing time, after
-// which it comes back (through slow start when configured). Active checks
+// MaxErrorRatio, eject a backend for a time that doubles with each
+// ejection after it came back. When the time is up the backend gets a
+// half-open trial: Pick hands exactly one request to it, and that
+// request's outcome decides: a success brings the backend back (through
+// slow start when configured), a failure ejects it for the same time
+// again, and an aborted request (ErrAborted) hands the trial to the next
+// Pick. A dead backend thus costs one request per ejection time, and one
+// that recovers is back within one ejection time, without active checks. Active checks
 // (Run) mark a backend down after Fall failed checks and up after Rise
 // passing ones. A backend is eligible when it is up and not ejected; when
 // fewer than PanicThreshold of the backends are eligible, all of them are.
@@ -125,6 +136,14 @@ type Health struct {
 	closed   bool
 	lookup   atomic.Pointer[map[string]*backendHealth] // read by Pick
 	eligible atomic.Pointer[map[string]Backend]        // read by PickAddr
+	trials   atomic.Pointer[[]trialSlot]               // read by Pick; nil when none
+}
+
+// A trialSlot is an ejected backend whose time is up, awaiting the one
+// request that will try it.
+type trialSlot struct {
+	st *backendHealth
+	b  Backend
 }
 
 var _ Pinner = (*Health)(nil)
@@ -159,6 +178,7 @@ type backendHealth struct {
 	// (a slow reply sent just before the backend died) does not reset the
 	// streak of failures that came after it.
 	failed      atomic.Uint32
+	trialOpen   atomic.Bool // in trial, and no request has taken it yet
 	requests    atomic.Int64
 	failures    atomic.Int64
 	windowStart atomic.Int64 // unix nanos
@@ -168,6 +188,8 @@ type backendHealth struct {
 	streak       int // consecutive check results against the current state
 	ejected      bool
 	ejections    int
+	backoff      time.Duration // of the current ejection; a failed trial waits it again
+	trial        bool          // ejected, its time up: one request may try it
 	readmittedAt time.Time
 	readmit      *time.Timer
 	upSince      time.Time // start of slow start
@@ -212,8 +234,18 @@ func (h *Health) Update(backends []Backend) error {
 	return h.publishLocked()
 }
 
-// Pick picks from the eligible backends through the inner Balancer.
+// Pick picks from the eligible backends through the inner Balancer, or
+// hands the request to an ejected backend's half-open trial.
 func (h *Health) Pick(ctx context.Context, key string) (Choice, error) {
+	if ts := h.trials.Load(); ts != nil && ctx.Err() == nil {
+		for _, t := range *ts {
+			if t.st.trialOpen.CompareAndSwap(true, false) {
+				c := NewChoice(t.b)
+				c.health, c.fails, c.trial = t.st, t.st.failed.Load(), true
+				return c, nil
+			}
+		}
+	}
 	c, err := h.inner.Pick(ctx, key)
 	if err != nil {
 		return c, err
@@ -265,6 +297,7 @@ func (h *Health) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
+	h.trials.Store(nil) // a trial's outcome would no longer be applied
 	for _, st := range h.states {
 		if st.readmit != nil {
 			st.readmit.Stop()
@@ -320,6 +353,17 @@ func (h *Health) publishLocked() error {
 		byAddr[b.Addr] = b
 	}
 	h.eligible.Store(&byAddr)
+	var trials []trialSlot
+	for _, b := range h.all {
+		if st := h.states[b.Addr]; st.trial && !st.activeDown {
+			trials = append(trials, trialSlot{st, b})
+		}
+	}
+	if trials == nil {
+		h.trials.Store(nil)
+	} else {
+		h.trials.Store(&trials)
+	}
 	if nextRamp > 0 && !h.closed && h.ramp == nil {
 		h.ramp = time.AfterFunc(nextRamp, func() {
 			h.mu.Lock()
@@ -377,19 +421,47 @@ func (h *Health) eject(st *backendHealth) {
 	if backoff > h.cfg.MaxEjection || backoff <= 0 {
 		backoff = h.cfg.MaxEjection
 	}
-	st.ejected = true
-	st.readmit = time.AfterFunc(backoff, func() { h.readmitBackend(st) })
+	st.ejected, st.backoff = true, backoff
+	st.readmit = time.AfterFunc(backoff, func() { h.offerTrial(st) })
 	_ = h.publishLocked()
 }
 
-func (h *Health) readmitBackend(st *backendHealth) {
+// offerTrial opens st's half-open trial when its ejection's time is up.
+func (h *Health) offerTrial(st *backendHealth) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !st.ejected || st.removed || h.closed {
 		return
 	}
+	st.trial = true
+	st.trialOpen.Store(true)
+	_ = h.publishLocked()
+}
+
+// trialDone applies the outcome of st's trial request.
+func (st *backendHealth) trialDone(err error, aborted bool) {
+	h := st.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !st.trial || st.removed || h.closed {
+		return
+	}
+	switch {
+	case aborted: // says nothing: the next request tries
+		st.trialOpen.Store(true)
+	case err == nil:
+		h.readmitLocked(st)
+	default: // still down: the same time again
+		st.trial = false
+		st.readmit = time.AfterFunc(st.backoff, func() { h.offerTrial(st) })
+		_ = h.publishLocked()
+	}
+}
+
+// readmitLocked brings st back after a successful trial.
+func (h *Health) readmitLocked(st *backendHealth) {
 	now := time.Now()
-	st.ejected = false
+	st.ejected, st.trial = false, false
 	st.readmittedAt = now
 	st.upSince = now
 	st.consecutive.Store(0)

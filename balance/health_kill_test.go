@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -166,4 +167,53 @@ func TestKilledBackendPassiveChecks(t *testing.T) {
 	require.NotContains(t, h.Eligible(), bs[2])
 	total := len(l.picks)
 	t.Logf("%d requests, %d client-visible errors after the kill", total, l.errs.Load())
+}
+
+// TestRestartedBackendPassiveChecks kills a backend's listener under load,
+// with passive checks only, keeps it dead for 16 base ejections, then
+// brings it back on the same address: it serves again within one base
+// ejection (plus slack for a loaded machine), thanks to the half-open
+// trial when each ejection's time is up. Before, the ejection time kept
+// doubling while it was dead (0.5, 1, 2, 4 s...), and it came back only
+// when the current one ran out, 7.5 s after the restart here.
+func TestRestartedBackendPassiveChecks(t *testing.T) {
+	const base = 500 * time.Millisecond
+	srvs, bs := clones(t, 3)
+	h, err := balance.NewHealth(balance.NewRoundRobin(), balance.HealthConfig{BaseEjection: base, MaxEjection: time.Minute})
+	require.NoError(t, err)
+	defer h.Close()
+	require.NoError(t, h.Update(bs))
+
+	stop := make(chan struct{})
+	var l load
+	wg := l.run(t, h, stop)
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	srvs[2].CloseClientConnections()
+	srvs[2].Close()
+	time.Sleep(16 * base)
+
+	served := make(chan time.Time, 1)
+	back := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case served <- time.Now():
+		default:
+		}
+		fmt.Fprint(w, "clone 2, restarted")
+	}))
+	ln, err := net.Listen("tcp", bs[2].Addr)
+	require.NoError(t, err, "listening again on the dead backend's address")
+	back.Listener = ln
+	back.Start()
+	defer back.Close()
+	restarted := time.Now()
+	select {
+	case at := <-served:
+		took := at.Sub(restarted)
+		t.Logf("the restarted backend served again %v after it came back (BaseEjection %v, passive checks only)", took, base)
+		require.Less(t, took, base+time.Second, "re-entered %v after the restart", took)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the restarted backend never served again")
+	}
+	require.Eventually(t, func() bool { return slices.Contains(h.Eligible(), bs[2]) }, time.Second, time.Millisecond)
 }

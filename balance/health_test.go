@@ -3,9 +3,11 @@ package balance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -104,8 +106,9 @@ func TestHealthConfigValidation(t *testing.T) {
 }
 
 // TestPassiveEjectionBacksOff: five consecutive failures eject a backend;
-// it comes back after the base ejection, and a second ejection lasts twice
-// as long.
+// when the base ejection is over, one request tries it and, succeeding,
+// brings it back; a second ejection after it came back lasts twice as
+// long.
 func TestPassiveEjectionBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
@@ -119,20 +122,113 @@ func TestPassiveEjectionBacksOff(t *testing.T) {
 		require.Equal(t, []string{"b", "c"}, rec.addrs(), "the fifth consecutive failure ejects")
 
 		time.Sleep(5*time.Second - time.Millisecond)
-		require.Equal(t, []string{"b", "c"}, rec.addrs())
+		synctest.Wait()
+		requireNoTrial(t, h)
 		time.Sleep(2 * time.Millisecond)
 		synctest.Wait()
-		require.Equal(t, []string{"a", "b", "c"}, rec.addrs(), "back after the base ejection")
+		trial := requireTrial(t, h, "a")
+		trial.Done(nil)
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs(), "back after the base ejection and a good trial")
 
 		fail(t, h, "a", 5)
 		require.Equal(t, []string{"b", "c"}, rec.addrs())
 		time.Sleep(9 * time.Second)
 		synctest.Wait()
-		require.Equal(t, []string{"b", "c"}, rec.addrs(), "the second ejection lasts twice as long")
+		requireNoTrial(t, h, "the second ejection lasts twice as long")
 		time.Sleep(1*time.Second + time.Millisecond)
 		synctest.Wait()
+		trial = requireTrial(t, h, "a")
+		trial.Done(nil)
 		require.Equal(t, []string{"a", "b", "c"}, rec.addrs())
 	})
+}
+
+// requireTrial picks and requires the pick to be addr's half-open trial:
+// a backend outside the inner balancer's set.
+func requireTrial(t *testing.T, h *Health, addr string) Choice {
+	t.Helper()
+	c, err := h.Pick(context.Background(), "")
+	require.NoError(t, err)
+	require.True(t, c.trial, "a trial request")
+	require.Equal(t, addr, c.Backend().Addr)
+	return c
+}
+
+// requireNoTrial requires a pick to come from the inner balancer.
+func requireNoTrial(t *testing.T, h *Health, msgAndArgs ...any) {
+	t.Helper()
+	c, err := h.Pick(context.Background(), "")
+	require.NoError(t, err)
+	require.False(t, c.trial, msgAndArgs...)
+	c.Done(nil)
+}
+
+// TestPassiveHalfOpenTrial: when an ejection's time is up, exactly one
+// request tries the backend; a failed trial ejects it for the same time
+// again (not twice as long), an aborted one passes the trial to the next
+// request, a successful one brings the backend back.
+func TestPassiveHalfOpenTrial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
+		fail(t, h, "a", 5)
+		for range 4 { // down for 20 s: four failed trials, 5 s apart
+			time.Sleep(5 * time.Second)
+			synctest.Wait()
+			trial := requireTrial(t, h, "a")
+			requireNoTrial(t, h, "one trial request at a time")
+			trial.Done(errors.New("connection refused"))
+			require.Equal(t, []string{"b", "c"}, rec.addrs())
+			requireNoTrial(t, h, "a failed trial ends the trial")
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		aborted := requireTrial(t, h, "a")
+		aborted.Done(fmt.Errorf("%w: client gone", ErrAborted))
+		require.Equal(t, []string{"b", "c"}, rec.addrs(), "an aborted trial decides nothing")
+		good := requireTrial(t, h, "a")
+		good.Done(nil)
+		require.Equal(t, []string{"a", "b", "c"}, rec.addrs())
+		requireNoTrial(t, h)
+	})
+}
+
+// TestPassiveReentryAfterOutage: a backend down for a minute or so under
+// steady traffic (a request every 10 ms), with passive checks only, is
+// back in rotation within one base ejection of its recovery, whatever the
+// phase of its recovery; backoffs that doubled while it was down used to
+// keep it out for up to 40 s more.
+func TestPassiveReentryAfterOutage(t *testing.T) {
+	var worst time.Duration
+	for k := range 10 {
+		outage := time.Minute + time.Duration(k)*500*time.Millisecond
+		synctest.Test(t, func(t *testing.T) {
+			h, rec := newHealth(t, HealthConfig{}, "a", "b", "c")
+			var dead atomic.Bool
+			traffic := func(d time.Duration) {
+				for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+					c, err := h.Pick(context.Background(), "")
+					require.NoError(t, err)
+					if c.Backend().Addr == "a" && dead.Load() {
+						c.Done(errors.New("connection refused"))
+					} else {
+						c.Done(nil)
+					}
+				}
+			}
+			traffic(time.Second)
+			dead.Store(true)
+			traffic(outage)
+			require.Equal(t, []string{"b", "c"}, rec.addrs())
+			dead.Store(false)
+			recovered := time.Now()
+			for !slices.Contains(rec.addrs(), "a") && time.Since(recovered) < 10*time.Minute {
+				traffic(10 * time.Millisecond)
+			}
+			worst = max(worst, time.Since(recovered))
+		})
+	}
+	t.Logf("back in rotation at worst %v after recovering from outages of 60-64.5 s (BaseEjection 5s)", worst)
+	require.LessOrEqual(t, worst, 5*time.Second+10*time.Millisecond)
 }
 
 // A request sent before the backend died can succeed after the first
@@ -241,6 +337,8 @@ func TestSlowStart(t *testing.T) {
 		fail(t, h, "a", 5)
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
+		trial := requireTrial(t, h, "a")
+		trial.Done(nil)
 		require.Equal(t, 10, rec.weights()["a"], "back at a tenth")
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
@@ -381,4 +479,34 @@ func BenchmarkHealthPick(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestDoneAborted: a request its caller abandoned (Done with an error
+// wrapping ErrAborted) counts neither as a failure, which would let
+// clients eject a healthy backend, nor as a success, which would reset a
+// failing backend's streak; it still ends the request's in-flight count.
+func TestDoneAborted(t *testing.T) {
+	aborted := fmt.Errorf("%w: the client hung up", ErrAborted)
+	h, rec := newHealth(t, HealthConfig{MaxFailures: 1, MaxErrorRatio: -1}, "a", "b")
+	for range 100 {
+		c, err := h.Pick(context.Background(), "a")
+		require.NoError(t, err)
+		c.Done(aborted)
+	}
+	require.Equal(t, []string{"a", "b"}, rec.addrs(), "aborted requests ejected a backend")
+
+	h2, rec2 := newHealth(t, HealthConfig{}, "a", "b", "c")
+	fail(t, h2, "a", 4)
+	c, _ := h2.Pick(context.Background(), "a")
+	c.Done(aborted)
+	fail(t, h2, "a", 1)
+	require.Equal(t, []string{"b", "c"}, rec2.addrs(), "an aborted request reset the streak of failures")
+
+	ll := NewLeastLoaded(LeastLoadedConfig{})
+	require.NoError(t, ll.Update([]Backend{{Addr: "a"}}))
+	c, err := ll.Pick(context.Background(), "")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, c.ep.inflight.Load())
+	c.Done(aborted)
+	require.Zero(t, c.ep.inflight.Load(), "an aborted request still leaves the in-flight count")
 }

@@ -25,7 +25,10 @@ import (
 // DefaultLoadPath is where LoadReporter.Middleware serves the load report
 // and where LoadProber looks for it, unless configured otherwise. It sits
 // under /debug/ with expvar and pprof: an operational endpoint for the
-// private network, which a public proxy should not forward.
+// private network, which balance/httpproxy does not forward (its
+// DefaultPrivatePaths), so per-clone in-flight counts are not readable
+// through it. Behind another proxy, keep /debug/ private, or serve
+// Handler on a private port instead.
 const DefaultLoadPath = "/debug/load"
 
 // LoadHeader is the response header LoadReporter sets when Header is on.
@@ -85,8 +88,8 @@ type LoadReporter struct {
 	Gauge func() float64
 	// Header, when true, sets "X-Load: inflight=N" on every response
 	// through Middleware, N counting the request itself, for proxies and
-	// logs that read load in band. It costs a header per response; off by
-	// default.
+	// logs that read load in band (balance/httpproxy removes it from what
+	// clients get). It costs a header per response; off by default.
 	Header bool
 
 	inflight atomic.Int64

@@ -44,6 +44,15 @@
 // OnPeerDown/OnPeerUp tell the survivors to take the whole load (for
 // example by updating a balance.Balancer).
 //
+// Heartbeats are signed with the members' shared Secret (required; only
+// tests may opt out, with InsecureNoSecret), so a host that reaches the
+// heartbeat URL cannot promote or demote anyone. They cannot be replayed
+// either: each names the receiver's boot nonce, new with each process,
+// and carries a sequence number larger than the last one accepted, so a
+// heartbeat captured before a restart is refused however old it is,
+// without trusting the members' clocks. Epochs beyond any a member
+// reaches are refused, so a promotion never wraps the epoch to 0.
+//
 // What a pair cannot do alone: two nodes cannot tell a dead peer from a
 // cut link. Without an Arbiter, a partition between them makes both
 // active until the link heals (then the one with the older epoch

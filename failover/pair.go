@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -29,6 +31,15 @@ const SignatureHeader = "X-Failover-Signature"
 
 // maxBeatSize bounds a heartbeat body.
 const maxBeatSize = 4 << 10
+
+// MinPairSecret is the shortest PairConfig.Secret NewPair accepts.
+const MinPairSecret = 16
+
+// maxEpoch is the largest epoch a heartbeat may carry. Epochs grow by one
+// per promotion (or are an Arbiter's fencing tokens), so no member comes
+// near it; refusing larger ones keeps a promotion's maxEpoch+1 from
+// wrapping to 0, which would make the newest active member the oldest.
+const maxEpoch = math.MaxInt64
 
 // PairMode says whether the members of a Pair take turns or all serve.
 type PairMode int
@@ -134,12 +145,17 @@ type PairConfig struct {
 	// such as an Arbiter, prevents that. With an Arbiter, failover takes
 	// at least as long as the dead member's lease.
 	Arbiter Elector
-	// Secret, when set, authenticates heartbeats and their answers with
-	// HMAC-SHA256 (compared in constant time), so that nobody without it
-	// can promote or demote a member by sending forged heartbeats; it also
-	// rejects replayed heartbeats. Without it, anyone who can reach
-	// Handler can. All members share it.
+	// Secret authenticates heartbeats and their answers with HMAC-SHA256
+	// (compared in constant time), so that nobody without it can promote
+	// or demote a member by sending forged heartbeats. Required, at least
+	// MinPairSecret (16) bytes, drawn from crypto/rand; all members share
+	// it. See Handler for replays.
 	Secret []byte
+	// InsecureNoSecret lets a Pair run without Secret, for tests only:
+	// then anyone who can reach Handler can promote and demote members at
+	// will (a few seconds of forged heartbeats flap the role hundreds of
+	// times) and replay old heartbeats.
+	InsecureNoSecret bool
 	// HTTPClient sends heartbeats; default a client of its own, whose idle
 	// connections Run closes when it returns.
 	HTTPClient *http.Client
@@ -196,6 +212,7 @@ type Pair struct {
 	epoch     uint64 // of the current or last activity
 	maxEpoch  uint64 // largest epoch seen
 	seq       uint64 // last sequence number sent
+	boot      string // this Pair's nonce: heartbeats must name it
 	peers     map[string]*peerState
 	peerOrder []string
 }
@@ -208,6 +225,7 @@ type peerState struct {
 	epoch    uint64
 	priority int
 	lastSeq  uint64 // largest sequence number accepted from it
+	boot     string // its nonce, as last learned: our heartbeats name it
 	id       string
 	wakeSend chan struct{}
 }
@@ -224,6 +242,12 @@ type beat struct {
 	// wall clock in nanoseconds, so it still grows after a restart); an
 	// answer echoes the heartbeat's.
 	Seq uint64 `json:"seq"`
+	// Boot is the sender's nonce, new with each Pair (each start of a
+	// process); PeerBoot the receiver's, as the sender last learned it. A
+	// member accepts only heartbeats that name its own Boot, so those
+	// captured before it restarted are refused.
+	Boot     string `json:"boot"`
+	PeerBoot string `json:"peerBoot,omitempty"`
 }
 
 // NewPair validates cfg and returns a Pair that is passive until Run
@@ -250,12 +274,17 @@ func NewPair(cfg PairConfig) (*Pair, error) {
 		return nil, fmt.Errorf("%w: negative MissedBeats", ErrInvalidConfig)
 	case cfg.Mode == ActiveActive && cfg.Arbiter != nil:
 		return nil, fmt.Errorf("%w: an Arbiter is for ActivePassive only", ErrInvalidConfig)
+	case len(cfg.Secret) == 0 && !cfg.InsecureNoSecret:
+		return nil, fmt.Errorf("%w: no Secret: anyone who reaches the heartbeat handler could promote and demote members", ErrInvalidConfig)
+	case len(cfg.Secret) > 0 && len(cfg.Secret) < MinPairSecret:
+		return nil, fmt.Errorf("%w: Secret has %d bytes, fewer than %d", ErrInvalidConfig, len(cfg.Secret), MinPairSecret)
 	}
 	p := &Pair{
 		cfg:   cfg,
 		log:   cfg.Logger,
 		limit: time.Duration(cfg.MissedBeats) * cfg.Interval,
 		kick:  make(chan struct{}, 1),
+		boot:  rand.Text(),
 		peers: make(map[string]*peerState, len(cfg.Peers)),
 	}
 	for _, pe := range cfg.Peers {
@@ -347,7 +376,7 @@ func (p *Pair) verify(body []byte, sig string) bool {
 // stateLocked is this member's heartbeat to peer `to`.
 func (p *Pair) stateLocked(to string, seq uint64) beat {
 	return beat{From: p.cfg.Self, To: to, Mode: p.cfg.Mode.String(), Role: p.adv.String(),
-		Epoch: p.epoch, Priority: p.cfg.Priority, Seq: seq}
+		Epoch: p.epoch, Priority: p.cfg.Priority, Seq: seq, Boot: p.boot, PeerBoot: p.peers[to].boot}
 }
 
 // nextSeqLocked returns a sequence number larger than every earlier one,
@@ -361,8 +390,13 @@ func (p *Pair) nextSeqLocked() uint64 {
 	return s
 }
 
-// recordLocked notes what peer ps told.
+// recordLocked notes what peer ps told, in an authentic and fresh
+// heartbeat or answer.
 func (p *Pair) recordLocked(ps *peerState, b beat) {
+	ps.boot = b.Boot
+	if !p.running.Load() {
+		return
+	}
 	ps.heard = time.Now()
 	ps.role = Passive
 	if b.Role == Active.String() {
@@ -384,8 +418,18 @@ func (p *Pair) wake() {
 
 // Handler answers the peers' heartbeats (POST) with this member's state.
 // Mount it at the URL the peers have in their Peer.URL. It rejects a
-// heartbeat that is not signed with Secret (401), not from a configured
-// peer or not for this member (403), or replayed (409).
+// heartbeat that is not signed with Secret (401), malformed or with an
+// epoch beyond any a member reaches (400), not from a configured peer or
+// not for this member (403), or replayed (409).
+//
+// Replays: a heartbeat must name the receiver's boot nonce (drawn by
+// NewPair, so new with each process) and carry a sequence number larger
+// than the last one accepted from its sender. A heartbeat captured before
+// the receiver restarted names an old nonce and is refused, however old it
+// is and whether or not its sender is still alive, and without depending on
+// the members' clocks. The refusal (409) carries the receiver's signed
+// state and nonce, so a live peer sends again at once: a restart costs one
+// round trip, not an Interval.
 func (p *Pair) Handler() http.Handler {
 	return http.HandlerFunc(p.serveBeat)
 }
@@ -407,7 +451,8 @@ func (p *Pair) serveBeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b beat
-	if err := json.Unmarshal(body, &b); err != nil {
+	if err := json.Unmarshal(body, &b); err != nil || b.Epoch > maxEpoch {
+		p.log.Warn("heartbeat rejected: malformed", "remote", r.RemoteAddr)
 		http.Error(w, "bad heartbeat", http.StatusBadRequest)
 		return
 	}
@@ -419,25 +464,34 @@ func (p *Pair) serveBeat(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown peer", http.StatusForbidden)
 		return
 	}
-	if len(p.cfg.Secret) > 0 && b.Seq <= ps.lastSeq {
+	status := http.StatusOK
+	switch {
+	case b.PeerBoot != p.boot:
+		// Sent before this member started (a peer that has not heard
+		// from it yet, or a replay): refused, with the nonce to use.
+		status = http.StatusConflict
+		p.log.Info("heartbeat refused: it names another start of this member", "from", b.From, "remote", r.RemoteAddr)
+	case len(p.cfg.Secret) > 0 && b.Seq <= ps.lastSeq:
 		p.mu.Unlock()
 		p.log.Warn("heartbeat rejected: replayed", "from", b.From, "remote", r.RemoteAddr)
 		http.Error(w, "replayed heartbeat", http.StatusConflict)
 		return
-	}
-	ps.lastSeq = b.Seq
-	if p.running.Load() {
+	default:
+		ps.lastSeq = b.Seq
 		p.recordLocked(ps, b)
 	}
 	answer := p.stateLocked(b.From, b.Seq)
 	p.mu.Unlock()
-	p.wake()
+	if status == http.StatusOK {
+		p.wake()
+	}
 
 	out, _ := json.Marshal(answer)
 	w.Header().Set("Content-Type", "application/json")
 	if len(p.cfg.Secret) > 0 {
 		w.Header().Set(SignatureHeader, p.sign(out))
 	}
+	w.WriteHeader(status)
 	_, _ = w.Write(out)
 }
 
@@ -470,7 +524,11 @@ func (p *Pair) send(ctx context.Context, id string) {
 	if err != nil || len(out) > maxBeatSize {
 		return
 	}
-	if resp.StatusCode != http.StatusOK {
+	// 409 with a signed answer: the peer did not know this member's
+	// start yet. Its answer is as fresh (it echoes seq) and authentic as
+	// any, and tells the nonce to send again with.
+	stale := resp.StatusCode == http.StatusConflict && resp.Header.Get("Content-Type") == "application/json"
+	if resp.StatusCode != http.StatusOK && !stale {
 		p.log.Warn("heartbeat refused", "peer", id, "status", resp.StatusCode)
 		return
 	}
@@ -479,16 +537,20 @@ func (p *Pair) send(ctx context.Context, id string) {
 		return
 	}
 	var a beat
-	if err := json.Unmarshal(out, &a); err != nil || a.From != id || a.To != p.cfg.Self || a.Seq != seq {
+	if err := json.Unmarshal(out, &a); err != nil || a.From != id || a.To != p.cfg.Self || a.Seq != seq || a.Epoch > maxEpoch {
 		p.log.Warn("heartbeat answer rejected: malformed", "peer", id)
 		return
 	}
 	p.mu.Lock()
-	if p.running.Load() {
-		p.recordLocked(ps, a)
-	}
+	p.recordLocked(ps, a)
 	p.mu.Unlock()
 	p.wake()
+	if stale {
+		select {
+		case ps.wakeSend <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // sender sends heartbeats to one peer every Interval, and at once when
@@ -698,6 +760,11 @@ func (r *pairRun) promote() {
 	p := r.p
 	if p.cfg.Arbiter == nil {
 		p.mu.Lock()
+		if p.maxEpoch >= maxEpoch {
+			p.mu.Unlock()
+			p.log.Error("cannot promote: epochs exhausted", "epoch", p.maxEpoch)
+			return
+		}
 		p.maxEpoch++
 		epoch := p.maxEpoch
 		p.mu.Unlock()

@@ -2,6 +2,7 @@ package failover_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,8 @@ func ExamplePair() {
 	muxA, muxB := http.NewServeMux(), http.NewServeMux()
 	srvA, srvB := httptest.NewServer(muxA), httptest.NewServer(muxB)
 	defer srvB.Close()
-	secret := []byte("shared secret")
+	secret := make([]byte, 32) // shared by the members, e.g. from a secret store
+	_, _ = rand.Read(secret)
 	newPair := func(self string, prio int, peer string, url string) *failover.Pair {
 		p, err := failover.NewPair(failover.PairConfig{
 			Self: self, Priority: prio, Secret: secret, Interval: 50 * time.Millisecond,

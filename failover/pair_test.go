@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,9 @@ type ptNode struct {
 
 const ptInterval = 100 * time.Millisecond
 
+// testSecret is the members' shared Secret in these tests.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
 // start starts member id with the others of ids as peers, on n.
 func (n *ptNet) start(t *testing.T, ev *ptEvents, id string, prio int, ids []string, mut func(*failover.PairConfig)) *ptNode {
 	t.Helper()
@@ -134,7 +138,7 @@ func (n *ptNet) start(t *testing.T, ev *ptEvents, id string, prio int, ids []str
 		}
 	}
 	cfg := failover.PairConfig{
-		Self: id, Peers: peers, Priority: prio, Interval: ptInterval,
+		Self: id, Peers: peers, Priority: prio, Interval: ptInterval, Secret: testSecret,
 		HTTPClient: &http.Client{Transport: ptTransport{n, id}},
 		OnPromote:  func(context.Context) { ev.add(id, "promote") },
 		OnDemote:   func(context.Context) { ev.add(id, "demote") },
@@ -177,16 +181,20 @@ func TestNewPairInvalid(t *testing.T) {
 		"bad mode":       {Self: "a", Peers: ok, Mode: 7},
 		"neg interval":   {Self: "a", Peers: ok, Interval: -1},
 		"neg beats":      {Self: "a", Peers: ok, MissedBeats: -1},
-		"arbiter in AA":  {Self: "a", Peers: ok, Mode: failover.ActiveActive, Arbiter: newPTArbiter().candidate("a")},
+		"arbiter in AA":  {Self: "a", Peers: ok, Mode: failover.ActiveActive, Arbiter: newPTArbiter().candidate("a"), Secret: testSecret},
+		"no secret":      {Self: "a", Peers: ok},
+		"short secret":   {Self: "a", Peers: ok, Secret: testSecret[:failover.MinPairSecret-1]},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := failover.NewPair(cfg)
 			require.ErrorIs(t, err, failover.ErrInvalidConfig)
 		})
 	}
-	p, err := failover.NewPair(failover.PairConfig{Self: "a", Peers: ok})
+	p, err := failover.NewPair(failover.PairConfig{Self: "a", Peers: ok, Secret: testSecret})
 	require.NoError(t, err)
 	require.Equal(t, failover.Passive, p.Role())
+	_, err = failover.NewPair(failover.PairConfig{Self: "a", Peers: ok, InsecureNoSecret: true})
+	require.NoError(t, err, "the explicit opt-out")
 }
 
 // TestPairFailover kills the active member at 20 phases of its heartbeat
@@ -499,7 +507,7 @@ func TestPairLoopback(t *testing.T) {
 	}
 	const interval = 100 * time.Millisecond // real sockets on a shared machine: jitter must stay well under an interval
 	before := runtime.NumGoroutine()
-	secret := []byte("s3cret")
+	secret := testSecret
 	var gaps []time.Duration
 	for trial := range 20 {
 		mux := map[string]*http.ServeMux{"a": http.NewServeMux(), "b": http.NewServeMux()}
@@ -563,7 +571,7 @@ func TestPairBadSecret(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	p, err := failover.NewPair(failover.PairConfig{
-		Self: "a", Priority: 1, Interval: 20 * time.Millisecond, Secret: []byte("right"),
+		Self: "a", Priority: 1, Interval: 20 * time.Millisecond, Secret: testSecret,
 		Peers: []failover.Peer{{ID: "b", URL: "http://127.0.0.1:1/unreachable"}},
 	})
 	require.NoError(t, err)
@@ -577,35 +585,60 @@ func TestPairBadSecret(t *testing.T) {
 	// A forged heartbeat: b is active with a huge epoch, which would
 	// demote a.
 	seq := time.Now().UnixNano()
-	post := func(key []byte, sig string, seq int64) int {
-		body := fmt.Appendf(nil, `{"from":"b","to":"a","mode":"active-passive","role":"active","epoch":999,"priority":9,"seq":%d}`, seq)
-		req, err := http.NewRequest(http.MethodPost, srv.URL+"/hb", bytes.NewReader(body))
-		require.NoError(t, err)
-		if key != nil {
-			m := hmac.New(sha256.New, key)
-			m.Write(body)
-			sig = base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-		}
-		if sig != "" {
-			req.Header.Set(failover.SignatureHeader, sig)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	require.Equal(t, http.StatusUnauthorized, post(nil, "", seq))
-	require.Equal(t, http.StatusUnauthorized, post(nil, "garbage!", seq))
-	require.Equal(t, http.StatusUnauthorized, post([]byte("wrong"), "", seq))
+	wrong := bytes.Repeat([]byte("w"), len(testSecret))
+	bootOfA := ""
+	require.Equal(t, http.StatusUnauthorized, postBeat(t, srv.URL+"/hb", nil, "", seq, bootOfA).status)
+	require.Equal(t, http.StatusUnauthorized, postBeat(t, srv.URL+"/hb", nil, "garbage!", seq, bootOfA).status)
+	require.Equal(t, http.StatusUnauthorized, postBeat(t, srv.URL+"/hb", wrong, "", seq, bootOfA).status)
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, failover.Active, p.Role())
 	require.False(t, p.PeerUp("b"))
 
-	// With the right secret it is accepted once; a replay is refused.
-	require.Equal(t, http.StatusOK, post([]byte("right"), "", seq))
-	require.Equal(t, http.StatusConflict, post([]byte("right"), "", seq))
+	// With the right secret, a heartbeat that does not name a's boot
+	// nonce is refused with it; one that does is accepted once; a replay
+	// is refused.
+	ans := postBeat(t, srv.URL+"/hb", testSecret, "", seq, bootOfA)
+	require.Equal(t, http.StatusConflict, ans.status)
+	require.NotEmpty(t, ans.boot)
+	require.Equal(t, http.StatusOK, postBeat(t, srv.URL+"/hb", testSecret, "", seq, ans.boot).status)
+	require.Equal(t, http.StatusConflict, postBeat(t, srv.URL+"/hb", testSecret, "", seq, ans.boot).status)
 	require.Eventually(t, func() bool { return p.Role() == failover.Passive }, 5*time.Second, 10*time.Millisecond)
+}
+
+type beatAnswer struct {
+	status int
+	boot   string // the receiver's boot nonce, from a JSON answer
+}
+
+// postBeat posts to url a heartbeat from b to a, active with epoch 999,
+// signed with key (or carrying sig when key is nil), naming a's boot
+// nonce peerBoot.
+func postBeat(t *testing.T, url string, key []byte, sig string, seq int64, peerBoot string) beatAnswer {
+	t.Helper()
+	body := fmt.Appendf(nil, `{"from":"b","to":"a","mode":"active-passive","role":"active","epoch":999,"priority":9,"seq":%d,"boot":"forger","peerBoot":%q}`, seq, peerBoot)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	if key != nil {
+		sig = sign(key, body)
+	}
+	if sig != "" {
+		req.Header.Set(failover.SignatureHeader, sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	var a struct {
+		Boot string `json:"boot"`
+	}
+	_ = json.Unmarshal(out, &a)
+	return beatAnswer{resp.StatusCode, a.Boot}
+}
+
+func sign(key, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // FuzzPairHandler: any body is answered without a panic; without the
@@ -615,9 +648,9 @@ func FuzzPairHandler(f *testing.F) {
 	f.Add([]byte(`{"from":"b"`), true)
 	f.Add([]byte(``), false)
 	f.Fuzz(func(t *testing.T, body []byte, secret bool) {
-		cfg := failover.PairConfig{Self: "a", Peers: []failover.Peer{{ID: "b", URL: "http://b/hb"}}}
+		cfg := failover.PairConfig{Self: "a", Peers: []failover.Peer{{ID: "b", URL: "http://b/hb"}}, InsecureNoSecret: !secret}
 		if secret {
-			cfg.Secret = []byte("k")
+			cfg.Secret = testSecret
 		}
 		p, err := failover.NewPair(cfg)
 		require.NoError(t, err)

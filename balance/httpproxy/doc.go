@@ -19,7 +19,17 @@
 // status). Done is called when the response body has been streamed to the
 // client, not when its headers arrive, so in-flight counts and latency
 // averages cover the whole exchange; a body cut short by the backend counts
-// as a failure, one cut short because the client went away does not.
+// as a failure.
+//
+// What the client causes is never charged to a backend: a request body
+// that breaks off (shorter than its Content-Length, malformed chunks, the
+// client hanging up while it is sent) or a client that goes away before
+// the answer is streamed. Such an exchange is reported to Choice.Done with
+// an error wrapping balance.ErrAborted, which counts neither as a failure
+// nor as a success; it does not move the backend's sticky clients and is
+// not retried. Otherwise a client could get healthy backends ejected by
+// sending truncated POSTs.
+//
 // Upgraded connections (101 Switching Protocols, e.g. WebSocket) are
 // reported done when the switch succeeds.
 //
@@ -88,15 +98,31 @@
 // X-Forwarded-Host describing the real peer. Values sent by the client are
 // discarded unless the direct peer's address is in Config.TrustedProxies:
 // only then is an incoming X-Forwarded-For kept and the peer appended to
-// it, and an incoming X-Forwarded-Proto or X-Forwarded-Host kept. A client
-// connecting directly therefore cannot make a backend believe it comes
-// from another address. The RFC 7239 Forwarded header is always removed.
+// it, and an incoming X-Forwarded-Proto or X-Forwarded-Host kept. The
+// other headers that carry a client's address (Config.ClientAddrHeaders,
+// by default DefaultClientAddrHeaders: X-Real-IP, True-Client-IP,
+// X-Client-IP, CF-Connecting-IP, X-Original-Forwarded-For, Fastly-Client-IP
+// and more) are likewise removed unless the peer is trusted, and their
+// spellings with underscores (X_Real_IP, which CGI-style servers read as
+// X-Real-IP) are removed from every request. A client connecting directly
+// therefore cannot make a backend believe it comes from another address
+// through any of them. The RFC 7239 Forwarded header is always removed.
 // The Host header of the inbound request is passed on unchanged.
 //
 // Hop-by-hop headers (Connection, and every header it names, Keep-Alive,
 // Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade except for
 // protocol switches) are removed in both directions, as
 // httputil.ReverseProxy does.
+//
+// # Private paths
+//
+// Paths under Config.PrivatePaths (by default DefaultPrivatePaths:
+// /debug/, where balance.LoadReporter serves each clone's load report and
+// expvar and net/http/pprof serve theirs) are answered 404 and never
+// forwarded, however the client spells them (case, "//", "." and "..",
+// percent-encoding). The X-Load header a LoadReporter adds to responses
+// is removed too. A clone's load is for the balancers on the private
+// network: poll it with balance.LoadProber at the clones' own addresses.
 //
 // # Timeouts and errors
 //
@@ -108,10 +134,11 @@
 // exchange including streaming the response body.
 //
 // Failures are answered with a fixed, generic body, never a backend
-// address or Go error text: 503 "service unavailable" when the balancer
-// has no backend (balance.ErrNoBackend), 504 "gateway timeout" when a
-// timeout expired, and 502 "bad gateway" for any other failure to get a
-// response. The details go to Config.ErrorLog.
+// address or Go error text: 404 "not found" for a private path, 400 "bad
+// request" when the client's request
+// body broke off, 503 "service unavailable" when the balancer has no
+// backend (balance.ErrNoBackend), 504 "gateway timeout" when a timeout
+// expired, and 502 "bad gateway" for any other failure to get a response. The details go to Config.ErrorLog.
 //
 // # Draining a backend
 //

@@ -70,6 +70,20 @@ func newClone(t testing.TB, name string) *clone {
 			case <-r.Context().Done():
 				return
 			}
+		case "/stream": // 100 chunks of 32 KiB, 5 ms apart
+			chunk := make([]byte, 32<<10)
+			for range 100 {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(5 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			return
 		case "/fail":
 			http.Error(w, "backend broke", http.StatusInternalServerError)
 			return

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,36 @@ const (
 	DefaultStickyTTL             = time.Minute
 	DefaultStickyMaxBackends     = 4096
 )
+
+// DefaultClientAddrHeaders are the request headers, besides
+// X-Forwarded-For and Forwarded, by which proxies and CDNs tell a backend
+// the client's address, and which web frameworks read to learn it. The
+// proxy removes them from the requests of peers not in
+// Config.TrustedProxies, so a client cannot pass itself off as another
+// address through them.
+var DefaultClientAddrHeaders = []string{
+	"X-Real-IP",
+	"True-Client-IP",
+	"X-Client-IP",
+	"Client-IP",
+	"CF-Connecting-IP",
+	"CF-Connecting-IPv6",
+	"Fastly-Client-IP",
+	"X-Cluster-Client-IP",
+	"X-Original-Forwarded-For",
+	"X-Forwarded",
+	"Forwarded-For",
+	"X-Envoy-External-Address",
+	"X-Azure-ClientIP",
+	"X-Appengine-User-IP",
+}
+
+// DefaultPrivatePaths are the paths the proxy does not forward unless
+// Config.PrivatePaths says otherwise: /debug/ holds the backends'
+// operational endpoints (balance.DefaultLoadPath, where a LoadReporter
+// serves each clone's load; expvar's /debug/vars; net/http/pprof's
+// /debug/pprof/), for the private network only.
+var DefaultPrivatePaths = []string{"/debug/"}
 
 // ErrInvalidConfig is returned by New for a bad Config. It wraps
 // balance.ErrInvalidConfig, so either may be tested with errors.Is.
@@ -92,8 +123,22 @@ type Config struct {
 	CookieSecure bool
 
 	// TrustedProxies are the peers whose X-Forwarded-* headers are kept
-	// and extended; every other peer's are replaced.
+	// and extended, and whose ClientAddrHeaders are kept; every other
+	// peer's are replaced or removed. New copies the slice.
 	TrustedProxies []netip.Prefix
+	// ClientAddrHeaders are the headers, besides X-Forwarded-*, that can
+	// carry a client's address: they are removed from the requests of
+	// peers not in TrustedProxies. nil means DefaultClientAddrHeaders; to
+	// add one, append to a copy of it. Each must be a valid header name.
+	ClientAddrHeaders []string
+
+	// PrivatePaths are paths the proxy answers with 404 instead of
+	// forwarding: each entry, ending in "/" or not, covers that path and
+	// everything under it. A request's path is matched decoded, cleaned
+	// (no "//", "." or "..") and regardless of case, so that no spelling a
+	// backend would take for a private path gets through. nil means
+	// DefaultPrivatePaths; an empty, non-nil slice forwards every path.
+	PrivatePaths []string
 
 	// ErrorLog receives failed requests, with the error and backend
 	// detail kept out of responses. nil means slog.Default().
@@ -116,6 +161,9 @@ type Proxy struct {
 	cookie    string
 	secure    bool
 	trusted   []netip.Prefix
+	addrHdrs  []string        // ClientAddrHeaders, canonical
+	addrNames map[string]bool // the same and X-Forwarded-*, Forwarded
+	private   []string        // PrivatePaths, cleaned, without a trailing "/"
 	log       *slog.Logger
 
 	// onDone, when set (by tests), sees every Choice.Done call.
@@ -141,7 +189,13 @@ func New(lb balance.Balancer, cfg Config) (*Proxy, error) {
 		cookie:    cfg.StickyCookie,
 		secure:    cfg.CookieSecure,
 		trusted:   cfg.TrustedProxies,
+		addrHdrs:  cfg.ClientAddrHeaders,
+		private:   cfg.PrivatePaths,
+		addrNames: map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "Forwarded": true},
 		log:       cfg.ErrorLog,
+	}
+	for _, h := range p.addrHdrs {
+		p.addrNames[h] = true
 	}
 	p.tr = &http.Transport{
 		Proxy: nil, // backends are private: never through an environment proxy
@@ -227,19 +281,44 @@ func (cfg *Config) defaults() error {
 		}
 	}
 	if cfg.StickyCookie != "" {
-		if !validCookieName(cfg.StickyCookie) {
+		if !validToken(cfg.StickyCookie) {
 			return bad("StickyCookie %q is not a valid cookie name", cfg.StickyCookie)
 		}
 		if len(cfg.Secret) > 0 && len(cfg.Secret) < 16 {
 			return bad("Secret has %d bytes, fewer than 16", len(cfg.Secret))
 		}
 	}
+	// Copies: the caller's slices are theirs.
+	trusted := make([]netip.Prefix, len(cfg.TrustedProxies))
 	for i, pfx := range cfg.TrustedProxies {
 		if !pfx.IsValid() {
 			return bad("TrustedProxies[%d] is not a valid prefix", i)
 		}
-		cfg.TrustedProxies[i] = pfx.Masked()
+		trusted[i] = pfx.Masked()
 	}
+	cfg.TrustedProxies = trusted
+	if cfg.ClientAddrHeaders == nil {
+		cfg.ClientAddrHeaders = DefaultClientAddrHeaders
+	}
+	hdrs := make([]string, len(cfg.ClientAddrHeaders))
+	for i, h := range cfg.ClientAddrHeaders {
+		if !validToken(h) {
+			return bad("ClientAddrHeaders[%d] %q is not a valid header name", i, h)
+		}
+		hdrs[i] = http.CanonicalHeaderKey(h)
+	}
+	cfg.ClientAddrHeaders = hdrs
+	if cfg.PrivatePaths == nil {
+		cfg.PrivatePaths = DefaultPrivatePaths
+	}
+	private := make([]string, len(cfg.PrivatePaths))
+	for i, pp := range cfg.PrivatePaths {
+		if !strings.HasPrefix(pp, "/") {
+			return bad("PrivatePaths[%d] %q does not start with /", i, pp)
+		}
+		private[i] = strings.TrimSuffix(path.Clean(pp), "/")
+	}
+	cfg.PrivatePaths = private
 	if cfg.IsFailure == nil {
 		cfg.IsFailure = defaultIsFailure
 	}
@@ -249,8 +328,9 @@ func (cfg *Config) defaults() error {
 	return nil
 }
 
-// validCookieName reports whether name is an RFC 6265 token.
-func validCookieName(name string) bool {
+// validToken reports whether name is an RFC 9110 token, as cookie and
+// header names must be.
+func validToken(name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
@@ -290,6 +370,12 @@ func stateOf(ctx context.Context) *reqState {
 
 // ServeHTTP forwards r to a backend.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.isPrivate(r.URL.Path) {
+		p.log.LogAttrs(r.Context(), slog.LevelDebug, "httpproxy: private path refused",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path))
+		writeError(w, http.StatusNotFound, bodyNotFound)
+		return
+	}
 	st := &reqState{tls: r.TLS != nil, sticky: p.sticky != nil}
 	if st.sticky {
 		if c, err := r.Cookie(p.cookie); err == nil {
@@ -314,10 +400,23 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // setForwarded sets the X-Forwarded-* headers of out (from which
-// ReverseProxy has already removed the client's) for the inbound in.
+// ReverseProxy has already removed the client's) for the inbound in, and
+// removes the other client-address headers of an untrusted peer.
 func (p *Proxy) setForwarded(in, out *http.Request) {
 	peer, ok := peerAddr(in.RemoteAddr)
 	trusted := ok && p.isTrusted(peer)
+	if !trusted {
+		for _, h := range p.addrHdrs {
+			delete(out.Header, h)
+		}
+	}
+	// CGI-style servers (PHP, WSGI) read X_Real_IP as X-Real-IP: no proxy
+	// sends such spellings, so they are removed from every request.
+	for name := range out.Header {
+		if strings.IndexByte(name, '_') >= 0 && p.addrNames[http.CanonicalHeaderKey(strings.ReplaceAll(name, "_", "-"))] {
+			delete(out.Header, name)
+		}
+	}
 	if ok {
 		ip := peer.String()
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
@@ -358,6 +457,22 @@ func peerAddr(remote string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// isPrivate reports whether the decoded request path p falls under one of
+// the PrivatePaths.
+func (p *Proxy) isPrivate(reqPath string) bool {
+	if len(p.private) == 0 {
+		return false
+	}
+	clean := path.Clean("/" + reqPath)
+	for _, pp := range p.private {
+		if len(clean) >= len(pp) && strings.EqualFold(clean[:len(pp)], pp) &&
+			(len(clean) == len(pp) || clean[len(pp)] == '/' || pp == "") {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Proxy) isTrusted(a netip.Addr) bool {
 	for _, pfx := range p.trusted {
 		if pfx.Contains(a) {
@@ -370,6 +485,8 @@ func (p *Proxy) isTrusted(a netip.Addr) bool {
 // Fixed response bodies: nothing about the backend or the error reaches
 // the client.
 const (
+	bodyBadRequest         = "bad request\n"
+	bodyNotFound           = "not found\n"
 	bodyBadGateway         = "bad gateway\n"
 	bodyServiceUnavailable = "service unavailable\n"
 	bodyGatewayTimeout     = "gateway timeout\n"
@@ -381,6 +498,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, balance.ErrNoBackend):
 		status, body = http.StatusServiceUnavailable, bodyServiceUnavailable
+	case errors.Is(err, errClientBody):
+		status, body, level = http.StatusBadRequest, bodyBadRequest, slog.LevelDebug
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		level = slog.LevelDebug
@@ -392,6 +511,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("error", err.Error()))
+	writeError(w, status, body)
+}
+
+// writeError answers with status and a fixed body.
+func writeError(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")

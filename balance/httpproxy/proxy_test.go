@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,11 @@ func TestNewConfig(t *testing.T) {
 		{"cookie name with =", Config{StickyCookie: "a=b"}, false},
 		{"short secret", Config{StickyCookie: "lb", Secret: []byte("short")}, false},
 		{"invalid prefix", Config{TrustedProxies: []netip.Prefix{{}}}, false},
+		{"client addr headers", Config{ClientAddrHeaders: []string{"X-My-Client"}}, true},
+		{"bad client addr header", Config{ClientAddrHeaders: []string{"X My Client"}}, false},
+		{"empty client addr header", Config{ClientAddrHeaders: []string{""}}, false},
+		{"private paths", Config{PrivatePaths: []string{"/admin/", "/"}}, true},
+		{"relative private path", Config{PrivatePaths: []string{"admin"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := New(lb, tc.cfg)
@@ -483,6 +489,78 @@ func TestForwardedHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientAddrHeaders: every common header that carries a client's
+// address reaches a backend only from a trusted proxy; spellings with
+// underscores, which CGI-style servers read as the dashed names, never
+// do. The list is configurable.
+func TestClientAddrHeaders(t *testing.T) {
+	c := newClone(t, "c")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	send := func(t *testing.T, cfg Config, remote string, hdrs []string) http.Header {
+		t.Helper()
+		p, _ := newProxy(t, newRR(t, backendsOf(c)), cfg)
+		req := httptest.NewRequest(http.MethodGet, "http://example.com/headers", nil)
+		req.RemoteAddr = remote
+		for _, h := range hdrs {
+			req.Header[h] = []string{"6.6.6.6"}
+		}
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+		var e echo
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e))
+		return e.Header
+	}
+	var canonical []string
+	for _, h := range DefaultClientAddrHeaders {
+		canonical = append(canonical, http.CanonicalHeaderKey(h))
+	}
+	underscored := []string{"X_real_ip", "X_forwarded_for", "True_client_ip", "Cf_connecting_ip"}
+
+	t.Run("untrusted", func(t *testing.T) {
+		got := send(t, Config{TrustedProxies: trusted}, "192.0.2.7:5000", append(canonical, underscored...))
+		for _, h := range append(canonical, underscored...) {
+			require.Empty(t, got[h], "%s reached the backend from an untrusted peer", h)
+		}
+		require.Equal(t, "192.0.2.7", got.Get("X-Forwarded-For"))
+	})
+	t.Run("trusted", func(t *testing.T) {
+		got := send(t, Config{TrustedProxies: trusted}, "10.1.2.3:5000", append(canonical, underscored...))
+		for _, h := range canonical {
+			require.Equal(t, []string{"6.6.6.6"}, got[h], "%s from a trusted proxy", h)
+		}
+		for _, h := range underscored {
+			require.Empty(t, got[h], h)
+		}
+	})
+	t.Run("configured list", func(t *testing.T) {
+		cfg := Config{ClientAddrHeaders: append(slices.Clone(DefaultClientAddrHeaders), "x-my-client")}
+		got := send(t, cfg, "192.0.2.7:5000", []string{"X-Real-Ip", "X-My-Client", "X_my_client"})
+		require.Empty(t, got["X-Real-Ip"])
+		require.Empty(t, got["X-My-Client"])
+		require.Empty(t, got["X_my_client"])
+		got = send(t, Config{ClientAddrHeaders: []string{"X-My-Client"}}, "192.0.2.7:5000", []string{"X-Real-Ip", "X-My-Client"})
+		require.Equal(t, "6.6.6.6", got.Get("X-Real-Ip"), "the configured list replaces the default")
+		require.Empty(t, got["X-My-Client"])
+	})
+}
+
+// TestNewCopiesConfig: New keeps copies of the caller's slices; it never
+// writes to them (it used to mask TrustedProxies in place).
+func TestNewCopiesConfig(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.1.2.3/8"), netip.MustParsePrefix("2001:db8::1/32")}
+	hdrs := []string{"x-my-client"}
+	cfg := Config{TrustedProxies: trusted, ClientAddrHeaders: hdrs}
+	p, err := New(balance.NewRoundRobin(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, "10.1.2.3/8", trusted[0].String(), "the caller's TrustedProxies were rewritten")
+	require.Equal(t, "2001:db8::1/32", trusted[1].String())
+	require.Equal(t, "x-my-client", hdrs[0])
+	trusted[0] = netip.MustParsePrefix("192.0.2.0/24")
+	require.True(t, p.isTrusted(netip.MustParseAddr("10.9.9.9")), "the proxy kept its own copy")
+	require.False(t, p.isTrusted(netip.MustParseAddr("192.0.2.1")))
 }
 
 // TestForwardedRealPeer runs over real loopback connections.

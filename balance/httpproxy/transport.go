@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/scaleout/scaleout/balance"
@@ -88,15 +89,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return p.respond(st, &c, pinned, resp), nil
 		}
 
-		// No response. The backend is not known to be good any more for
+		// No response. The client's fault (it went away, or its body broke
+		// off) says nothing about the backend: it counts neither way, and
+		// the client is not retried elsewhere.
+		if held != nil && held.broken.Load() {
+			err = fmt.Errorf("%w: %w", errClientBody, err)
+		}
+		if clientFault(ctx, err) {
+			p.done(&c, fmt.Errorf("%w: %w", balance.ErrAborted, err))
+			return nil, err
+		}
+		// Otherwise the backend is not known to be good any more for
 		// stickiness, and the balancer learns of the failure.
 		if p.sticky != nil {
 			p.sticky.failed(c.Backend().Addr)
 		}
 		switch {
-		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-			// The client went away: nothing is known about the backend.
-			p.done(&c, nil)
 		case p.isFailure(nil, err):
 			p.done(&c, err)
 		default:
@@ -159,6 +167,8 @@ func attemptRequest(req *http.Request, addr string) *http.Request {
 // respond finishes a successful round trip: the sticky cookie, and the
 // Done call, deferred until the body is consumed.
 func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, resp *http.Response) *http.Response {
+	// A LoadReporter's in-band load is for proxies, not for the world.
+	resp.Header.Del(balance.LoadHeader)
 	var fail error
 	if p.isFailure(resp, nil) {
 		fail = fmt.Errorf("%w: %d", ErrBackendStatus, resp.StatusCode)
@@ -213,18 +223,37 @@ func isDialFailure(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial" && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
+// errClientBody marks a failed exchange whose client's request body broke
+// off (a short body, a client that hung up, a body over the server's
+// limit): the client's fault, not the backend's.
+var errClientBody = errors.New("httpproxy: reading the client's request body failed")
+
+// clientFault reports whether err, ending an exchange of a request with
+// context ctx, is the client's doing: its body broke off, or it went away
+// (which cancels ctx; Config.Timeout ends it with DeadlineExceeded
+// instead).
+func clientFault(ctx context.Context, err error) bool {
+	return errors.Is(err, errClientBody) || errors.Is(err, context.Canceled) && ctx.Err() != nil
+}
+
 // heldBody is a client's request body lent to one attempt at a time: the
 // transport's Close does not close it (the server closes the client's
-// body when the handler returns), and read tells whether an attempt
-// consumed any of it, after which it cannot be sent again.
+// body when the handler returns), read tells whether an attempt consumed
+// any of it, after which it cannot be sent again, and broken whether a
+// read failed.
 type heldBody struct {
-	rc   io.ReadCloser
-	read bool
+	rc     io.ReadCloser
+	read   bool
+	broken atomic.Bool // read by RoundTrip while the transport may still write
 }
 
 func (b *heldBody) Read(p []byte) (int, error) {
 	b.read = true
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.broken.Store(true)
+	}
+	return n, err
 }
 
 func (b *heldBody) Close() error { return nil }
@@ -275,7 +304,12 @@ func (b *doneBody) Close() error {
 	if !b.closed {
 		b.closed = true
 		fail := b.fail
-		if fail == nil && b.readErr != nil && !errors.Is(b.readErr, context.Canceled) {
+		switch {
+		case fail != nil || b.readErr == nil:
+		case errors.Is(b.readErr, context.Canceled):
+			// The client went away while the body streamed.
+			fail = fmt.Errorf("%w: %w", balance.ErrAborted, b.readErr)
+		default:
 			fail = b.readErr
 		}
 		b.p.done(&b.c, fail)

@@ -29,6 +29,31 @@
 // deadline does. A renewal that answers after the deadline does not revive
 // the term.
 //
+// # Time bounds
+//
+// Every bound below rests on go-redis applying a context's deadline to
+// its sockets, which it does only with ContextTimeoutEnabled; New refuses
+// a go-redis client without it, with an error wrapping
+// failover.ErrInvalidConfig that names the option. With it, a
+// Redis that hangs (accepts and never answers, or is SIGSTOPped) or is
+// gone holds nothing past these bounds, whatever the client's
+// ReadTimeout and MaxRetries:
+//
+//   - Campaign returns ctx's error by ctx's deadline (or at its cancel),
+//     even while another Campaign of the same Elector is acquiring. Each
+//     acquire attempt is bounded by Lease - SafetyMargin: a term acquired
+//     later than that would be over before it began.
+//   - Each renewal is bounded by RenewInterval and by the term's deadline;
+//     one that times out is followed at once by another, on a fresh
+//     connection, so a single silent connection does not cost the term.
+//     The term self-fences at its deadline whether or not a renewal is
+//     still waiting.
+//   - Observe's polls are bounded by Lease.
+//   - Close returns within about Lease: the only Redis call it waits for
+//     is the resignation of a live term, bounded by Lease.
+//
+// Leader and Resign use the caller's context.
+//
 // # Tokens must survive Redis restarts
 //
 // Fencing tokens only fence if they never go backwards, so the token key
@@ -64,6 +89,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
 // Options configures New beyond failover.Config.
@@ -87,7 +113,9 @@ type Elector struct {
 	wg     sync.WaitGroup
 	pubsub *redis.PubSub
 
-	campaignMu sync.Mutex // one acquire attempt at a time
+	// acquiring holds a token while an acquire attempt runs: one at a
+	// time, and a Campaign waiting for its turn still honours its ctx.
+	acquiring chan struct{}
 
 	mu        sync.Mutex
 	term      *failover.Term
@@ -105,10 +133,14 @@ var (
 
 // New returns an Elector of role for the candidate cfg.ID, on client,
 // which it never closes. It subscribes to the role's events channel at
-// once.
+// once. A go-redis client must set ContextTimeoutEnabled (see Time
+// bounds); New refuses one that does not.
 func New(client redis.UniversalClient, role string, cfg failover.Config, opts Options) (*Elector, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil Redis client", failover.ErrInvalidConfig)
+	}
+	if err := redisopt.Check(client); err != nil {
+		return nil, fmt.Errorf("%w: %w", failover.ErrInvalidConfig, err)
 	}
 	if role == "" {
 		return nil, fmt.Errorf("%w: empty role", failover.ErrInvalidConfig)
@@ -128,13 +160,14 @@ func New(client redis.UniversalClient, role string, cfg failover.Config, opts Op
 	}
 	base := opts.Prefix + "{" + role + "}:"
 	e := &Elector{
-		client:   client,
-		role:     role,
-		cfg:      cfg,
-		leaseKey: base + "lease",
-		tokenKey: base + "token",
-		channel:  base + "events",
-		wake:     make(chan struct{}),
+		client:    client,
+		role:      role,
+		cfg:       cfg,
+		leaseKey:  base + "lease",
+		tokenKey:  base + "token",
+		channel:   base + "events",
+		wake:      make(chan struct{}),
+		acquiring: make(chan struct{}, 1),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.pubsub = client.Subscribe(e.ctx, e.channel)
@@ -245,51 +278,115 @@ func (e *Elector) Campaign(ctx context.Context) (*failover.Term, error) {
 }
 
 // tryAcquire runs the acquire script once; it returns the new Term when it
-// took the lease.
+// took the lease. The attempt runs on a goroutine of the Elector, so that
+// tryAcquire returns when ctx ends although go-redis, waiting for a reply,
+// honours only the deadline of a context, not its cancellation.
 func (e *Elector) tryAcquire(ctx context.Context) (*failover.Term, error) {
-	e.campaignMu.Lock()
-	defer e.campaignMu.Unlock()
-	if t, _, closed := e.current(); closed {
+	select {
+	case e.acquiring <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-e.ctx.Done():
 		return nil, failover.ErrClosed
-	} else if t != nil {
-		return t, nil
 	}
-	e.mu.Lock()
-	floor, own := e.lastToken+1, e.termToken+1
-	e.mu.Unlock()
-	sent := time.Now()
-	res, err := acquireScript.Run(ctx, e.client, []string{e.leaseKey, e.tokenKey},
-		e.cfg.ID, e.cfg.Lease.Milliseconds(), strconv.FormatUint(floor, 10), e.channel,
-		strconv.FormatUint(own, 10)).Slice()
-	if err != nil {
-		return nil, err
-	}
-	if len(res) != 2 {
-		return nil, fmt.Errorf("rediselector: acquire answered %v", res)
-	}
-	if ok, _ := res[0].(int64); ok == 0 {
-		if v, _ := res[1].(string); v != "" {
-			if id, tok, ok := parseValue(v); ok {
-				e.seen(id, tok)
-			}
-		}
-		return nil, nil
-	}
-	tok, _ := res[1].(int64)
-	deadline := sent.Add(e.cfg.Lease - e.cfg.SafetyMargin)
-	term := failover.NewTerm(e.cfg.ID, uint64(tok), deadline)
-	e.seen(e.cfg.ID, uint64(tok))
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		term.End(failover.ErrClosed)
-		e.resignValue(e.cfg.ID, uint64(tok))
+		<-e.acquiring
 		return nil, failover.ErrClosed
 	}
-	e.term, e.termToken = term, uint64(tok)
-	e.wg.Go(func() { e.renew(term) }) // under mu: never after Close's Wait began
+	if t := e.term; t != nil && t.Err() == nil {
+		e.mu.Unlock()
+		<-e.acquiring
+		return t, nil
+	}
+	a := &attempt{floor: e.lastToken + 1, own: e.termToken + 1, done: make(chan struct{})}
+	e.wg.Go(func() { // under mu: never after Close's Wait began
+		defer func() { <-e.acquiring }()
+		e.acquire(ctx, a)
+	})
 	e.mu.Unlock()
-	return term, nil
+	closing := false
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+	case <-e.ctx.Done():
+		closing = true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case a.finished:
+		return a.term, a.err
+	case closing:
+		a.abandoned = true // the attempt resigns a lease it takes
+		return nil, failover.ErrClosed
+	default:
+		a.abandoned = true
+		return nil, ctx.Err()
+	}
+}
+
+// An attempt is one run of the acquire script. finished, abandoned, term
+// and err are guarded by Elector.mu: whichever of the attempt and its
+// Campaign decides first settles who owns a lease taken.
+type attempt struct {
+	floor, own uint64 // the token floor and this candidate's next token
+	done       chan struct{}
+	finished   bool // the attempt settled term and err
+	abandoned  bool // its Campaign returned before it finished
+	term       *failover.Term
+	err        error
+}
+
+// acquire runs attempt a and installs the Term it wins, unless its
+// Campaign abandoned it or the Elector closed: then it resigns the lease.
+func (e *Elector) acquire(ctx context.Context, a *attempt) {
+	defer close(a.done)
+	// A term acquired after Lease - SafetyMargin would be over before it
+	// began.
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Lease-e.cfg.SafetyMargin)
+	defer cancel()
+	defer context.AfterFunc(e.ctx, cancel)()
+	sent := time.Now()
+	res, err := acquireScript.Run(ctx, e.client, []string{e.leaseKey, e.tokenKey},
+		e.cfg.ID, e.cfg.Lease.Milliseconds(), strconv.FormatUint(a.floor, 10), e.channel,
+		strconv.FormatUint(a.own, 10)).Slice()
+	var term *failover.Term
+	switch {
+	case err != nil:
+	case len(res) != 2:
+		err = fmt.Errorf("rediselector: acquire answered %v", res)
+	default:
+		if won, _ := res[0].(int64); won == 0 {
+			if v, _ := res[1].(string); v != "" {
+				if id, tok, ok := parseValue(v); ok {
+					e.seen(id, tok)
+				}
+			}
+			break
+		}
+		tok, _ := res[1].(int64)
+		e.seen(e.cfg.ID, uint64(tok))
+		term = failover.NewTerm(e.cfg.ID, uint64(tok), sent.Add(e.cfg.Lease-e.cfg.SafetyMargin))
+	}
+	e.mu.Lock()
+	a.finished, a.err = true, err
+	keep := term != nil && !a.abandoned && !e.closed
+	if keep {
+		a.term = term
+		e.term, e.termToken = term, term.Token
+		e.wg.Go(func() { e.renew(term) }) // under mu: never after Close's Wait began
+	}
+	cause := failover.ErrResigned
+	if term != nil && e.closed {
+		a.err, cause = failover.ErrClosed, failover.ErrClosed
+	}
+	e.mu.Unlock()
+	if term != nil && !keep {
+		term.End(cause)
+		e.resignValue(e.cfg.ID, term.Token)
+	}
 }
 
 // renew keeps term's lease until the term ends or the Elector closes.
@@ -307,8 +404,16 @@ func (e *Elector) renew(term *failover.Term) {
 			return
 		case <-tick.C:
 		}
+		// Bounded by RenewInterval: a renewal stuck on a silent connection
+		// is given up in time for the next one, which the ticker has
+		// already queued, to go out on a fresh connection (go-redis drops
+		// a connection that timed out).
 		sent := time.Now()
-		ctx, cancel := context.WithDeadline(e.ctx, term.Deadline())
+		deadline := sent.Add(e.cfg.RenewInterval)
+		if d := term.Deadline(); d.Before(deadline) {
+			deadline = d
+		}
+		ctx, cancel := context.WithDeadline(e.ctx, deadline)
 		n, err := e.client.Eval(ctx, renewScript, keys, value, ms).Int()
 		cancel()
 		switch {
@@ -399,6 +504,10 @@ func (e *Elector) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 	}
 	e.wg.Go(func() { // under mu: never after Close's Wait began
 		defer close(out)
+		// Polls end with ctx or at Close, and each within Lease.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(e.ctx, cancel)()
 		last := first
 		for {
 			_, wake, _ := e.current()
@@ -414,7 +523,9 @@ func (e *Elector) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 				timer.Stop()
 			case <-timer.C:
 			}
-			l, err := e.Leader(ctx)
+			pctx, pcancel := context.WithTimeout(ctx, e.cfg.Lease)
+			l, err := e.Leader(pctx)
+			pcancel()
 			if err != nil && !errors.Is(err, failover.ErrNoLeader) {
 				continue
 			}

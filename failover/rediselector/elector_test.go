@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 			px := newProxy(t, testenv.RedisAddr(t))
 			// Short timeouts: a cut link must fail fast, not hang the renewer.
 			pc := redis.NewClient(&redis.Options{Addr: px.Addr(), DialTimeout: 100 * time.Millisecond,
-				ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
+				ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 			t.Cleanup(func() { _ = pc.Close() })
 			es := make([]failover.Elector, n)
 			for i := range es {
@@ -222,7 +222,7 @@ func TestRedisRestart(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
 	newClient := func() *redis.Client {
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 100 * time.Millisecond,
-			ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
+			ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}

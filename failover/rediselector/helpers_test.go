@@ -3,9 +3,9 @@ package rediselector_test
 import (
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -22,14 +22,14 @@ type proxy struct {
 	target string
 	mu     sync.Mutex
 	cut    bool
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*atomic.Bool // true: silenced
 	wg     sync.WaitGroup
 }
 
 func newProxy(t *testing.T, target string) *proxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]*atomic.Bool{}}
 	p.wg.Go(p.serve)
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -59,10 +59,22 @@ func (p *proxy) serve() {
 			_ = c.Close()
 			continue
 		}
-		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+		silent := new(atomic.Bool)
+		p.conns[c], p.conns[u] = silent, silent
 		p.mu.Unlock()
 		pipe := func(dst, src net.Conn) {
-			_, _ = io.Copy(dst, src)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 && !silent.Load() {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
 			_ = dst.Close()
 			_ = src.Close()
 			p.mu.Lock()
@@ -85,6 +97,17 @@ func (p *proxy) Partition(cut bool) {
 		for c := range p.conns {
 			_ = c.Close()
 		}
+	}
+}
+
+// Silence makes every open connection swallow what it carries in both
+// directions, without closing it, as a connection whose NAT entry was
+// dropped; new connections work.
+func (p *proxy) Silence() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.conns {
+		s.Store(true)
 	}
 }
 

@@ -43,7 +43,7 @@ func resourceKey(prefix string) string { return prefix + "{" + procRole + "}:res
 
 func childClient(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 100 * time.Millisecond,
-		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
 }
 
 // TestElectorChild is one candidate process; it does nothing when run on
