@@ -92,6 +92,13 @@ func (p *FaultProxy) DropReply(match func(request []byte) bool) {
 	p.mu.Unlock()
 }
 
+// Disarm drops the DropReply rules that have not fired yet.
+func (p *FaultProxy) Disarm() {
+	p.mu.Lock()
+	p.drops = nil
+	p.mu.Unlock()
+}
+
 // Armed reports how many DropReply rules have not fired yet.
 func (p *FaultProxy) Armed() int {
 	p.mu.Lock()

@@ -345,14 +345,37 @@ func pgChildren(ppid int) []proc {
 	return out
 }
 
-// waitStopped waits briefly until process pid is stopped by SIGSTOP, which the kernel
-// delivers asynchronously.
+// waitStopped waits briefly until every thread of process pid is stopped by SIGSTOP,
+// which the kernel delivers asynchronously: kill returns while a thread of a busy
+// multi-threaded server (memcached's workers) may still answer a request or two.
 func waitStopped(pid int) {
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		if f := procStat(pid); len(f) == 0 || f[0] == "T" || f[0] == "Z" {
+		if allStopped(pid) {
 			return
 		}
 	}
+}
+
+// allStopped reports whether no thread of pid runs (stopped, dead or gone). Without
+// /proc/pid/task (not Linux) it looks at the process alone.
+func allStopped(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid)
+	tasks, err := os.ReadDir(dir + "/task")
+	if err != nil {
+		f := procStat(pid)
+		return len(f) == 0 || f[0] == "T" || f[0] == "Z"
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread exited
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 0 && f[0] != "T" && f[0] != "t" && f[0] != "Z" && f[0] != "X" {
+			return false
+		}
+	}
+	return true
 }
 
 func pgDSN(addr string) string {

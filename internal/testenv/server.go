@@ -166,7 +166,14 @@ func (s *server) stop() {
 
 // pause stops the process with SIGSTOP: it keeps its port and connections and answers
 // nothing, as a hung server does, until resume.
-func (s *server) pause()  { s.send(syscall.SIGSTOP) }
+// pause returns once every thread of the server has stopped, so that nothing the test
+// sends afterwards is answered.
+func (s *server) pause() {
+	s.send(syscall.SIGSTOP)
+	if pid := s.pid(); pid != 0 {
+		waitStopped(pid)
+	}
+}
 func (s *server) resume() { s.send(syscall.SIGCONT) }
 
 func (s *server) send(sig syscall.Signal) {
