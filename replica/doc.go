@@ -36,7 +36,14 @@
 // Staleness is bounded: a replica gets a read only while its lag at the
 // last probe plus the time since that probe was sent is under MaxLag, so
 // no read is older than MaxLag even when the replica stalls between two
-// probes. A replica that is not receiving changes from a live primary
+// probes. With a PositionProbe (PostgreSQL) the Router also remembers the
+// primary's write position at each recent probe: a replica that has
+// replayed past the position of a probe sent at t holds every write
+// committed before t, so its lag is at most the time since t, whatever
+// the replay timestamp says. That keeps a replica that is busy replaying
+// a burst after an idle spell in rotation (its last replayed transaction
+// is as old as the idle spell), with no assumption about how fast changes
+// reach it. A replica that is not receiving changes from a live primary
 // (Detached) gets no reads. When no replica is fit, reads go to the
 // primary (StrictReads makes them fail with ErrNoReplica instead); set
 // MinServing to keep that many of the least lagging replicas serving when

@@ -65,16 +65,18 @@ func (r *Router) Probe(ctx context.Context) error {
 	}
 }
 
+// probeResult is one node's answer in a probe round.
+type probeResult struct {
+	st     State
+	err    error
+	sent   int64     // when the probe was sent, on the Router's monotonic clock
+	sentAt time.Time // the same, wall time
+}
+
 // probeRound probes every node concurrently and applies the results
 // together, so the view never mixes two rounds' idea of the primary.
 func (r *Router) probeRound() {
-	type result struct {
-		st     State
-		err    error
-		sent   int64
-		sentAt time.Time
-	}
-	results := make([]result, len(r.nodes))
+	results := make([]probeResult, len(r.nodes))
 	round := r.rounds.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
 	defer cancel()
@@ -119,6 +121,7 @@ func (r *Router) probeRound() {
 		}
 		m.probed = true
 	}
+	r.boundLags(results)
 	_ = r.rebuild() // the balancer accepted these names in New: it cannot fail now
 }
 

@@ -49,7 +49,9 @@ type State struct {
 	Role Role
 	// Lag is how far a replica's data is behind its primary's: the age of
 	// the newest change it has applied, while it has changes it has not
-	// applied yet; 0 when it has applied all it received.
+	// applied yet; 0 when it has applied all it received. With a
+	// PositionProbe the Router lowers it to the time since the latest
+	// primary probe whose position the replica has passed.
 	Lag time.Duration
 	// Detached marks a replica that is not receiving changes from a
 	// primary (PostgreSQL: no streaming WAL receiver; MySQL: the I/O or

@@ -46,6 +46,7 @@ type Router struct {
 	changed chan struct{} // closed and replaced when the view changes
 	rounds  atomic.Uint64 // probe rounds started
 	applied uint64        // the latest round applied, under mu
+	trail   primaryTrail  // the primary's recent write positions, under mu
 
 	kick      chan struct{} // a failed query asks for a probe round now
 	ready     chan struct{} // closed when the first probe round is in

@@ -162,6 +162,33 @@ func TestReadYourWritesWindow(t *testing.T) {
 	})
 }
 
+// TestLagBoundedByPrimaryPositions: a replica whose probe reports the
+// age of its last replayed transaction (9 s: the primary was idle before
+// a burst) has nonetheless applied everything the primary had written at
+// an earlier probe, so it is at most that probe's age behind and serves.
+// A replica that has applied nothing since keeps its reported lag.
+func TestLagBoundedByPrimaryPositions(t *testing.T) {
+	cfg := replica.Config{ProbeInterval: time.Second, MaxLag: 5 * time.Second}
+	bubble(t, cfg, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		d, ctx := r.DB(), t.Context()
+		wait(time.Second) // a round records the primary's position
+		topo.Pause("r2")
+		_, err := d.ExecContext(ctx, "UPDATE t SET v = 1")
+		require.NoError(t, err)
+		topo.SetLag("r1", 9*time.Second) // r1 has the write, short of one more
+		topo.SetLag("r2", 9*time.Second) // r2 has not even that
+		require.NoError(t, r.Probe(ctx))
+		r1, r2 := statusOf(r, "r1"), statusOf(r, "r2")
+		require.True(t, r1.Serving, "%v", r1)
+		require.LessOrEqual(t, r1.State.Lag, time.Second, "bounded by the probe a second ago")
+		require.False(t, r2.Serving, "%v", r2)
+		require.Equal(t, 9*time.Second, r2.State.Lag)
+		for range 10 {
+			require.Equal(t, "r1", node(t, ctx, d, "SELECT 1"))
+		}
+	})
+}
+
 func TestStalenessBoundHoldsBetweenProbes(t *testing.T) {
 	// Probes every 10 s, MaxLag 11 s: a replica probed with a lag of 9 s
 	// may serve for 2 s after that probe was sent, not until the next one.

@@ -181,6 +181,8 @@ func StartPostgresPair(t testing.TB) *PostgresPair {
 					"-c", "synchronous_commit=off",
 					"-c", "full_page_writes=off",
 					"-c", "wal_receiver_status_interval=1s",
+					// Tests date commits by pg_xact_commit_timestamp.
+					"-c", "track_commit_timestamp=on",
 					// After the primary comes back, the standby reconnects within 0.2s, not 5s.
 					"-c", "wal_retrieve_retry_interval=200ms",
 					// Small, so that many pairs fit in memory and System V limits.

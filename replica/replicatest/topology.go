@@ -24,7 +24,11 @@ import (
 //
 // Replication is simulated by positions: every Exec on a primary advances
 // the topology's position, and a replica follows at once unless Paused.
-// Lag is whatever SetLag says (a paused replica does not lag by itself).
+// Lag is whatever SetLag says (a paused replica does not lag by itself);
+// a replica given a lag reports a position one write short of the one it
+// has, as a lagging server would, so that the Router's bound of a lag by
+// the primary's positions (replica.State.Lag) takes nothing off the lag a
+// test set unless later writes have reached the replica.
 //
 // A Topology is safe for concurrent use. tb.Cleanup closes its pools, so
 // their goroutines end inside a testing/synctest bubble too. tb may be nil
@@ -58,12 +62,13 @@ var _ replica.PositionProbe = (*Topology)(nil)
 // New returns a Topology whose first node is the primary (generation 1)
 // and the others its replicas, all up, caught up and without lag.
 func New(tb testing.TB, primary string, replicas ...string) *Topology {
-	t := &Topology{t: tb, byName: map[string]*node{}}
+	// Positions start at 1, so that a lagging replica has one before it.
+	t := &Topology{t: tb, byName: map[string]*node{}, written: 1}
 	for i, name := range append([]string{primary}, replicas...) {
 		if t.byName[name] != nil || name == "" {
 			t.fatalf("replicatest: node names must be unique and non-empty: %q", name)
 		}
-		n := &node{name: name, role: replica.RoleReplica}
+		n := &node{name: name, role: replica.RoleReplica, position: t.written}
 		if i == 0 {
 			n.role, n.generation = replica.RolePrimary, 1
 		}
@@ -194,6 +199,9 @@ func (t *Topology) Probe(ctx context.Context, db *sql.DB) (replica.State, error)
 		st := replica.State{Role: n.role, Generation: n.generation, Position: t.written}
 		if n.role == replica.RoleReplica {
 			st.Lag, st.Detached, st.Position, st.Generation = n.lag, n.detached, n.position, 0
+			if n.lag > 0 {
+				st.Position--
+			}
 		}
 		return st, nil
 	}
