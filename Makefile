@@ -7,7 +7,7 @@ SHELL := bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: services services-down benchtools test test-stress lint bench bench-compare
+.PHONY: services services-down benchtools test test-stress chaos lint bench bench-compare
 
 services:
 	scripts/services.sh up
@@ -37,6 +37,15 @@ test-stress: services
 		SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./... || { echo "test-stress: run $$i failed"; exit 1; }; \
 		echo "test-stress: run $$i of $(STRESS_RUNS) passed in $$(( $$(date +%s) - start )) s; load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
 	done
+
+# chaos runs every model of internal/chaos on every backend for CHAOS_DURATION under
+# a random seed (logged, to replay with -chaos.seed) and writes the figures to CHAOS.md.
+CHAOS_DURATION ?= 1m
+
+chaos: services
+	eval "$$(scripts/services.sh env)"; \
+	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 0 -v ./internal/chaos \
+		-chaos.duration $(CHAOS_DURATION) -chaos.seed 0 -chaos.report "$(CURDIR)/CHAOS.md"
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \

@@ -1,0 +1,162 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scaleout/scaleout/internal/testenv"
+	"github.com/scaleout/scaleout/session"
+	"github.com/scaleout/scaleout/session/memcachedstore"
+	"github.com/scaleout/scaleout/session/redisstore"
+)
+
+// clones is how many Managers (clones of a service) share a store.
+const clones = 3
+
+// A chaosBackend is a store per clone, each reaching its server through
+// links of its own, with the processes the run may pause and kill.
+type chaosBackend struct {
+	name      string
+	stores    []session.SessionStore
+	links     []*testenv.FaultProxy
+	procs     []Process
+	losesData bool              // a kill and restart empties the server
+	request   func([]byte) bool // requests a lost reply may hit
+}
+
+// redisCommand matches every request but a connection's handshake.
+func redisCommand(req []byte) bool {
+	return !bytes.Contains(req, []byte("hello")) && !bytes.Contains(req, []byte("client"))
+}
+
+func redisClients(t *testing.T, addr string) ([]*redis.Client, []*testenv.FaultProxy) {
+	var cs []*redis.Client
+	var links []*testenv.FaultProxy
+	for range clones {
+		p := testenv.StartFaultProxy(t, addr)
+		c := redis.NewClient(&redis.Options{Addr: p.Addr(), ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = c.Close() })
+		cs, links = append(cs, c), append(links, p)
+	}
+	return cs, links
+}
+
+func sessionBackends(t *testing.T) []func(t *testing.T) chaosBackend {
+	return []func(t *testing.T) chaosBackend{
+		func(t *testing.T) chaosBackend {
+			m, err := session.NewMemory(session.MemoryConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Close() })
+			return chaosBackend{name: "memory", stores: []session.SessionStore{m, m, m}}
+		},
+		func(t *testing.T) chaosBackend { return privateRedis(t, true) },
+		func(t *testing.T) chaosBackend { return privateRedis(t, false) },
+		func(t *testing.T) chaosBackend {
+			addrs := testenv.RedisClusterAddrs(t)
+			testenv.RedisClusterClient(t) // deletes Prefix(t) at the end
+			b := chaosBackend{name: "redis-cluster", request: redisCommand}
+			for range clones {
+				proxies := map[string]*testenv.FaultProxy{}
+				for _, a := range addrs {
+					proxies[a] = testenv.StartFaultProxy(t, a)
+					b.links = append(b.links, proxies[a])
+				}
+				var d net.Dialer
+				c := redis.NewClusterClient(&redis.ClusterOptions{
+					Addrs:                 addrs,
+					ContextTimeoutEnabled: true,
+					// Every node through this clone's own proxy to it.
+					Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+						if p, ok := proxies[addr]; ok {
+							addr = p.Addr()
+						}
+						return d.DialContext(ctx, network, addr)
+					},
+				})
+				t.Cleanup(func() { _ = c.Close() })
+				s, err := redisstore.New(c, redisstore.Config{Prefix: testenv.Prefix(t)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.stores = append(b.stores, s)
+			}
+			return b
+		},
+		func(t *testing.T) chaosBackend {
+			srv := testenv.StartMemcached(t)
+			b := chaosBackend{name: "memcached", procs: []Process{srv}, losesData: true}
+			for range clones {
+				p := testenv.StartFaultProxy(t, srv.Addr())
+				s, err := memcachedstore.New(memcache.New(p.Addr()), memcachedstore.Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.stores, b.links = append(b.stores, s), append(b.links, p)
+			}
+			return b
+		},
+	}
+}
+
+// privateRedis is a redis-server of the run's own, with an append-only
+// file synced on every write (a kill loses nothing acknowledged) or
+// without persistence (a kill empties it).
+func privateRedis(t *testing.T, persistent bool) chaosBackend {
+	srv := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: persistent})
+	cs, links := redisClients(t, srv.Addr())
+	b := chaosBackend{name: "redis (appendfsync always)", links: links, procs: []Process{srv}, request: redisCommand}
+	if !persistent {
+		b.name, b.losesData = "redis (no persistence)", true
+	}
+	for _, c := range cs {
+		s, err := redisstore.New(c, redisstore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.stores = append(b.stores, s)
+	}
+	return b
+}
+
+// TestSessionChaos runs the session model on every store: clones of a
+// service serve families of requests (appends, reads, renewals, a logout)
+// while the schedule breaks links and servers, and the history must be
+// linearizable per family.
+func TestSessionChaos(t *testing.T) {
+	for _, build := range sessionBackends(t) {
+		b := build(t)
+		t.Run(b.name, func(t *testing.T) {
+			s := seed(t)
+			var managers []*session.Manager
+			for _, st := range b.stores {
+				m, err := session.NewManager(st, session.Config{StoreTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				managers = append(managers, m)
+			}
+			w := NewSessionWorkload(managers, s)
+			sched := NewSchedule(s, b.links, b.procs, b.request)
+			sched.LosesData, sched.OnCrash = b.losesData, w.Crash
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(t.Context(), *duration)
+			defer cancel()
+			driven := make(chan struct{})
+			go func() { defer close(driven); w.Drive(ctx) }()
+			sched.Run(ctx) // on the test's goroutine: it restarts servers
+			<-driven
+			ops := w.Verify()
+			record(t, result{model: "session", backend: b.name, seed: s, ops: len(ops), faults: sched.String(),
+				violation: CheckSessions(ops), took: time.Since(start)})
+		})
+	}
+}
