@@ -57,6 +57,8 @@
 //     writes nor reads.
 //
 // A router written elsewhere reads the context options through
-// replica.UsesPrimary, replica.KeyOf and replica.MarkOf; the kit uses
-// nothing else of package replica that is not exported.
+// replica.UsesPrimary, replica.KeyOf and replica.MarkOf. The kit's own
+// tests run each clause against a replica.Router broken in that clause,
+// by wrappers written with exported API only, and require the clause to
+// fail.
 package replicatest
