@@ -24,7 +24,8 @@ func asSwap(t *testing.T, c cache.ObjectCache) cache.SwapCache {
 }
 
 // missTogether is a SwapCache whose first Get of each of the first two
-// callers to ask waits (up to a second) until both have missed, so that
+// callers to ask waits (up to 5 s, for a loaded machine) until both have
+// missed, so that
 // two Loaders contend for the fill lease by Add, where only the store's
 // atomicity can keep one of them out.
 type missTogether struct {
@@ -45,7 +46,7 @@ func (m *missTogether) Get(ctx context.Context, key string) ([]byte, error) {
 	case n < 2:
 		select {
 		case <-m.both:
-		case <-time.After(time.Second):
+		case <-time.After(5 * time.Second):
 		}
 	}
 	return v, err
