@@ -25,9 +25,8 @@ func asSwap(t *testing.T, c cache.ObjectCache) cache.SwapCache {
 
 // missTogether is a SwapCache whose first Get of each of the first two
 // callers to ask waits (up to 5 s, for a loaded machine) until both have
-// missed, so that
-// two Loaders contend for the fill lease by Add, where only the store's
-// atomicity can keep one of them out.
+// missed, so that two Loaders contend for the fill lease by Add, where
+// only the store's atomicity can keep one of them out.
 type missTogether struct {
 	cache.SwapCache
 	arrived atomic.Int32
