@@ -8,15 +8,19 @@ import (
 // A Balancer spreads requests over a set of backends.
 //
 // Pick and Update may be called concurrently: Update swaps the set
-// atomically, and a Choice made before an Update stays valid; its Done
-// still reports to the backend's statistics, which a backend keeps across
-// updates by Addr.
+// atomically (no Pick sees it empty or half built), and a Choice made
+// before an Update stays valid; its Done still reports to the backend's
+// statistics, which a backend keeps across updates by Addr, and a late or
+// second Done must not skew the spread. Every backend gets traffic: over
+// many picks with distinct keys, none of equal weight gets less than a
+// third of an even share. balancetest.Run checks these clauses.
 type Balancer interface {
-	// Pick chooses a backend for one request. key feeds sticky and hash
-	// strategies ("" for none; other strategies ignore it). It fails with
-	// ErrNoBackend when the set is empty, or with ctx's error when ctx is
-	// done. The caller must call Done on the returned Choice when the
-	// request ends, so load-aware strategies learn.
+	// Pick chooses a backend of the current set for one request. key
+	// feeds sticky and hash strategies ("" for none; other strategies
+	// ignore it). It fails with ctx's error when ctx is done (even on an
+	// empty set: the caller gave up first), else with ErrNoBackend when
+	// the set is empty. The caller must call Done on the returned Choice
+	// when the request ends, so load-aware strategies learn.
 	Pick(ctx context.Context, key string) (Choice, error)
 	// Update replaces the backend set. It fails with ErrInvalidBackend for
 	// an empty or duplicate address or a negative weight, and then leaves

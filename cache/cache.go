@@ -7,7 +7,21 @@ import (
 
 // An ObjectCache is a key-value cache in RAM: Redis, Memcached, or local
 // memory. Values are opaque bytes. Implementations are safe for concurrent
-// use.
+// use. cachetest.Run checks the contract, which every method keeps:
+//
+//   - Keys that CheckKey refuses (empty, longer than MaxKeyLength) fail
+//     with ErrInvalidKey; any other key works, whatever its bytes, and
+//     distinct keys never collide.
+//   - A value round-trips exactly (an empty value is a zero-length value,
+//     not a miss) or, when too large for the store, fails with
+//     ErrTooLarge, storing nothing: never a truncated value.
+//   - Values are copied: neither the caller's buffer after Set nor the
+//     slice Get returned shares memory with the stored value.
+//   - A done context fails with an error other than ErrMiss or is ignored;
+//     it never turns a present key into a miss. A Set that returned nil
+//     stored its value.
+//   - A positive TTL may be rounded to whole seconds, never shortened to
+//     nothing nor kept more than 2 s beyond its end.
 type ObjectCache interface {
 	// Get returns the value of key, or ErrMiss when there is none (absent,
 	// expired or evicted). A failure to reach the cache is an error other

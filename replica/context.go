@@ -2,6 +2,19 @@ package replica
 
 import "context"
 
+// The context options a ReplicaRouter honours, each with its reader:
+//
+//   - UsePrimary, read by UsesPrimary: reads go to the primary.
+//   - WithKey, read by KeyOf: writes go to the key's primary under
+//     Config.WriteSharder.
+//   - Track and TrackFrom, read by MarkOf: reads see the writes made
+//     through the context (a replica that applied Mark.Position, or the
+//     primary until Mark.Until).
+//
+// Router reads them itself; a ReplicaRouter written elsewhere reads them
+// through these functions, and replicatest.Run checks that it honours
+// each one.
+
 type (
 	primaryKey struct{}
 	keyKey     struct{}
@@ -14,6 +27,10 @@ func UsePrimary(ctx context.Context) context.Context {
 	return context.WithValue(ctx, primaryKey{}, true)
 }
 
+// UsesPrimary reports whether ctx was made by UsePrimary (or derives from
+// one): a ReplicaRouter's Reader must then return the primary's pool.
+func UsesPrimary(ctx context.Context) bool { return usesPrimary(ctx) }
+
 func usesPrimary(ctx context.Context) bool {
 	b, _ := ctx.Value(primaryKey{}).(bool)
 	return b
@@ -24,4 +41,14 @@ func usesPrimary(ctx context.Context) bool {
 // WriteSharder the key is ignored.
 func WithKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, keyKey{}, key)
+}
+
+// KeyOf returns the key WithKey put in ctx (the innermost, when WithKey
+// was applied more than once); ok is false when there is none. With a
+// Config.WriteSharder, a ReplicaRouter's Writer must return the pool of
+// the node named WriteSharder.Shard(key), or fail with ErrNoPrimary when
+// that node is down.
+func KeyOf(ctx context.Context) (key string, ok bool) {
+	key, ok = ctx.Value(keyKey{}).(string)
+	return key, ok
 }

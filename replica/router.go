@@ -14,13 +14,38 @@ import (
 )
 
 // A ReplicaRouter hands out the connection pool a statement should use.
+// It learns the topology from Config.Probe, every Config.ProbeInterval,
+// and honours every context option (see UsesPrimary, KeyOf and MarkOf for
+// their readers). replicatest.Run checks these clauses:
+//
+//   - Writes go to the primary. Among nodes claiming to be primary, the
+//     highest Generation wins; the others are fenced (no writes, no
+//     reads), unless a Config.WriteSharder is set: then a write whose
+//     context has a key (WithKey) goes to the node named Shard(key), or
+//     fails with ErrNoPrimary when that node is down, and a write without
+//     a key goes to the preferred primary (the highest Generation, then
+//     the first in New's order).
+//   - Without a healthy primary (DefaultFailAfter failed probes), Writer
+//     fails with ErrNoPrimary at once; a promoted replica takes the writes
+//     within one ProbeInterval of the probe that sees it.
+//   - Reads spread over every fit replica and never go to the primary
+//     while one is fit. A replica is unfit when its probe reports a lag
+//     beyond Config.MaxLag (from the next probe on) or after
+//     DefaultFailAfter failed probes; it is readmitted after
+//     DefaultReadmitAfter good ones. With no fit replica, reads go to the
+//     primary.
+//   - A UsePrimary context reads the primary. A tracked context (Track,
+//     TrackFrom) reads the primary until its Mark.Until, and otherwise a
+//     fit replica whose probed Position is at least Mark.Position, or
+//     the primary when there is none.
 type ReplicaRouter interface {
-	// Writer returns the pool of the primary, or fails with ErrNoPrimary
-	// at once when no primary is known to be up.
+	// Writer returns the pool of the primary (of ctx's key, with a
+	// WriteSharder), or fails with ErrNoPrimary at once when no such
+	// primary is known to be up.
 	Writer(ctx context.Context) (*sql.DB, error)
 	// Reader returns the pool of a node fit to serve a read in ctx: a
 	// replica within the lag bound that has the writes ctx must see, or
-	// the primary when none is.
+	// the primary when none is or ctx asks for it (UsePrimary).
 	Reader(ctx context.Context) (*sql.DB, error)
 }
 

@@ -5,14 +5,30 @@
 //		balancetest.Run(t, func(t *testing.T) balance.Balancer { return mylb.New() })
 //	}
 //
-// Run checks what every caller relies on: picks come from the current set,
-// an empty set fails with ErrNoBackend, a bad Update fails with
-// ErrInvalidBackend and keeps the previous set, a done context is
-// honoured, every backend gets traffic, Update is safe while picks go on,
-// and Done may come late, twice, or after its backend was removed, without
-// skewing the spread. A
-// Balancer that is a balance.Pinner must hand out exactly the backends of
-// its current set through PickAddr.
+// Run checks what every caller relies on, one subtest per clause:
+//
+//   - EmptySetHasNoBackend: Pick fails with ErrNoBackend before any Update
+//     and after an Update to no backends.
+//   - PicksComeFromTheSet: every pick is a backend of the latest Update.
+//   - BadUpdateKeepsPreviousSet: an Update with an empty address, a
+//     duplicate address or a negative weight fails with ErrInvalidBackend
+//     and picks keep coming from the previous set.
+//   - DoneContext: a canceled or expired context fails Pick with its
+//     error, even on an empty set.
+//   - EveryBackendGetsTraffic: over 8000 picks of distinct keys, each of
+//     8 backends of equal weight gets at least a third of an even share.
+//   - UpdateDuringPicks: while the set alternates between two in another
+//     goroutine, concurrent picks never fail and always come from one of
+//     them (an Update is atomic).
+//   - DoneLateOrTwice: Done may come after its backend was removed, or
+//     twice (the second is ignored), and the zero Choice's Done does
+//     nothing, without skewing the spread over the backends that stayed.
+//   - PickAddr (a balance.Pinner only; skipped otherwise): PickAddr hands
+//     out exactly the backends of the current set, fails with
+//     ErrNoBackend for any other address, and honours a done context.
+//
+// The kit's own tests run each clause against a Balancer broken in it and
+// require the clause to fail.
 package balancetest
 
 import (
@@ -145,7 +161,9 @@ func testSpread(t *testing.T, lb balance.Balancer) {
 }
 
 // testConcurrentUpdate: picks and Dones go on in several goroutines while
-// the set alternates between two; every pick comes from one of them.
+// the set alternates between two; every pick comes from one of them, and
+// none fails (an Update is atomic: no pick sees the set empty or half
+// built).
 func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
 	a, b := Backends(4), Backends(9)[4:]
 	in := addrs(append(append([]balance.Backend(nil), a...), b...))
@@ -180,14 +198,26 @@ func testConcurrentUpdate(t *testing.T, lb balance.Balancer) {
 			}
 		}()
 	}
-	for i := range 200 {
+	// Update for as long as the picks go on (and at least 200 times), so
+	// that every pick may meet an Update half done.
+	picking := make(chan struct{})
+	go func() { wg.Wait(); close(picking) }()
+	for i := 0; ; i++ {
 		set := a
 		if i%2 == 1 {
 			set = b
 		}
 		require.NoError(t, lb.Update(set))
+		if i < 200 {
+			continue
+		}
+		select {
+		case <-picking:
+		default:
+			continue
+		}
+		break
 	}
-	wg.Wait()
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)

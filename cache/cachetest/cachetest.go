@@ -34,16 +34,21 @@
 //     values; SetMulti then GetMulti round-trips; empty and nil inputs work
 //     (GetMulti gives an empty map); SetMulti with a negative TTL fails with
 //     cache.ErrInvalidTTL.
-//   - SwapCache: Add stores only into an absent key (else
+//   - SwapCache (skipped for a store that is not one): Add stores only into an absent key (else
 //     cache.ErrNotStored); CompareAndSwap stores only over exactly the
 //     expected bytes (else ErrNotStored, also for an absent key), honours its
 //     TTL, and validates keys and TTLs like Set; 8 goroutines incrementing
 //     one counter by CompareAndSwap lose no increment.
 //   - A cache.Loader on the store: 2 Loaders (standing for 2 processes)
 //     with 50 concurrent Gets of one missing key, whose load takes 100 ms,
-//     load it exactly once; a Delete while a fill is loading voids its
+//     load it exactly once, although both Loaders' first Gets are made to
+//     miss together (so only an atomic Add keeps one of them out); a
+//     Delete while a fill is loading voids its
 //     lease, so what it loaded is returned but never stored; ErrNotFound is
 //     cached for NegativeTTL.
+//
+// The kit's own tests run each clause against a cache.Memory broken in it
+// and require the clause to fail.
 //
 // The kit takes a few seconds, most of it waiting for one expiry. Each
 // subtest calls newCache for a fresh cache; newCache should register its
