@@ -23,31 +23,41 @@ func asSwap(t *testing.T, c cache.ObjectCache) cache.SwapCache {
 	return sc
 }
 
-// missTogether is a SwapCache whose first Get of each of the first two
-// callers to ask waits (up to 5 s, for a loaded machine) until both have
-// missed, so that two Loaders contend for the fill lease by Add, where
-// only the store's atomicity can keep one of them out.
+// missTogether gives each of two Loaders its own view of a SwapCache: the
+// first Gets through each view wait (up to 5 s, for a loaded machine)
+// until both Loaders have read the key, so that both miss and contend for
+// the fill lease by Add, where only the store's atomicity can keep one of
+// them out. Counting arrivals per Loader matters: two Gets of one Loader
+// (its callers read before they join its single flight) must not stand in
+// for the other's.
 type missTogether struct {
 	cache.SwapCache
-	arrived atomic.Int32
-	both    chan struct{}
+	first sync.Once
+	b     *barrier
 }
 
-func newMissTogether(c cache.SwapCache) *missTogether {
-	return &missTogether{SwapCache: c, both: make(chan struct{})}
+// barrier opens when both Loaders have arrived.
+type barrier struct {
+	arrived atomic.Int32
+	open    chan struct{}
+}
+
+func newMissTogether(c cache.SwapCache) [2]*missTogether {
+	b := &barrier{open: make(chan struct{})}
+	return [2]*missTogether{{SwapCache: c, b: b}, {SwapCache: c, b: b}}
 }
 
 func (m *missTogether) Get(ctx context.Context, key string) ([]byte, error) {
 	v, err := m.SwapCache.Get(ctx, key)
-	switch n := m.arrived.Add(1); {
-	case n == 2:
-		close(m.both)
-	case n < 2:
+	m.first.Do(func() {
+		if m.b.arrived.Add(1) == 2 {
+			close(m.b.open)
+		}
 		select {
-		case <-m.both:
+		case <-m.b.open:
 		case <-time.After(5 * time.Second):
 		}
-	}
+	})
 	return v, err
 }
 
@@ -130,7 +140,7 @@ func testSwapConcurrent(t *testing.T, c cache.ObjectCache, p string) {
 // in-process single flights are separate, so only the store's lease keeps
 // the load count at one.
 func testLoaderOneLoad(t *testing.T, c cache.ObjectCache, p string) {
-	store := newMissTogether(asSwap(t, c))
+	stores := newMissTogether(asSwap(t, c))
 	var loads atomic.Int32
 	load := func(context.Context) (string, error) {
 		loads.Add(1)
@@ -139,7 +149,7 @@ func testLoaderOneLoad(t *testing.T, c cache.ObjectCache, p string) {
 	}
 	loaders := make([]*cache.Loader[string], 2)
 	for i := range loaders {
-		l, err := cache.NewLoader(store, cache.LoaderConfig[string]{})
+		l, err := cache.NewLoader(stores[i], cache.LoaderConfig[string]{})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = l.Close() })
 		loaders[i] = l
