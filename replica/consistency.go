@@ -78,6 +78,19 @@ func MarkOf(ctx context.Context) (m Mark, ok bool) {
 	return m, true
 }
 
+// RecordWrite records in a Track context a write made through it, for a
+// ReplicaRouter written elsewhere (Router records its own): at position
+// pos, the primary's write position once the write was acknowledged, or
+// at an unknown position (0), which sends the context's reads to the
+// primary for window from now. Marks only grow: a position or window
+// older than the one recorded changes nothing. It reports false, and
+// records nothing, when ctx is not tracked.
+func RecordWrite(ctx context.Context, pos uint64, window time.Duration) bool {
+	t := trackerFrom(ctx)
+	t.wrote(pos, window)
+	return t != nil
+}
+
 // TrackFrom is Track, starting from a mark taken by MarkOf (in an earlier
 // request, perhaps on another machine: the window is in wall-clock time,
 // so machines' clocks must agree to within a small part of it).

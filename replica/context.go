@@ -9,7 +9,8 @@ import "context"
 //     Config.WriteSharder.
 //   - Track and TrackFrom, read by MarkOf: reads see the writes made
 //     through the context (a replica that applied Mark.Position, or the
-//     primary until Mark.Until).
+//     primary until Mark.Until); a router records each write it makes
+//     through such a context with RecordWrite.
 //
 // Router reads them itself; a ReplicaRouter written elsewhere reads them
 // through these functions, and replicatest.Run checks that it honours

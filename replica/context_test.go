@@ -64,3 +64,28 @@ func TestMarkOfReadsTrackFrom(t *testing.T) {
 	require.Equal(t, want.Position, m.Position)
 	require.True(t, want.Until.Equal(m.Until), "Until %v, want %v", m.Until, want.Until)
 }
+
+// TestRecordWrite is how a ReplicaRouter written elsewhere records its
+// writes in a Track context: positions and windows only grow, and an
+// untracked context records nothing.
+func TestRecordWrite(t *testing.T) {
+	ctx := t.Context()
+	require.False(t, replica.RecordWrite(ctx, 7, time.Second), "an untracked context")
+	_, ok := replica.MarkOf(ctx)
+	require.False(t, ok)
+
+	tctx := replica.Track(ctx)
+	require.True(t, replica.RecordWrite(tctx, 7, 0))
+	require.True(t, replica.RecordWrite(tctx, 5, 0), "an older position")
+	m, ok := replica.MarkOf(tctx)
+	require.True(t, ok)
+	require.Equal(t, uint64(7), m.Position)
+	require.True(t, m.Until.IsZero(), "a known position opens no window")
+
+	before := time.Now()
+	require.True(t, replica.RecordWrite(tctx, 0, time.Hour))
+	require.True(t, replica.RecordWrite(tctx, 0, time.Minute), "a shorter window")
+	m, _ = replica.MarkOf(tctx)
+	require.Equal(t, uint64(7), m.Position)
+	require.False(t, m.Until.Before(before.Add(time.Hour)), "the window runs an hour from the write: %v", m.Until)
+}
