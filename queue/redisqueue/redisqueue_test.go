@@ -1,10 +1,16 @@
+// Real-time tests in this file: TestWakeLatency, TestSeveralQueuesBlocking
+// and TestDequeueCancel (how soon a worker blocked in BLPOP on a real
+// Redis wakes: the point is the real round trip), TestWaitAcrossQueues
+// and TestCloseStopsWait (pub/sub of a real Redis), TestRedisRestart and
+// TestLeaseExpiryBackoff (a real Redis killed, and leases timed by Redis's
+// own clock). Their bounds are a Redis round trip plus room for a busy
+// machine, and each failure says what it measured.
 package redisqueue_test
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -288,7 +294,7 @@ func TestWaitAcrossQueues(t *testing.T) {
 // Close stops the pub/sub goroutine and releases blocked Waits and Dequeues.
 func TestCloseStopsWait(t *testing.T) {
 	rdb := testenv.RedisClient(t)
-	base := runtime.NumGoroutine()
+	checkGoroutines := testenv.CheckGoroutines(t)
 	q, err := redisqueue.New(rdb, redisqueue.Config{Prefix: testenv.Prefix(t)})
 	require.NoError(t, err)
 	ctx := t.Context()
@@ -317,12 +323,7 @@ func TestCloseStopsWait(t *testing.T) {
 	_, err = q.Dequeue(ctx, []string{"default"}, time.Second)
 	require.ErrorIs(t, err, queue.ErrClosed)
 	require.NoError(t, rdb.Ping(ctx).Err(), "Close closed the client")
-	// No goroutine of the Queue outlives Close.
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	require.LessOrEqual(t, runtime.NumGoroutine(), base, "goroutines left after Close")
+	checkGoroutines() // no goroutine of the Queue outlives Close
 }
 
 // Canceling a Dequeue's context releases it from its BLPOP at once.
