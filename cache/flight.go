@@ -42,6 +42,7 @@ func (l *Loader[T]) flight(ctx context.Context, key string, ttl time.Duration, l
 			case errors.Is(err, ErrNotStored):
 				continue // another process took it first: read its lease
 			default:
+				l.orphans.add(key, lease, now) // the Add may have landed
 				return l.failOpen(ctx, load)
 			}
 		case err != nil:
@@ -61,7 +62,7 @@ func (l *Loader[T]) flight(ctx context.Context, key string, ttl time.Duration, l
 				l.stats.staleServes.Add(1)
 				return v, notFoundErr(e)
 			}
-		case ok && e.kind == kindLease && e.leased(now):
+		case ok && e.kind == kindLease && e.leased(now) && !l.orphans.left(key, e, now):
 			if waitStart.IsZero() {
 				waitStart = time.Now()
 				l.stats.leaseWaits.Add(1)
@@ -79,8 +80,9 @@ func (l *Loader[T]) flight(ctx context.Context, key string, ttl time.Duration, l
 			continue
 		}
 
-		// A stale entry nobody is reloading, an expired lease, or bytes a
-		// Loader did not write: take the lease over them.
+		// A stale entry nobody is reloading, an expired lease, a lease this
+		// Loader left behind, or bytes a Loader did not write: take the
+		// lease over them.
 		var stale *envelope
 		if ok && e.kind != kindLease {
 			stale = &e
@@ -100,11 +102,15 @@ func (l *Loader[T]) flight(ctx context.Context, key string, ttl time.Duration, l
 		lease := l.newLease(now, stale)
 		switch err := l.cacheCAS(ctx, key, raw, lease, l.leaseStoreTTL(now, stale)); {
 		case err == nil:
+			if ok && e.kind == kindLease {
+				l.orphans.forget(key) // whatever lease was left, it is gone
+			}
 			l.stats.misses.Add(1)
 			return l.fill(ctx, key, ttl, load, lease, stale, epoch)
 		case errors.Is(err, ErrNotStored):
 			continue // the entry changed under us: read it again
 		default:
+			l.orphans.add(key, lease, now) // the swap may have landed
 			return l.failOpen(ctx, load)
 		}
 	}
@@ -191,6 +197,9 @@ func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, l
 	var serr error
 	if lease != nil {
 		serr = l.cacheCAS(ctx, key, lease, b, storeTTL) // ErrNotStored: the lease was voided; the caller still gets what it loaded
+		if serr != nil && !errors.Is(serr, ErrNotStored) {
+			l.orphans.add(key, lease, l.now()) // the lease may still be there
+		}
 	} else {
 		serr = l.cacheSet(ctx, key, b, storeTTL)
 	}
@@ -217,7 +226,9 @@ func (l *Loader[T]) release(ctx context.Context, key string, lease []byte, stale
 		back = *stale
 		back.token, back.leaseUntil = 1, now+int64(min(retryAfter, l.cfg.LeaseTTL))
 	}
-	_ = l.cacheCAS(ctx, key, lease, back.marshal(), l.leaseStoreTTL(now, stale))
+	if err := l.cacheCAS(ctx, key, lease, back.marshal(), l.leaseStoreTTL(now, stale)); err != nil && !errors.Is(err, ErrNotStored) {
+		l.orphans.add(key, lease, now) // the lease may still be there
+	}
 }
 
 // retryAfter spaces the reloads of a stale entry whose source fails.

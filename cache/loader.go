@@ -48,7 +48,10 @@ type LoaderConfig[T any] struct {
 	// DefaultLeaseTTL. Used only on a SwapCache.
 	LeaseTTL time.Duration
 	// LeaseWait bounds how long a flight waits for another process's fill
-	// before loading itself (without writing). Default LeaseTTL.
+	// before loading itself (without writing). Default LeaseTTL. A lease
+	// this process wrote and then lost track of (the cache failed during
+	// the write or the write-back) is taken over at once, not waited for,
+	// so a blip of the cache costs a Get about CacheTimeout, not LeaseWait.
 	LeaseWait time.Duration
 	// CacheTimeout, when positive, puts a deadline on the context of every
 	// call a Get or Refresh makes to the cache, after which the Loader
@@ -97,6 +100,7 @@ type Loader[T any] struct {
 	codec Codec[T]
 
 	flights singleflight.Group
+	orphans orphans // leases this Loader may have left in the cache
 	stats   counters
 
 	local       *store[localEntry[T]] // nil without a local tier

@@ -1,3 +1,6 @@
+// Real-time tests in this file: TestLoaderCloseDuringRefreshes (refreshes
+// racing Close on real goroutines, for the race detector; it asserts no
+// duration).
 package cache_test
 
 import (

@@ -71,31 +71,35 @@ func TestLoaderSingleFlightWithoutLeases(t *testing.T) {
 }
 
 func TestLoaderCallerCancelDoesNotFailOthers(t *testing.T) {
-	l := newLoader(t, newMemory(t, cache.MemoryConfig{}), cache.LoaderConfig[string]{})
-	release := make(chan struct{})
-	var loads atomic.Int32
-	load := func(ctx context.Context) (string, error) {
-		loads.Add(1)
-		<-release
-		return "v", ctx.Err()
-	}
-	impatient, cancel := context.WithCancel(t.Context())
-	first := make(chan error)
-	go func() {
-		_, err := l.Get(impatient, "k", time.Minute, load)
-		first <- err
-	}()
-	require.Eventually(t, func() bool { return loads.Load() == 1 }, time.Second, time.Millisecond)
-	second := make(chan string)
-	go func() {
-		v, _ := l.Get(t.Context(), "k", time.Minute, load)
-		second <- v
-	}()
-	cancel()
-	require.ErrorIs(t, <-first, context.Canceled)
-	close(release)
-	require.Equal(t, "v", <-second, "the flight outlives its first caller")
-	require.Equal(t, int32(1), loads.Load())
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoader(t, newMemory(t, cache.MemoryConfig{}), cache.LoaderConfig[string]{})
+		release := make(chan struct{})
+		var loads atomic.Int32
+		load := func(ctx context.Context) (string, error) {
+			loads.Add(1)
+			<-release
+			return "v", ctx.Err()
+		}
+		impatient, cancel := context.WithCancel(t.Context())
+		first := make(chan error)
+		go func() {
+			_, err := l.Get(impatient, "k", time.Minute, load)
+			first <- err
+		}()
+		synctest.Wait() // the flight is in load
+		require.Equal(t, int32(1), loads.Load())
+		second := make(chan string)
+		go func() {
+			v, _ := l.Get(t.Context(), "k", time.Minute, load)
+			second <- v
+		}()
+		synctest.Wait() // the second caller has joined the flight
+		cancel()
+		require.ErrorIs(t, <-first, context.Canceled)
+		close(release)
+		require.Equal(t, "v", <-second, "the flight outlives its first caller")
+		require.Equal(t, int32(1), loads.Load())
+	})
 }
 
 func TestLoaderNegativeCaching(t *testing.T) {

@@ -1,3 +1,7 @@
+// Real-time tests in this file: TestLoaderSurvivesRedisRestart and
+// TestInvalidatorAcrossProcesses (a real Redis killed and restarted under a
+// Loader; Redis's pub/sub). The Loader's own timing (fail-open, leases
+// left behind by a failed write) is checked in synctest in package cache.
 package rediscache_test
 
 import (

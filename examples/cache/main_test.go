@@ -1,10 +1,12 @@
+// Real-time tests in this file: TestRun and TestRunRedisPG (the example
+// end to end, the second on a real Redis and PostgreSQL; they count
+// queries and assert no duration).
 package main
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +26,7 @@ func smallConfig() config {
 // Invalidate and the new ones once rebuilt, every statement counted went
 // to slowdb, and no goroutine outlives it.
 func TestRun(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var out bytes.Buffer
@@ -81,13 +83,6 @@ func TestRun(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines left, %d before", n, before)
-	}
 }
 
 // TestSlowDB: the driver answers its statements, counts them, and

@@ -209,9 +209,11 @@ func (w *syncWriter) printf(format string, args ...any) {
 }
 
 // poll calls request every 10 ms, with one HTTP client, until ctx ends
-// or request returns false.
+// or request returns false. A request to a dead balancer fails at once
+// (connection refused or reset); the client's timeout is only for a
+// stuck one, and long enough that a busy machine does not trip it.
 func poll(ctx context.Context, request func(client *http.Client) bool) {
-	client := &http.Client{Transport: &http.Transport{}, Timeout: 200 * time.Millisecond}
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
@@ -531,6 +533,23 @@ func (b *aaLB) restart(ctx context.Context) error {
 	return nil
 }
 
+// waitFor polls cond every 10 ms until it holds (nil) or d has passed
+// (an error).
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // listenRetry listens on addr, retrying for a while in case it is not
 // free yet.
 func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
@@ -725,6 +744,11 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 		defer close(clientDone)
 		var lastOK time.Time
 		poll(cctx, func(client *http.Client) bool {
+			// A failure counts in the phase before the pick, an answer in
+			// the phase after it: lb1 removes lb2 from the front balancer
+			// before it moves to phaseDown (a request that picked lb2 in
+			// time fails in phaseKilled), and moves to phaseUp before it
+			// adds lb2 back (a request that picks lb2 answers in phaseUp).
 			p := phase.Load()
 			fail := func() {
 				// A request that began before the kill and failed after
@@ -742,6 +766,7 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 				fail()
 				return true
 			}
+			picked := phase.Load()
 			addr := c.Backend().Addr
 			body, ok := get(cctx, client, "http://"+addr+"/")
 			if cctx.Err() != nil {
@@ -760,7 +785,7 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 			if addr == victim.public {
 				i = 1
 			}
-			res.served[p][i]++
+			res.served[picked][i]++
 			return true
 		})
 	}()
@@ -771,7 +796,9 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 	case <-time.After(o.killAfter):
 	case <-ctx.Done():
 	}
-	if !survivor.pair.PeerUp(victim.name) {
+	// On a busy machine a heartbeat may be late: wait for lb1 to hear
+	// from lb2 again, for a while, before killing it.
+	if err := waitFor(ctx, time.Duration(o.missed+10)*o.interval, func() bool { return survivor.pair.PeerUp(victim.name) }); err != nil {
 		return res, fmt.Errorf("%s never heard from %s", survivor.name, victim.name)
 	}
 	out.printf("killing %s\n", victim.name)

@@ -1,20 +1,40 @@
+// Real-time tests in this file: TestRun and TestRunActiveActive (the
+// demo's point is real balancers failing over on real loopback sockets,
+// with heartbeats over HTTP). Each heartbeat times out after one
+// interval, so the tests use 400 ms: at 50 ms, and even at the default
+// 200 ms, heartbeats were missed three times running on a machine with a
+// load average of 10, the pair flapped before the kill, and a pair that
+// flaps is not the demo (the Pair's own timing is checked in synctest in
+// package failover). Their bounds are what the Pair promises (a peer is
+// down MissedBeats intervals after it was last heard from) plus
+// loadMargin.
 package main
 
 import (
 	"bytes"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
-// TestRun runs the demo with short intervals: the service must answer
-// before and after the kill, all clones must serve, the gap must stay
-// under a second, and no goroutine of it may outlive it.
+// loadMargin is what a busy machine may add to a bound of the Pair: the
+// heartbeat round trips and the callbacks run on a 2-core machine shared
+// with a load average of 10.
+const loadMargin = time.Second
+
+// testInterval is the heartbeat interval of the tests.
+const testInterval = 400 * time.Millisecond
+
+// TestRun runs the demo: the service must answer before and after the
+// kill, all clones must serve, the gap must stay within the failover
+// bound (MissedBeats intervals), and no goroutine of it may outlive it.
 func TestRun(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	var out bytes.Buffer
-	res, err := run(&out, options{interval: 50 * time.Millisecond, killAfter: 500 * time.Millisecond, after: 700 * time.Millisecond})
+	o := options{interval: testInterval, missed: 3, killAfter: 2 * time.Second, after: 2500 * time.Millisecond}
+	res, err := run(&out, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,8 +42,9 @@ func TestRun(t *testing.T) {
 	if res.okBefore == 0 || res.okAfter == 0 {
 		t.Errorf("answers before the kill %d, after %d: want both > 0", res.okBefore, res.okAfter)
 	}
-	if res.gap <= 0 || res.gap >= time.Second {
-		t.Errorf("service gap %v, want under 1s", res.gap)
+	if bound := time.Duration(o.missed)*o.interval + loadMargin; res.gap <= 0 || res.gap > bound {
+		t.Errorf("service gap %v without a successful answer, want within %v (%d missed beats of %v, and %v for load)",
+			res.gap, bound, o.missed, o.interval, loadMargin)
 	}
 	for _, want := range []string{"hello from clone 1", "hello from clone 2", "hello from clone 3",
 		"lb1: active", "killing lb1", "lb2: active", "service gap:", "shutting down"} {
@@ -31,28 +52,19 @@ func TestRun(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Errorf("%d goroutines left, %d before\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
 }
 
-// TestRunActiveActive runs the active-active demo with short intervals:
-// both balancers must serve before the kill; once lb1 has noticed lb2 down
-// (OnPeerDown) only lb1 may answer, and no request may fail; only a few
-// requests may fail between the kill and that notice (at most the
-// requests of MissedBeats heartbeat intervals); once lb2 is back and lb1
-// has noticed (OnPeerUp), both must serve again; and no goroutine of it
-// may outlive it.
+// TestRunActiveActive runs the active-active demo: both balancers must
+// serve before the kill; lb1 must notice lb2 down (OnPeerDown) within
+// MissedBeats intervals; once it has, only lb1 may answer, and no request
+// may fail; only the requests sent to lb2 between the kill and that
+// notice may fail; once lb2 is back and lb1 has noticed (OnPeerUp), both
+// must serve again; and no goroutine of it may outlive it.
 func TestRunActiveActive(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	var out bytes.Buffer
-	o := options{mode: "active-active", interval: 50 * time.Millisecond, missed: 3,
-		killAfter: 500 * time.Millisecond, backAfter: 500 * time.Millisecond, after: 500 * time.Millisecond}
+	o := options{mode: "active-active", interval: testInterval, missed: 3,
+		killAfter: 2 * time.Second, backAfter: 2500 * time.Millisecond, after: 2 * time.Second}
 	res, err := runActiveActive(&out, o)
 	if err != nil {
 		t.Fatal(err)
@@ -65,12 +77,14 @@ func TestRunActiveActive(t *testing.T) {
 	if n := res.failed[phaseBefore]; n != 0 {
 		t.Errorf("before the kill: %d failed requests, want 0", n)
 	}
-	// The client sends a request every 10 ms, half of them to lb2.
-	if n, bound := res.failed[phaseKilled], int(time.Duration(o.missed)*o.interval/(10*time.Millisecond)); n > bound {
-		t.Errorf("between the kill and the peer-down notice: %d failed requests, want at most %d", n, bound)
+	if bound := time.Duration(o.missed)*o.interval + loadMargin; res.detect <= 0 || res.detect > bound {
+		t.Errorf("peer-down notice %v after the kill, want within %v (%d missed beats of %v, and %v for load)",
+			res.detect, bound, o.missed, o.interval, loadMargin)
 	}
-	if res.detect <= 0 || res.detect > time.Duration(o.missed+2)*o.interval {
-		t.Errorf("peer-down notice %v after the kill, want within %v", res.detect, time.Duration(o.missed+2)*o.interval)
+	// The client sends at most a request every 10 ms, half of them to
+	// lb2, and one may have been on its way when lb2 was killed.
+	if n, bound := res.failed[phaseKilled], int(res.detect/(10*time.Millisecond))/2+2; n > bound {
+		t.Errorf("between the kill and the peer-down notice (%v): %d failed requests, want at most %d", res.detect, n, bound)
 	}
 	if s := res.served[phaseDown]; s[lb1] == 0 || s[lb2] != 0 {
 		t.Errorf("lb2 down: lb1 answered %d, lb2 %d; want only lb1", s[lb1], s[lb2])
@@ -97,13 +111,5 @@ func TestRunActiveActive(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Errorf("%d goroutines left, %d before\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
