@@ -168,7 +168,10 @@ func testLoaderOneLoad(t *testing.T, c cache.ObjectCache, p string) {
 	st := loaders[0].Stats()
 	st1 := loaders[1].Stats()
 	require.Equal(t, uint64(1), st.Loads+st1.Loads)
-	require.Equal(t, uint64(1), st.LeaseWaits+st1.LeaseWaits, "the Loader that lost the lease waited for it")
+	// At least one flight waited for the lease; a caller that read the
+	// lease just before its Loader's flight ended starts a flight of its
+	// own, which waits too (LeaseWaits counts flights), so not exactly one.
+	require.Positive(t, st.LeaseWaits+st1.LeaseWaits, "the Loader that lost the lease waited for it")
 }
 
 func testLoaderDeleteVoidsFill(t *testing.T, c cache.ObjectCache, p string) {
