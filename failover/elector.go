@@ -33,10 +33,11 @@ type Elector interface {
 	// one wins. Campaigning while leading returns the current Term.
 	Campaign(ctx context.Context) (*Term, error)
 	// Resign gives up leadership at once: when it returns, the Term has
-	// ended (Done closed, Err ErrResigned), the role is vacant, and the
-	// candidates campaigning for it are woken to take over without
-	// waiting for the lease or their RetryInterval. It does nothing and
-	// returns nil when this candidate does not lead, whoever else leads.
+	// ended (Done closed, Err ErrResigned); when it returns nil, the role
+	// is also vacant and the candidates campaigning for it are woken to
+	// take over without waiting for the lease or their RetryInterval. It
+	// does nothing and returns nil when this candidate does not lead,
+	// whoever else leads.
 	Resign(ctx context.Context) error
 	// Leader reports who leads and with which token, the ID and Token of
 	// the leader's Term; or ErrNoLeader when nobody does (the role was
