@@ -18,6 +18,10 @@ import (
 	"github.com/scaleout/scaleout/failover/electortest"
 )
 
+// Real-time tests in this file: TestKitCatchesBrokenElectors, whose
+// child processes run each clause by Run as well as by RunSynctest (Run
+// is what Electors on real servers use; its bounds are the kit's own).
+
 // The kit is a product: an Elector that breaks a clause must fail it.
 // Each broken Elector below is failover.Memory with one promise broken by
 // a wrapper, written as a third party's would be, with exported API only

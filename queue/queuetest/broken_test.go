@@ -19,6 +19,10 @@ import (
 	"github.com/scaleout/scaleout/queue/queuetest"
 )
 
+// Real-time tests in this file: TestKitOnUnbrokenWrapper and, in child
+// processes, TestKitCatchesBrokenQueues (the kit is real-time, for queues
+// on real servers; its bounds are its own).
+
 // The kit is a product: a queue that breaks a clause must fail it. Each
 // broken queue below is queue.Memory with one promise broken, by a
 // wrapper (written, as a third party's would be, with exported API only)
