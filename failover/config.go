@@ -15,11 +15,13 @@ const (
 )
 
 // Config configures an Elector. Zero values mean the documented defaults.
-// The durations must satisfy Lease > RenewInterval > RetryInterval and
-// SafetyMargin < Lease - RenewInterval, else the constructor fails with an
+// The durations must not be negative and must satisfy Lease >
+// RenewInterval > RetryInterval and SafetyMargin < Lease - RenewInterval,
+// and ID must be at most 200 bytes, else the constructor fails with an
 // error wrapping ErrInvalidConfig.
 type Config struct {
-	// ID names this candidate; default hostname-pid-random.
+	// ID names this candidate, distinct among the role's candidates;
+	// default hostname-pid-random.
 	ID string
 	// Lease is how long a leadership lasts without renewal; default
 	// DefaultLease.
@@ -27,8 +29,8 @@ type Config struct {
 	// RenewInterval is how often a leader renews; default Lease/4.
 	RenewInterval time.Duration
 	// RetryInterval is how often a candidate tries to take a vacant or
-	// expired lease; default Lease/8. A Resign is noticed at once where
-	// the store can tell (rediselector: pub/sub).
+	// expired lease; default Lease/8. A Resign is noticed at once, not
+	// at the next retry (rediselector: over pub/sub).
 	RetryInterval time.Duration
 	// SafetyMargin is how long before the lease's end, as measured from
 	// the moment the renewal was sent, the leader considers itself no

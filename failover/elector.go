@@ -11,26 +11,47 @@ import (
 // hung or was cut off), the lease runs out and another candidate takes
 // over with a larger fencing token.
 //
+// The promises every Elector keeps (failover/electortest checks each):
+//   - At most one Term lasts at a time: a Term ends (Done closes) before
+//     the next one starts, SafetyMargin of clock drift aside, and every
+//     Term's Token is larger than every earlier Term's.
+//   - A leader that renews keeps its Term, token and Leader entry for as
+//     long as it renews; its Deadline moves forward with each renewal and
+//     is never more than a Lease ahead.
+//   - A leader that stops renewing (cut off from the store) ends its own
+//     Term at its Deadline with ErrLeaseExpired; another candidate leads
+//     within about Lease + RetryInterval, never before that Deadline, with
+//     a larger token; the old leader, reconnected, sees the new one and
+//     does not take over while the new leader renews.
+//
 // Implementations: Memory (this process: tests, and goroutines that
 // compete) and failover/rediselector; both pass failover/electortest.
 type Elector interface {
-	// Campaign blocks until this candidate leads, then returns its Term;
-	// or returns ctx.Err(). Campaigning while leading returns the current
-	// Term.
+	// Campaign blocks until this candidate leads, then returns its Term,
+	// whose ID is the candidate's Config.ID; or returns ctx.Err() as soon
+	// as ctx ends. Among candidates campaigning for a vacant role exactly
+	// one wins. Campaigning while leading returns the current Term.
 	Campaign(ctx context.Context) (*Term, error)
-	// Resign gives up leadership at once, so another candidate can take
-	// over without waiting for the lease; it does nothing when this
-	// candidate does not lead.
+	// Resign gives up leadership at once: when it returns, the Term has
+	// ended (Done closed, Err ErrResigned); when it returns nil, the role
+	// is also vacant and the candidates campaigning for it are woken to
+	// take over without waiting for the lease or their RetryInterval. It
+	// does nothing and returns nil when this candidate does not lead,
+	// whoever else leads.
 	Resign(ctx context.Context) error
-	// Leader reports who leads and with which token, or ErrNoLeader.
+	// Leader reports who leads and with which token, the ID and Token of
+	// the leader's Term; or ErrNoLeader when nobody does (the role was
+	// never taken, or its leader resigned or its lease ran out).
 	Leader(ctx context.Context) (Leader, error)
 }
 
 // An Observer streams changes of leadership, vacancies included.
 type Observer interface {
-	// Observe sends the current Leader, then each change (a vacancy is a
-	// Leader with Vacant set), until ctx ends; then it closes the channel.
-	// A slow reader misses intermediate changes, never the latest.
+	// Observe sends the current Leader at once (Vacant on a role nobody
+	// leads), then each change: each new leader with its token, and each
+	// vacancy, after a Resign or a lease that ran out, as a Leader with
+	// Vacant set. When ctx ends it closes the channel promptly. A slow
+	// reader misses intermediate changes, never the latest.
 	Observe(ctx context.Context) (<-chan Leader, error)
 }
 

@@ -2,9 +2,10 @@ package queue
 
 import "time"
 
-// A JobID names a job in its queue. IDs are strings chosen by the queue
-// (or by the caller in Job.ID) and carry the queue's name, so Status, Wait
-// and Cancel need nothing else.
+// A JobID names a job in its queue: "<queue>/<name>", where the name is
+// Job.ID when the caller chose one, else chosen by the queue. IDs carry
+// the queue's name, so Status, Wait and Cancel need nothing else, and the
+// same Job.ID in two queues names two jobs.
 type JobID string
 
 // DefaultQueue is the queue of a Job whose Queue is empty.

@@ -12,7 +12,8 @@
 //     delivery has Attempt 1 and a non-zero Token.
 //   - Wait, called from another goroutine before the job ends, returns the
 //     final JobInfo when the job is acked (done), dies (dead) or is
-//     canceled; Wait honours its context (context.DeadlineExceeded).
+//     canceled; Wait honours its context (context.DeadlineExceeded,
+//     within 1 s of its deadline); Wait of an unknown job is ErrNotFound.
 //   - A lease that runs out counts as a failed attempt: the job is
 //     delivered again with Attempt 2 and a higher Token, Status has a
 //     LastErr, and the old delivery's Ack, Extend, Fail and Release fail
@@ -50,14 +51,16 @@
 //     Retention (the kit allows 3 s for a Retention of 1 s).
 //   - Dequeue blocks on an empty queue until a job is enqueued (and then
 //     returns it promptly: the kit allows 1 s, a good queue takes a few
-//     ms) and honours its context; with several queues it takes from the
-//     first that has a ready job.
+//     ms) and honours its context (its error, within 1 s of its end);
+//     with several queues it takes from the first that has a ready job.
 //   - Limiter: Concurrency bounds the leased jobs of a queue and a Dequeue
 //     blocked by it proceeds when a job is acked; Rate spaces deliveries.
 //   - BatchEnqueuer: EnqueueBatch returns IDs in order; the jobs are
 //     delivered; an empty batch is no error.
 //   - Many concurrent producers and consumers (run the kit with -race):
-//     every job is delivered and acked exactly once when no lease expires.
+//     every job is delivered and acked exactly once when no lease expires;
+//     no delivery for 5 s after the last Enqueue, with jobs unacked, is a
+//     lost job.
 //
 // The kit takes a few seconds. Each subtest calls newQueue for a queue;
 // newQueue should register its cleanup (closing the queue, deleting keys)
@@ -115,6 +118,9 @@ const (
 	patience = 5 * time.Second
 	// clockSlack tolerates a server clock slightly off the local one.
 	clockSlack = 5 * time.Millisecond
+	// ctxSlack bounds how long a blocked call may take to return once
+	// its context ended: a round trip on a loaded machine.
+	ctxSlack = time.Second
 )
 
 // Run runs the conformance tests against the queues newQueue returns, one
@@ -321,8 +327,10 @@ func testWait(t *testing.T, q queue.JobQueue, name string) {
 	id = enqueue(t, q, queue.Job{Queue: name, Type: "t"})
 	start := time.Now()
 	_, err := q.Wait(ctxFor(t, 100*time.Millisecond), id)
+	elapsed := time.Since(start)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.GreaterOrEqual(t, time.Since(start), 90*time.Millisecond)
+	require.GreaterOrEqual(t, elapsed, 90*time.Millisecond)
+	require.Less(t, elapsed, 100*time.Millisecond+ctxSlack, "Wait returned %v after its context's deadline", elapsed-100*time.Millisecond)
 
 	_, err = q.Wait(ctx, queue.JobID(name+"/missing"))
 	require.ErrorIs(t, err, queue.ErrNotFound)
@@ -727,12 +735,16 @@ func testDequeueBlocks(t *testing.T, q queue.JobQueue, name string) {
 	// The context bounds Dequeue.
 	start := time.Now()
 	_, err := q.Dequeue(ctxFor(t, 100*time.Millisecond), []string{name}, longLease)
+	elapsed := time.Since(start)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.GreaterOrEqual(t, time.Since(start), 90*time.Millisecond)
+	require.GreaterOrEqual(t, elapsed, 90*time.Millisecond)
+	require.Less(t, elapsed, 100*time.Millisecond+ctxSlack, "Dequeue returned %v after its context's deadline", elapsed-100*time.Millisecond)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
+	start = time.Now()
 	_, err = q.Dequeue(ctx, []string{name}, longLease)
 	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, time.Since(start), ctxSlack, "Dequeue with a cancelled context")
 
 	// A blocked Dequeue wakes on Enqueue.
 	type got struct {
@@ -886,10 +898,14 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 	defer cancel()
 	var delivered [total]atomic.Int32
 	var acked atomic.Int32
+	// progress is when the last job was enqueued or acked: once every job
+	// is enqueued, patience without a delivery means jobs were lost.
+	var progress atomic.Int64
+	progress.Store(time.Now().UnixNano())
 	errs := make(chan error, producers+consumers)
-	var wg sync.WaitGroup
+	var wg, produced sync.WaitGroup
 	for p := range producers {
-		wg.Go(func() {
+		produced.Go(func() {
 			for i := range perProducer {
 				n := p*perProducer + i
 				_, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t", Payload: []byte(strconv.Itoa(n)), Priority: n % 3})
@@ -897,9 +913,15 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 					errs <- err
 					return
 				}
+				progress.Store(time.Now().UnixNano())
 			}
 		})
 	}
+	var allEnqueued atomic.Bool
+	wg.Go(func() {
+		produced.Wait()
+		allEnqueued.Store(true)
+	})
 	for range consumers {
 		wg.Go(func() {
 			for acked.Load() < total {
@@ -907,6 +929,11 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 				d, err := q.Dequeue(dctx, []string{name}, longLease)
 				dcancel()
 				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+					idle := time.Since(time.Unix(0, progress.Load()))
+					if allEnqueued.Load() && idle > patience {
+						errs <- fmt.Errorf("no delivery for %v after every job was enqueued, with %d of %d acked: jobs lost", idle, acked.Load(), total)
+						return
+					}
 					continue
 				}
 				if err != nil {
@@ -924,6 +951,7 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 					return
 				}
 				acked.Add(1)
+				progress.Store(time.Now().UnixNano())
 			}
 		})
 	}
