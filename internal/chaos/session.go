@@ -403,7 +403,7 @@ func (w *SessionWorkload) markMayDrop() {
 	ops := w.History.ops
 	type rotation struct{ from, to string }
 	rotations := map[int][]rotation{} // what an ID was rotated to
-	var renews []porcupine.Operation
+	renews := map[int][]porcupine.Operation{} // by family
 	for _, op := range ops {
 		in := op.Input.(SessionOp)
 		out, _ := op.Output.(SessionOut)
@@ -411,7 +411,7 @@ func (w *SessionWorkload) markMayDrop() {
 		case in.Kind == "rotate" && out.NewID != "":
 			rotations[in.Family] = append(rotations[in.Family], rotation{in.ID, out.NewID})
 		case in.Kind == "renew":
-			renews = append(renews, op)
+			renews[in.Family] = append(renews[in.Family], op)
 		}
 	}
 	for i, op := range ops {
@@ -428,9 +428,8 @@ func (w *SessionWorkload) markMayDrop() {
 				}
 			}
 		}
-		for _, r := range renews {
-			rin := r.Input.(SessionOp)
-			if rin.Family == in.Family && lineage[rin.ID] && r.Call < op.Return {
+		for _, r := range renews[in.Family] {
+			if lineage[r.Input.(SessionOp).ID] && r.Call < op.Return {
 				in.MayDrop = true
 			}
 		}
