@@ -17,7 +17,7 @@ import (
 // (SELECT … INTO creates a table), a row lock (FOR UPDATE, FOR [KEY]
 // SHARE, MySQL's LOCK IN SHARE MODE), or a function known to write
 // (nextval, setval, MariaDB's NEXT VALUE FOR, advisory locks, large
-// objects, txid_current, pg_notify, MySQL's GET_LOCK and RELEASE_LOCK).
+// objects, txid_current, pg_notify, MySQL's GET_LOCK, RELEASE_LOCK and RELEASE_ALL_LOCKS).
 // Words inside string literals, quoted identifiers and comments do not
 // count. Whatever it cannot prove read-only goes to the primary, so an
 // unknown statement costs load, never correctness; a read calling a
@@ -30,8 +30,8 @@ import (
 //     first */; # starts a comment in MySQL only, and -- does in MySQL
 //     only when a space or control character follows;
 //   - backslashes: one escapes a quote in MySQL string literals (unless
-//     NO_BACKSLASH_ESCAPES), in PostgreSQL only in E” strings (or in
-//     every string with standard_conforming_strings off);
+//     NO_BACKSLASH_ESCAPES), in PostgreSQL only in E'…' strings (or
+//     in every string with standard_conforming_strings off);
 //   - quotes: "…" is a string in MySQL (an identifier with ANSI_QUOTES
 //     and in PostgreSQL), `…` an identifier in MySQL only, $$…$$ a
 //     string in PostgreSQL only.
