@@ -141,7 +141,8 @@
 //
 // Rotate changes no privilege: the old ID forwards to the session for
 // RotateGrace, so a request in flight with it reads and writes the
-// session and is sent the new ID; then it is unknown.
+// session and is sent the new ID, however many rotations (up to 64) came
+// since within the grace; then it is unknown.
 //
 // The old ID's record (a renewal record naming the new ID) stays in the
 // store until the session's absolute deadline, so that a logout can follow

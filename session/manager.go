@@ -69,8 +69,12 @@ type Config struct {
 	StoreTimeout time.Duration
 }
 
-// maxForwardHops bounds how many Rotate forwards a load follows.
-const maxForwardHops = 3
+// maxForwardHops bounds how many Rotate forwards a load follows: enough
+// for a busy browser whose slow request carries an ID that its other
+// requests rotated many times within RotateGrace (three was not: such a
+// request got a fresh session), while a request cannot make the Manager
+// walk an unbounded chain.
+const maxForwardHops = 64
 
 // A Manager loads and commits sessions for HTTP handlers, and, through
 // Load and Commit, for code outside an HTTP request; see the package

@@ -244,6 +244,25 @@ func TestRotateGrace(t *testing.T) {
 	})
 }
 
+// TestRotateChainWithinGrace: a busy browser's slow request carries an ID
+// that other requests have rotated several times since; within the grace
+// it still reaches the session (it was sent a fresh one when the session
+// had been rotated more than three times).
+func TestRotateChainWithinGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &client{t: t, h: newManager(t, newSpy(t), session.Config{RotateGrace: 10 * time.Second}).LoadAndSave(app())}
+		c.do("/login?alice")
+		c.do("/put?a=1")
+		first := c.sid
+		for range 10 {
+			c.do("/rotate")
+		}
+		slow := &client{t: t, h: c.h, sid: first}
+		require.Equal(t, "alice", slow.do("/user").Body.String(), "an ID rotated 10 times within the grace")
+		require.Equal(t, c.sid, slow.sid, "and the request is sent the current ID")
+	})
+}
+
 func TestDestroyAll(t *testing.T) {
 	store := newSpy(t)
 	m := newManager(t, store, session.Config{})
