@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"regexp"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/scaleout/scaleout/balance"
 	"github.com/scaleout/scaleout/balance/balancetest"
+	"github.com/scaleout/scaleout/internal/kitcheck"
 )
 
 // The kit is a product: a Balancer that breaks a clause must fail it.
@@ -125,31 +123,7 @@ func TestKitCatchesBrokenBalancers(t *testing.T) {
 	}
 	for how, clause := range brokenBalancers {
 		t.Run(how, func(t *testing.T) {
-			out, err := runClause("TestBrokenBalancerChild", clause, brokenEnv+"="+how)
-			if err == nil {
-				t.Fatalf("the kit passed a Balancer where %s: %s cannot catch it\n%s", how, clause, out)
-			}
-			if !failedClause("TestBrokenBalancerChild", clause).MatchString(out) {
-				t.Fatalf("a Balancer where %s did not fail %s:\n%s", how, clause, out)
-			}
+			kitcheck.Catches(t, "TestBrokenBalancerChild", clause, "a Balancer where "+how, brokenEnv+"="+how)
 		})
 	}
-}
-
-// runClause runs one clause of the kit in a child process of this test
-// binary, with env added to its environment.
-func runClause(child, clause, env string) (string, error) {
-	pattern := "^" + child + "$"
-	for part := range strings.SplitSeq(clause, "/") {
-		pattern += "/^" + regexp.QuoteMeta(part) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// failedClause matches go test's report of the clause failing.
-func failedClause(child, clause string) *regexp.Regexp {
-	return regexp.MustCompile(`--- FAIL: ` + regexp.QuoteMeta(child+"/"+clause) + ` `)
 }

@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"regexp"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/scaleout/scaleout/cache"
 	"github.com/scaleout/scaleout/cache/cachetest"
+	"github.com/scaleout/scaleout/internal/kitcheck"
 )
 
 // The kit is a product: a cache that breaks a clause must fail it. Each
@@ -190,31 +188,7 @@ func TestKitCatchesBrokenCaches(t *testing.T) {
 	for how, clause := range brokenCaches {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel() // TTL waits in real time
-			out, err := runClause("TestBrokenCacheChild", clause, brokenEnv+"="+how)
-			if err == nil {
-				t.Fatalf("the kit passed a cache where %s: %s cannot catch it\n%s", how, clause, out)
-			}
-			if !failedClause("TestBrokenCacheChild", clause).MatchString(out) {
-				t.Fatalf("a cache where %s did not fail %s:\n%s", how, clause, out)
-			}
+			kitcheck.Catches(t, "TestBrokenCacheChild", clause, "a cache where "+how, brokenEnv+"="+how)
 		})
 	}
-}
-
-// runClause runs one clause of the kit in a child process of this test
-// binary, with env added to its environment.
-func runClause(child, clause, env string) (string, error) {
-	pattern := "^" + child + "$"
-	for part := range strings.SplitSeq(clause, "/") {
-		pattern += "/^" + regexp.QuoteMeta(part) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// failedClause matches go test's report of the clause failing.
-func failedClause(child, clause string) *regexp.Regexp {
-	return regexp.MustCompile(`--- FAIL: ` + regexp.QuoteMeta(child+"/"+clause) + ` `)
 }

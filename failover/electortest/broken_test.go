@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/scaleout/scaleout/failover"
 	"github.com/scaleout/scaleout/failover/electortest"
+	"github.com/scaleout/scaleout/internal/kitcheck"
 )
 
 // Real-time tests in this file: TestKitCatchesBrokenElectors, whose
@@ -334,33 +332,9 @@ func TestKitCatchesBrokenElectors(t *testing.T) {
 		for _, clause := range clauses {
 			for runner := range runners {
 				t.Run(how+"/"+clause+"/"+runner, func(t *testing.T) {
-					out, err := runClause("TestBrokenElectorChild", clause, brokenEnv+"="+how, runnerEnv+"="+runner)
-					if err == nil {
-						t.Fatalf("%s passed an Elector where %s: %s cannot catch it\n%s", runner, how, clause, out)
-					}
-					if !failedClause("TestBrokenElectorChild", clause).MatchString(out) {
-						t.Fatalf("an Elector where %s did not fail %s under %s:\n%s", how, clause, runner, out)
-					}
+					kitcheck.Catches(t, "TestBrokenElectorChild", clause, "an Elector where "+how+" under "+runner, brokenEnv+"="+how, runnerEnv+"="+runner)
 				})
 			}
 		}
 	}
-}
-
-// runClause runs one clause of the kit in a child process of this test
-// binary, with env added to its environment.
-func runClause(child, clause string, env ...string) (string, error) {
-	pattern := "^" + child + "$"
-	for part := range strings.SplitSeq(clause, "/") {
-		pattern += "/^" + regexp.QuoteMeta(part) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// failedClause matches go test's report of the clause failing.
-func failedClause(child, clause string) *regexp.Regexp {
-	return regexp.MustCompile(`--- FAIL: ` + regexp.QuoteMeta(child+"/"+clause) + ` `)
 }

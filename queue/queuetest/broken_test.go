@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/kitcheck"
 	"github.com/scaleout/scaleout/queue"
 	"github.com/scaleout/scaleout/queue/queuetest"
 )
@@ -464,31 +462,7 @@ func TestKitCatchesBrokenQueues(t *testing.T) {
 	}
 	for how, clause := range brokenQueues {
 		t.Run(how, func(t *testing.T) {
-			out, err := runClause("TestBrokenQueueChild", clause, brokenEnv+"="+how)
-			if err == nil {
-				t.Fatalf("the kit passed a queue where %s: %s cannot catch it\n%s", how, clause, out)
-			}
-			if !failedClause("TestBrokenQueueChild", clause).MatchString(out) {
-				t.Fatalf("a queue where %s did not fail %s:\n%s", how, clause, out)
-			}
+			kitcheck.Catches(t, "TestBrokenQueueChild", clause, "a queue where "+how, brokenEnv+"="+how)
 		})
 	}
-}
-
-// runClause runs one clause of the kit in a child process of this test
-// binary, with env added to its environment.
-func runClause(child, clause, env string) (string, error) {
-	pattern := "^" + child + "$"
-	for part := range strings.SplitSeq(clause, "/") {
-		pattern += "/^" + regexp.QuoteMeta(part) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// failedClause matches go test's report of the clause failing.
-func failedClause(child, clause string) *regexp.Regexp {
-	return regexp.MustCompile(`--- FAIL: ` + regexp.QuoteMeta(child+"/"+clause) + ` `)
 }

@@ -5,14 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"os"
-	"os/exec"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/kitcheck"
 	"github.com/scaleout/scaleout/replica"
 	"github.com/scaleout/scaleout/replica/replicatest"
 )
@@ -165,31 +163,7 @@ func TestKitCatchesBrokenRouters(t *testing.T) {
 	}
 	for how, clause := range brokenRouters {
 		t.Run(how, func(t *testing.T) {
-			out, err := runClause("TestBrokenRouterChild", clause, brokenEnv+"="+how)
-			if err == nil {
-				t.Fatalf("the kit passed a router that %s: %s cannot catch it\n%s", how, clause, out)
-			}
-			if !failedClause("TestBrokenRouterChild", clause).MatchString(out) {
-				t.Fatalf("a router that %s did not fail %s:\n%s", how, clause, out)
-			}
+			kitcheck.Catches(t, "TestBrokenRouterChild", clause, "a router where "+how, brokenEnv+"="+how)
 		})
 	}
-}
-
-// runClause runs one clause of the kit in a child process of this test
-// binary, with env added to its environment.
-func runClause(child, clause, env string) (string, error) {
-	pattern := "^" + child + "$"
-	for part := range strings.SplitSeq(clause, "/") {
-		pattern += "/^" + regexp.QuoteMeta(part) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// failedClause matches go test's report of the clause failing.
-func failedClause(child, clause string) *regexp.Regexp {
-	return regexp.MustCompile(`--- FAIL: ` + regexp.QuoteMeta(child+"/"+clause) + ` `)
 }

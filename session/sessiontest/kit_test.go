@@ -3,14 +3,12 @@ package sessiontest_test
 import (
 	"context"
 	"os"
-	"os/exec"
-	"regexp"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/scaleout/scaleout/internal/kitcheck"
 	"github.com/scaleout/scaleout/session"
 	"github.com/scaleout/scaleout/session/sessiontest"
 )
@@ -240,37 +238,8 @@ func TestKitCatchesBrokenStores(t *testing.T) {
 		for _, clause := range clauses {
 			t.Run(how+"/"+clause, func(t *testing.T) {
 				t.Parallel() // expiries wait in real time
-				out, err := runClause("TestBrokenStoreChild", clause, brokenEnv+"="+how)
-				if err == nil {
-					t.Fatalf("the kit passed a store where %s: %s cannot catch it\n%s", how, clause, tail(out))
-				}
-				if !failedClause("TestBrokenStoreChild", clause).MatchString(out) {
-					t.Fatalf("a store where %s did not fail %s:\n%s", how, clause, tail(out))
-				}
+				kitcheck.Catches(t, "TestBrokenStoreChild", clause, "a store where "+how, brokenEnv+"="+how)
 			})
 		}
 	}
-}
-
-// runClause runs one clause of the kit in a child process of this test
-// binary, with env added to its environment.
-func runClause(child, clause, env string) (string, error) {
-	pattern := "^" + child + "$"
-	for part := range strings.SplitSeq(clause, "/") {
-		pattern += "/^" + regexp.QuoteMeta(part) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+pattern, "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-// failedClause matches go test's report of the clause failing.
-func failedClause(child, clause string) *regexp.Regexp {
-	return regexp.MustCompile(`--- FAIL: ` + regexp.QuoteMeta(child+"/"+clause) + ` `)
-}
-
-func tail(s string) string {
-	lines := strings.Split(s, "\n")
-	return strings.Join(lines[max(0, len(lines)-40):], "\n")
 }
