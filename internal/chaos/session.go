@@ -199,20 +199,24 @@ func sessionApp() http.Handler {
 
 // SessionWorkload drives session families through clones.
 type SessionWorkload struct {
-	Clones   []http.Handler // LoadAndSave(sessionApp()) of each clone
-	Workers  int            // concurrent requests per family (default 4)
-	History  *History
-	rng      *rand.Rand
-	rngMu    sync.Mutex
-	families atomic.Int64
-	clients  atomic.Int64
-	mu       sync.Mutex
-	all      []*family
+	Clones  []http.Handler // LoadAndSave(sessionApp()) of each clone
+	Workers int            // concurrent requests per family (default 4)
+	// RotateGrace is the managers' session.Config.RotateGrace (default
+	// session's own, 10s): an ID a rotation replaced serves its session
+	// that long, then no more.
+	RotateGrace time.Duration
+	History     *History
+	rng         *rand.Rand
+	rngMu       sync.Mutex
+	families    atomic.Int64
+	clients     atomic.Int64
+	mu          sync.Mutex
+	all         []*family
 }
 
 // NewSessionWorkload returns a workload over managers, seeded with seed.
 func NewSessionWorkload(managers []*session.Manager, seed uint64) *SessionWorkload {
-	w := &SessionWorkload{Workers: 4, History: NewHistory(), rng: rand.New(rand.NewPCG(seed, seed+1))}
+	w := &SessionWorkload{Workers: 4, RotateGrace: 10 * time.Second, History: NewHistory(), rng: rand.New(rand.NewPCG(seed, seed+1))}
 	for _, m := range managers {
 		w.Clones = append(w.Clones, m.LoadAndSave(sessionApp()))
 	}
@@ -396,20 +400,24 @@ func (w *SessionWorkload) one(f *family, client int, kind string) {
 // reads may be detached: those whose session was being renewed by RenewID
 // before they returned, under the ID they presented or any ID a rotation
 // gave the same session, before or after it (the renewal supersedes them
-// all).
+// all); and those presenting an ID a rotation replaced more than
+// RotateGrace before they returned (its forward has expired).
 func (w *SessionWorkload) markMayDrop() {
 	w.History.mu.Lock()
 	defer w.History.mu.Unlock()
 	ops := w.History.ops
-	type rotation struct{ from, to string }
-	rotations := map[int][]rotation{} // what an ID was rotated to
+	type rotation struct {
+		from, to string
+		call     int64
+	}
+	rotations := map[int][]rotation{}         // what an ID was rotated to
 	renews := map[int][]porcupine.Operation{} // by family
 	for _, op := range ops {
 		in := op.Input.(SessionOp)
 		out, _ := op.Output.(SessionOut)
 		switch {
 		case in.Kind == "rotate" && out.NewID != "":
-			rotations[in.Family] = append(rotations[in.Family], rotation{in.ID, out.NewID})
+			rotations[in.Family] = append(rotations[in.Family], rotation{in.ID, out.NewID, op.Call})
 		case in.Kind == "renew":
 			renews[in.Family] = append(renews[in.Family], op)
 		}
@@ -426,6 +434,11 @@ func (w *SessionWorkload) markMayDrop() {
 				if lineage[r.from] != lineage[r.to] {
 					lineage[r.from], lineage[r.to], grew = true, true, true
 				}
+			}
+		}
+		for _, r := range rotations[in.Family] {
+			if r.from == in.ID && op.Return-r.call > int64(w.RotateGrace) {
+				in.MayDrop = true
 			}
 		}
 		for _, r := range renews[in.Family] {

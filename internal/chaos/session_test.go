@@ -17,6 +17,10 @@ import (
 	"github.com/scaleout/scaleout/session/redisstore"
 )
 
+// rotateGrace is short, so that forwards of rotated IDs expire within a
+// run, and requests presenting them after that are checked too.
+const rotateGrace = 2 * time.Second
+
 // clones is how many Managers (clones of a service) share a store.
 const clones = 3
 
@@ -138,13 +142,15 @@ func TestSessionChaos(t *testing.T) {
 			s := seed(t)
 			var managers []*session.Manager
 			for _, st := range b.stores {
-				m, err := session.NewManager(st, session.Config{StoreTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+				m, err := session.NewManager(st, session.Config{StoreTimeout: 2 * time.Second, RotateGrace: rotateGrace,
+					Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					t.Fatal(err)
 				}
 				managers = append(managers, m)
 			}
 			w := NewSessionWorkload(managers, s)
+			w.RotateGrace = rotateGrace
 			sched := NewSchedule(s, b.links, b.procs, b.request)
 			sched.LosesData, sched.OnCrash = b.losesData, w.Crash
 			start := time.Now()
