@@ -59,6 +59,7 @@ type node struct {
 	down       bool
 	latency    time.Duration // added to every statement
 	dial       time.Duration // added to opening a connection
+	conns      int           // connections opened
 	detached   bool
 	paused     bool
 	position   uint64 // a replica's applied position
@@ -188,6 +189,14 @@ func (t *Topology) makePrimary(name string, above uint64) {
 // Demote makes a node a replica that follows the current primary.
 func (t *Topology) Demote(name string) {
 	t.set(name, func(n *node) { n.role, n.generation, n.position = replica.RoleReplica, 0, t.written })
+}
+
+// Connections returns how many connections to the named node have been
+// opened so far, by its pool.
+func (t *Topology) Connections(name string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.node(name).conns
 }
 
 // Served returns the statements the named node has run, oldest first.
@@ -328,6 +337,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.n.down {
 		return nil, refused(c.n)
 	}
+	c.n.conns++
 	return &conn{c}, nil
 }
 
