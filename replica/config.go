@@ -11,9 +11,11 @@ import (
 // Defaults of Config.
 const (
 	DefaultProbeInterval = time.Second
-	DefaultMaxLag        = 10 * time.Second
-	DefaultFailAfter     = 2
-	DefaultReadmitAfter  = 2
+	// DefaultProbeTimeout is the least default ProbeTimeout (see there).
+	DefaultProbeTimeout = time.Second
+	DefaultMaxLag       = 10 * time.Second
+	DefaultFailAfter    = 2
+	DefaultReadmitAfter = 2
 )
 
 // Config configures a Router. Zero values mean the documented defaults.
@@ -26,11 +28,39 @@ type Config struct {
 	// DefaultProbeInterval. A query that fails on a broken connection
 	// brings the next probe forward.
 	ProbeInterval time.Duration
-	// ProbeTimeout bounds one probe; default ProbeInterval.
+	// ProbeTimeout bounds one probe's queries on an open connection: a
+	// probe fails when the node does not answer within it, or refuses,
+	// resets or errs, and not otherwise. An answer that comes after
+	// ProbeInterval but within ProbeTimeout is a success: that round
+	// lasts longer, and the next starts when it ends. Default
+	// ProbeInterval, but at least DefaultProbeTimeout (1 s):
+	// ProbeInterval says how fresh the view should be, not how fast a
+	// healthy server answers, and a server or a client machine under
+	// load (a checkpoint, a saturated CPU, a pause of this process)
+	// routinely takes longer than a short interval. Taking a healthy
+	// primary out fails every write; a longer timeout only delays
+	// noticing a server that hangs, since a stopped one refuses at once.
 	ProbeTimeout time.Duration
+	// ConnectTimeout bounds opening a node's probe connection, which
+	// happens in the first round and after each failed probe (the
+	// connection is kept between rounds, see Probe). It is separate from
+	// ProbeTimeout because a new connection takes several round trips
+	// (TCP, TLS, authentication) where a probe takes one, and a slow
+	// dial says nothing of the server's health. Default 2 ×
+	// ProbeTimeout. The probe connection is one of the pool's
+	// connections: leave room for it in db.SetMaxOpenConns, or a pool
+	// saturated by traffic makes it wait up to ConnectTimeout.
+	ConnectTimeout time.Duration
 	// FailAfter is how many probes in a row must fail before a node is
 	// taken out (a primary: writes fail with ErrNoPrimary; a replica: no
-	// reads); default DefaultFailAfter.
+	// reads); default DefaultFailAfter. A node that stops answering
+	// (holds its connections, or accepts new ones, and never replies) is
+	// taken out within ProbeInterval + FailAfter × max(ProbeInterval,
+	// ConnectTimeout + ProbeTimeout) of when it stopped; with the
+	// defaults and a ProbeInterval up to 1 s, ProbeInterval + 6 s. One
+	// that refuses or resets connections is taken out after FailAfter
+	// rounds, each as short as a round trip, and the first sooner when a
+	// query that hits it brings it forward.
 	FailAfter int
 	// ReadmitAfter is how many probes in a row must succeed before a node
 	// taken out is used again, so that a flapping node is not; default
@@ -80,7 +110,10 @@ func (c Config) normalize() (Config, error) {
 		c.ProbeInterval = DefaultProbeInterval
 	}
 	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = c.ProbeInterval
+		c.ProbeTimeout = max(c.ProbeInterval, DefaultProbeTimeout)
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 2 * c.ProbeTimeout
 	}
 	if c.FailAfter == 0 {
 		c.FailAfter = DefaultFailAfter
@@ -101,8 +134,8 @@ func (c Config) normalize() (Config, error) {
 		c.Balancer = balance.NewRoundRobin()
 	}
 	switch {
-	case c.ProbeInterval < 0 || c.ProbeTimeout < 0:
-		return c, fmt.Errorf("%w: negative ProbeInterval or ProbeTimeout", ErrInvalidConfig)
+	case c.ProbeInterval < 0 || c.ProbeTimeout < 0 || c.ConnectTimeout < 0:
+		return c, fmt.Errorf("%w: negative ProbeInterval, ProbeTimeout or ConnectTimeout", ErrInvalidConfig)
 	case c.FailAfter < 0 || c.ReadmitAfter < 0 || c.MinServing < 0:
 		return c, fmt.Errorf("%w: negative FailAfter, ReadmitAfter or MinServing", ErrInvalidConfig)
 	case c.Probe != nil && c.MaxLag > 0 && c.MaxLag <= c.ProbeInterval:

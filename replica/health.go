@@ -2,8 +2,10 @@ package replica
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -15,9 +17,10 @@ import (
 const kickGap = 250 * time.Millisecond
 
 // probeLoop probes every node each ProbeInterval, and at once when a
-// query saw a broken connection, until Close.
+// query saw a broken connection, until Close. A round lasts until its
+// slowest probe ends (at most ConnectTimeout + ProbeTimeout): ticks that
+// fall inside it are dropped, so rounds never pile up behind a slow node.
 func (r *Router) probeLoop() {
-	defer r.wg.Done()
 	tick := time.NewTicker(r.cfg.ProbeInterval)
 	defer tick.Stop()
 	// A burst of failing queries must not turn into back-to-back rounds:
@@ -44,21 +47,25 @@ func (r *Router) probeLoop() {
 
 // Probe runs a round of probes now and applies it, for an operator or a
 // promotion hook that knows the topology just changed. It returns when the
-// new view is in place.
+// new view is in place, ctx's error when ctx ends first (the round still
+// completes), or ErrClosed when the Router is closed before or during the
+// round (which is then not applied).
 func (r *Router) Probe(ctx context.Context) error {
-	select {
-	case <-r.closed:
-		return ErrClosed
-	default:
-	}
 	if r.cfg.Probe == nil {
+		if r.isClosed() {
+			return ErrClosed
+		}
 		return nil
 	}
 	done := make(chan struct{})
-	r.wg.Add(1) // Close waits for the round even when ctx gave up on it
-	go func() { defer r.wg.Done(); defer close(done); r.probeRound() }()
+	if err := r.spawn(func() { defer close(done); r.probeRound() }); err != nil {
+		return err
+	}
 	select {
 	case <-done:
+		if r.isClosed() {
+			return ErrClosed
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -69,7 +76,7 @@ func (r *Router) Probe(ctx context.Context) error {
 type probeResult struct {
 	st     State
 	err    error
-	sent   int64     // when the probe was sent, on the Router's monotonic clock
+	sent   int64     // when the probe query was sent, on the Router's monotonic clock
 	sentAt time.Time // the same, wall time
 }
 
@@ -78,22 +85,19 @@ type probeResult struct {
 func (r *Router) probeRound() {
 	results := make([]probeResult, len(r.nodes))
 	round := r.rounds.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProbeTimeout)
-	defer cancel()
 	var wg sync.WaitGroup
 	for i, m := range r.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := &results[i]
-			res.sent, res.sentAt = r.now(), time.Now()
-			res.st, res.err = r.cfg.Probe.Probe(ctx, m.DB)
-		}()
+		wg.Go(func() { results[i] = r.probeNode(m) })
 	}
 	wg.Wait()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A round that Close cut short saw its own cancellation, not the
+	// nodes: it must not count as failed probes.
+	if r.ctx.Err() != nil {
+		return
+	}
 	// Rounds overlap when Probe runs beside the loop: one that started
 	// before the round already applied knows less, and must not undo it
 	// (a promotion seen by Probe reverted by the loop's older round).
@@ -123,6 +127,78 @@ func (r *Router) probeRound() {
 	}
 	r.boundLags(results)
 	_ = r.rebuild() // the balancer accepted these names in New: it cannot fail now
+}
+
+// probeNode probes one node over its probe connection. Opening the
+// connection and answering the probe are bounded apart (ConnectTimeout,
+// ProbeTimeout): a slow dial or handshake is not a slow server, and a
+// refused or reset connection fails at once either way. The probe is
+// reckoned sent once the connection is open, as the server cannot have
+// answered anything before.
+func (r *Router) probeNode(m *member) probeResult {
+	conn, err := r.takeProbeConn(m)
+	if err != nil {
+		return probeResult{err: err, sent: r.now(), sentAt: time.Now()}
+	}
+	ctx, cancel := context.WithTimeout(withProbedNode(r.ctx, m.Name), r.cfg.ProbeTimeout)
+	defer cancel()
+	res := probeResult{sent: r.now(), sentAt: time.Now()}
+	res.st, res.err = r.cfg.Probe.Probe(ctx, conn)
+	r.putProbeConn(m, conn, res.err)
+	return res
+}
+
+// takeProbeConn returns m's kept probe connection, or opens one from its
+// pool within ConnectTimeout when there is none (the first round, after a
+// failed probe, or when another round's probe of m holds it).
+func (r *Router) takeProbeConn(m *member) (*sql.Conn, error) {
+	m.probeMu.Lock()
+	conn := m.probeConn
+	m.probeConn = nil
+	m.probeMu.Unlock()
+	if conn != nil {
+		return conn, nil
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	conn, err := m.DB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replica: %s: opening the probe connection: %w", m.Name, err)
+	}
+	return conn, nil
+}
+
+// putProbeConn keeps conn as m's probe connection after a successful
+// probe (giving it back to the pool when another is kept already), and
+// discards it after a failed one: it may be broken, or still busy with
+// a query the server never answered, and the pool must not reuse it.
+func (r *Router) putProbeConn(m *member, conn *sql.Conn, failed error) {
+	if failed != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return
+	}
+	m.probeMu.Lock()
+	if m.probeConn == nil {
+		m.probeConn, conn = conn, nil
+	}
+	m.probeMu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+}
+
+// closeProbeConns gives the kept probe connections back to their pools.
+// Close calls it once every round has ended.
+func (r *Router) closeProbeConns() {
+	for _, m := range r.nodes {
+		m.probeMu.Lock()
+		conn := m.probeConn
+		m.probeConn = nil
+		m.probeMu.Unlock()
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}
 }
 
 // suspect reports a failed query: a broken connection brings the next

@@ -46,18 +46,18 @@ type MySQL struct{}
 var _ Probe = MySQL{}
 
 // Probe implements Probe.
-func (MySQL) Probe(ctx context.Context, db *sql.DB) (State, error) {
-	readOnly, err := mysqlReadOnly(ctx, db)
+func (MySQL) Probe(ctx context.Context, q Querier) (State, error) {
+	readOnly, err := mysqlReadOnly(ctx, q)
 	if err != nil {
 		return State{}, err
 	}
 	if !readOnly {
 		return State{Role: RolePrimary}, nil
 	}
-	cols, rows, err := mysqlQueryAll(ctx, db, "SHOW REPLICA STATUS")
+	cols, rows, err := mysqlQueryAll(ctx, q, "SHOW REPLICA STATUS")
 	if err != nil && ctx.Err() == nil {
 		var err2 error
-		cols, rows, err2 = mysqlQueryAll(ctx, db, "SHOW SLAVE STATUS")
+		cols, rows, err2 = mysqlQueryAll(ctx, q, "SHOW SLAVE STATUS")
 		if err2 != nil {
 			return State{}, fmt.Errorf("replica: mysql: show replica status: %w; show slave status: %w", err, err2)
 		}
@@ -72,16 +72,16 @@ func (MySQL) Probe(ctx context.Context, db *sql.DB) (State, error) {
 // mysqlReadOnly reports whether the node refuses ordinary writes:
 // read_only or super_read_only on. It falls back to read_only alone when
 // the first query fails, as it does on MariaDB.
-func mysqlReadOnly(ctx context.Context, db *sql.DB) (bool, error) {
+func mysqlReadOnly(ctx context.Context, q Querier) (bool, error) {
 	var ro, sro sql.NullString
-	err := db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.super_read_only").Scan(&ro, &sro)
+	err := q.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.super_read_only").Scan(&ro, &sro)
 	if err == nil {
 		return mysqlOn(ro) || mysqlOn(sro), nil
 	}
 	if ctx.Err() != nil {
 		return false, fmt.Errorf("replica: mysql: read_only: %w", err)
 	}
-	if err2 := db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err2 != nil {
+	if err2 := q.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err2 != nil {
 		return false, fmt.Errorf("replica: mysql: read_only: %w; without super_read_only: %w", err, err2)
 	}
 	return mysqlOn(ro), nil
@@ -100,8 +100,8 @@ func mysqlOn(v sql.NullString) bool {
 
 // mysqlQueryAll runs a statement and returns its column names and every
 // row, each value as a NullString (NULL stays NULL).
-func mysqlQueryAll(ctx context.Context, db *sql.DB, query string) ([]string, [][]sql.NullString, error) {
-	rs, err := db.QueryContext(ctx, query)
+func mysqlQueryAll(ctx context.Context, q Querier, query string) ([]string, [][]sql.NullString, error) {
+	rs, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, nil, err
 	}

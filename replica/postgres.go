@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,9 +31,12 @@ import (
 //
 // The probing role needs no superuser right. The zero value is ready to
 // use; use one *PostgreSQL per Router (it remembers each node's previous
-// probe), and do not copy it after first use.
+// probe, by the node's name, ProbedNode, which survives the Router
+// replacing a probe connection), and do not copy it after first use.
+// Called outside a Router, it remembers a node by the Querier it is
+// given, which should then be the same each time (the node's *sql.DB).
 type PostgreSQL struct {
-	prev sync.Map // *sql.DB → pgSample
+	prev sync.Map // node name (string) or Querier → pgSample
 }
 
 // pgSample is what the previous probe of a replica saw.
@@ -57,7 +59,7 @@ const pgProbeQuery = `SELECT r,
 FROM pg_is_in_recovery() AS r`
 
 // Probe implements Probe.
-func (p *PostgreSQL) Probe(ctx context.Context, db *sql.DB) (State, error) {
+func (p *PostgreSQL) Probe(ctx context.Context, q Querier) (State, error) {
 	var (
 		recovering         bool
 		lsn, received, tli string
@@ -65,16 +67,20 @@ func (p *PostgreSQL) Probe(ctx context.Context, db *sql.DB) (State, error) {
 		detached           bool
 	)
 	sent := time.Now()
-	if err := db.QueryRowContext(ctx, pgProbeQuery).Scan(&recovering, &lsn, &received, &sinceReplay, &detached, &tli); err != nil {
+	if err := q.QueryRowContext(ctx, pgProbeQuery).Scan(&recovering, &lsn, &received, &sinceReplay, &detached, &tli); err != nil {
 		return State{}, err
 	}
 	pos, err := ParseLSN(lsn)
 	if err != nil {
 		return State{}, err
 	}
+	var key any = q
+	if name, ok := ProbedNode(ctx); ok {
+		key = name
+	}
 	st := State{Role: RolePrimary, Position: pos}
 	if !recovering {
-		p.prev.Delete(db)
+		p.prev.Delete(key)
 		if st.Generation, err = strconv.ParseUint(tli, 16, 32); err != nil {
 			return State{}, fmt.Errorf("replica: postgresql: timeline %q: %w", tli, err)
 		}
@@ -85,8 +91,8 @@ func (p *PostgreSQL) Probe(ctx context.Context, db *sql.DB) (State, error) {
 		return State{}, err
 	}
 	st.Role, st.Detached = RoleReplica, detached
-	prev, seen := p.prev.Load(db)
-	p.prev.Store(db, pgSample{at: sent, received: recv})
+	prev, seen := p.prev.Load(key)
+	p.prev.Store(key, pgSample{at: sent, received: recv})
 	switch {
 	case recv <= pos:
 		st.Lag = 0
@@ -101,9 +107,9 @@ func (p *PostgreSQL) Probe(ctx context.Context, db *sql.DB) (State, error) {
 // WritePosition implements PositionProbe: the WAL insert position, which
 // is past the commit record of every transaction committed so far, even
 // with synchronous_commit off (when the flush position may not be).
-func (*PostgreSQL) WritePosition(ctx context.Context, db *sql.DB) (uint64, error) {
+func (*PostgreSQL) WritePosition(ctx context.Context, q Querier) (uint64, error) {
 	var lsn string
-	if err := db.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+	if err := q.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
 		return 0, err
 	}
 	return ParseLSN(lsn)

@@ -1,5 +1,13 @@
 //go:build unix
 
+// Real-time tests in this file (real PostgreSQL servers and processes):
+// TestPostgresRouting (probes of the shared primary and standby),
+// TestPostgresReplayPause (replay paused on a standby, staleness measured
+// by the servers' clocks), TestPostgresPromotion and
+// TestPostgresAutoPromote (a primary stopped or killed, a standby
+// promoted), TestPostgresSlowAndHungPrimary (a FaultProxy slows the
+// primary's answers, then blackholes them).
+
 package replica_test
 
 import (
@@ -8,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -349,4 +358,68 @@ func TestPostgresAutoPromote(t *testing.T) {
 	require.EqualValues(t, 1, promotions.Load(), "one promotion")
 	require.True(t, statusOf(routers[1], "b").Serving)
 	require.Equal(t, replica.RolePrimary, statusOf(routers[1], "b").State.Role)
+}
+
+// TestPostgresSlowAndHungPrimary puts a FaultProxy in front of the shared
+// primary. Answers that take twice ProbeInterval (well within
+// ProbeTimeout) leave it the primary: every write succeeds. Blackholed, it
+// is taken out within Config.FailAfter's bound, ProbeInterval + FailAfter
+// × (ConnectTimeout + ProbeTimeout), plus a second for a loaded machine;
+// and it is used again once it answers.
+func TestPostgresSlowAndHungPrimary(t *testing.T) {
+	u, err := url.Parse(testenv.PGPrimaryDSN(t))
+	require.NoError(t, err)
+	proxy := testenv.StartFaultProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	const interval = 100 * time.Millisecond
+	r := pgRouter(t, replica.Config{ProbeInterval: interval}, u.String(), testenv.PGReplicaDSN(t))
+	d, ctx := r.DB(), t.Context()
+	_, err = d.ExecContext(ctx, "SELECT 1")
+	require.NoError(t, err)
+
+	const delay = interval // each way: a round trip takes 2 × ProbeInterval
+	proxy.SetDelay(delay)
+	var writes int
+	var slowest time.Duration
+	for start := time.Now(); time.Since(start) < 30*interval; writes++ {
+		began := time.Now()
+		_, err := d.ExecContext(ctx, "SELECT 1")
+		require.NoError(t, err, "a write to a primary answering in about %v, %v after the delay began", 2*delay, time.Since(start))
+		slowest = max(slowest, time.Since(began))
+	}
+	a := statusOf(r, "a")
+	require.True(t, a.Healthy && a.Serving, "%v", a)
+	require.NoError(t, a.LastErr)
+	require.GreaterOrEqual(t, slowest, 2*delay, "the proxy did not slow the primary")
+	t.Logf("%d writes through a primary %v away, all succeeded; slowest %v", writes, 2*delay, slowest)
+
+	const (
+		probeTimeout   = replica.DefaultProbeTimeout
+		connectTimeout = 2 * probeTimeout
+		bound          = interval + replica.DefaultFailAfter*(connectTimeout+probeTimeout)
+	)
+	proxy.SetDelay(0)
+	proxy.Blackhole(true)
+	hung := time.Now()
+	for {
+		_, err := r.Writer(ctx)
+		if err != nil {
+			require.ErrorIs(t, err, replica.ErrNoPrimary)
+			break
+		}
+		require.Less(t, time.Since(hung), bound+time.Second, "a blackholed primary was still the primary %v later (bound %v + 1 s)", time.Since(hung), bound)
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(hung)
+	t.Logf("a blackholed primary was taken out %v after the blackhole began (bound %v)", took, bound)
+	require.GreaterOrEqual(t, took, probeTimeout, "a probe failed before ProbeTimeout")
+	require.True(t, recovering(t, ctx, d, "SELECT pg_is_in_recovery()"), "reads carry on on the standby")
+
+	proxy.Blackhole(false)
+	back := time.Now()
+	require.Eventually(t, func() bool {
+		_, err := r.Writer(ctx)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond, "the primary never came back: %v", r.Status())
+	t.Logf("the primary was back %v after the blackhole ended", time.Since(back))
 }

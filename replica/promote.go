@@ -37,7 +37,8 @@ type PromoteConfig struct {
 // that applied the most (highest State.Position), then the least lagging,
 // then the first in New's order. After the hook succeeds, the Router
 // probes at once, so writes go to the new primary within a round trip.
-// It returns ctx's error, or an error wrapping ErrInvalidConfig.
+// It returns ctx's error, ErrClosed once the Router is closed (Close
+// ends it), or an error wrapping ErrInvalidConfig.
 func (r *Router) AutoPromote(ctx context.Context, cfg PromoteConfig) error {
 	if cfg.Elector == nil || cfg.Promote == nil {
 		return fmt.Errorf("%w: AutoPromote needs an Elector and a Promote hook", ErrInvalidConfig)
@@ -48,9 +49,19 @@ func (r *Router) AutoPromote(ctx context.Context, cfg PromoteConfig) error {
 	if cfg.After == 0 {
 		cfg.After = 3 * r.cfg.ProbeInterval
 	}
-	return failover.Run(ctx, cfg.Elector, func(ctx context.Context, t *failover.Term) error {
+	if r.isClosed() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)() // Close ends the campaign
+	err := failover.Run(ctx, cfg.Elector, func(ctx context.Context, t *failover.Term) error {
 		return r.promoteWhileLeading(ctx, cfg, t)
 	})
+	if r.isClosed() {
+		return ErrClosed
+	}
+	return err
 }
 
 func (r *Router) promoteWhileLeading(ctx context.Context, cfg PromoteConfig, t *failover.Term) error {

@@ -76,9 +76,16 @@ type Router struct {
 	kick      chan struct{} // a failed query asks for a probe round now
 	ready     chan struct{} // closed when the first probe round is in
 	readyOnce sync.Once
-	closed    chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+
+	// Lifecycle: Close sets closing and closes closed under lifeMu, the
+	// lock under which spawn checks closing and adds to wg, so Close
+	// cannot return before a goroutine it should wait for has started.
+	lifeMu  sync.Mutex
+	closing bool
+	closed  chan struct{}
+	ctx     context.Context // ends with Close, and with it every probe
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
 
 	classes classCache
 }
@@ -102,6 +109,10 @@ type member struct {
 	// Read by pickers without the lock.
 	servingUntil atomic.Int64  // monotonic nanotime until which a read may go here
 	position     atomic.Uint64 // State.Position of the latest probe
+
+	// The probe connection, kept between rounds while no probe uses it.
+	probeMu   sync.Mutex
+	probeConn *sql.Conn
 }
 
 // view is an immutable snapshot of the routing decision.
@@ -115,8 +126,10 @@ type view struct {
 
 // New returns a Router over nodes and starts probing them; call Close to
 // stop. Nodes need unique non-empty names and a DB. New does not block:
-// with a Probe, the first Writer or Reader call waits (up to ProbeTimeout,
-// or its ctx) for the first round of probes.
+// with a Probe, a Writer or Reader call made before the first round of
+// probes has ended waits for it (up to ConnectTimeout + ProbeTimeout +
+// ProbeInterval, or its ctx), rather than failing with ErrNoPrimary for
+// want of an answer.
 func New(cfg Config, nodes ...Node) (*Router, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
@@ -133,6 +146,7 @@ func New(cfg Config, nodes ...Node) (*Router, error) {
 		ready:   make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
+	r.ctx, r.stop = context.WithCancel(context.Background())
 	seen := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		switch {
@@ -163,15 +177,37 @@ func New(cfg Config, nodes ...Node) (*Router, error) {
 	err = r.rebuild()
 	r.mu.Unlock()
 	if err != nil {
+		r.stop()
 		return nil, err
 	}
 	if cfg.Probe == nil {
 		r.readyOnce.Do(func() { close(r.ready) })
 	} else {
-		r.wg.Add(1)
-		go r.probeLoop()
+		_ = r.spawn(r.probeLoop) // nobody can have closed r yet
 	}
 	return r, nil
+}
+
+// spawn runs fn in a goroutine Close waits for, or fails with ErrClosed
+// after Close. Every goroutine of the Router starts here.
+func (r *Router) spawn(fn func()) error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if r.closing {
+		return ErrClosed
+	}
+	r.wg.Go(fn)
+	return nil
+}
+
+// isClosed reports whether Close has been called.
+func (r *Router) isClosed() bool {
+	select {
+	case <-r.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // now is the Router's monotonic clock.
@@ -182,7 +218,9 @@ func (r *Router) waitReady(ctx context.Context) (*view, error) {
 	select {
 	case <-r.ready:
 	default:
-		t := time.NewTimer(r.cfg.ProbeTimeout + r.cfg.ProbeInterval)
+		// The first round lasts ConnectTimeout + ProbeTimeout at most;
+		// ProbeInterval is a margin for the goroutines to be scheduled.
+		t := time.NewTimer(r.cfg.ConnectTimeout + r.cfg.ProbeTimeout + r.cfg.ProbeInterval)
 		defer t.Stop()
 		select {
 		case <-r.ready:
@@ -333,11 +371,21 @@ func (r *Router) Changed() <-chan struct{} {
 	return r.changed
 }
 
-// Close stops the probes. It closes none of the nodes' pools, which the
-// caller owns; calls after Close fail with ErrClosed.
+// Close stops the probes, cancelling those under way, waits for the
+// Router's goroutines to end, and gives the probe connections back to
+// their pools. It closes none of the nodes' pools, which the caller owns;
+// calls after Close (or that were waiting for the first probe round) fail
+// with ErrClosed, and AutoPromote returns.
 func (r *Router) Close() error {
-	r.closeOnce.Do(func() { close(r.closed) })
+	r.lifeMu.Lock()
+	if !r.closing {
+		r.closing = true
+		close(r.closed)
+		r.stop()
+	}
+	r.lifeMu.Unlock()
 	r.wg.Wait()
+	r.closeProbeConns()
 	return nil
 }
 

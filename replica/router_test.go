@@ -494,13 +494,13 @@ type gatedProbe struct {
 	gate  chan struct{}
 }
 
-func (g *gatedProbe) Probe(ctx context.Context, db *sql.DB) (replica.State, error) {
+func (g *gatedProbe) Probe(ctx context.Context, q replica.Querier) (replica.State, error) {
 	if g.hold.Load() {
-		st, err := g.inner.Probe(ctx, db) // what the node says now, delivered late
+		st, err := g.inner.Probe(ctx, q) // what the node says now, delivered late
 		<-g.gate
 		return st, err
 	}
-	return g.inner.Probe(ctx, db)
+	return g.inner.Probe(ctx, q)
 }
 
 // A round that started before another one but ends after it must not

@@ -137,13 +137,14 @@ func (e *ReplicaEnv) Close() error {
 // RunParallel goroutines, so no benchmark opens a connection as it goes.
 func replicaIdle() int { return 4*runtime.GOMAXPROCS(0) + 8 }
 
-// fakeProbe answers every probe with a fixed State per pool.
-type fakeProbe map[*sql.DB]replica.State
+// fakeProbe answers every probe with a fixed State per node name.
+type fakeProbe map[string]replica.State
 
-func (p fakeProbe) Probe(_ context.Context, db *sql.DB) (replica.State, error) {
-	st, ok := p[db]
+func (p fakeProbe) Probe(ctx context.Context, _ replica.Querier) (replica.State, error) {
+	name, _ := replica.ProbedNode(ctx)
+	st, ok := p[name]
 	if !ok {
-		return replica.State{}, errors.New("fake probe: unknown pool")
+		return replica.State{}, errors.New("fake probe: unknown node")
 	}
 	return st, nil
 }
@@ -162,10 +163,10 @@ func NewReplicaNop() (*ReplicaEnv, error) {
 	for _, db := range []*sql.DB{primary, r1, r2} {
 		e.closers = append(e.closers, db.Close)
 	}
-	probe := fakeProbe{
-		primary: {Role: replica.RolePrimary, Position: 1000, Generation: 1},
-		r1:      {Role: replica.RoleReplica, Position: 990, Lag: time.Millisecond},
-		r2:      {Role: replica.RoleReplica, Position: 995, Lag: 2 * time.Millisecond},
+	probe := fakeProbe{ // the node names build gives
+		"primary":   {Role: replica.RolePrimary, Position: 1000, Generation: 1},
+		"replica-1": {Role: replica.RoleReplica, Position: 990, Lag: time.Millisecond},
+		"replica-2": {Role: replica.RoleReplica, Position: 995, Lag: 2 * time.Millisecond},
 	}
 	if err := e.build(primary, []*sql.DB{r1, r2}, replica.Config{Probe: probe, MaxLag: time.Hour},
 		"fake Probe (fixed States: replicas 1 ms and 2 ms behind), MaxLag 1h"); err != nil {

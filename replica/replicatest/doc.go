@@ -11,7 +11,10 @@
 // also the replica.Probe (and replica.PositionProbe) of those pools: it
 // reports the roles, generations, lags, positions and failures the test
 // sets with SetLag, SetDown, SetDetached, Pause and Resume, Promote,
-// Claim and Demote. Writes on a primary advance a write position that
+// Claim and Demote. It asks the node through the replica.Querier it is
+// given, as a real probe does, so SetLatency (slow answers) and
+// SetDialLatency (slow new connections) slow probes as they slow
+// statements, and Connections counts the connections opened to a node. Writes on a primary advance a write position that
 // replicas follow unless paused. Timers are the Router's, not the
 // Topology's, so tests run in a testing/synctest bubble take no real time.
 //

@@ -30,6 +30,13 @@ import (
 // the primary's positions (replica.State.Lag) takes nothing off the lag a
 // test set unless later writes have reached the replica.
 //
+// The Topology probes a node the way a real probe does, by a query
+// through the replica.Querier it is given (a pool, a *sql.Conn or a
+// transaction): the node that answers is the node probed. So a probe
+// fails as the node's statements do (SetDown), takes as long as they do
+// (SetLatency), and needs a connection as they do (SetDialLatency).
+// Probe queries are not listed by Served.
+//
 // A Topology is safe for concurrent use. tb.Cleanup closes its pools, so
 // their goroutines end inside a testing/synctest bubble too. tb may be nil
 // outside a test (in an Example): the caller then Closes the Topology, and
@@ -50,6 +57,9 @@ type node struct {
 	role       replica.Role
 	lag        time.Duration
 	down       bool
+	latency    time.Duration // added to every statement
+	dial       time.Duration // added to opening a connection
+	conns      int           // connections opened
 	detached   bool
 	paused     bool
 	position   uint64 // a replica's applied position
@@ -126,6 +136,20 @@ func (t *Topology) SetLag(name string, lag time.Duration) { t.set(name, func(n *
 // refused connection does), or reachable again.
 func (t *Topology) SetDown(name string, down bool) { t.set(name, func(n *node) { n.down = down }) }
 
+// SetLatency makes every statement on a node, probes included, take d
+// longer before it runs; a statement whose context ends first fails with
+// the context's error, as a query to a slow server does. 0 removes it.
+func (t *Topology) SetLatency(name string, d time.Duration) {
+	t.set(name, func(n *node) { n.latency = d })
+}
+
+// SetDialLatency makes opening a connection to a node take d longer (a
+// distant or TLS server); a connection whose context ends first fails
+// with the context's error. Connections already open are not slowed.
+func (t *Topology) SetDialLatency(name string, d time.Duration) {
+	t.set(name, func(n *node) { n.dial = d })
+}
+
 // SetDetached makes a replica report that it receives no changes.
 func (t *Topology) SetDetached(name string, detached bool) {
 	t.set(name, func(n *node) { n.detached = detached })
@@ -167,6 +191,14 @@ func (t *Topology) Demote(name string) {
 	t.set(name, func(n *node) { n.role, n.generation, n.position = replica.RoleReplica, 0, t.written })
 }
 
+// Connections returns how many connections to the named node have been
+// opened so far, by its pool.
+func (t *Topology) Connections(name string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.node(name).conns
+}
+
 // Served returns the statements the named node has run, oldest first.
 func (t *Topology) Served(name string) []string {
 	t.mu.Lock()
@@ -182,40 +214,67 @@ func (t *Topology) Close() error {
 	return nil
 }
 
-// Probe implements replica.Probe.
-func (t *Topology) Probe(ctx context.Context, db *sql.DB) (replica.State, error) {
-	if err := ctx.Err(); err != nil {
+// probeStatement is the query a probe sends: the driver answers it like
+// any other with the node's name, without recording it as served.
+const probeStatement = "/* replicatest: probe */ SELECT node"
+
+// Probe implements replica.Probe: it asks q which node it reaches, and
+// reports the state the test set for that node.
+func (t *Topology) Probe(ctx context.Context, q replica.Querier) (replica.State, error) {
+	n, err := t.probed(ctx, q)
+	if err != nil {
 		return replica.State{}, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, n := range t.nodes {
-		if n.db != db {
-			continue
+	st := replica.State{Role: n.role, Generation: n.generation, Position: t.written}
+	if n.role == replica.RoleReplica {
+		st.Lag, st.Detached, st.Position, st.Generation = n.lag, n.detached, n.position, 0
+		if n.lag > 0 {
+			st.Position--
 		}
-		if n.down {
-			return replica.State{}, refused(n)
-		}
-		st := replica.State{Role: n.role, Generation: n.generation, Position: t.written}
-		if n.role == replica.RoleReplica {
-			st.Lag, st.Detached, st.Position, st.Generation = n.lag, n.detached, n.position, 0
-			if n.lag > 0 {
-				st.Position--
-			}
-		}
-		return st, nil
 	}
-	return replica.State{}, fmt.Errorf("replicatest: the probed pool is not a node of this topology")
+	return st, nil
+}
+
+// probed returns the node q reaches, by asking it.
+func (t *Topology) probed(ctx context.Context, q replica.Querier) (*node, error) {
+	var name string
+	if err := q.QueryRowContext(ctx, probeStatement).Scan(&name); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, ok := t.byName[name]
+	if !ok || name == "" {
+		return nil, fmt.Errorf("replicatest: the probed connection is not to a node of this topology")
+	}
+	return n, nil
 }
 
 // WritePosition implements replica.PositionProbe.
-func (t *Topology) WritePosition(ctx context.Context, db *sql.DB) (uint64, error) {
-	if _, err := t.Probe(ctx, db); err != nil {
+func (t *Topology) WritePosition(ctx context.Context, q replica.Querier) (uint64, error) {
+	if _, err := t.probed(ctx, q); err != nil {
 		return 0, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.written, nil
+}
+
+// wait sleeps d, or fails with ctx's error if it ends first.
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func refused(n *node) error {
@@ -227,9 +286,15 @@ type fakeAddr string
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
 
-// run records a statement on n, failing when n is down or when a replica
-// is asked to write.
-func (t *Topology) run(n *node, query string, write bool) error {
+// run records a statement on n, after n's latency, failing when n is
+// down or when a replica is asked to write.
+func (t *Topology) run(ctx context.Context, n *node, query string, write bool) error {
+	t.mu.Lock()
+	latency := n.latency
+	t.mu.Unlock()
+	if err := wait(ctx, latency); err != nil {
+		return err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if n.down {
@@ -238,7 +303,9 @@ func (t *Topology) run(n *node, query string, write bool) error {
 	if write && n.role != replica.RolePrimary {
 		return fmt.Errorf("replicatest: %s is a replica and cannot run %q", n.name, query)
 	}
-	n.served = append(n.served, query)
+	if query != probeStatement {
+		n.served = append(n.served, query)
+	}
 	if write {
 		t.written++
 		for _, r := range t.nodes {
@@ -258,12 +325,19 @@ type connector struct {
 	n *node
 }
 
-func (c connector) Connect(context.Context) (driver.Conn, error) {
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	c.t.mu.Lock()
+	dial := c.n.dial
+	c.t.mu.Unlock()
+	if err := wait(ctx, dial); err != nil {
+		return nil, err
+	}
 	c.t.mu.Lock()
 	defer c.t.mu.Unlock()
 	if c.n.down {
 		return nil, refused(c.n)
 	}
+	c.n.conns++
 	return &conn{c}, nil
 }
 
@@ -281,8 +355,8 @@ func (c *conn) Prepare(query string) (driver.Stmt, error) { return &stmt{c, quer
 func (c *conn) Close() error                              { return nil }
 func (c *conn) Begin() (driver.Tx, error)                 { return c.BeginTx(context.Background(), driver.TxOptions{}) }
 
-func (c *conn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := c.c.t.run(c.c.n, "BEGIN", !opts.ReadOnly); err != nil {
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.c.t.run(ctx, c.c.n, "BEGIN", !opts.ReadOnly); err != nil {
 		return nil, err
 	}
 	return tx{}, nil
@@ -295,15 +369,16 @@ func (c *conn) IsValid() bool {
 	return !c.c.n.down
 }
 
-func (c *conn) ExecContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
-	if err := c.c.t.run(c.c.n, query, true); err != nil {
+func (c *conn) ExecContext(ctx context.Context, query string, _ []driver.NamedValue) (driver.Result, error) {
+	if err := c.c.t.run(ctx, c.c.n, query, true); err != nil {
 		return nil, err
 	}
 	return driver.RowsAffected(1), nil
 }
 
-func (c *conn) QueryContext(_ context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
-	if err := c.c.t.run(c.c.n, query, !replica.ReadOnly(query)); err != nil {
+func (c *conn) QueryContext(ctx context.Context, query string, _ []driver.NamedValue) (driver.Rows, error) {
+	write := query != probeStatement && !replica.ReadOnly(query)
+	if err := c.c.t.run(ctx, c.c.n, query, write); err != nil {
 		return nil, err
 	}
 	return &rows{name: c.c.n.name}, nil

@@ -230,8 +230,8 @@ type probe struct{ c *Cluster }
 var _ replica.PositionProbe = probe{}
 
 // Probe implements replica.Probe.
-func (p probe) Probe(ctx context.Context, db *sql.DB) (replica.State, error) {
-	n, err := p.c.reach(ctx, db)
+func (p probe) Probe(ctx context.Context, q replica.Querier) (replica.State, error) {
+	n, err := p.c.reach(ctx, q)
 	if err != nil {
 		return replica.State{}, err
 	}
@@ -244,8 +244,8 @@ func (p probe) Probe(ctx context.Context, db *sql.DB) (replica.State, error) {
 
 // WritePosition implements replica.PositionProbe: the sequence number of
 // the primary's latest commit.
-func (p probe) WritePosition(ctx context.Context, db *sql.DB) (uint64, error) {
-	n, err := p.c.reach(ctx, db)
+func (p probe) WritePosition(ctx context.Context, q replica.Querier) (uint64, error) {
+	n, err := p.c.reach(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -256,10 +256,10 @@ func (p probe) WritePosition(ctx context.Context, db *sql.DB) (uint64, error) {
 	return p.c.seq, nil
 }
 
-// reach finds db's node, waits the latency and, when the node is up,
+// reach finds q's node, waits the latency and, when the node is up,
 // returns with c.mu held and the replicas advanced.
-func (c *Cluster) reach(ctx context.Context, db *sql.DB) (*node, error) {
-	n := c.byDB[db]
+func (c *Cluster) reach(ctx context.Context, q replica.Querier) (*node, error) {
+	n := c.nodeOf(q)
 	if n == nil {
 		return nil, errors.New("memdb: the probed pool is not a node of this cluster")
 	}
@@ -273,6 +273,26 @@ func (c *Cluster) reach(ctx context.Context, db *sql.DB) (*node, error) {
 	}
 	c.advance(time.Now())
 	return n, nil
+}
+
+// nodeOf returns the node of a pool, or of a connection taken from one
+// (the Router probes on a *sql.Conn of its own); nil when q reaches no
+// node of c.
+func (c *Cluster) nodeOf(q replica.Querier) *node {
+	switch q := q.(type) {
+	case *sql.DB:
+		return c.byDB[q]
+	case *sql.Conn:
+		var n *node
+		_ = q.Raw(func(dc any) error {
+			if mc, ok := dc.(*conn); ok && mc.n.c == c {
+				n = mc.n
+			}
+			return nil
+		})
+		return n
+	}
+	return nil
 }
 
 // wait fails at once when n is down, else sleeps the latency.
