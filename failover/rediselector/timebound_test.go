@@ -2,7 +2,6 @@ package rediselector_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -140,7 +139,7 @@ func TestRenewalUnderFault(t *testing.T) {
 	for _, f := range redisFaults {
 		t.Run(f.name, func(t *testing.T) {
 			addr, on, off := f.start(t)
-			before := runtime.NumGoroutine()
+			checkGoroutines := testenv.CheckGoroutines(t)
 			cfg := failover.Config{ID: "a"} // the defaults: Lease 1 s
 			e, err := rediselector.New(userClient(t, addr), "renew", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
@@ -154,17 +153,13 @@ func TestRenewalUnderFault(t *testing.T) {
 			time.Sleep(2 * cfg.RenewInterval) // renewals work
 			require.NoError(t, term.Err())
 
-			faulted := time.Now()
 			on()
+			faulted := time.Now() // on returns once the fault is complete: no renewal sent later succeeded
 			select {
 			case <-term.Done():
-				ended := time.Since(faulted)
-				t.Logf("%s Redis: the Term ended %v after the fault began: %v", f.name, ended, term.Err())
-				require.ErrorIs(t, term.Err(), failover.ErrLeaseExpired)
-				require.False(t, term.Deadline().After(faulted.Add(cfg.Lease-cfg.SafetyMargin)),
-					"the Term's deadline %v after the fault, past Lease - SafetyMargin", term.Deadline().Sub(faulted))
-				require.Less(t, ended, cfg.Lease-cfg.SafetyMargin+100*time.Millisecond, "self-fenced %v after the fault", ended)
-			case <-time.After(cfg.Lease + time.Second):
+				ended := time.Now()
+				requireSelfFenced(t, term, faulted, ended, cfg)
+			case <-time.After(cfg.Lease + boundSlack):
 				t.Fatalf("the leader did not self-fence while Redis was %s", f.name)
 			}
 
@@ -175,10 +170,7 @@ func TestRenewalUnderFault(t *testing.T) {
 			require.Less(t, took, cfg.Lease+boundSlack, "Close took %v while Redis was %s", took, f.name)
 			for range ch {
 			}
-			if !waitGoroutines(before, 5*time.Second) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-			}
+			checkGoroutines()
 
 			off()
 			e2 := newElector(t, userClient(t, addr), "renew", "b", cfg)
@@ -217,7 +209,7 @@ func TestCloseDuringCampaign(t *testing.T) {
 	for _, f := range redisFaults {
 		t.Run(f.name, func(t *testing.T) {
 			addr, on, off := f.start(t)
-			before := runtime.NumGoroutine()
+			checkGoroutines := testenv.CheckGoroutines(t) // before off restarts the server
 			e, err := rediselector.New(userClient(t, addr), "close", failover.Config{ID: "a"}, rediselector.Options{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
 			cfg := e.Config()
@@ -241,10 +233,7 @@ func TestCloseDuringCampaign(t *testing.T) {
 			}
 			t.Logf("%s Redis: Close during Campaigns took %v", f.name, took)
 			require.Less(t, took, cfg.Lease+boundSlack, "Close took %v", took)
-			if !waitGoroutines(before, 5*time.Second) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-			}
+			checkGoroutines()
 		})
 	}
 }
