@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 // ptNet is an in-memory network of Pair handlers for synctest: a request
@@ -506,7 +506,7 @@ func TestPairLoopback(t *testing.T) {
 		t.Skip("slow")
 	}
 	const interval = 100 * time.Millisecond // real sockets on a shared machine: jitter must stay well under an interval
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	secret := testSecret
 	var gaps []time.Duration
 	for trial := range 20 {
@@ -558,11 +558,6 @@ func TestPairLoopback(t *testing.T) {
 	p50, p99 := gaps[len(gaps)/2], gaps[len(gaps)-1]
 	t.Logf("loopback failover, interval %v, 3 missed beats, 20 trials: p50 %v, p99 %v (%.2f intervals)", interval, p50, p99, float64(p99)/float64(interval))
 	require.Less(t, p99, 4*interval)
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	require.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines left behind")
 }
 
 // TestPairBadSecret: heartbeats without the secret cannot demote a member.
