@@ -1,5 +1,11 @@
 package balance
 
+// Real-time tests in this file: TestDNSRunAgainstStub and
+// TestDNSFeedsBalancerAndProber (the real resolver path against a DNS
+// server on loopback UDP; they wait for updates with generous bounds and
+// assert no duration). Run's timing is tested on the fake clock
+// (TestDNSRunTiming).
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,13 @@
 package balance_test
 
+// Real-time tests in this file: TestLoadReporterCountsInflight,
+// TestLoadReporterPanicDecrements, TestLoadProberSharedView,
+// TestLoadProberGauge, TestLoadProberBackendDies, TestLoadProberBadReports
+// and TestLoadProberNoLeak (reports served and probed over real HTTP on
+// loopback; they wait for what they expect with generous bounds and assert
+// no duration). The prober's timing is tested on the fake clock
+// (TestLoadProberTiming).
+
 import (
 	"context"
 	"encoding/json"

@@ -1,5 +1,10 @@
 package failover_test
 
+// Real-time tests in this file: TestPairLoopback (heartbeats over real
+// loopback HTTP; failover within MissedBeats intervals plus one interval of
+// margin, over 20 trials) and TestPairBadSecret (forged heartbeats posted
+// to a real server). The others run on the fake clock of testing/synctest.
+
 import (
 	"bytes"
 	"context"

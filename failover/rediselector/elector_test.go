@@ -1,5 +1,11 @@
 package rediselector_test
 
+// Real-time tests in this file, all against a real Redis:
+// TestResignWakesWithin100ms (pub/sub wakes a waiting candidate),
+// TestLostLease, TestCloseStopsGoroutines and TestRedisRestart (a private
+// Redis killed and restarted: self-fencing checked by requireSelfFenced).
+// Term's deadline rules are tested on the fake clock in failover.
+
 import (
 	"context"
 	"errors"

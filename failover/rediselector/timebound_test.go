@@ -1,5 +1,11 @@
 package rediselector_test
 
+// Real-time tests in this file, each against a private Redis that hangs,
+// dies or refuses connections, with the client a user builds:
+// TestCampaignReturnsByDeadline, TestRenewalUnderFault,
+// TestRenewalLeavesSilentConnection and TestCloseDuringCampaign. Their
+// bounds are the documented ones plus boundSlack.
+
 import (
 	"context"
 	"testing"
