@@ -1,9 +1,10 @@
 package failover_test
 
 // Real-time tests in this file: TestPairLoopback (heartbeats over real
-// loopback HTTP; failover within MissedBeats intervals plus one interval of
-// margin, over 20 trials) and TestPairBadSecret (forged heartbeats posted
-// to a real server). The others run on the fake clock of testing/synctest.
+// loopback HTTP; failover within MissedBeats intervals plus a margin for
+// a loaded machine, over 20 trials) and TestPairBadSecret (forged
+// heartbeats posted to a real server). The others run on the fake clock
+// of testing/synctest.
 
 import (
 	"bytes"
@@ -562,7 +563,13 @@ func TestPairLoopback(t *testing.T) {
 	slices.Sort(gaps)
 	p50, p99 := gaps[len(gaps)/2], gaps[len(gaps)-1]
 	t.Logf("loopback failover, interval %v, 3 missed beats, 20 trials: p50 %v, p99 %v (%.2f intervals)", interval, p50, p99, float64(p99)/float64(interval))
-	require.Less(t, p99, 4*interval)
+	// The promise is MissedBeats intervals (TestPairFailover holds it
+	// exactly on the fake clock); on real sockets the promotion's timer
+	// and callback may run late on a loaded machine (up to 330 ms late
+	// has been seen under the cpuhog).
+	const missedBeats, loadMargin = 3, 500 * time.Millisecond
+	require.LessOrEqual(t, p99, missedBeats*interval+loadMargin,
+		"the slowest of 20 failovers took %v; MissedBeats × Interval is %v, and %v more is allowed for a loaded machine", p99, missedBeats*interval, loadMargin)
 }
 
 // TestPairBadSecret: heartbeats without the secret cannot demote a member.

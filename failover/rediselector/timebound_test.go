@@ -150,14 +150,11 @@ func TestRenewalUnderFault(t *testing.T) {
 			e, err := rediselector.New(userClient(t, addr), "renew", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
 			cfg = e.Config()
-			term, err := e.Campaign(t.Context())
-			require.NoError(t, err)
+			term := leadWithWorkingRenewals(t, e)
 			obs, cancelObs := context.WithCancel(context.Background())
 			defer cancelObs()
 			ch, err := e.Observe(obs)
 			require.NoError(t, err)
-			time.Sleep(2 * cfg.RenewInterval) // renewals work
-			require.NoError(t, term.Err())
 
 			on()
 			faulted := time.Now() // on returns once the fault is complete: no renewal sent later succeeded
