@@ -242,13 +242,7 @@ func TestRedisRestart(t *testing.T) {
 	ta := leadWithWorkingRenewals(t, a)
 	srv.Kill()
 	down := time.Now() // Kill returns once Redis is gone: no renewal sent later succeeded
-	select {
-	case <-ta.Done():
-		ended := time.Now()
-		requireSelfFenced(t, ta, down, ended, cfg)
-	case <-time.After(cfg.Lease + boundSlack):
-		t.Fatal("leader did not self-fence while Redis was down")
-	}
+	requireSelfFenced(t, ta, down, cfg)
 	srv.Restart()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -291,15 +285,34 @@ func leadWithWorkingRenewals(t *testing.T, e *rediselector.Elector) *failover.Te
 	}
 }
 
-// requireSelfFenced checks how term, whose store became unreachable at
-// down, ended (observed at ended, when Done was seen closed): with
+// requireSelfFenced waits for term, whose store became unreachable at
+// down, to end, and checks how it ended (at ended, when Done was seen
+// closed): with
 // ErrLeaseExpired; at a deadline no later than Lease - SafetyMargin after
 // down (the last successful renewal was sent before it: exact, no timing
-// noise); not before that deadline; and with Done closed by then, give or
-// take boundSlack for a loaded machine's late timer (Err itself reports
-// the expiry at the deadline exactly: failover's TestTermErrAtDeadline).
-func requireSelfFenced(t *testing.T, term *failover.Term, down, ended time.Time, cfg failover.Config) {
+// noise); with Done not closed before that deadline, and closed less than
+// a Lease after it. Done is closed by a timer, which a loaded machine runs
+// late (655 ms late has been seen under two cpuhogs); the guard a leader
+// acts on is Err, which reports the expiry at the deadline exactly, and
+// Done closes exactly at the deadline on the fake clock (failover's
+// TestTermErrAtDeadline).
+func requireSelfFenced(t *testing.T, term *failover.Term, down time.Time, cfg failover.Config) {
 	t.Helper()
+	// Lease - SafetyMargin, then less than a Lease of lateness. When the
+	// wait's own timer fires, Done is looked at once more: after a stall
+	// of the whole process both are ready, and select picks either.
+	wait := time.NewTimer(cfg.Lease - cfg.SafetyMargin + cfg.Lease)
+	defer wait.Stop()
+	select {
+	case <-term.Done():
+	case <-wait.C:
+		select {
+		case <-term.Done():
+		default:
+			t.Fatalf("the leader did not self-fence: its term lasts %v after the store went away", time.Since(down))
+		}
+	}
+	ended := time.Now()
 	require.ErrorIs(t, term.Err(), failover.ErrLeaseExpired)
 	deadline := term.Deadline()
 	require.False(t, deadline.After(down.Add(cfg.Lease-cfg.SafetyMargin)),
@@ -307,7 +320,7 @@ func requireSelfFenced(t *testing.T, term *failover.Term, down, ended time.Time,
 	require.False(t, ended.Before(deadline), "the term ended %v before its deadline", deadline.Sub(ended))
 	late := ended.Sub(deadline)
 	t.Logf("self-fenced %v after the store went away, Done seen %v after the deadline", ended.Sub(down), late)
-	require.Less(t, late, boundSlack, "Done was seen closed %v after the term's deadline", late)
+	require.Less(t, late, cfg.Lease, "Done was seen closed %v after the term's deadline", late)
 }
 
 func itoa(u uint64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + uintString(u)) }
