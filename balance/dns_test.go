@@ -1,11 +1,16 @@
 package balance
 
+// Real-time tests in this file: TestDNSRunAgainstStub and
+// TestDNSFeedsBalancerAndProber (the real resolver path against a DNS
+// server on loopback UDP; they wait for updates with generous bounds and
+// assert no duration). Run's timing is tested on the fake clock
+// (TestDNSRunTiming).
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +19,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 // dnsTarget is a Balancer that records every Update.
@@ -183,8 +190,8 @@ func TestDNSResolveFailures(t *testing.T) {
 // TestDNSRunAgainstStub runs the real resolver path end to end: records
 // change, the server fails, and Run keeps the last good set through it.
 func TestDNSRunAgainstStub(t *testing.T) {
-	before := runtime.NumGoroutine()
 	stub := newDNSStub(t)
+	defer testenv.CheckGoroutines(t)() // the stub's goroutines are its cleanup's
 	stub.setAddrs("clones.test.", "10.0.0.1", "10.0.0.2")
 	target := &dnsTarget{}
 	errs := make(chan error, 100)
@@ -239,7 +246,6 @@ func TestDNSRunAgainstStub(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	dnsWaitGoroutines(t, before+2) // the stub's server goroutine, and slack for the runtime
 }
 
 // dnsFakeLookup is a lookup the synctest tests script.

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // DNS record types and response codes the stub knows.
@@ -221,21 +219,4 @@ func stubAppendName(b []byte, name string) []byte {
 		b = append(b, label...)
 	}
 	return append(b, 0)
-}
-
-// dnsWaitGoroutines waits for the goroutine count to settle back to at most
-// want, failing the test after a bound.
-func dnsWaitGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines: %d, want at most %d: a goroutine outlived Run", n, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -91,10 +91,16 @@ func (e *endpoint) finish(c *Choice, err error, aborted bool) {
 	}
 }
 
-// warmupSamples is how many first samples are averaged plainly before the
-// average starts decaying by time: without it the very first sample, which
-// is often a cold one, would carry the average for a whole decay period
-// when requests come fast (their time-based weights are tiny).
+// warmupSamples is how many first samples a backend's latency is learnt
+// from before the average starts decaying by time. While it warms up, a
+// balancer does not trust its latency (P2C costs it with its rival's, so
+// it keeps getting traffic and samples), and its latency is the fastest of
+// its samples so far: noise (a cold connection, the caller descheduled
+// between Pick and Done on a loaded machine) only ever adds time, so one
+// noisy early sample must not rank a backend, and a backend that really
+// is slow is slow in every sample. Once warm, a sample weighs by the time
+// since the previous one, which keeps any single sample from carrying the
+// average when requests come fast.
 const warmupSamples = 8
 
 // observe folds one latency sample taken at now into the moving average.
@@ -108,20 +114,23 @@ func (e *endpoint) observe(sample float64, now int64) {
 	}
 	for {
 		old := e.ewmaNanos.Load()
-		next := sample
-		if n > 0 {
+		prev, next := math.Float64frombits(old), sample
+		switch {
+		case n >= warmupSamples:
 			w := 1 - math.Exp(-float64(now-last)/float64(e.decay))
-			w = max(w, 1/float64(n+1)) // a running mean while warming up
-			if n >= warmupSamples {
-				w = 1 - math.Exp(-float64(now-last)/float64(e.decay))
-			}
-			next = math.Float64frombits(old)*(1-w) + sample*w
+			next = prev*(1-w) + sample*w
+		case n > 0 && prev > 0: // a concurrent first sample may not be in yet
+			next = min(prev, sample)
 		}
 		if e.ewmaNanos.CompareAndSwap(old, math.Float64bits(next)) {
 			return
 		}
 	}
 }
+
+// warm reports whether the backend's latency is known: it has had
+// warmupSamples samples.
+func (e *endpoint) warm() bool { return e.samples.Load() >= warmupSamples }
 
 // latency returns the moving average latency in nanoseconds, 0 if unknown.
 func (e *endpoint) latency() float64 {

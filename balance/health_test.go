@@ -1,5 +1,9 @@
 package balance
 
+// Real-time tests in this file: TestHTTPAndTCPChecks (HTTPCheck and
+// TCPCheck against a real loopback server and a listener that never
+// answers). The others run on the fake clock of testing/synctest.
+
 import (
 	"context"
 	"errors"
@@ -328,6 +332,78 @@ func TestActiveChecksHysteresis(t *testing.T) {
 	})
 }
 
+// TestActiveChecksRemoveWithinFallIntervals: a backend that dies at any
+// phase of the check interval is out of the eligible set once Fall checks
+// in a row have failed: no sooner than (Fall-1) intervals after its death
+// and no later than Fall intervals plus the check Timeout (the results
+// are applied when every backend's check is back, and another backend's
+// check may hang until its Timeout). TestKilledBackendActiveChecks is the
+// same on real servers.
+func TestActiveChecksRemoveWithinFallIntervals(t *testing.T) {
+	const interval, timeout, fall = time.Second, 300 * time.Millisecond, 3
+	for phase := range 10 {
+		synctest.Test(t, func(t *testing.T) {
+			var dead atomic.Bool
+			check := func(ctx context.Context, b Backend) error {
+				switch {
+				case b.Addr == "hangs": // answers only at the timeout
+					<-ctx.Done()
+					return nil
+				case b.Addr == "a" && dead.Load():
+					time.Sleep(10 * time.Millisecond) // a refused connection takes a moment too
+					return errors.New("connection refused")
+				}
+				return nil
+			}
+			rec := &removalRecorder{watch: "a"}
+			h, err := NewHealth(rec, HealthConfig{Check: check, Interval: interval, Timeout: timeout, Fall: fall})
+			require.NoError(t, err)
+			defer h.Close()
+			require.NoError(t, h.Update([]Backend{{Addr: "a"}, {Addr: "b"}, {Addr: "hangs"}}))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- h.Run(ctx) }()
+
+			time.Sleep(2*interval + time.Duration(phase)*interval/10)
+			died := time.Now()
+			dead.Store(true)
+			time.Sleep(fall*interval + timeout + time.Millisecond)
+			synctest.Wait()
+			removed := rec.at()
+			require.False(t, removed.IsZero(), "still eligible %v after its death", time.Since(died))
+			took := removed.Sub(died)
+			require.GreaterOrEqual(t, took, (fall-1)*interval, "out %v after its death, before Fall checks failed", took)
+			require.LessOrEqual(t, took, fall*interval+timeout, "out %v after its death", took)
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled)
+		})
+	}
+}
+
+// removalRecorder is a recorder that notes when Health first published a
+// set without the backend watch.
+type removalRecorder struct {
+	recorder
+	watch   string
+	removed time.Time
+}
+
+func (r *removalRecorder) Update(bs []Backend) error {
+	_ = r.recorder.Update(bs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed.IsZero() && !slices.ContainsFunc(bs, func(b Backend) bool { return b.Addr == r.watch }) {
+		r.removed = time.Now()
+	}
+	return nil
+}
+
+func (r *removalRecorder) at() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removed
+}
+
 // TestSlowStart: a backend that comes back ramps from a tenth of its
 // weight to all of it over the window.
 func TestSlowStart(t *testing.T) {
@@ -413,7 +489,9 @@ func TestHTTPAndTCPChecks(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	require.Error(t, httpCheck(cctx, Backend{Addr: ln.Addr().String()}))
-	require.Less(t, time.Since(start), 2*time.Second)
+	took := time.Since(start)
+	// The context's 100 ms, and a margin for a loaded machine.
+	require.Less(t, took, 2*time.Second, "a check with a 100 ms context returned after %v", took)
 }
 
 // TestHealthPickAddr: a pinned request reaches only an eligible backend,

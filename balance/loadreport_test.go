@@ -1,5 +1,13 @@
 package balance_test
 
+// Real-time tests in this file: TestLoadReporterCountsInflight,
+// TestLoadReporterPanicDecrements, TestLoadProberSharedView,
+// TestLoadProberGauge, TestLoadProberBackendDies, TestLoadProberBadReports
+// and TestLoadProberNoLeak (reports served and probed over real HTTP on
+// loopback; they wait for what they expect with generous bounds and assert
+// no duration). The prober's timing is tested on the fake clock
+// (TestLoadProberTiming).
+
 import (
 	"context"
 	"encoding/json"
@@ -9,7 +17,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 // lrClone is a real backend on loopback with a LoadReporter mounted. GET
@@ -478,7 +486,7 @@ func TestLoadProberConfig(t *testing.T) {
 // TestLoadProberNoLeak: after Run returns no goroutine of the prober is
 // left, including its keep-alive connections.
 func TestLoadProberNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	func() {
 		cs := []*lrClone{lrStart(t, nil), lrStart(t, nil)}
 		defer func() {
@@ -500,14 +508,6 @@ func TestLoadProberNoLeak(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func FuzzParseLoadReport(f *testing.F) {

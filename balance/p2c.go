@@ -72,10 +72,13 @@ type P2CConfig struct {
 // Latency only becomes known through requests, so two rules keep P2C from
 // starving a backend on stale information:
 //
-//   - A backend with no latency sample yet (new, or never finished a
-//     request) is costed with the other candidate's latency, so the draw
-//     falls to in-flight counts and new backends get traffic at once; when
-//     neither is known both count as MinLatency.
+//   - A backend whose latency is not known yet (new, or with fewer than
+//     eight requests finished: see warmupSamples) is costed with the other
+//     candidate's latency, so the draw falls to in-flight counts and new
+//     backends get traffic at once; when neither is known both count as
+//     MinLatency. Its latency is then the fastest of those first samples,
+//     so that one slow early request (a cold connection, a caller
+//     descheduled on a busy machine) does not rank it for long.
 //   - A backend that has not been picked for P2CConfig.ForcePickAfter is
 //     given the next request for which it is drawn, even if it costs more,
 //     so its average can recover (go-zero's forcePick). This costs at most
@@ -194,7 +197,7 @@ func (p *P2C) Pick(ctx context.Context, _ string) (c Choice, err error) {
 	}
 	// a is the cheaper. Most picks end here, untimed: r's low bits, which
 	// pairOf barely uses, draw the one pick in p2cSampleEvery that is timed.
-	if r&(p2cSampleEvery-1) != 0 && a.ep.latency() != 0 {
+	if r&(p2cSampleEvery-1) != 0 && a.ep.warm() {
 		a.ep.begin(&c, false)
 		return c, nil
 	}
@@ -215,8 +218,8 @@ func (p *P2C) Pick(ctx context.Context, _ string) (c Choice, err error) {
 // timed pick reads the clock twice and folds a sample into the average,
 // which costs more than the rest of a pick and Done together; the average
 // weighs each sample by the time since the previous one, so it follows the
-// same curve from fewer samples. Picks of a backend with no latency yet,
-// and forced re-tests, are always timed.
+// same curve from fewer samples. Picks of a backend whose latency is not
+// known yet, and forced re-tests, are always timed.
 const p2cSampleEvery = 8
 
 // touch records a pick of peer at now, writing only when the recorded time
@@ -229,13 +232,16 @@ func (p *P2C) touch(peer *p2cPeer, now int64) {
 }
 
 // cheaper reports whether x costs less than y, as P2C defines cost. A
-// backend with no latency yet is costed with its rival's.
+// backend whose latency is not known yet (still warming up) is costed
+// with its rival's; when neither is known, both count as MinLatency.
 func (p *P2C) cheaper(x, y *p2cPeer) bool {
 	lx, ly := x.ep.latency(), y.ep.latency()
-	if lx == 0 {
+	switch wx, wy := x.ep.warm(), y.ep.warm(); {
+	case !wx && !wy:
+		lx, ly = 0, 0
+	case !wx:
 		lx = ly
-	}
-	if ly == 0 {
+	case !wy:
 		ly = lx
 	}
 	lx, ly = max(lx, p.minLatency), max(ly, p.minLatency)

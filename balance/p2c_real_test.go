@@ -1,5 +1,10 @@
 package balance_test
 
+// Real-time tests in this file: TestSlowBackendOnRealServers (P2C's
+// latency average fed by real HTTP requests to loopback backends, one of
+// them slow; it asserts traffic shares, not durations). P2C's rules are
+// tested on the fake clock in p2c_test.go.
+
 import (
 	"context"
 	"io"

@@ -141,6 +141,38 @@ func TestP2CNewBackendGetsTraffic(t *testing.T) {
 	})
 }
 
+// TestP2COneSlowEarlySampleDoesNotStarve: equal backends picked one
+// request at a time (so in-flight counts never differ), where one
+// backend's first request happens to be slow (a cold connection, or the
+// caller descheduled between Pick and Done on a busy machine): it still
+// gets a fair share long before its first forced re-test. Its single slow
+// sample used to rank it behind every other backend, so it lost every
+// draw, never got the further samples that would have corrected its
+// average, and starved until ForcePickAfter (the conformance kit's spread
+// check failed that way under load).
+func TestP2COneSlowEarlySampleDoesNotStarve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		set := balancetest.Backends(8)
+		unlucky := set[3].Addr
+		p := newP2C(t, balance.P2CConfig{ForcePickAfter: time.Hour}, set)
+		count := map[string]int{}
+		const picks = 8000
+		for range picks {
+			c, err := p.Pick(context.Background(), "")
+			require.NoError(t, err)
+			addr := c.Backend().Addr
+			count[addr]++
+			if addr == unlucky && count[addr] == 1 {
+				time.Sleep(20 * time.Millisecond)
+			} else {
+				time.Sleep(50 * time.Microsecond)
+			}
+			c.Done(nil)
+		}
+		require.GreaterOrEqual(t, count[unlucky], picks/len(set)/3, "the backend with one slow first request starved: %v", count)
+	})
+}
+
 // TestP2CFailuresPenalised: a backend that fails fast must not attract
 // traffic for looking fast.
 func TestP2CFailuresPenalised(t *testing.T) {

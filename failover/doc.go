@@ -18,7 +18,8 @@
 // Every change of leader gets a larger fencing token (Term.Token). Two
 // guards keep an old leader from acting after a new one was elected:
 //
-//   - Self-fencing: a Term ends (Done closes) at a local monotonic deadline
+//   - Self-fencing: a Term ends (Err reports it at once; Done closes as
+//     soon as the machine runs the timer) at a local monotonic deadline
 //     a SafetyMargin before its lease could run out, measured from when the
 //     renewal was sent, whether or not the store can be reached. A leader
 //     paused by a GC or a SIGSTOP, or partitioned from the store, stops

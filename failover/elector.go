@@ -64,18 +64,22 @@ type Leader struct {
 
 // A Term is one leadership of one candidate.
 //
-// Self-fencing: Done closes at a local monotonic deadline, a safety
+// Self-fencing: the term ends at a local monotonic deadline, a safety
 // margin before the lease could have run out in the store, whether or not
 // the store can be reached. A leader that is paused or partitioned stops
 // acting before any other candidate can be elected, so two leaders never
 // act at once as long as clocks run at about the same rate (the margin
-// covers the drift).
+// covers the drift). Err reads the clock: from the deadline on it reports
+// ErrLeaseExpired, however late the machine runs timers, so check it
+// before each action. Done is closed by a timer at the deadline: on a
+// busy machine that can be some milliseconds later, so it is the signal
+// to stop, not the proof that one may still act.
 type Term struct {
 	ID    string // this candidate
 	Token uint64 // fencing token: larger than every earlier leader's
 
 	mu       sync.Mutex
-	deadline time.Time // local monotonic; Done closes here unless extended
+	deadline time.Time // local monotonic; the term ends here unless extended
 	done     chan struct{}
 	err      error
 	timer    *time.Timer
@@ -98,11 +102,21 @@ func NewTerm(id string, token uint64, deadline time.Time) *Term {
 func (t *Term) Done() <-chan struct{} { return t.done }
 
 // Err reports why the term ended (ErrLeaseExpired, ErrLost, ErrResigned),
-// or nil while it lasts.
+// or nil while it lasts. It reads the clock: once the deadline has passed
+// it ends the term with ErrLeaseExpired, without waiting for the timer.
 func (t *Term) Err() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.expireLocked()
 	return t.err
+}
+
+// expireLocked ends the term if its deadline has passed: the timer that
+// does it may run late on a busy machine.
+func (t *Term) expireLocked() {
+	if t.err == nil && !time.Now().Before(t.deadline) {
+		t.endLocked(ErrLeaseExpired)
+	}
 }
 
 // Deadline is when the term ends unless it is extended.
@@ -113,11 +127,12 @@ func (t *Term) Deadline() time.Time {
 }
 
 // Extend moves the deadline after a successful renewal; it does nothing
-// once the term has ended. For Elector implementations.
+// once the term has ended, its deadline passed included (a renewal that
+// comes back too late does not revive it). For Elector implementations.
 func (t *Term) Extend(deadline time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.err != nil {
+	if t.expireLocked(); t.err != nil {
 		return false
 	}
 	t.deadline = deadline
@@ -129,6 +144,10 @@ func (t *Term) Extend(deadline time.Time) bool {
 func (t *Term) End(cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.endLocked(cause)
+}
+
+func (t *Term) endLocked(cause error) {
 	if t.err != nil {
 		return
 	}

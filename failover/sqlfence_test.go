@@ -1,5 +1,8 @@
 package failover_test
 
+// Real-time tests in this file: TestFenceTx (row locks of a real
+// PostgreSQL: an older transaction waits for a newer one).
+
 import (
 	"context"
 	"crypto/rand"

@@ -1,5 +1,10 @@
 package httpproxy
 
+// Real-time tests in this file: TestClientGoneMidResponse and
+// TestTruncatedBodiesNotChargedToBackends (real clients that hang up on a
+// real proxy; they wait for the proxy's Done calls with generous bounds
+// and assert no duration).
+
 import (
 	"bufio"
 	"errors"

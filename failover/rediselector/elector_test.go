@@ -1,9 +1,14 @@
 package rediselector_test
 
+// Real-time tests in this file, all against a real Redis:
+// TestResignWakesCampaigner (pub/sub wakes a waiting candidate),
+// TestLostLease, TestCloseStopsGoroutines and TestRedisRestart (a private
+// Redis killed and restarted: self-fencing checked by requireSelfFenced).
+// Term's deadline rules are tested on the fake clock in failover.
+
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -103,10 +108,15 @@ func TestKeyLayout(t *testing.T) {
 	require.ErrorIs(t, c.Get(t.Context(), p+"{layout}:lease").Err(), redis.Nil)
 }
 
-// TestResignWakesWithin100ms: the target of the design.
-func TestResignWakesWithin100ms(t *testing.T) {
+// TestResignWakesCampaigner: a candidate waiting in Campaign takes over
+// as soon as the leader resigns, woken by the vacancy's pub/sub message:
+// the design's target is 100 ms (about 13 ms on an idle machine). Its
+// next retry is at least 0.9 × RetryInterval (3.6 s) after its first
+// attempt, so a take-over within boundSlack of the Resign can only be the
+// wake-up; the bound is boundSlack so that it holds on a loaded machine.
+func TestResignWakesCampaigner(t *testing.T) {
 	c := testenv.RedisClient(t)
-	cfg := failover.Config{Lease: 5 * time.Second, RenewInterval: time.Second, RetryInterval: 900 * time.Millisecond, SafetyMargin: 500 * time.Millisecond}
+	cfg := failover.Config{Lease: 20 * time.Second, RenewInterval: 5 * time.Second, RetryInterval: 4 * time.Second, SafetyMargin: time.Second}
 	a := newElector(t, c, "wake", "a", cfg)
 	b := newElector(t, c, "wake", "b", cfg)
 	ta, err := a.Campaign(t.Context())
@@ -119,13 +129,18 @@ func TestResignWakesWithin100ms(t *testing.T) {
 		}
 		got <- tb
 	}()
-	time.Sleep(300 * time.Millisecond) // b subscribed and waiting
+	events := prefixOf(t) + "{wake}:events"
+	require.Eventually(t, func() bool {
+		n, err := c.PubSubNumSub(t.Context(), events).Result()
+		return err == nil && n[events] >= 2
+	}, 10*time.Second, 10*time.Millisecond, "the electors never subscribed to %s", events)
+	time.Sleep(300 * time.Millisecond) // b past its first attempt, waiting
 	start := time.Now()
 	require.NoError(t, a.Resign(t.Context()))
 	tb := <-got
 	took := time.Since(start)
 	t.Logf("new leader %v after Resign", took)
-	require.Less(t, took, 100*time.Millisecond)
+	require.Less(t, took, boundSlack, "new leader %v after Resign: not woken by the vacancy (its next retry was seconds away)", took)
 	require.Greater(t, tb.Token, ta.Token)
 }
 
@@ -177,7 +192,7 @@ func TestTokenFloor(t *testing.T) {
 func TestCloseStopsGoroutines(t *testing.T) {
 	c := testenv.RedisClient(t)
 	require.NoError(t, c.Ping(t.Context()).Err())
-	before := runtime.NumGoroutine()
+	defer testenv.CheckGoroutines(t)()
 	cfg := fastConfig
 	cfg.ID = "a"
 	a, err := rediselector.New(c, "close", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
@@ -208,10 +223,6 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	}
 	_, err = b.Observe(t.Context())
 	require.ErrorIs(t, err, failover.ErrClosed)
-	if !waitGoroutines(before, 5*time.Second) {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-	}
 	require.NoError(t, c.Ping(t.Context()).Err(), "Close must not close the client")
 }
 
@@ -220,28 +231,18 @@ func TestCloseStopsGoroutines(t *testing.T) {
 // token counter) a leader is elected again with a larger token.
 func TestRedisRestart(t *testing.T) {
 	srv := testenv.StartRedis(t, testenv.RedisOptions{AppendOnly: true})
-	newClient := func() *redis.Client {
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 100 * time.Millisecond,
-			ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1, ContextTimeoutEnabled: true})
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	a := newElector(t, newClient(), "restart", "a", fastConfig)
-	b := newElector(t, newClient(), "restart", "b", fastConfig)
-	ta, err := a.Campaign(t.Context())
-	require.NoError(t, err)
-	time.Sleep(2 * fastConfig.Lease) // renewals work
-	require.NoError(t, ta.Err())
-	down := time.Now()
+	// The default timings (Lease 1 s) and clients as a user builds them:
+	// with fastConfig's 400 ms lease and 200 ms read timeouts, a Redis
+	// starved of CPU on a loaded machine answered no renewal in time for
+	// 350 ms, and the term rightly ended before the kill.
+	cfg := failover.Config{}
+	a := newElector(t, userClient(t, srv.Addr()), "restart", "a", cfg)
+	b := newElector(t, userClient(t, srv.Addr()), "restart", "b", cfg)
+	cfg = a.Config()
+	ta := leadWithWorkingRenewals(t, a)
 	srv.Kill()
-	select {
-	case <-ta.Done():
-		require.ErrorIs(t, ta.Err(), failover.ErrLeaseExpired)
-		require.WithinDuration(t, ta.Deadline(), time.Now(), 100*time.Millisecond)
-		require.Less(t, time.Since(down), fastConfig.Lease-fastConfig.SafetyMargin+100*time.Millisecond)
-	case <-time.After(fastConfig.Lease + time.Second):
-		t.Fatal("leader did not self-fence while Redis was down")
-	}
+	down := time.Now() // Kill returns once Redis is gone: no renewal sent later succeeded
+	requireSelfFenced(t, ta, down, cfg)
 	srv.Restart()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -260,13 +261,66 @@ func TestRedisRestart(t *testing.T) {
 	<-results
 }
 
-func waitGoroutines(max int, d time.Duration) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if runtime.NumGoroutine() <= max {
-			return true
+// leadWithWorkingRenewals campaigns with e and returns a term that has
+// been renewed for two RenewIntervals: the leader the fault tests start
+// from. A Redis with appendfsync always, starved of CPU and disk on a
+// loaded machine, can miss every renewal's RenewInterval until the term
+// rightly self-fences before any fault; then it campaigns again, a few
+// times, and fails the test if it never gets such a leader.
+func leadWithWorkingRenewals(t *testing.T, e *rediselector.Elector) *failover.Term {
+	t.Helper()
+	cfg := e.Config()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		term, err := e.Campaign(ctx)
+		cancel()
+		require.NoError(t, err)
+		time.Sleep(2 * cfg.RenewInterval)
+		err = term.Err()
+		if err == nil {
+			return term
+		}
+		t.Logf("attempt %d: the term ended before any fault (%v): Redis answered no renewal within RenewInterval (%v) for Lease - SafetyMargin", attempt, err, cfg.RenewInterval)
+		require.Less(t, attempt, 5, "no term lasted two renewals in 5 attempts: Redis too slow for Lease %v", cfg.Lease)
+	}
+}
+
+// requireSelfFenced waits for term, whose store became unreachable at
+// down, to end, and checks how it ended (at ended, when Done was seen
+// closed): with
+// ErrLeaseExpired; at a deadline no later than Lease - SafetyMargin after
+// down (the last successful renewal was sent before it: exact, no timing
+// noise); with Done not closed before that deadline, and closed less than
+// a Lease after it. Done is closed by a timer, which a loaded machine runs
+// late (655 ms late has been seen under two cpuhogs); the guard a leader
+// acts on is Err, which reports the expiry at the deadline exactly, and
+// Done closes exactly at the deadline on the fake clock (failover's
+// TestTermErrAtDeadline).
+func requireSelfFenced(t *testing.T, term *failover.Term, down time.Time, cfg failover.Config) {
+	t.Helper()
+	// Lease - SafetyMargin, then less than a Lease of lateness. When the
+	// wait's own timer fires, Done is looked at once more: after a stall
+	// of the whole process both are ready, and select picks either.
+	wait := time.NewTimer(cfg.Lease - cfg.SafetyMargin + cfg.Lease)
+	defer wait.Stop()
+	select {
+	case <-term.Done():
+	case <-wait.C:
+		select {
+		case <-term.Done():
+		default:
+			t.Fatalf("the leader did not self-fence: its term lasts %v after the store went away", time.Since(down))
 		}
 	}
-	return false
+	ended := time.Now()
+	require.ErrorIs(t, term.Err(), failover.ErrLeaseExpired)
+	deadline := term.Deadline()
+	require.False(t, deadline.After(down.Add(cfg.Lease-cfg.SafetyMargin)),
+		"the term's deadline was %v after the store went away, past Lease - SafetyMargin (%v)", deadline.Sub(down), cfg.Lease-cfg.SafetyMargin)
+	require.False(t, ended.Before(deadline), "the term ended %v before its deadline", deadline.Sub(ended))
+	late := ended.Sub(deadline)
+	t.Logf("self-fenced %v after the store went away, Done seen %v after the deadline", ended.Sub(down), late)
+	require.Less(t, late, cfg.Lease, "Done was seen closed %v after the term's deadline", late)
 }
 
 func itoa(u uint64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + uintString(u)) }

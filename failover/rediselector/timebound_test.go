@@ -1,8 +1,13 @@
 package rediselector_test
 
+// Real-time tests in this file, each against a private Redis that hangs,
+// dies or refuses connections, with the client a user builds:
+// TestCampaignReturnsByDeadline, TestRenewalUnderFault,
+// TestRenewalLeavesSilentConnection and TestCloseDuringCampaign. Their
+// bounds are the documented ones plus boundSlack.
+
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -140,33 +145,20 @@ func TestRenewalUnderFault(t *testing.T) {
 	for _, f := range redisFaults {
 		t.Run(f.name, func(t *testing.T) {
 			addr, on, off := f.start(t)
-			before := runtime.NumGoroutine()
+			checkGoroutines := testenv.CheckGoroutines(t)
 			cfg := failover.Config{ID: "a"} // the defaults: Lease 1 s
 			e, err := rediselector.New(userClient(t, addr), "renew", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
 			cfg = e.Config()
-			term, err := e.Campaign(t.Context())
-			require.NoError(t, err)
+			term := leadWithWorkingRenewals(t, e)
 			obs, cancelObs := context.WithCancel(context.Background())
 			defer cancelObs()
 			ch, err := e.Observe(obs)
 			require.NoError(t, err)
-			time.Sleep(2 * cfg.RenewInterval) // renewals work
-			require.NoError(t, term.Err())
 
-			faulted := time.Now()
 			on()
-			select {
-			case <-term.Done():
-				ended := time.Since(faulted)
-				t.Logf("%s Redis: the Term ended %v after the fault began: %v", f.name, ended, term.Err())
-				require.ErrorIs(t, term.Err(), failover.ErrLeaseExpired)
-				require.False(t, term.Deadline().After(faulted.Add(cfg.Lease-cfg.SafetyMargin)),
-					"the Term's deadline %v after the fault, past Lease - SafetyMargin", term.Deadline().Sub(faulted))
-				require.Less(t, ended, cfg.Lease-cfg.SafetyMargin+100*time.Millisecond, "self-fenced %v after the fault", ended)
-			case <-time.After(cfg.Lease + time.Second):
-				t.Fatalf("the leader did not self-fence while Redis was %s", f.name)
-			}
+			faulted := time.Now() // on returns once the fault is complete: no renewal sent later succeeded
+			requireSelfFenced(t, term, faulted, cfg)
 
 			start := time.Now()
 			require.NoError(t, e.Close())
@@ -175,10 +167,7 @@ func TestRenewalUnderFault(t *testing.T) {
 			require.Less(t, took, cfg.Lease+boundSlack, "Close took %v while Redis was %s", took, f.name)
 			for range ch {
 			}
-			if !waitGoroutines(before, 5*time.Second) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-			}
+			checkGoroutines()
 
 			off()
 			e2 := newElector(t, userClient(t, addr), "renew", "b", cfg)
@@ -217,7 +206,7 @@ func TestCloseDuringCampaign(t *testing.T) {
 	for _, f := range redisFaults {
 		t.Run(f.name, func(t *testing.T) {
 			addr, on, off := f.start(t)
-			before := runtime.NumGoroutine()
+			checkGoroutines := testenv.CheckGoroutines(t) // before off restarts the server
 			e, err := rediselector.New(userClient(t, addr), "close", failover.Config{ID: "a"}, rediselector.Options{Prefix: testenv.Prefix(t)})
 			require.NoError(t, err)
 			cfg := e.Config()
@@ -241,10 +230,7 @@ func TestCloseDuringCampaign(t *testing.T) {
 			}
 			t.Logf("%s Redis: Close during Campaigns took %v", f.name, took)
 			require.Less(t, took, cfg.Lease+boundSlack, "Close took %v", took)
-			if !waitGoroutines(before, 5*time.Second) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-			}
+			checkGoroutines()
 		})
 	}
 }
