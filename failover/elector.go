@@ -12,9 +12,12 @@ import (
 // over with a larger fencing token.
 //
 // The promises every Elector keeps (failover/electortest checks each):
-//   - At most one Term lasts at a time: a Term ends (Done closes) before
-//     the next one starts, SafetyMargin of clock drift aside, and every
-//     Term's Token is larger than every earlier Term's.
+//   - At most one Term lasts at a time: a Term ends (its Err is non-nil)
+//     by its Deadline, before the next one starts, SafetyMargin of clock
+//     drift aside, and every Term's Token is larger than every earlier
+//     Term's. Done closes when the Term ends, but a timer closes it and
+//     may run late on a busy machine: check Err before each act of
+//     leadership.
 //   - A leader that renews keeps its Term, token and Leader entry for as
 //     long as it renews; its Deadline moves forward with each renewal and
 //     is never more than a Lease ahead.

@@ -121,9 +121,15 @@ func (p *FaultProxy) Blackhole(on bool) {
 // Refuse, while on, resets every connection and closes each new one as soon as it is
 // accepted, as a server that went away does.
 func (p *FaultProxy) Refuse(on bool) {
+	// Under the lock accept registers connections with: one accepted as
+	// Refuse turns on is either reset here or refused there, never kept.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.refuse.Store(on)
 	if on {
-		p.ResetAll()
+		for c := range p.conns {
+			c.reset()
+		}
 	}
 }
 
@@ -164,6 +170,11 @@ func (p *FaultProxy) accept() {
 			p.mu.Unlock()
 			c.reset()
 			return
+		}
+		if p.refuse.Load() { // turned on while this one was dialled
+			p.mu.Unlock()
+			c.reset()
+			continue
 		}
 		p.conns[c] = struct{}{}
 		p.wg.Add(2)
