@@ -79,12 +79,12 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/internal/kitcheck"
 )
 
 // NewCandidates returns n candidates of one fresh role, configured by cfg
@@ -153,26 +153,8 @@ func Run(t *testing.T, newCandidates NewCandidates) {
 func RunSynctest(t *testing.T, newCandidates NewCandidates) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			inBubble(t, func(t *testing.T) { tc.f(t, newCandidates) })
+			kitcheck.InBubble(t, func(t *testing.T) { tc.f(t, newCandidates) })
 		})
-	}
-}
-
-// inBubble runs f as t's body inside synctest.Test and reports a skip in
-// the bubble (a clause the Elector does not support, or a newCandidates
-// that skips) as a skip of t. On Go 1.26 synctest.Test reports a bubble
-// that called t.Skip as passed, so without this an unsupported clause
-// would read as a conforming one. Whether a clause is supported is known
-// only from the candidates, which must be made inside the bubble, so the
-// skip is carried out of it rather than decided before it.
-func inBubble(t *testing.T, f func(t *testing.T)) {
-	var inner *testing.T
-	synctest.Test(t, func(t *testing.T) {
-		inner = t
-		f(t)
-	})
-	if inner.Skipped() {
-		t.SkipNow()
 	}
 }
 

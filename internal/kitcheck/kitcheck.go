@@ -1,6 +1,8 @@
-// Package kitcheck keeps the conformance kits able to fail: a kit's test
-// runs each clause, in a child process of its test binary, against an
-// implementation broken in that clause, and requires the clause to fail.
+// Package kitcheck keeps the conformance kits honest. Catches keeps them
+// able to fail: a kit's test runs each clause, in a child process of its
+// test binary, against an implementation broken in that clause, and
+// requires the clause to fail. InBubble keeps an unsupported clause run in
+// a synctest bubble from reading as a pass.
 //
 // The child is a Test function of the same binary that runs the kit on the
 // implementation its environment names (and skips when it names none);

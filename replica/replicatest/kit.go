@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/kitcheck"
 	"github.com/scaleout/scaleout/replica"
 )
 
@@ -49,7 +50,7 @@ func Run(t *testing.T, newRouter NewRouter) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			inBubble(t, func(t *testing.T) {
+			kitcheck.InBubble(t, func(t *testing.T) {
 				topo := New(t, "p", "r1", "r2")
 				cfg := replica.Config{Probe: topo, ProbeInterval: ProbeInterval, MaxLag: MaxLag}
 				if c.setup != nil {
@@ -59,22 +60,6 @@ func Run(t *testing.T, newRouter NewRouter) {
 				c.fn(t, topo, rr)
 			})
 		})
-	}
-}
-
-// inBubble runs f as t's body inside synctest.Test and reports a skip in
-// the bubble (a factory that skips) as a skip of t: on Go 1.26
-// synctest.Test reports a bubble that called t.Skip as passed. The Router
-// is built inside the bubble, so the skip is carried out of it rather
-// than decided before it.
-func inBubble(t *testing.T, f func(t *testing.T)) {
-	var inner *testing.T
-	synctest.Test(t, func(t *testing.T) {
-		inner = t
-		f(t)
-	})
-	if inner.Skipped() {
-		t.SkipNow()
 	}
 }
 
