@@ -1,3 +1,6 @@
+// Real-time tests in this file: TestStampedeAcrossProcesses (4 real
+// processes on a real Redis; it asserts a count, not a duration: children
+// that start late only find the value already filled).
 package rediscache_test
 
 import (

@@ -1,3 +1,9 @@
+// Real-time tests in this file: TestLoaderCacheTimeoutHolds and
+// TestLoaderWithoutCacheTimeoutHonoursCallers (a real redis-server paused
+// with SIGSTOP or killed, and go-redis's own socket deadlines and dial
+// retries: none of it runs on a synctest clock). Each bounds the slowest Get
+// by what it configured (CacheTimeout, the caller's deadline) plus a margin
+// for a loaded machine, and reports the time it measured.
 package rediscache_test
 
 import (
