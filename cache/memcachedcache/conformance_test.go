@@ -1,3 +1,5 @@
+// Real-time tests in this file: TestConformance (the cachetest kit on a
+// real memcached: its expiry checks run on memcached's clock).
 package memcachedcache
 
 import (

@@ -1,3 +1,9 @@
+// Real-time tests in this file: TestLoaderSurvivesMemcachedRestart and
+// TestLoaderSurvivesHungMemcached (a real memcached killed or paused with
+// SIGSTOP; cachetest.FailOpen bounds each Get by 2 s), and
+// TestLoaderFailOpenBoundIsTheClientTimeout (gomemcache's socket
+// deadlines: it bounds the slowest Get by the client's Timeout plus a
+// margin for a loaded machine, and reports the time it measured).
 package memcachedcache_test
 
 import (
