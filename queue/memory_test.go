@@ -275,51 +275,69 @@ func ExampleMemory() {
 
 // TestMemoryWakeups checks that no wake-up is lost when blocked Dequeue
 // calls listen to different, overlapping lists of queues and some give up
-// (their context ends) while being woken.
+// (their context ends) while being woken. It runs in a synctest bubble: a
+// producer's pause returns only once every consumer is durably blocked, so
+// the consumers are parked in Dequeue (where wake-ups can be lost) at each
+// pause, not by luck of scheduling; and the fake clock tells whether a job
+// sat ready while its consumers slept to their timeout.
 func TestMemoryWakeups(t *testing.T) {
-	m := newMemoryQueue(t, time.Millisecond)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	const perQueue = 1000
-	lists := [][]string{{"a"}, {"b"}, {"a", "b"}, {"b", "a"}, {"c", "a"}}
-	var acked atomic.Int32
-	var wg sync.WaitGroup
-	for i, queues := range lists {
-		wg.Go(func() {
-			for acked.Load() < 2*perQueue && ctx.Err() == nil {
-				wait := time.Second
-				if i == 4 {
-					wait = 50 * time.Microsecond // gives up often
+	synctest.Test(t, func(t *testing.T) {
+		m := newMemoryQueue(t, time.Millisecond)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		const perQueue = 1000
+		const wait = time.Second // the patient consumers' Dequeue timeout
+		lists := [][]string{{"a"}, {"b"}, {"a", "b"}, {"b", "a"}, {"c", "a"}}
+		start := time.Now()
+		var acked atomic.Int32
+		var lastAck atomic.Int64 // since start, in the bubble's clock
+		var wg sync.WaitGroup
+		for i, queues := range lists {
+			wg.Go(func() {
+				for acked.Load() < 2*perQueue && ctx.Err() == nil {
+					wait := wait
+					if i == 4 {
+						wait = 50 * time.Microsecond // gives up often
+					}
+					dctx, dcancel := context.WithTimeout(ctx, wait)
+					d, err := m.Dequeue(dctx, queues, time.Minute)
+					dcancel()
+					if err != nil {
+						continue
+					}
+					if err := d.Ack(ctx, nil); err != nil {
+						t.Error(err)
+						return
+					}
+					acked.Add(1)
+					lastAck.Store(int64(time.Since(start)))
 				}
-				dctx, dcancel := context.WithTimeout(ctx, wait)
-				d, err := m.Dequeue(dctx, queues, time.Minute)
-				dcancel()
-				if err != nil {
-					continue
+			})
+		}
+		for _, q := range []string{"a", "b"} {
+			wg.Go(func() {
+				for i := range perQueue {
+					if _, err := m.Enqueue(ctx, queue.Job{Queue: q, Type: "t"}); err != nil {
+						t.Error(err)
+						return
+					}
+					if i%50 == 0 {
+						// In the bubble this returns once every other
+						// goroutine is durably blocked: the consumers
+						// wait in Dequeue for the next Enqueue to wake them.
+						time.Sleep(time.Millisecond)
+					}
 				}
-				if err := d.Ack(ctx, nil); err != nil {
-					t.Error(err)
-					return
-				}
-				acked.Add(1)
-			}
-		})
-	}
-	for _, q := range []string{"a", "b"} {
-		wg.Go(func() {
-			for i := range perQueue {
-				if _, err := m.Enqueue(ctx, queue.Job{Queue: q, Type: "t"}); err != nil {
-					t.Error(err)
-					return
-				}
-				if i%50 == 0 {
-					time.Sleep(time.Millisecond) // let consumers block
-				}
-			}
-		})
-	}
-	wg.Wait()
-	require.EqualValues(t, 2*perQueue, acked.Load())
+			})
+		}
+		wg.Wait()
+		require.EqualValues(t, 2*perQueue, acked.Load())
+		// The producers pause 20 ms in all; a lost wake-up leaves a job
+		// ready until a patient consumer's 1 s timeout.
+		took := time.Duration(lastAck.Load())
+		require.Less(t, took, wait,
+			"the last of %d jobs was acked %v (bubble time) after the start: a ready job waited for a consumer's %v timeout", 2*perQueue, took, wait)
+	})
 }
 
 // TestMemoryRequeueNotDead covers the DeadLetters corner cases.

@@ -1,5 +1,10 @@
 package main
 
+// Real-time tests in this file: TestRun (the example on a real Redis; no
+// duration asserted, a 10 s deadline against a hang) and
+// TestRunWithoutRedis (a refused real connection: bounded by the example's
+// 2 s ping deadline plus 3 s of slack for a loaded machine).
+
 import (
 	"bytes"
 	"context"

@@ -2,6 +2,12 @@
 
 package main
 
+// Real-time tests in this file: TestProcessFarm (the farm as real
+// processes on the real servers, killed with SIGKILL, and a real
+// Chromium) and TestFarmOnRedisCluster (a real Redis Cluster and
+// PostgreSQL); neither asserts a duration: the waits are generous bounds
+// against a hang.
+
 import (
 	"context"
 	"fmt"

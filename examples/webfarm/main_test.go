@@ -1,5 +1,10 @@
 package main
 
+// Real-time tests in this file: TestInMemoryFarm (the whole farm on real
+// HTTP sockets, with its elections, leases and workers on the wall clock;
+// it asserts what users see, not durations: the waits are generous bounds
+// against a hang).
+
 import (
 	"context"
 	"encoding/json"

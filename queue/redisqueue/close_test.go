@@ -1,5 +1,12 @@
 package redisqueue_test
 
+// Real-time tests in this file: TestCloseDuringEnqueues (a real Redis; it
+// looks for writes landing in a 200 ms window after Close), and
+// TestSharedEnqueueEndsWithItsCallers (a hung server behind a real
+// FaultProxy; Close's duration is bounded well below the client's 3 s
+// ReadTimeout, which it would wait for if the shared call outlived its
+// callers).
+
 import (
 	"context"
 	"errors"
@@ -34,6 +41,8 @@ func TestCloseDuringEnqueues(t *testing.T) {
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var ok []queue.JobID
+	firstOK := make(chan struct{})
+	var signalled sync.Once
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Go(func() {
@@ -46,11 +55,18 @@ func TestCloseDuringEnqueues(t *testing.T) {
 					mu.Lock()
 					ok = append(ok, id)
 					mu.Unlock()
+					signalled.Do(func() { close(firstOK) })
 				}
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Close once Enqueues are succeeding, rather than after a sleep that a
+	// loaded machine may spend before the first one lands.
+	select {
+	case <-firstOK:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Enqueue succeeded within 10 s")
+	}
 	require.NoError(t, q.Close())
 	closed := jobKeys(t, rdb, prefix, "c")
 	done := make(chan struct{})
@@ -105,7 +121,10 @@ func TestSharedEnqueueEndsWithItsCallers(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, q.Close())
 	took := time.Since(start)
+	// Without the promise Close would wait for the client's 3 s
+	// ReadTimeout; with it there is nothing left to wait for, and 500 ms
+	// is slack for a loaded machine.
 	require.Less(t, took, 500*time.Millisecond,
-		"Close waited %v for a shared call whose callers had all given up (a hung server)", took)
+		"Close took %v after every caller of the shared call had given up (a hung server; the client's ReadTimeout is 3 s)", took)
 	t.Logf("Close after the shared call's callers gave up, on a hung server: %v", took)
 }

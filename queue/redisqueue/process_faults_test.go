@@ -1,5 +1,10 @@
 package redisqueue_test
 
+// Real-time tests in this file: TestWorkerKilledMidJob and
+// TestPausedWorkerLateAckRefused (real worker processes killed or stopped
+// against a real Redis, with real 1 s leases; no duration asserted, only
+// generous deadlines for a hang).
+
 import (
 	"context"
 	"errors"

@@ -182,8 +182,9 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 // Close stops the Queue's goroutines and makes later calls fail with
 // queue.ErrClosed. Enqueues waiting to share a script call that has not
 // been sent fail with queue.ErrClosed (nothing of theirs was sent); a
-// shared call in flight is canceled, so its callers' outcome is unknown,
-// as for any failed Enqueue; Close waits for it, at most for the read in
+// call in flight, shared or a lone caller's, is canceled, so its callers'
+// outcome is unknown, as for any failed Enqueue; Close waits for it (no
+// job is written after Close returns), at most for the read in
 // progress (go-redis ends a socket read at a deadline, not at a
 // cancellation: one ReadTimeout of the client against a hung server). No
 // goroutine of the Queue outlives Close. It is idempotent and never closes
@@ -258,8 +259,16 @@ func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	}
 	if g.inflight < maxEnqueueCalls {
 		g.inflight++
+		// Counted and canceled by Close like a shared call: otherwise its
+		// write could land after Close returned.
+		q.enqSends.Add(1) // under enqMu, with the Queue seen open: see Close
 		q.enqMu.Unlock()
-		q.sendEnqueue(ctx, []*enqReq{r})
+		cctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(q.closeCtx, cancel)
+		q.sendEnqueue(cctx, []*enqReq{r})
+		stop()
+		cancel()
+		q.enqSends.Done()
 		q.nextEnqueue(j.Queue, g)
 		return r.out, r.err
 	}

@@ -1,5 +1,10 @@
 package redisqueue_test
 
+// Real-time tests in this file: TestCallsHonourDeadlines (a real Redis
+// server stopped with SIGSTOP or killed; each call is bounded by its
+// configured 1 s deadline plus 1 s of slack for a loaded machine, far
+// below the client's 3 s ReadTimeout times its retries).
+
 import (
 	"context"
 	"testing"

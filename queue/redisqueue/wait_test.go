@@ -1,5 +1,11 @@
 package redisqueue_test
 
+// Real-time tests in this file: TestWaitRidesOutTransientErrors and
+// TestWaitReturnsPermanentErrors (a real Redis; no duration asserted,
+// only generous deadlines for a hang), and TestWaitAcrossRedisRestart (a real
+// Redis killed and restarted: it checks the Wait is still blocked after
+// 1 s of the server being down, and asserts no duration).
+
 import (
 	"context"
 	"io"
