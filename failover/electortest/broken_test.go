@@ -3,13 +3,10 @@ package electortest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/failover"
 	"github.com/scaleout/scaleout/failover/electortest"
@@ -284,19 +281,15 @@ func (b *broken) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 // newBroken returns n candidates of one fresh role, broken the way how
 // says; how "" is the wrapper breaking nothing.
 func newBroken(t *testing.T, how string, n int, cfg failover.Config) []failover.Elector {
-	store := failover.NewMemoryStore()
 	peers := make([]*broken, n)
-	es := make([]failover.Elector, n)
-	for i := range es {
-		cfg.ID = fmt.Sprint("candidate-", i)
-		m, err := store.Candidate(cfg)
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, m.Close()) })
-		peers[i] = &broken{Memory: m, how: how, peers: peers, closed: make(chan struct{})}
-		t.Cleanup(func() { close(peers[i].closed) })
-		es[i] = peers[i]
-	}
-	return es
+	made := 0
+	return memoryCandidates(t, n, cfg, func(m *failover.Memory) failover.Elector {
+		b := &broken{Memory: m, how: how, peers: peers, closed: make(chan struct{})}
+		t.Cleanup(func() { close(b.closed) })
+		peers[made] = b
+		made++
+		return b
+	})
 }
 
 // runners are the kit's two ways to run.

@@ -1,7 +1,6 @@
 package electortest_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -35,16 +34,7 @@ func TestUnsupportedChild(t *testing.T) {
 		"Run": electortest.Run, "RunSynctest": electortest.RunSynctest,
 	}[runner]
 	run(t, func(t *testing.T, n int, cfg failover.Config) []failover.Elector {
-		store := failover.NewMemoryStore()
-		es := make([]failover.Elector, n)
-		for i := range es {
-			cfg.ID = fmt.Sprint("candidate-", i)
-			m, err := store.Candidate(cfg)
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, m.Close()) })
-			es[i] = plainElector{m}
-		}
-		return es
+		return memoryCandidates(t, n, cfg, func(m *failover.Memory) failover.Elector { return plainElector{m} })
 	})
 }
 
