@@ -254,12 +254,17 @@ func TestRotateChainWithinGrace(t *testing.T) {
 		c.do("/login?alice")
 		c.do("/put?a=1")
 		first := c.sid
-		for range 10 {
+		ids := []string{first}
+		for range 65 {
 			c.do("/rotate")
+			ids = append(ids, c.sid)
 		}
-		slow := &client{t: t, h: c.h, sid: first}
-		require.Equal(t, "alice", slow.do("/user").Body.String(), "an ID rotated 10 times within the grace")
+		// The doc's bound: 64 rotations are followed, not more.
+		slow := &client{t: t, h: c.h, sid: ids[1]}
+		require.Equal(t, "alice", slow.do("/user").Body.String(), "an ID rotated 64 times within the grace")
 		require.Equal(t, c.sid, slow.sid, "and the request is sent the current ID")
+		tooOld := &client{t: t, h: c.h, sid: first}
+		require.Empty(t, tooOld.do("/user").Body.String(), "an ID rotated 65 times is past the bound")
 	})
 }
 
