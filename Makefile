@@ -38,14 +38,15 @@ test-stress: services
 		echo "test-stress: run $$i of $(STRESS_RUNS) passed in $$(( $$(date +%s) - start )) s; load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
 	done
 
-# chaos runs every model of internal/chaos on every backend for CHAOS_DURATION under
-# a random seed (logged, to replay with -chaos.seed) and writes the figures to CHAOS.md.
-CHAOS_DURATION ?= 1m
+# chaos runs the models of internal/chaos side by side, each for CHAOS_DURATION shared
+# among its backends, under a random seed (logged, to replay with -chaos.seed) and
+# writes the figures to CHAOS.md.
+CHAOS_DURATION ?= 5m
 
 chaos: services
 	eval "$$(scripts/services.sh env)"; \
 	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 0 -v ./internal/chaos \
-		-chaos.duration $(CHAOS_DURATION) -chaos.seed 0 -chaos.report "$(CURDIR)/CHAOS.md"
+		-chaos.model-duration $(CHAOS_DURATION) -chaos.parallel -chaos.seed 0 -chaos.report "$(CURDIR)/CHAOS.md"
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \

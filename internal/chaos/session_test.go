@@ -136,7 +136,9 @@ func privateRedis(t *testing.T, persistent bool) chaosBackend {
 // while the schedule breaks links and servers, and the history must be
 // linearizable per family.
 func TestSessionChaos(t *testing.T) {
-	for _, build := range sessionBackends(t) {
+	startModel(t)
+	backends := sessionBackends(t)
+	for _, build := range backends {
 		b := build(t)
 		t.Run(b.name, func(t *testing.T) {
 			s := seed(t)
@@ -154,7 +156,7 @@ func TestSessionChaos(t *testing.T) {
 			sched := NewSchedule(s, b.links, b.procs, b.request)
 			sched.LosesData, sched.OnCrash = b.losesData, w.Crash
 			start := time.Now()
-			ctx, cancel := context.WithTimeout(t.Context(), *duration)
+			ctx, cancel := context.WithTimeout(t.Context(), runTime(len(backends)))
 			defer cancel()
 			driven := make(chan struct{})
 			go func() { defer close(driven); w.Drive(ctx) }()
