@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -169,6 +170,13 @@ func fail(w http.ResponseWriter, status int, what string) {
 	writeJSON(w, status, map[string]string{"error": what})
 }
 
+// unavailable answers 503 for a backend that failed, and logs why: the
+// client is told only which part is down, never a backend's address.
+func (c *clone) unavailable(w http.ResponseWriter, r *http.Request, backend string, err error) {
+	slog.Warn("webfarm: backend unavailable", "clone", c.name, "backend", backend, "path", r.URL.Path, "error", err)
+	fail(w, http.StatusServiceUnavailable, backend+" unavailable")
+}
+
 func (c *clone) login(w http.ResponseWriter, r *http.Request) {
 	user := r.FormValue("user")
 	if !validName.MatchString(user) {
@@ -187,7 +195,7 @@ func (c *clone) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "database unavailable")
+		c.unavailable(w, r, "database", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"user": user, "servedBy": c.name})
@@ -215,7 +223,7 @@ func (c *clone) me(w http.ResponseWriter, r *http.Request) {
 		return c.loadProfile(readCtx(r.Context()), user)
 	})
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "database unavailable")
+		c.unavailable(w, r, "database", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": p.Name, "visits": p.Visits, "servedBy": c.name})
@@ -237,7 +245,7 @@ func (c *clone) visit(w http.ResponseWriter, r *http.Request) {
 		err = c.saveProfile(ctx, p)
 	}
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "database unavailable")
+		c.unavailable(w, r, "database", err)
 		return
 	}
 	c.wrote(r.Context(), ctx, user)
@@ -314,7 +322,7 @@ func (c *clone) enqueueReport(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := c.b.jobs.Enqueue(r.Context(), queue.Job{Type: "report", Payload: []byte(user), MaxAttempts: 10})
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "queue unavailable")
+		c.unavailable(w, r, "queue", err)
 		return
 	}
 	c.accepted.Add(1)
@@ -328,7 +336,7 @@ func (c *clone) jobStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "queue unavailable")
+		c.unavailable(w, r, "queue", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"state": string(info.State), "result": string(info.Result)})
@@ -384,7 +392,7 @@ func (c *clone) topUsers(w http.ResponseWriter, r *http.Request) {
 		return nil, cache.ErrNotFound // only the periodic job computes it
 	})
 	if err != nil && !errors.Is(err, cache.ErrNotFound) {
-		fail(w, http.StatusServiceUnavailable, "cache unavailable")
+		c.unavailable(w, r, "cache", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"top": top, "servedBy": c.name})

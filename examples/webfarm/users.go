@@ -22,8 +22,36 @@ type traffic struct {
 	ok, failed  atomic.Int64
 	sessionLost atomic.Int64 // a logged-in user found logged out
 
-	mu   sync.Mutex
-	jobs []string // IDs of accepted report jobs
+	mu       sync.Mutex
+	jobs     []string        // IDs of accepted report jobs
+	failures []failedRequest // every failed request
+}
+
+// A failedRequest is a request that failed, with when it was sent and when
+// it failed.
+type failedRequest struct {
+	method, path string
+	status       int
+	err          error
+	sent, failed time.Time
+}
+
+func (f failedRequest) String() string {
+	return fmt.Sprintf("%s %s sent %s, failed %s: status %d, %v", f.method, f.path,
+		f.sent.Format("15:04:05.000"), f.failed.Format("15:04:05.000"), f.status, f.err)
+}
+
+func (t *traffic) fail(f failedRequest) {
+	t.failed.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failures = append(t.failures, f)
+}
+
+func (t *traffic) failedRequests() []failedRequest {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]failedRequest(nil), t.failures...)
 }
 
 func (t *traffic) acceptedJobs() []string {
@@ -77,13 +105,14 @@ func runUser(ctx context.Context, base, name string, t *traffic) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, b, err
 	}
-	// record counts a request's outcome; it ignores those cut by ctx's end.
-	record := func(status int, err error, want int) bool {
+	// record counts the outcome of a request sent at sent; it ignores those
+	// cut by ctx's end.
+	record := func(method, path string, sent time.Time, status int, err error, want int) bool {
 		if ctx.Err() != nil {
 			return false
 		}
 		if err != nil || status != want {
-			t.failed.Add(1)
+			t.fail(failedRequest{method: method, path: path, status: status, err: err, sent: sent, failed: time.Now()})
 			return false
 		}
 		t.ok.Add(1)
@@ -91,9 +120,10 @@ func runUser(ctx context.Context, base, name string, t *traffic) {
 	}
 	loggedIn := false
 	for ctx.Err() == nil {
+		sent := time.Now()
 		if !loggedIn {
 			status, _, err := do(http.MethodPost, "/login", url.Values{"user": {name}})
-			loggedIn = record(status, err, http.StatusOK)
+			loggedIn = record(http.MethodPost, "/login", sent, status, err, http.StatusOK)
 		} else {
 			switch r := rand.IntN(10); {
 			case r < 6:
@@ -102,13 +132,13 @@ func runUser(ctx context.Context, base, name string, t *traffic) {
 					t.sessionLost.Add(1)
 					loggedIn = false
 				}
-				record(status, err, http.StatusOK)
+				record(http.MethodGet, "/me", sent, status, err, http.StatusOK)
 			case r < 8:
 				status, _, err := do(http.MethodPost, "/visit", nil)
-				record(status, err, http.StatusOK)
+				record(http.MethodPost, "/visit", sent, status, err, http.StatusOK)
 			case r < 9:
 				status, body, err := do(http.MethodPost, "/report", nil)
-				if record(status, err, http.StatusAccepted) {
+				if record(http.MethodPost, "/report", sent, status, err, http.StatusAccepted) {
 					var v struct{ Job string }
 					if json.Unmarshal(body, &v) == nil && v.Job != "" {
 						t.mu.Lock()
@@ -118,7 +148,7 @@ func runUser(ctx context.Context, base, name string, t *traffic) {
 				}
 			default:
 				status, _, err := do(http.MethodGet, "/top", nil)
-				record(status, err, http.StatusOK)
+				record(http.MethodGet, "/top", sent, status, err, http.StatusOK)
 			}
 		}
 		select {
