@@ -1,9 +1,14 @@
 package sessiontest_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +22,9 @@ import (
 // broken store below breaks one promise of the SessionStore, CASStore or
 // UserIndex contract (or, for the Manager clauses, one the Manager relies
 // on); TestKitCatchesBrokenStores runs each clause it breaks in a child
-// process and requires that clause to fail.
+// process and requires that clause to fail. TestKitBreaksEveryClause
+// requires a broken store for every clause, and TestKitPassesUnbroken
+// that the wrappers break nothing until told to.
 
 // brokenEnv names the broken store the child process runs the kit on.
 const brokenEnv = "SESSIONTEST_BROKEN_STORE"
@@ -29,6 +36,7 @@ type broken struct {
 
 	mu     sync.Mutex
 	shared map[string][]byte // "data is shared": the caller's buffers
+	saves  uint64            // Saves begun: "a Save overtaken by another is lost"
 }
 
 // id breaks IDs the way how says.
@@ -90,6 +98,21 @@ func (b *broken) Save(ctx context.Context, id string, data []byte, exp time.Time
 		if len(data) > 256<<10 {
 			data = data[:256<<10]
 		}
+	case "a Save overtaken by another is lost":
+		// A write-behind slot: a Save is sent a round trip after it is
+		// made, and a Save made meanwhile replaces it, though both are
+		// acknowledged. One caller at a time never notices.
+		b.mu.Lock()
+		b.saves++
+		mine := b.saves
+		b.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		b.mu.Lock()
+		overtaken := b.saves != mine
+		b.mu.Unlock()
+		if overtaken {
+			return nil
+		}
 	case "data is shared":
 		b.mu.Lock()
 		if b.shared == nil {
@@ -138,6 +161,8 @@ func (b *broken) SaveIf(ctx context.Context, id string, data []byte, exp time.Ti
 		if !exp.After(time.Now()) {
 			return 0, b.CASStore.Delete(ctx, id)
 		}
+	case "a Login's renewal record forwards":
+		data = forwarding(data)
 	case "conditional delete keeps":
 		if !exp.After(time.Now()) {
 			if _, cur, err := b.CASStore.LoadVersion(ctx, id); err == nil && cur != v {
@@ -147,6 +172,28 @@ func (b *broken) SaveIf(ctx context.Context, id string, data []byte, exp time.Ti
 		}
 	}
 	return b.CASStore.SaveIf(ctx, id, data, exp, v)
+}
+
+// forwarding returns data, when it is the renewal record a Manager leaves
+// under a session's old ID after Login or RenewID ('R' | renewed at (8) |
+// flags (1) | new ID, see session/record.go), with the forward flag of
+// Rotate's set. Nothing else the Manager or the kit saves has that shape.
+// LoginSupersedesOldID tests the Manager's own logic: a store breaks it
+// only by handing the Manager bytes it was never given, as this does, to
+// feed it the session-fixation hole the clause exists to catch — an old
+// ID that still leads to the logged-in session. (A store that drops the
+// renewal record instead leaves the old ID with the pre-login session,
+// which the clause cannot tell from a fresh one; LogoutWinsRaces catches
+// that.) If the layout changes, this stops breaking anything, and
+// TestKitCatchesBrokenStores says so.
+func forwarding(data []byte) []byte {
+	const renewal, idLen, flags, forward = 'R', 43, 9, 1
+	if len(data) != flags+1+idLen || data[0] != renewal || data[flags]&forward != 0 {
+		return data
+	}
+	data = bytes.Clone(data)
+	data[flags] |= forward
+	return data
 }
 
 func (b *broken) Delete(ctx context.Context, id string) error {
@@ -187,30 +234,38 @@ func (b *broken) DeleteUser(ctx context.Context, user string) error {
 // brokenStores maps each broken behaviour to the clauses that must catch
 // it.
 var brokenStores = map[string][]string{
-	"a miss is an error":                 {"LoadMissing"},
-	"data is shared":                     {"RoundTrip"},
-	"an empty session is a miss":         {"EmptyValue"},
-	"Save keeps the first data":          {"Overwrite"},
-	"delete does nothing":                {"Delete"},
-	"ignores expiry":                     {"ExpiryInPastDeletes"},
-	"keeps sessions an hour too long":    {"ExpiryHonoured"},
-	"long IDs are cut":                   {"InvalidIDs", "CAS/SaveIfInvalidID", "UserIndex/InvalidID"},
-	"ids collide":                        {"OddIDs"},
-	"large values are truncated":         {"LargeValue"},
-	"a canceled Load is a miss":          {"CanceledContext"},
-	"LoadVersion of a missing ID fails":  {"CAS/LoadVersionMissing"},
-	"version 0 overwrites":               {"CAS/SaveIfCreates"},
-	"no compare":                         {"CAS/SaveIfStaleConflicts"},
-	"SaveIf recreates a deleted session": {"CAS/SaveIfAfterDeleteConflicts"},
-	"SaveIf is not atomic":               {"CAS/ConcurrentIncrements", "Manager/ConcurrentIncrements"},
-	"unconditional delete":               {"CAS/SaveIfPastExpiryDeletes"},
-	"DeleteUser does nothing":            {"UserIndex/ListAndDeleteUser"},
-	"users share an index":               {"UserIndex/Isolation"},
-	"expired index entries are listed":   {"UserIndex/ExpiredEntryNotListed"},
-	"an empty user is indexed":           {"UserIndex/InvalidID"},
+	"a miss is an error":                {"LoadMissing"},
+	"data is shared":                    {"RoundTrip"},
+	"an empty session is a miss":        {"EmptyValue"},
+	"Save keeps the first data":         {"Overwrite"},
+	"delete does nothing":               {"Delete"},
+	"ignores expiry":                    {"ExpiryInPastDeletes"},
+	"keeps sessions an hour too long":   {"ExpiryHonoured"},
+	"long IDs are cut":                  {"InvalidIDs", "CAS/SaveIfInvalidID", "UserIndex/InvalidID"},
+	"ids collide":                       {"OddIDs"},
+	"large values are truncated":        {"LargeValue"},
+	"a canceled Load is a miss":         {"CanceledContext"},
+	"LoadVersion of a missing ID fails": {"CAS/LoadVersionMissing"},
+	"version 0 overwrites":              {"CAS/SaveIfCreates"},
+	// Without the compare, a client's re-sent copy of a commit whose reply
+	// was lost overwrites the commits that landed in between.
+	"no compare":                          {"CAS/SaveIfStaleConflicts", "Manager/LostReplyAppliedOnce"},
+	"SaveIf recreates a deleted session":  {"CAS/SaveIfAfterDeleteConflicts"},
+	"SaveIf is not atomic":                {"CAS/ConcurrentIncrements", "Manager/ConcurrentIncrements"},
+	"unconditional delete":                {"CAS/SaveIfPastExpiryDeletes"},
+	"versions restart after a Delete":     {"CAS/VersionNotReusedAfterDelete"},
+	"a plain Save keeps the version":      {"CAS/VersionsChange", "CAS/SaveIfStaleConflicts"},
+	"a Save overtaken by another is lost": {"Concurrent"},
+	"DeleteUser does nothing":             {"UserIndex/ListAndDeleteUser"},
+	"users share an index":                {"UserIndex/Isolation"},
+	"expired index entries are listed":    {"UserIndex/ExpiredEntryNotListed"},
+	"an empty user is indexed":            {"UserIndex/InvalidID"},
 	// A logout through the Manager that the store acknowledges and
 	// ignores: the Manager's race clause catches it too.
 	"conditional delete keeps": {"Manager/LogoutWinsRaces"},
+	// Not a store's fault but the Manager's, fed to it through the store:
+	// see forwarding.
+	"a Login's renewal record forwards": {"Manager/LoginSupersedesOldID"},
 }
 
 // TestBrokenStoreChild runs the kit on the broken store the parent names;
@@ -226,8 +281,99 @@ func TestBrokenStoreChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = m.Close() })
-		return &broken{CASStore: m, UserIndex: m, how: how}
+		if how == listClauses {
+			return clauseLister(t, m)
+		}
+		var cas session.CASStore = m
+		switch how {
+		case "versions restart after a Delete":
+			cas = &renumbered{CASStore: m, restartAfterDelete: true}
+		case "a plain Save keeps the version":
+			cas = &renumbered{CASStore: m, saveKeepsVersion: true}
+		}
+		return &broken{CASStore: cas, UserIndex: m, how: how}
 	})
+}
+
+// TestKitPassesUnbroken runs the kit on the wrappers the broken stores are
+// made of, breaking nothing, so that what fails a clause in
+// TestKitCatchesBrokenStores is the breakage and not the wrapping.
+func TestKitPassesUnbroken(t *testing.T) {
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("in the child process")
+	}
+	t.Parallel()
+	sessiontest.Run(t, func(t *testing.T) session.SessionStore {
+		m, err := session.NewMemory(session.MemoryConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		return &broken{CASStore: &renumbered{CASStore: m}, UserIndex: m}
+	})
+}
+
+// listClauses makes the child name the kit's clauses instead of running
+// them.
+const listClauses = "list clauses"
+
+// clauseMark starts the line the child prints for each test the kit asks
+// a store for.
+const clauseMark = "kit asked for a store: "
+
+// clauseLister prints t's name, then skips t if it is a clause of a group
+// (CAS/…) and otherwise returns m closed, so that a top-level clause fails
+// at once; a group gets far enough with it to run its clauses.
+func clauseLister(t *testing.T, m *session.Memory) session.SessionStore {
+	name := strings.TrimPrefix(t.Name(), "TestBrokenStoreChild/")
+	fmt.Printf("%s%s\n", clauseMark, name)
+	if strings.Contains(name, "/") {
+		t.SkipNow()
+	}
+	_ = m.Close()
+	return m
+}
+
+// TestKitBreaksEveryClause requires a broken store for every clause of
+// the kit: a clause added without one fails here. The clauses are the
+// tests the kit asks a store for that have none of their own below them.
+func TestKitBreaksEveryClause(t *testing.T) {
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("in the child process")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreChild$", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), brokenEnv+"="+listClauses)
+	out, _ := cmd.CombinedOutput() // the top-level clauses fail on a closed store
+	var asked []string
+	for line := range strings.Lines(string(out)) {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), clauseMark); ok {
+			asked = append(asked, name)
+		}
+	}
+	var clauses []string
+	for _, name := range asked {
+		group := slices.ContainsFunc(asked, func(other string) bool { return strings.HasPrefix(other, name+"/") })
+		if !group {
+			clauses = append(clauses, name)
+		}
+	}
+	if len(clauses) < 20 {
+		t.Fatalf("found only %d clauses of the kit (%v) in the child's output:\n%s", len(clauses), clauses, out)
+	}
+	covered := map[string]bool{}
+	for _, cs := range brokenStores {
+		for _, c := range cs {
+			covered[c] = true
+		}
+	}
+	for _, c := range clauses {
+		if !covered[c] {
+			t.Errorf("no broken store breaks the kit's clause %s", c)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("%d clauses, each broken by a store in brokenStores", len(clauses))
+	}
 }
 
 func TestKitCatchesBrokenStores(t *testing.T) {
