@@ -163,6 +163,10 @@ func (b *broken) SaveIf(ctx context.Context, id string, data []byte, exp time.Ti
 		}
 	case "a Login's renewal record forwards":
 		data = forwarding(data)
+	case "a Login's renewal record is dropped":
+		if isRenewal(data) {
+			return v + 1, nil
+		}
 	case "conditional delete keeps":
 		if !exp.After(time.Now()) {
 			if _, cur, err := b.CASStore.LoadVersion(ctx, id); err == nil && cur != v {
@@ -181,19 +185,28 @@ func (b *broken) SaveIf(ctx context.Context, id string, data []byte, exp time.Ti
 // LoginSupersedesOldID tests the Manager's own logic: a store breaks it
 // only by handing the Manager bytes it was never given, as this does, to
 // feed it the session-fixation hole the clause exists to catch — an old
-// ID that still leads to the logged-in session. (A store that drops the
-// renewal record instead leaves the old ID with the pre-login session,
-// which the clause cannot tell from a fresh one; LogoutWinsRaces catches
-// that.) If the layout changes, this stops breaking anything, and
-// TestKitCatchesBrokenStores says so.
+// ID that still leads to the logged-in session. If the layout changes,
+// this stops breaking anything, and TestKitCatchesBrokenStores says so.
 func forwarding(data []byte) []byte {
-	const renewal, idLen, flags, forward = 'R', 43, 9, 1
-	if len(data) != flags+1+idLen || data[0] != renewal || data[flags]&forward != 0 {
+	if !isRenewal(data) || data[renewalFlags]&renewalForward != 0 {
 		return data
 	}
 	data = bytes.Clone(data)
-	data[flags] |= forward
+	data[renewalFlags] |= renewalForward
 	return data
+}
+
+// The renewal record's layout (session/record.go).
+const (
+	renewalTag     = 'R'
+	renewalIDLen   = 43
+	renewalFlags   = 9 // the offset of its flags
+	renewalForward = 1 // the flag of Rotate's records
+)
+
+// isRenewal reports whether data is a renewal record.
+func isRenewal(data []byte) bool {
+	return len(data) == renewalFlags+1+renewalIDLen && data[0] == renewalTag
 }
 
 func (b *broken) Delete(ctx context.Context, id string) error {
@@ -266,6 +279,8 @@ var brokenStores = map[string][]string{
 	// Not a store's fault but the Manager's, fed to it through the store:
 	// see forwarding.
 	"a Login's renewal record forwards": {"Manager/LoginSupersedesOldID"},
+	// Acknowledged and not stored: the old ID keeps the pre-login session.
+	"a Login's renewal record is dropped": {"Manager/LoginSupersedesOldID"},
 }
 
 // TestBrokenStoreChild runs the kit on the broken store the parent names;

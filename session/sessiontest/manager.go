@@ -36,9 +36,9 @@ import (
 //     read the session back, the request is reported failed, and still
 //     applied once.
 //   - LoginSupersedesOldID: after Login, a request presenting the
-//     pre-login ID (planted by an attacker) never obtains the
-//     authenticated session, its data or the new ID, and its writes never
-//     reach the session.
+//     pre-login ID (planted by an attacker) is served as a fresh visitor:
+//     it never obtains the authenticated session, its data, the new ID or
+//     the pre-login session, and its writes never reach the session.
 //   - ConcurrentIncrements: concurrent Update increments through two
 //     clones all count.
 //
@@ -383,7 +383,7 @@ func testLoginSupersedesOldID(t *testing.T, s session.CASStore) {
 	f := newFarm(t, s, session.Config{})
 	// The attacker gets an anonymous session and plants its ID in the
 	// victim's browser.
-	planted := cookie(f.send(0, "/put?attacker=1", ""))
+	planted := cookie(f.send(0, "/put?owner=attacker", ""))
 	require.NotEmpty(t, planted)
 
 	// The victim logs in with it and stores a secret.
@@ -399,7 +399,7 @@ func testLoginSupersedesOldID(t *testing.T, s session.CASStore) {
 	for i := range 2 {
 		resp := f.send(i, "/peek", planted)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Equal(t, "||0|", readAll(resp), "the pre-login ID reached the session's data")
+		require.Equal(t, "||0|", readAll(resp), "the pre-login ID reached a session's data (the pre-login session's owner is attacker)")
 		require.Empty(t, cookie(resp), "a request with the pre-login ID was sent an ID")
 	}
 	// Its writes reach nothing either.
