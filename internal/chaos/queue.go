@@ -154,7 +154,11 @@ func describeQueueOp(op porcupine.Operation) string {
 	if op.Return != Unknown {
 		ret = time.Duration(op.Return).String()
 	}
-	s := fmt.Sprintf("%s token %d → %s", in.Kind, in.Token, out.Outcome)
+	s := in.Kind
+	if in.Token != 0 {
+		s += fmt.Sprintf(" token %d", in.Token)
+	}
+	s += " → " + out.Outcome
 	if out.State != "" {
 		s += fmt.Sprintf(" %s %q", out.State, out.Result)
 	}
@@ -542,13 +546,15 @@ func (w *QueueWorkload) handle(ctx context.Context, rec *queueRecorder, d *queue
 	return []byte(queueResult(d.ID, d.Token)), nil
 }
 
-// Drive runs, on every clone, a producer, a late acker and a waiter until
-// ctx ends.
+// Drive runs, on every clone, a producer, a late acker and two waiters
+// until ctx ends.
 func (w *QueueWorkload) Drive(ctx context.Context) {
 	var wg sync.WaitGroup
 	for c := range w.Clones {
 		wg.Go(func() { w.produce(ctx, c) })
 		wg.Go(func() { w.lateAck(ctx, c) })
+		// Two waiters, so that a fault finds Waits in their reads more often.
+		wg.Go(func() { w.waitJobs(ctx, c) })
 		wg.Go(func() { w.waitJobs(ctx, c) })
 	}
 	wg.Wait()

@@ -154,6 +154,13 @@ func TestCheckQueueViolations(t *testing.T) {
 			add("deliver", 1, qOK, 20, 20).
 			add("ack", 1, qOK, 30, 35).
 			add("status", 0, QueueOut{Outcome: queueOK, State: queue.StateDone, Result: "other"}, 100, 101), "which no Ack sent"},
+		"not the result of the accepted Ack": {(&queueHist{}).
+			add("enqueue", 0, qOK, 0, 10).
+			add("deliver", 1, qOK, 20, 20).
+			add("ack", 1, qOK, 30, 35).
+			add("deliver", 2, qOK, 40, 40).
+			add("ack", 2, qUnknown, 50, Unknown).
+			add("status", 0, qDone(2), 100, 101), "but the accepted Ack was"},
 		"dead with an accepted Ack": {(&queueHist{}).
 			add("enqueue", 0, qOK, 0, 10).
 			add("deliver", 1, qOK, 20, 20).
