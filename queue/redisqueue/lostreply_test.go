@@ -3,6 +3,7 @@ package redisqueue_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -90,4 +91,101 @@ func TestEnqueueClientRetryAfterLostReply(t *testing.T) {
 	require.EqualValues(t, 1, proxy.DroppedReplies(), "the first reply was dropped")
 	require.NoError(t, err, "go-redis's own retry found the job it had stored")
 	requireOneJob(t, q, "lost2", id)
+}
+
+// settleOnce dequeues a job of qname and acks it, so that the settling
+// scripts are loaded and a dropped EVALSHA is one that runs.
+func settleOnce(t *testing.T, q *redisqueue.Queue, qname string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, settle := range []func(d *queue.Delivery) error{
+		func(d *queue.Delivery) error { return d.Ack(ctx, nil) },
+		func(d *queue.Delivery) error { return d.Fail(ctx, queue.Permanent(errors.New("warm"))) },
+		func(d *queue.Delivery) error { return d.Release(ctx) },
+		func(d *queue.Delivery) error { _, err := q.AckAndDequeue(ctx, d, nil, time.Minute); return err },
+	} {
+		_, err := q.Enqueue(ctx, queue.Job{Queue: qname + "-warm", Type: "x"})
+		require.NoError(t, err)
+		d, err := q.Dequeue(ctxTimeout(t, 2*time.Second), []string{qname + "-warm"}, time.Minute)
+		require.NoError(t, err)
+		require.NoError(t, settle(d))
+	}
+}
+
+// leaseOne enqueues a job of qname and leases it.
+func leaseOne(t *testing.T, q *redisqueue.Queue, qname string) *queue.Delivery {
+	t.Helper()
+	_, err := q.Enqueue(t.Context(), queue.Job{Queue: qname, Type: "x"})
+	require.NoError(t, err)
+	d, err := q.Dequeue(ctxTimeout(t, 2*time.Second), []string{qname}, time.Minute)
+	require.NoError(t, err)
+	return d
+}
+
+// containing matches a request that carries s.
+func containing(s string) func([]byte) bool {
+	return func(req []byte) bool { return bytes.Contains(req, []byte(s)) }
+}
+
+// go-redis retries a command whose connection broke on its own, so a
+// settling script may run twice for one call: the retry must report the
+// first run's success, not ErrLeaseLost (documented as "changing
+// nothing") for a settlement that took effect. A second call of the same
+// delivery is still refused. (Found by the chaos queue model: a job done
+// with the result of an Ack its worker saw refused.)
+func TestSettleClientRetryAfterLostReply(t *testing.T) {
+	q, proxy, _ := proxiedQueue(t, redis.Options{}) // go-redis's default retries
+	ctx := t.Context()
+	settleOnce(t, q, "settle")
+
+	t.Run("Ack", func(t *testing.T) {
+		d := leaseOne(t, q, "ack")
+		proxy.DropReply(containing("result-of-ack"))
+		dropped := proxy.DroppedReplies()
+		require.NoError(t, d.Ack(ctx, []byte("result-of-ack")), "the Ack took effect; go-redis's retry must say so")
+		require.Equal(t, dropped+1, proxy.DroppedReplies(), "the first reply was dropped")
+		info, err := q.Status(ctx, d.ID)
+		require.NoError(t, err)
+		require.Equal(t, queue.StateDone, info.State)
+		require.Equal(t, "result-of-ack", string(info.Result))
+		require.ErrorIs(t, d.Ack(ctx, nil), queue.ErrLeaseLost, "a second Ack of the delivery")
+	})
+	t.Run("AckAndDequeue", func(t *testing.T) {
+		d := leaseOne(t, q, "ackdq")
+		proxy.DropReply(containing("result-of-ackdq"))
+		dropped := proxy.DroppedReplies()
+		_, err := q.AckAndDequeue(ctx, d, []byte("result-of-ackdq"), time.Minute)
+		require.NoError(t, err, "the Ack took effect; go-redis's retry must say so")
+		require.Equal(t, dropped+1, proxy.DroppedReplies(), "the first reply was dropped")
+		info, err := q.Status(ctx, d.ID)
+		require.NoError(t, err)
+		require.Equal(t, queue.StateDone, info.State)
+		require.Equal(t, "result-of-ackdq", string(info.Result))
+		_, err = q.AckAndDequeue(ctx, d, nil, time.Minute)
+		require.ErrorIs(t, err, queue.ErrLeaseLost, "a second Ack of the delivery")
+	})
+	t.Run("Fail", func(t *testing.T) {
+		d := leaseOne(t, q, "fail")
+		proxy.DropReply(containing("cause-of-fail"))
+		dropped := proxy.DroppedReplies()
+		require.NoError(t, d.Fail(ctx, errors.New("cause-of-fail")), "the Fail took effect; go-redis's retry must say so")
+		require.Equal(t, dropped+1, proxy.DroppedReplies(), "the first reply was dropped")
+		info, err := q.Status(ctx, d.ID)
+		require.NoError(t, err)
+		require.Equal(t, "cause-of-fail", info.LastErr)
+		require.Equal(t, 1, info.Attempt)
+		require.ErrorIs(t, d.Fail(ctx, errors.New("again")), queue.ErrLeaseLost, "a second Fail of the delivery")
+	})
+	t.Run("Release", func(t *testing.T) {
+		d := leaseOne(t, q, "release-me")
+		proxy.DropReply(containing("release-me"))
+		dropped := proxy.DroppedReplies()
+		require.NoError(t, d.Release(ctx), "the Release took effect; go-redis's retry must say so")
+		require.Equal(t, dropped+1, proxy.DroppedReplies(), "the first reply was dropped")
+		info, err := q.Status(ctx, d.ID)
+		require.NoError(t, err)
+		require.Equal(t, queue.StateReady, info.State)
+		require.Equal(t, 0, info.Attempt)
+		require.ErrorIs(t, d.Release(ctx), queue.ErrLeaseLost, "a second Release of the delivery")
+	})
 }

@@ -816,8 +816,17 @@ func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error
 		result = []byte{}
 	}
 	_, err = q.settle(ctx, "ack", d, ackScript, []string{k.job(name), k.active, k.lim, k.wake},
-		k.base, name, d.Token, result, q.channel, string(d.ID))
+		k.base, name, d.Token, result, q.channel, string(d.ID), settleNonce())
 	return err
+}
+
+// settleNonce names one settling call, so that a run again of its script
+// (go-redis's own retry after a broken connection) recognizes that the
+// call already took effect (the job hash's sn field: see scripts.go).
+func settleNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	return hex.EncodeToString(b[:])
 }
 
 // AckAndDequeue acknowledges d as Ack does and then, in the same script
@@ -841,7 +850,7 @@ func (q *Queue) AckAndDequeue(ctx context.Context, d *queue.Delivery, result []b
 	if result == nil {
 		result = []byte{}
 	}
-	args := []any{k.base, ms(lease), q.channel, qn, name, d.Token, result, string(d.ID), q.backoffs()}
+	args := []any{k.base, ms(lease), q.channel, qn, name, d.Token, result, string(d.ID), q.backoffs(), settleNonce()}
 	start := time.Now()
 	res, err := ackDequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake, k.job(name)}, args...).Slice()
 	if err != nil {
@@ -869,7 +878,7 @@ func (q *Queue) Fail(ctx context.Context, d *queue.Delivery, cause error) error 
 		perm = 1
 	}
 	_, err = q.settle(ctx, "fail", d, failScript, []string{k.job(name), k.active, k.sched, k.lim, k.wake},
-		k.base, name, d.Token, msg, perm, ms(q.backoff(d.Attempt)), q.channel, string(d.ID))
+		k.base, name, d.Token, msg, perm, ms(q.backoff(d.Attempt)), q.channel, string(d.ID), settleNonce())
 	return err
 }
 
@@ -900,7 +909,7 @@ func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token)
+	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token, settleNonce())
 	return err
 }
 

@@ -22,6 +22,11 @@ import (
 //	st state: s scheduled, r ready, a active, d done, x dead, c canceled
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
+//	sn the nonce of the last settling call (Ack, Fail, Release) that took
+//	   effect: go-redis runs a command again when its connection broke
+//	   (MaxRetries), so a script may run twice for one call, and the
+//	   second run, finding its own nonce, reports the first one's success
+//	   instead of a lost lease
 //
 // The scripts read the clock with TIME wherever a time is compared with
 // another process's (run-at, lease deadlines, the token bucket), so every
@@ -267,38 +272,42 @@ local now = now_ms()
 //
 //	KEYS: scheduled zset, active zset, limits hash, wake list, job hash
 //	ARGV: base, lease ms, channel, queue name, name, token, result, id,
-//	      backoff ms for attempt 1, 2, ... joined by commas
+//	      backoff ms for attempt 1, 2, ... joined by commas, nonce
 //
 // Returns {-1} when the delivery is not current (nothing leased), else
-// what dequeueScript returns.
+// what dequeueScript returns. A run again of a call whose ack took effect
+// (its nonce) leases as dequeueScript does.
 var ackDequeueScript = redis.NewScript(luaLib + `
 local base, chan, qn, BO, ACKED = ARGV[1], ARGV[3], ARGV[4], 9, true
 local jk, name = KEYS[5], ARGV[5]
-local h = redis.call('HMGET', jk, 'st', 'k', 'u', 'rt', 'le')
-if h[1] ~= 'a' or h[2] ~= ARGV[6] then return {-1} end
+local h = redis.call('HMGET', jk, 'st', 'k', 'u', 'rt', 'le', 'sn')
 local now = now_ms()
-local dl = redis.call('ZSCORE', KEYS[2], name)
-if not dl or tonumber(dl) < now then return {-1} end
-redis.call('ZREM', KEYS[2], name)
-redis.call('HSET', jk, 'r', ARGV[7], 'st', 'd', 'ed', now)
-if h[5] then redis.call('HDEL', jk, 'le') end
-unique_done(base, name, h[3])
-redis.call('PEXPIRE', jk, math.max(tonumber(h[4]) or DEF_RT, 1))
-redis.call('PUBLISH', chan, ARGV[8])
+if h[6] ~= ARGV[10] then
+  if h[1] ~= 'a' or h[2] ~= ARGV[6] then return {-1} end
+  local dl = redis.call('ZSCORE', KEYS[2], name)
+  if not dl or tonumber(dl) < now then return {-1} end
+  redis.call('ZREM', KEYS[2], name)
+  redis.call('HSET', jk, 'r', ARGV[7], 'st', 'd', 'ed', now, 'sn', ARGV[10])
+  if h[5] then redis.call('HDEL', jk, 'le') end
+  unique_done(base, name, h[3])
+  redis.call('PEXPIRE', jk, math.max(tonumber(h[4]) or DEF_RT, 1))
+  redis.call('PUBLISH', chan, ARGV[8])
+end
 ` + dequeueBody)
 
 // ackScript ends a delivery's job successfully. An active job has no 'ra'.
 //
 //	KEYS: job hash, active zset, limits hash, wake list
-//	ARGV: base, name, token, result, channel, id
+//	ARGV: base, name, token, result, channel, id, nonce
 var ackScript = redis.NewScript(luaLib + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'u', 'rt', 'le')
+local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'u', 'rt', 'le', 'sn')
+if h[6] == ARGV[7] then return 1 end
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 local dl = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if not dl or tonumber(dl) < now then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[1], 'r', ARGV[4], 'st', 'd', 'ed', now)
+redis.call('HSET', KEYS[1], 'r', ARGV[4], 'st', 'd', 'ed', now, 'sn', ARGV[7])
 if h[5] then redis.call('HDEL', KEYS[1], 'le') end
 unique_done(ARGV[1], ARGV[2], h[3])
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(h[4]) or DEF_RT, 1))
@@ -310,13 +319,14 @@ return 1
 // failScript records a failed attempt: retry after the backoff, or dead.
 //
 //	KEYS: job hash, active zset, scheduled zset, limits hash, wake list
-//	ARGV: base, name, token, error text, permanent (1/0), backoff ms, channel, id
+//	ARGV: base, name, token, error text, permanent (1/0), backoff ms, channel, id, nonce
 var failScript = redis.NewScript(luaLib + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'n', 'm')
+local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'n', 'm', 'sn')
+if h[5] == ARGV[9] then return 1 end
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[1], 'le', ARGV[4])
+redis.call('HSET', KEYS[1], 'le', ARGV[4], 'sn', ARGV[9])
 if ARGV[5] == '1' or (tonumber(h[3]) or 0) >= (tonumber(h[4]) or DEF_M) then
   finish(ARGV[1], KEYS[1], ARGV[2], 'x', now, ARGV[7], ARGV[8])
 else
@@ -349,12 +359,14 @@ return 1
 // releaseScript gives a leased job back without counting the attempt.
 //
 //	KEYS: job hash, active zset, wake list
-//	ARGV: base, name, token
+//	ARGV: base, name, token, nonce
 var releaseScript = redis.NewScript(luaLib + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'k')
+local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'sn')
+if h[3] == ARGV[4] then return 1 end
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'n', -1)
+redis.call('HSET', KEYS[1], 'sn', ARGV[4])
 ready(ARGV[1], KEYS[1], ARGV[2], KEYS[3])
 return 1
 `)
