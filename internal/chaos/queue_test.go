@@ -132,12 +132,14 @@ func runQueueChaos(t *testing.T, b queueBackend, s uint64, d time.Duration) (ops
 // servers; then the workers drain the queue and the history must keep
 // every clause of the model (queue.go).
 func TestQueueChaos(t *testing.T) {
-	for _, build := range queueBackends() {
+	startModel(t)
+	backends := queueBackends()
+	for _, build := range backends {
 		b := build(t)
 		t.Run(b.name, func(t *testing.T) {
 			s := seed(t)
 			start := time.Now()
-			ops, stats, faults, violation := runQueueChaos(t, b, s, *duration)
+			ops, stats, faults, violation := runQueueChaos(t, b, s, runTime(len(backends)))
 			t.Logf("operations: %s", stats)
 			record(t, result{model: "queue", backend: b.name, seed: s, ops: ops, faults: faults,
 				violation: violation, took: time.Since(start)})
