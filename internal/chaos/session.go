@@ -205,13 +205,17 @@ type SessionWorkload struct {
 	// session's own, 10s): an ID a rotation replaced serves its session
 	// that long, then no more.
 	RotateGrace time.Duration
-	History     *History
-	rng         *rand.Rand
-	rngMu       sync.Mutex
-	families    atomic.Int64
-	clients     atomic.Int64
-	mu          sync.Mutex
-	all         []*family
+	// Pace is how long each worker waits between requests (default none):
+	// an in-process store answers in microseconds, and unpaced its history
+	// outgrows memory in a long run.
+	Pace     time.Duration
+	History  *History
+	rng      *rand.Rand
+	rngMu    sync.Mutex
+	families atomic.Int64
+	clients  atomic.Int64
+	mu       sync.Mutex
+	all      []*family
 }
 
 // NewSessionWorkload returns a workload over managers, seeded with seed.
@@ -355,6 +359,9 @@ func (w *SessionWorkload) driveFamily(ctx context.Context, f *family) {
 					kind = "renew"
 				}
 				w.one(f, client, kind)
+				if w.Pace > 0 && !sleep(ctx, w.Pace) {
+					return
+				}
 			}
 		})
 	}

@@ -32,6 +32,7 @@ type chaosBackend struct {
 	links     []*testenv.FaultProxy
 	procs     []Process
 	losesData bool              // a kill and restart empties the server
+	pace      time.Duration     // the workload's Pace
 	request   func([]byte) bool // requests a lost reply may hit
 }
 
@@ -60,7 +61,7 @@ func sessionBackends(t *testing.T) []func(t *testing.T) chaosBackend {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = m.Close() })
-			return chaosBackend{name: "memory", stores: []session.SessionStore{m, m, m}}
+			return chaosBackend{name: "memory", stores: []session.SessionStore{m, m, m}, pace: 200 * time.Microsecond}
 		},
 		func(t *testing.T) chaosBackend { return privateRedis(t, true) },
 		func(t *testing.T) chaosBackend { return privateRedis(t, false) },
@@ -152,7 +153,7 @@ func TestSessionChaos(t *testing.T) {
 				managers = append(managers, m)
 			}
 			w := NewSessionWorkload(managers, s)
-			w.RotateGrace = rotateGrace
+			w.RotateGrace, w.Pace = rotateGrace, b.pace
 			sched := NewSchedule(s, b.links, b.procs, b.request)
 			sched.LosesData, sched.OnCrash = b.losesData, w.Crash
 			start := time.Now()
