@@ -304,8 +304,9 @@ type electorTerm struct {
 const ElectorDoneSlack = time.Second
 
 // CheckElector checks an elector history (terms, writes, final fence
-// states) against the promises, clause by clause, and returns "" or the
-// first violation found, described with the operations involved.
+// states) against the promises, clause by clause, and returns "" or, for
+// each clause violated, its first violation found, described with the
+// operations involved (one clause a line).
 //
 // (1) Tokens: two distinct Terms never share a token, and a Term whose
 // grant surely completed before another's campaign began (its Return
@@ -353,8 +354,17 @@ func CheckElector(ops []porcupine.Operation) string {
 		}
 	}
 	list := slices.SortedFunc(maps.Values(terms), func(a, b *electorTerm) int { return cmp.Compare(a.op.Call, b.op.Call) })
+	var found []string
+	for _, v := range []string{electorCheckTokens(list), electorCheckFences(writes, finals), electorCheckSelfFencing(list)} {
+		if v != "" {
+			found = append(found, v)
+		}
+	}
+	return strings.Join(found, "\n")
+}
 
-	// (1) tokens.
+// electorCheckTokens checks clause 1 on the terms, sorted by Call.
+func electorCheckTokens(list []*electorTerm) string {
 	for i, a := range list {
 		for _, b := range list[i+1:] {
 			if a.in.Token == b.in.Token {
@@ -367,8 +377,11 @@ func CheckElector(ops []porcupine.Operation) string {
 			}
 		}
 	}
+	return ""
+}
 
-	// (2) per fence.
+// electorCheckFences checks clause 2 on every fence.
+func electorCheckFences(writes, finals []porcupine.Operation) string {
 	byFence := map[string][]porcupine.Operation{}
 	for _, op := range writes {
 		if op.Output.(ElectorWriteOut).Result == "accepted" {
@@ -386,8 +399,11 @@ func CheckElector(ops []porcupine.Operation) string {
 			return v
 		}
 	}
+	return ""
+}
 
-	// (3) self-fencing.
+// electorCheckSelfFencing checks clause 3 on the terms.
+func electorCheckSelfFencing(list []*electorTerm) string {
 	for _, a := range list {
 		if a.out.DoneAt == Unknown || a.out.DoneAt > a.out.Deadline+int64(ElectorDoneSlack) {
 			return fmt.Sprintf("clause 3: Done of %s closed %s, past its deadline %s plus %v", electorDescribe(a.op),
@@ -546,4 +562,48 @@ func electorDescribe(op porcupine.Operation) string {
 		return b.String()
 	}
 	return fmt.Sprint(op.Input)
+}
+
+// ElectorSummary counts what a history exercised: terms, writes per fence
+// by outcome, and the paused writes the fences refused (the stale
+// leaders they stopped).
+func ElectorSummary(ops []porcupine.Operation) string {
+	terms := 0
+	type counts struct{ accepted, refused, unknown, paused, pausedRefused int }
+	per := map[string]*counts{}
+	for _, op := range ops {
+		switch in := op.Input.(type) {
+		case ElectorTermOp:
+			terms++
+		case ElectorWriteOp:
+			c := per[in.Fence]
+			if c == nil {
+				c = &counts{}
+				per[in.Fence] = c
+			}
+			r := op.Output.(ElectorWriteOut).Result
+			switch r {
+			case "accepted":
+				c.accepted++
+			case "refused":
+				c.refused++
+			default:
+				c.unknown++
+			}
+			if in.Paused {
+				c.paused++
+				if r == "refused" {
+					c.pausedRefused++
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d terms", terms)
+	for _, f := range slices.Sorted(maps.Keys(per)) {
+		c := per[f]
+		fmt.Fprintf(&b, "; %s: %d accepted, %d refused, %d unknown, %d paused of which %d refused",
+			f, c.accepted, c.refused, c.unknown, c.paused, c.pausedRefused)
+	}
+	return b.String()
 }

@@ -105,7 +105,9 @@ func (f electorPG) Committed(ctx context.Context) (map[int64]int64, ElectorFence
 	return committed, st, nil
 }
 
-// electorPGFences creates the run's resource and table and returns the
+// electorPGFences creates the run's resource and table (both named with a
+// random suffix: the backends are built under one test, whose Prefix they
+// share) and returns the
 // record and, per clone, a fence on a pool through a proxy of its own.
 func electorPGFences(t *testing.T) (ElectorFenceRecord, []ElectorFence, []*testenv.FaultProxy) {
 	dsn := testenv.PGPrimaryDSN(t)
@@ -118,7 +120,7 @@ func electorPGFences(t *testing.T) (ElectorFenceRecord, []ElectorFence, []*teste
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	suffix := hex.EncodeToString(b[:])
-	record := electorPG{db: direct, resource: testenv.Prefix(t) + "elector", table: "chaos_elector_" + suffix}
+	record := electorPG{db: direct, resource: testenv.Prefix(t) + "elector-" + suffix, table: "chaos_elector_" + suffix}
 	if _, err := direct.ExecContext(ctx, `CREATE TABLE `+record.table+
 		` (seq bigserial PRIMARY KEY, token bigint NOT NULL, term int NOT NULL, write_id bigint NOT NULL)`); err != nil {
 		t.Fatal(err)
@@ -291,6 +293,7 @@ func TestElectorChaos(t *testing.T) {
 			s := seed(t)
 			start := time.Now()
 			ops, faults := electorRun(t, b, s, *duration)
+			t.Log(ElectorSummary(ops))
 			record(t, result{model: "elector", backend: b.name, seed: s, ops: len(ops), faults: faults,
 				violation: CheckElector(ops), took: time.Since(start)})
 		})
