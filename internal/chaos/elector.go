@@ -66,8 +66,9 @@ type ElectorWriteOp struct {
 // settle it afterwards, see ElectorFenceState). Seq is the write's place
 // in the fence's commit order, when the fence records one (0: none).
 type ElectorWriteOut struct {
-	Result string
-	Seq    int64
+	Result  string
+	Seq     int64
+	Settled bool // the client did not know; the fence's record told
 }
 
 // ElectorFenceState is the input of a "fence" operation: what a fence
@@ -273,11 +274,12 @@ func (w *ElectorWorkload) Settle(ctx context.Context, records map[string]Elector
 			switch {
 			case inRecord:
 				if out.Result == "unknown" {
-					out.Result = "accepted"
+					out.Result, out.Settled = "accepted", true
 				}
 				out.Seq = seq
 			case out.Result == "unknown":
-				out.Result = "refused" // never committed: nothing to check
+				// Never committed: nothing to check.
+				out.Result, out.Settled = "refused", true
 			}
 			ops[i].Output = out
 		}
@@ -565,11 +567,12 @@ func electorDescribe(op porcupine.Operation) string {
 }
 
 // ElectorSummary counts what a history exercised: terms, writes per fence
-// by outcome, and the paused writes the fences refused (the stale
+// by outcome (accepted and refused include the writes the fence's record
+// settled), and the paused writes the fences refused (the stale
 // leaders they stopped).
 func ElectorSummary(ops []porcupine.Operation) string {
 	terms := 0
-	type counts struct{ accepted, refused, unknown, paused, pausedRefused int }
+	type counts struct{ accepted, refused, unknown, settled, paused, pausedRefused int }
 	per := map[string]*counts{}
 	for _, op := range ops {
 		switch in := op.Input.(type) {
@@ -581,7 +584,11 @@ func ElectorSummary(ops []porcupine.Operation) string {
 				c = &counts{}
 				per[in.Fence] = c
 			}
-			r := op.Output.(ElectorWriteOut).Result
+			out := op.Output.(ElectorWriteOut)
+			r := out.Result
+			if out.Settled {
+				c.settled++
+			}
 			switch r {
 			case "accepted":
 				c.accepted++
@@ -602,8 +609,8 @@ func ElectorSummary(ops []porcupine.Operation) string {
 	fmt.Fprintf(&b, "%d terms", terms)
 	for _, f := range slices.Sorted(maps.Keys(per)) {
 		c := per[f]
-		fmt.Fprintf(&b, "; %s: %d accepted, %d refused, %d unknown, %d paused of which %d refused",
-			f, c.accepted, c.refused, c.unknown, c.paused, c.pausedRefused)
+		fmt.Fprintf(&b, "; %s: %d accepted, %d refused, %d unknown (and %d unknown to the client that the fence's record settled), %d paused of which %d refused",
+			f, c.accepted, c.refused, c.unknown, c.settled, c.paused, c.pausedRefused)
 	}
 	return b.String()
 }
