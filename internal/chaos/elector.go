@@ -116,9 +116,10 @@ type ElectorClone struct {
 // ElectorWorkload drives the clones and records the history.
 type ElectorWorkload struct {
 	Clones []ElectorClone
-	// PauseFor is how long a paused leader sleeps between checking its
-	// Term and writing: longer than a Lease plus a campaign, so that a new
-	// leader has written meanwhile.
+	// PauseFor is about how long a paused leader sleeps between checking
+	// its Term and writing: drawn from [PauseFor/4, PauseFor*5/4), so
+	// that some pauses end while the term lasts, some after it ran out but
+	// before a new leader wrote, and most after a new leader wrote.
 	PauseFor time.Duration
 	// PauseEvery: about one write in PauseEvery pauses (0: never).
 	PauseEvery int
@@ -212,7 +213,7 @@ func (w *ElectorWorkload) serve(ctx context.Context, clone int, c ElectorClone, 
 			// the write goes out when the process wakes, before it notices.
 			op.Paused = true
 			c.Pause(true)
-			time.Sleep(w.PauseFor)
+			time.Sleep(w.PauseFor/4 + time.Duration(rng.Int64N(int64(w.PauseFor))))
 			c.Pause(false)
 			wctx = context.WithoutCancel(ctx)
 		}

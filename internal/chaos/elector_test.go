@@ -29,8 +29,9 @@ func electorConfig(clone int) failover.Config {
 	return failover.Config{ID: "clone-" + strconv.Itoa(clone), Lease: 400 * time.Millisecond}
 }
 
-// electorPauseFor outlasts a Lease, a campaign and a new leader's first
-// writes, so that a paused leader's write arrives after them.
+// electorPauseFor: pauses last 225ms to 1125ms, most longer than a Lease,
+// a campaign and a new leader's first writes, so that the paused leader's
+// write arrives after them.
 const electorPauseFor = 900 * time.Millisecond
 
 // An electorBackend is the elector of each clone, the fences they write
