@@ -95,8 +95,8 @@ type ElectorFence interface {
 // accepted and in which order, and what it holds at the end.
 type ElectorFenceRecord interface {
 	// Committed returns the IDs of the writes the fence accepted, mapped
-	// to their place in its commit order (1, 2, ...; 0 when the fence
-	// keeps no order), and its final state.
+	// to their place in its commit order (1, 2, ...), or nil when the
+	// fence keeps no record of its writes; and its final state.
 	Committed(ctx context.Context) (map[int64]int64, ElectorFenceState, error)
 }
 
