@@ -288,12 +288,14 @@ func electorRedis(t *testing.T, name string, addrs []string, single func(*redis.
 // schedule breaks links and servers; the history must keep tokens
 // increasing, one holder at a time at every fence, and self-fencing.
 func TestElectorChaos(t *testing.T) {
-	for _, build := range electorBackends() {
+	startModel(t)
+	backends := electorBackends()
+	for _, build := range backends {
 		b := build(t)
 		t.Run(b.name, func(t *testing.T) {
 			s := seed(t)
 			start := time.Now()
-			ops, faults := electorRun(t, b, s, *duration)
+			ops, faults := electorRun(t, b, s, runTime(len(backends)))
 			t.Log(ElectorSummary(ops))
 			record(t, result{model: "elector", backend: b.name, seed: s, ops: len(ops), faults: faults,
 				violation: CheckElector(ops), took: time.Since(start)})
