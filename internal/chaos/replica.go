@@ -368,6 +368,19 @@ func checkReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaB
 	for _, s := range slices.Sorted(maps.Keys(bySession)) {
 		sops := bySession[s]
 		slices.SortFunc(sops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+		// Clause 1's state, as the reads are taken in the order they
+		// began: the session's acknowledged writes in the order they
+		// returned, how many of them returned before the current read
+		// began, the highest-ranked of those whose position was recorded,
+		// and those whose window is still open.
+		var acked []porcupine.Operation
+		for _, op := range sops {
+			if op.Input.(ReplicaOp).Kind == ReplicaWrite && op.Output.(ReplicaOut).Err == "" {
+				acked = append(acked, op)
+			}
+		}
+		slices.SortFunc(acked, func(a, b porcupine.Operation) int { return cmp.Compare(a.Return, b.Return) })
+		next, known, knownOp, windows := 0, 0, porcupine.Operation{}, []porcupine.Operation(nil)
 		for _, op := range sops {
 			in, out := op.Input.(ReplicaOp), op.Output.(ReplicaOut)
 			if in.Kind == ReplicaWrite {
@@ -431,16 +444,23 @@ func checkReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaB
 			if in.Kind != ReplicaTrackedRead {
 				continue
 			}
-			need, needOp := 0, porcupine.Operation{}
-			for _, w := range sops {
-				win, wout := w.Input.(ReplicaOp), w.Output.(ReplicaOut)
-				if win.Kind != ReplicaWrite || wout.Err != "" || w.Return >= op.Call {
-					continue
+			for ; next < len(acked) && acked[next].Return < op.Call; next++ {
+				w := acked[next]
+				r, _ := rankOf(s, w.Input.(ReplicaOp).Value) // clause 0 reported a write without a rank
+				if w.Output.(ReplicaOut).Known {
+					if r > known {
+						known, knownOp = r, w
+					}
+				} else {
+					windows = append(windows, w)
 				}
-				if !wout.Known && op.Call >= wout.Until {
-					continue // past its window: clause 2's
-				}
-				if r, ok := rankOf(s, win.Value); ok && r > need {
+			}
+			// Reads come in the order they began: a window that ended
+			// before this one began has ended for every later one.
+			windows = slices.DeleteFunc(windows, func(w porcupine.Operation) bool { return w.Output.(ReplicaOut).Until <= op.Call })
+			need, needOp := known, knownOp
+			for _, w := range windows {
+				if r, _ := rankOf(s, w.Input.(ReplicaOp).Value); r > need {
 					need, needOp = r, w
 				}
 			}
