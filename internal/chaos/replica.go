@@ -295,6 +295,7 @@ func (w *ReplicaWorkload) Commits(ctx context.Context, primary *sql.DB) ([]Repli
 // ReplicaBounds are the staleness bounds of clause 2.
 type ReplicaBounds struct {
 	Replica time.Duration // MaxLag plus the load margin
+	MaxLag  time.Duration // the configured bound itself, for the report (0: none)
 	Primary time.Duration // the load margin
 }
 
@@ -304,7 +305,10 @@ type ReplicaReport struct {
 	Reads        int
 	StandbyReads int
 	Refused      int
-	WorstReplica time.Duration // the stalest read served by a replica
+	Failed       map[ReplicaErrClass]int // failed reads, by class
+	WorstReplica time.Duration           // the stalest read served by a replica
+	WorstRead    string                  // that read
+	OverMaxLag   int                     // reads served by a replica staler than MaxLag, within the margin
 	WorstPrimary time.Duration
 }
 
@@ -328,7 +332,7 @@ func CheckReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaB
 func replicaMs(d int64) string { return time.Duration(d).Round(100 * time.Microsecond).String() }
 
 func checkReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaBounds) ReplicaReport {
-	var rep ReplicaReport
+	rep := ReplicaReport{Failed: map[ReplicaErrClass]int{}}
 	violate := func(format string, args ...any) {
 		rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...))
 	}
@@ -394,6 +398,7 @@ func checkReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaB
 			rep.Reads++
 			if out.Err != "" {
 				// Clause 3: refusals are typed, and only where allowed.
+				rep.Failed[out.Class]++
 				switch out.Class {
 				case ReplicaRefused, ReplicaRefusedNoPrimary:
 					rep.Refused++
@@ -432,6 +437,13 @@ func checkReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaB
 				bound, where, worst := b.Primary, "the primary", &rep.WorstPrimary
 				if out.Standby {
 					bound, where, worst = b.Replica, "a replica", &rep.WorstReplica
+				}
+				if out.Standby && time.Duration(stale) > rep.WorstReplica {
+					rep.WorstRead = fmt.Sprintf("session %d's %s on clone %d, begun at %s, returned %d, superseded by %d committed at %s",
+						s, in.Kind, in.Clone, replicaMs(op.Call), out.Value, succ.Value, replicaMs(succ.At))
+				}
+				if out.Standby && b.MaxLag > 0 && stale > int64(b.MaxLag) {
+					rep.OverMaxLag++
 				}
 				*worst = max(*worst, time.Duration(stale))
 				if stale > int64(bound) {

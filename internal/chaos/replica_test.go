@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ const (
 	replicaSessions = 4
 )
 
-var replicaBounds = ReplicaBounds{Replica: replicaMaxLag + replicaMargin, Primary: replicaMargin}
+var replicaBounds = ReplicaBounds{Replica: replicaMaxLag + replicaMargin, Primary: replicaMargin, MaxLag: replicaMaxLag}
 
 func replicaConfig(strict bool) replica.Config {
 	return replica.Config{ProbeInterval: replicaProbeInterval, MaxLag: replicaMaxLag, StrictReads: strict}
@@ -52,6 +53,19 @@ type replicaStandby struct {
 	t   testing.TB
 	srv *testenv.PostgresServer
 	db  *sql.DB // straight to the server, no proxy
+
+	h      *History // the run's, for the times of events
+	mu     sync.Mutex
+	events []string // the faults, with their times on h's clock
+}
+
+func (s *replicaStandby) event(what string) {
+	if s.h == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, fmt.Sprintf("%s at %s", what, replicaMs(s.h.Now())))
 }
 
 func (s *replicaStandby) exec(query string) error {
@@ -68,10 +82,10 @@ func (s *replicaStandby) exec(query string) error {
 	return err
 }
 
-func (s *replicaStandby) Pause()   { _ = s.exec("SELECT pg_wal_replay_pause()") }
-func (s *replicaStandby) Resume()  { _ = s.exec("SELECT pg_wal_replay_resume()") }
-func (s *replicaStandby) Kill()    { s.srv.Kill() }
-func (s *replicaStandby) Restart() { s.srv.Start() }
+func (s *replicaStandby) Pause()   { s.event("pause"); _ = s.exec("SELECT pg_wal_replay_pause()") }
+func (s *replicaStandby) Resume()  { _ = s.exec("SELECT pg_wal_replay_resume()"); s.event("resumed") }
+func (s *replicaStandby) Kill()    { s.event("kill"); s.srv.Kill() }
+func (s *replicaStandby) Restart() { s.srv.Start(); s.event("restarted") }
 
 // heal resumes replay and waits until the standby has replayed all the
 // primary had written, so that nothing of a run is left broken.
@@ -159,7 +173,7 @@ func replicaClones(t *testing.T, pair *testenv.PostgresPair, cfgs ...replica.Con
 }
 
 // replicaCheck reads the commits and checks the history.
-func replicaCheck(t *testing.T, w *ReplicaWorkload, primary *sql.DB) (string, ReplicaReport, int) {
+func replicaCheck(t *testing.T, w *ReplicaWorkload, primary *sql.DB, standbyEvents []string) (string, ReplicaReport, int) {
 	t.Helper()
 	commits, err := w.Commits(t.Context(), primary)
 	if err != nil {
@@ -168,9 +182,13 @@ func replicaCheck(t *testing.T, w *ReplicaWorkload, primary *sql.DB) (string, Re
 	ops := w.H.Ops()
 	began := time.Now()
 	rep := checkReplica(ops, commits, replicaBounds)
-	t.Logf("checked in %v: %d operations, %d commits, %d reads (%d on the standby, %d refused); stalest read on the standby %v, on the primary %v (bounds %v, %v)",
+	t.Logf("checked in %v: %d operations, %d commits, %d reads (%d on the standby, %d refused; failed reads by kind: %v); stalest read on the standby %v, on the primary %v (bounds %v, %v)",
 		time.Since(began),
-		len(ops), len(commits), rep.Reads, rep.StandbyReads, rep.Refused, rep.WorstReplica, rep.WorstPrimary, replicaBounds.Replica, replicaBounds.Primary)
+		len(ops), len(commits), rep.Reads, rep.StandbyReads, rep.Refused, rep.Failed, rep.WorstReplica, rep.WorstPrimary, replicaBounds.Replica, replicaBounds.Primary)
+	t.Logf("stalest read on the standby: %s; %d reads on the standby were staler than MaxLag %v (within the margin)", rep.WorstRead, rep.OverMaxLag, replicaMaxLag)
+	if len(standbyEvents) > 0 {
+		t.Logf("standby faults: %s", strings.Join(standbyEvents, ", "))
+	}
 	return CheckReplica(ops, commits, replicaBounds), rep, len(ops)
 }
 
@@ -185,6 +203,7 @@ func TestReplicaChaos(t *testing.T) {
 		table := replicaTable(t, primary, standby, "replica_chaos")
 		clones, links := replicaClones(t, pair, replicaConfig(false), replicaConfig(true))
 		w := NewReplicaWorkload(clones, replicaSessions, table, s)
+		standby.h = w.H
 		sched := NewSchedule(s, links, []Process{standby}, replicaPgQuery)
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), *duration)
@@ -195,7 +214,7 @@ func TestReplicaChaos(t *testing.T) {
 		<-driven
 		t.Logf("ran %v", time.Since(start))
 		standby.heal(t, primary)
-		violation, rep, n := replicaCheck(t, w, primary)
+		violation, rep, n := replicaCheck(t, w, primary, standby.events)
 		if rep.StandbyReads == 0 {
 			t.Errorf("no read was served by the standby: the run checked nothing of the lag bound")
 		}
@@ -250,7 +269,7 @@ func TestReplicaChaosCatchesBrokenRouters(t *testing.T) {
 			standby.Pause()
 			<-driven
 			standby.heal(t, primary)
-			violation, _, _ := replicaCheck(t, w, primary)
+			violation, _, _ := replicaCheck(t, w, primary, nil)
 			t.Logf("the checker printed: %s", violation)
 			if !strings.Contains(violation, tc.clause) {
 				t.Errorf("the checker did not report %s for a router broken in it; it printed %q", tc.clause, violation)
