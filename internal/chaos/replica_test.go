@@ -205,13 +205,28 @@ func TestReplicaChaos(t *testing.T) {
 		w := NewReplicaWorkload(clones, replicaSessions, table, s)
 		standby.h = w.H
 		sched := NewSchedule(s, links, []Process{standby}, replicaPgQuery)
+		// Faults closer together than the default, so that a 6s run
+		// reaches the standby's pauses and kills, not only the links.
+		sched.Quiet = 200 * time.Millisecond
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), *duration)
 		defer cancel()
 		driven := make(chan struct{})
 		go func() { defer close(driven); w.Drive(ctx) }()
+		// Whatever the seed draws, every run has the standby fall behind
+		// for longer than the bound once, a third of the way in.
+		paused := make(chan struct{})
+		go func() {
+			defer close(paused)
+			if sleep(ctx, *duration/3) {
+				standby.Pause()
+				sleep(ctx, replicaBounds.Replica+500*time.Millisecond)
+				standby.Resume()
+			}
+		}()
 		sched.Run(ctx) // on the test's goroutine: it restarts the standby
 		<-driven
+		<-paused
 		t.Logf("ran %v", time.Since(start))
 		standby.heal(t, primary)
 		violation, rep, n := replicaCheck(t, w, primary, standby.events)
