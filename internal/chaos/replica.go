@@ -442,7 +442,7 @@ func checkReplica(ops []porcupine.Operation, commits []ReplicaCommit, b ReplicaB
 					rep.WorstRead = fmt.Sprintf("session %d's %s on clone %d, begun at %s, returned %d, superseded by %d committed at %s",
 						s, in.Kind, in.Clone, replicaMs(op.Call), out.Value, succ.Value, replicaMs(succ.At))
 				}
-				if out.Standby && b.MaxLag > 0 && stale > int64(b.MaxLag) {
+				if out.Standby && b.MaxLag > 0 && stale > int64(b.MaxLag) && stale <= int64(bound) {
 					rep.OverMaxLag++
 				}
 				*worst = max(*worst, time.Duration(stale))
