@@ -197,6 +197,8 @@ func replicaCheck(t *testing.T, w *ReplicaWorkload, primary *sql.DB, standbyEven
 // through proxies of its own, while the schedule breaks the links and
 // pauses or kills the standby.
 func TestReplicaChaos(t *testing.T) {
+	startModel(t)
+	d := runTime(1)
 	t.Run("postgresql", func(t *testing.T) {
 		pair, primary, standby := replicaPair(t)
 		s := seed(t)
@@ -209,7 +211,7 @@ func TestReplicaChaos(t *testing.T) {
 		// reaches the standby's pauses and kills, not only the links.
 		sched.Quiet = 200 * time.Millisecond
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(t.Context(), *duration)
+		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()
 		driven := make(chan struct{})
 		go func() { defer close(driven); w.Drive(ctx) }()
@@ -218,7 +220,7 @@ func TestReplicaChaos(t *testing.T) {
 		paused := make(chan struct{})
 		go func() {
 			defer close(paused)
-			if sleep(ctx, *duration/3) {
+			if sleep(ctx, d/3) {
 				standby.Pause()
 				sleep(ctx, replicaBounds.Replica+500*time.Millisecond)
 				standby.Resume()
