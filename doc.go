@@ -55,4 +55,35 @@
 // examples/webfarm runs all of them together: a balancer pair in front of
 // clones, shared sessions, sharded data on replicas behind a cache, a job
 // queue, an elected migrator, and a live dashboard to break it from.
+//
+// # Lifecycle
+//
+// One rule for every type of the library:
+//
+//   - A type whose work is a loop the caller starts has Run(ctx) error
+//     (queue.Worker, queue.Scheduler, balance.Health, balance.DNS,
+//     balance.LoadProber, failover.Pair; failover.Run is the function
+//     form). Run blocks until ctx ends and returns only when every goroutine
+//     it started has ended; a second Run while one runs returns at once the
+//     package's ErrAlreadyRunning. Its constructor starts nothing.
+//   - A type that holds goroutines, connections or subscriptions from its
+//     constructor has Close() error (the in-memory stores with a janitor,
+//     queue and elector backends, cache.Loader, rediscache.Invalidator,
+//     replica.Router, objects.Pool). Close releases them and returns once
+//     every goroutine the type started has ended; none starts after it.
+//     Close is idempotent. After Close, every method that needs what Close
+//     released returns the package's ErrClosed; Close never closes what
+//     the caller passed in (a client, a store, a *sql.DB).
+//   - A type that holds neither has no Close (cache.Memory, the
+//     balancers, the sharders).
+//
+// # Fakes and conformance kits
+//
+// Every interface has an in-memory implementation that is a product in its
+// own right, held to the same conformance kit as the real backends, so a
+// service's unit tests can use it as a fake: balance/balancetest,
+// session/sessiontest, cache/cachetest, queue/queuetest,
+// failover/electortest and replica/replicatest (which also fakes a
+// primary and its replicas for database/sql). A third party's
+// implementation passes the same kit.
 package scaleout

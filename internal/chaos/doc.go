@@ -36,13 +36,34 @@
 // on every one. A violation is reported as a cycle: operations that must
 // each come before the next, the last before the first.
 //
-// Models so far: sessions (every store: memory, Redis with and without
-// persistence, Redis Cluster, Memcached).
+// The models (each with its checker's clauses in its own file):
+//
+//   - session (session.go, listappend.go): per family, each request's
+//     changes applied exactly once, in an order consistent with real time;
+//     a logged-out family never served again under any ID. Memory, Redis
+//     with and without persistence, Redis Cluster, Memcached.
+//   - queue (queue.go): every acknowledged Enqueue ends; no Ack or Fail
+//     accepted from a superseded lease; a done job's result is the newest
+//     token's; Wait returns only final states. Memory, Redis, Redis
+//     Cluster.
+//   - elector (elector.go): tokens strictly increase across terms; a fence
+//     (PostgreSQL's FenceTx, rediselector's) accepts the writes of one
+//     holder at a time; a term reports itself over by its deadline.
+//     Memory, Redis, Redis Cluster, each with the PostgreSQL fence.
+//   - replica (replica.go): a tracked read is never older than its
+//     session's last write; an untracked one never older than MaxLag; a
+//     refused read is a typed error. PostgreSQL primary and standby.
+//   - cache (cache.go): CACHE-MODEL
+//
+// Each checker is unit-tested on synthetic histories that break each
+// clause, and each model keeps a broken implementation (a mutant) that its
+// checker must catch.
 //
 // # Running
 //
 // The tests of this package are the runner: make test runs each model on
-// each backend for -chaos.duration (6s) under seed 1; make chaos runs them
-// for CHAOS_DURATION with a random seed and writes the figures to CHAOS.md.
-// -chaos.seed replays a schedule.
+// each backend for -chaos.duration (6s) under seed 1; make chaos runs the
+// models side by side (-chaos.parallel), each for CHAOS_DURATION shared
+// among its backends (-chaos.model-duration), with a random seed, and
+// writes the figures to CHAOS.md. -chaos.seed replays a schedule.
 package chaos
