@@ -8,16 +8,16 @@ import (
 	"github.com/scaleout/scaleout/cache"
 )
 
-type Product struct {
-	ID    int
-	Name  string
-	Price int
-}
-
 // A Loader reads through the cache: the database is asked once, later Gets
 // are hits. In production the cache would be a rediscache.Cache or a
 // memcachedcache.Cache shared by every instance.
 func ExampleLoader() {
+	type Product struct {
+		ID    int
+		Name  string
+		Price int
+	}
+
 	store, _ := cache.NewMemory(cache.MemoryConfig{})
 	products, _ := cache.NewLoader(store, cache.LoaderConfig[Product]{
 		NegativeTTL: time.Minute, // remember "no such product" too
