@@ -41,12 +41,13 @@ type CacheInvalValue struct {
 
 // CacheInvalOp is one operation of the workload.
 type CacheInvalOp struct {
-	Kind    string // "bump" (the source changed), "invalidate" (Delete after a bump) or "read" (Get)
+	Kind    string // "bump" (the source changed), "invalidate" (Delete or Refresh after a bump) or "read" (Get)
+	Via     string // invalidate: "delete" or "refresh"
 	Key     int
 	Clone   int   // the clone whose Loader ran it (bump: none)
 	Version int   // bump: the version written; invalidate: the version it announces; read: the version seen
 	ReadAt  int64 // read: when the load that produced the value read the source
-	OK      bool  // invalidate: Delete returned nil
+	OK      bool  // invalidate: Delete or Refresh returned nil
 }
 
 // cacheInvalSource is the source of truth: every key starts at version
@@ -148,20 +149,32 @@ func (w *CacheInvalWorkload) Drive(ctx context.Context) {
 	wg.Wait()
 }
 
-// write bumps key in the source, then deletes it through clone's Loader.
+// write bumps key in the source, then deletes it through clone's Loader
+// or, one time in two, refreshes it (Refresh: "reloads key now ... and
+// stores the result for ttl; ... every local tier drops its copy
+// afterwards").
 func (w *CacheInvalWorkload) write(client, key, clone int) {
 	call := w.History.Now()
 	v := w.src.bump(key)
 	w.History.Add(client, CacheInvalOp{Kind: "bump", Key: key, Version: v}, nil, call, w.History.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), w.WriteTimeout)
 	defer cancel()
+	via := "delete"
+	if w.intN(2) == 0 {
+		via = "refresh"
+	}
 	call = w.History.Now()
-	err := w.Loaders[clone].Delete(ctx, cacheInvalKey(key))
+	var err error
+	if via == "delete" {
+		err = w.Loaders[clone].Delete(ctx, cacheInvalKey(key))
+	} else {
+		_, err = w.Loaders[clone].Refresh(ctx, cacheInvalKey(key), w.TTL, w.Load(key))
+	}
 	ret := w.History.Now()
 	if err != nil {
 		ret = Unknown // it may have reached the cache, and the other clones, or not
 	}
-	w.History.Add(client, CacheInvalOp{Kind: "invalidate", Key: key, Clone: clone, Version: v, OK: err == nil}, nil, call, ret)
+	w.History.Add(client, CacheInvalOp{Kind: "invalidate", Via: via, Key: key, Clone: clone, Version: v, OK: err == nil}, nil, call, ret)
 }
 
 // read Gets key through clone's Loader; a failed Get tells nothing.
@@ -323,12 +336,19 @@ func CheckCacheInval(ops []porcupine.Operation, b CacheInvalBounds) string {
 				where = fmt.Sprintf("clone %d, %v before the read began (other clones may lag %v)",
 					bin.Clone, time.Duration(r.Call-by.Return), b.OtherClones)
 			}
-			return fmt.Sprintf("read of key %d on clone %d [%s] returned version %d (loaded at %s), but a Delete of key %d "+
+			return fmt.Sprintf("read of key %d on clone %d [%s] returned version %d (loaded at %s), but a %s of key %d "+
 				"after version %d was written [%s] had returned nil on %s", in.Key, in.Clone, cacheInvalSpan(r), in.Version,
-				cacheInvalAt(in.ReadAt), in.Key, need, cacheInvalSpan(by), where)
+				cacheInvalAt(in.ReadAt), cacheInvalVerb(bin.Via), in.Key, need, cacheInvalSpan(by), where)
 		}
 	}
 	return ""
+}
+
+func cacheInvalVerb(via string) string {
+	if via == "refresh" {
+		return "Refresh"
+	}
+	return "Delete"
 }
 
 func cmpInt64(a, b int64) int {
