@@ -20,7 +20,9 @@ import (
 // in-process versioned map) is read through clones' cache.Loaders, and a
 // writer changes a key by bumping its version in the source and then, as
 // the cache package tells a user to ("Delete ... Call it after the data
-// source has changed"), calling Loader.Delete on its clone. The promise
+// source has changed"), calling Loader.Delete on its clone, or
+// Loader.Refresh ("reloads key now ... and stores the result for ttl").
+// The promise
 // checked (CheckCacheInval) is that no read is staler than the documented
 // bounds allow:
 //
@@ -28,7 +30,7 @@ import (
 //   - a read returns a version that was current at most TTL (plus a
 //     scheduling margin) before it began: entries are fresh for the ttl
 //     given to Get and, without StaleFor, never served after;
-//   - a read that began after a Delete of version v returned nil returns
+//   - a read that began after a Delete (or Refresh) of version v returned nil returns
 //     version v or newer: at once on the clone that deleted, and on other
 //     clones at once or within a documented window (their local tiers).
 
@@ -321,8 +323,10 @@ func CheckCacheInval(ops []porcupine.Operation, b CacheInvalBounds) string {
 		// Clause 3 (Loader.Delete: "removes keys from the cache, voiding any
 		// fill in progress so that a slow filler cannot write back what it
 		// read before the change, and drops them from every local tier. Call
-		// it after the data source has changed"): a read that began after a
-		// Delete of version v returned nil sees v or newer, on the clone
+		// it after the data source has changed"; Loader.Refresh: "reloads
+		// key now ... and stores the result for ttl; ... every local tier
+		// drops its copy afterwards"): a read that began after a Delete or
+		// Refresh of version v returned nil sees v or newer, on the clone
 		// that deleted at once, and on the others once OtherClones has
 		// passed (see CacheInvalBounds.OtherClones).
 		need, by := required(byClone[[2]int{in.Key, in.Clone}], r.Call)
