@@ -26,7 +26,10 @@
 //   - Miss, one process: concurrent Gets of a key share one flight
 //     (golang.org/x/sync/singleflight). The flight runs on a context that
 //     outlives a caller who gives up, bounded by LoadTimeout, so one
-//     impatient caller neither fails the others nor wastes the load.
+//     impatient caller neither fails the others nor wastes the load. A
+//     Set, Delete, Expire or Refresh of the key (or one heard from another
+//     process through the Invalidator) ends the sharing: a Get that begins
+//     after it starts a flight of its own, whose load sees the change.
 //   - Miss, many processes: on a SwapCache the flight first takes the key's
 //     fill lease (an Add of a lease entry with a random token, the "leases"
 //     of Facebook's memcache). The process that wins loads; the others see

@@ -151,7 +151,8 @@ func (l *Loader[T]) hit(ctx context.Context, key string, ttl time.Duration, load
 // the change. stale, when not nil, is restored if the load fails, and
 // answers in its place.
 func (l *Loader[T]) fill(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), lease []byte, stale *envelope, epoch uint64) (T, error) {
-	return l.fillOr(ctx, key, ttl, load, lease, stale, true, epoch)
+	v, err, _ := l.fillOr(ctx, key, ttl, load, lease, stale, true, epoch)
+	return v, err
 }
 
 // noLocal is the epoch of fills whose result stays out of the local tier.
@@ -159,8 +160,11 @@ const noLocal = ^uint64(0)
 
 // fillOr is fill; serveStale says whether a failed load is answered with
 // the stale entry or with its error. A stored result also goes into the
-// local tier, unless epoch is noLocal (see fillLocal).
-func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), lease []byte, stale *envelope, serveStale bool, epoch uint64) (T, error) {
+// local tier, unless epoch is noLocal (see fillLocal). notStored is why a
+// loaded result was not stored, when the cache may still hold what was
+// there before (an encoding or cache error; not a voided lease, which
+// means a change replaced the entry): Get ignores it, Refresh reports it.
+func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), lease []byte, stale *envelope, serveStale bool, epoch uint64) (_ T, _ error, notStored error) {
 	var zero T
 	start := time.Now()
 	v, err := l.callLoad(ctx, load)
@@ -172,7 +176,7 @@ func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, l
 		payload, merr := l.codec.Marshal(v)
 		if merr != nil {
 			l.release(ctx, key, lease, stale)
-			return v, nil // the caller still gets its value; only caching failed
+			return v, nil, fmt.Errorf("cache: encode %q: %w", key, merr) // the caller still gets its value; only caching failed
 		}
 		e = envelope{kind: kindValue, freshUntil: l.freshUntil(ttl), delta: delta, payload: payload}
 		storeTTL = l.storeTTL(ttl)
@@ -181,17 +185,17 @@ func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, l
 		storeTTL = l.storeTTL(l.cfg.NegativeTTL)
 	case errors.Is(err, ErrNotFound):
 		l.release(ctx, key, lease, stale)
-		return zero, err
+		return zero, err, nil
 	default:
 		l.stats.loadErrors.Add(1)
 		l.release(ctx, key, lease, stale)
 		if stale != nil && serveStale {
 			if sv, derr := l.decode(*stale); derr == nil {
 				l.stats.staleServes.Add(1)
-				return sv, notFoundErr(*stale)
+				return sv, notFoundErr(*stale), nil
 			}
 		}
-		return zero, err
+		return zero, err, nil
 	}
 	b := e.marshal()
 	var serr error
@@ -206,7 +210,10 @@ func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, l
 	if serr == nil && epoch != noLocal {
 		l.fillLocal(key, epoch, localEntry[T]{v: v, notFound: err != nil}, len(e.payload), e.freshUntil)
 	}
-	return v, err
+	if serr != nil && !errors.Is(serr, ErrNotStored) {
+		return v, err, fmt.Errorf("cache: store %q: %w", key, serr)
+	}
+	return v, err, nil
 }
 
 // release gives a lease back after a failed load. With no value to serve,

@@ -292,8 +292,11 @@ func (l *Loader[T]) Close() error {
 }
 
 // invalidate drops keys from this process's local tier and publishes them
-// to the others.
+// to the others. It also ends the sharing of the keys' flights in
+// progress: their loads may have read the source before the change, so a
+// Get from now on starts a flight of its own rather than join one.
 func (l *Loader[T]) invalidate(ctx context.Context, keys []string) error {
+	l.forgetFlights(keys)
 	if l.local == nil {
 		return nil
 	}
@@ -313,8 +316,17 @@ func (l *Loader[T]) invalidated(keys []string) {
 		l.local.clear()
 		return
 	}
+	l.forgetFlights(keys)
 	for _, k := range keys {
 		l.local.delete(k)
+	}
+}
+
+// forgetFlights lets the flights of keys in progress finish for the
+// callers they have, and makes every later Get of keys start a new one.
+func (l *Loader[T]) forgetFlights(keys []string) {
+	for _, k := range keys {
+		l.flights.Forget(k)
 	}
 }
 

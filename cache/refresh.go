@@ -55,15 +55,18 @@ func (l *Loader[T]) expire(ctx context.Context, key string) error {
 // Refresh reloads key now, under its lease, and stores the result for
 // ttl; readers keep the current value until it is replaced, and every
 // local tier drops its copy afterwards. It fails with ErrRefreshing when
-// another caller holds a live lease on the key.
+// another caller holds a live lease on the key, and with an error when
+// the result could not be stored (readers may then keep the old value
+// until its TTL: Delete the key to be sure); it answers the loaded value
+// either way.
 func (l *Loader[T]) Refresh(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := checkLoad(key, ttl, load); err != nil {
 		return zero, err
 	}
 	if l.swap == nil {
-		v, err := l.fillOr(ctx, key, ttl, load, nil, nil, false, noLocal)
-		return v, errors.Join(err, l.invalidate(ctx, []string{key}))
+		v, err, notStored := l.fillOr(ctx, key, ttl, load, nil, nil, false, noLocal)
+		return v, errors.Join(err, notStored, l.invalidate(ctx, []string{key}))
 	}
 	raw, err := l.cacheGet(ctx, key)
 	now := l.now()
@@ -92,8 +95,10 @@ func (l *Loader[T]) Refresh(ctx context.Context, key string, ttl time.Duration, 
 	if err != nil {
 		return zero, err
 	}
-	v, err := l.fillOr(ctx, key, ttl, load, lease, stale, false, noLocal)
+	v, err, notStored := l.fillOr(ctx, key, ttl, load, lease, stale, false, noLocal)
 	// Even a failed load may have stored something (a not-found entry):
-	// local copies of the old value must go either way.
-	return v, errors.Join(err, l.invalidate(ctx, []string{key}))
+	// local copies of the old value must go either way. A result that
+	// could not be stored is an error: the cache may still hold the old
+	// value, fresh, and its readers read it.
+	return v, errors.Join(err, notStored, l.invalidate(ctx, []string{key}))
 }

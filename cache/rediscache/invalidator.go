@@ -21,7 +21,8 @@ const DefaultChannel = "scaleout:cache:invalidate"
 // pingEvery is how long the subscription may stay silent before the
 // Invalidator pings, so that a connection that died without a word (a
 // partition, a server that vanished) is found out within about twice this.
-const pingEvery = 5 * time.Second
+// A variable for tests.
+var pingEvery = 5 * time.Second
 
 // An Invalidator is a cache.Invalidator on Redis pub/sub: Publish is one
 // PUBLISH, and one connection per Invalidator receives every process's
@@ -45,7 +46,11 @@ type Invalidator struct {
 	next int
 	subs map[int]func([]string)
 
+	// pubsub is replaced when its connection goes silent (see run);
+	// psMu guards it and closed, so that Close closes the current one.
+	psMu   sync.Mutex
 	pubsub *redis.PubSub
+	closed bool
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -108,31 +113,68 @@ func (inv *Invalidator) Subscribe(fn func([]string)) func() {
 // Close ends the subscription and waits for its goroutine.
 func (inv *Invalidator) Close() error {
 	inv.cancel()
-	err := inv.pubsub.Close()
+	inv.psMu.Lock()
+	inv.closed = true
+	ps := inv.pubsub
+	inv.psMu.Unlock()
+	err := ps.Close() // unblocks a receive in progress
 	<-inv.done
 	return err
+}
+
+func (inv *Invalidator) current() *redis.PubSub {
+	inv.psMu.Lock()
+	defer inv.psMu.Unlock()
+	return inv.pubsub
+}
+
+// resubscribe replaces the subscription by a new one, on a new
+// connection: go-redis reconnects a PubSub only after an error, and a
+// connection that went silent gives none.
+func (inv *Invalidator) resubscribe(ctx context.Context) {
+	ps := inv.client.Subscribe(ctx, inv.channel)
+	inv.psMu.Lock()
+	if inv.closed {
+		inv.psMu.Unlock()
+		_ = ps.Close()
+		return
+	}
+	old := inv.pubsub
+	inv.pubsub = ps
+	inv.psMu.Unlock()
+	_ = old.Close()
 }
 
 func (inv *Invalidator) run(ctx context.Context) {
 	defer close(inv.done)
 	healthy := true
+	pinged := false // a ping is out, and nothing has been heard since
 	backoff := 10 * time.Millisecond
 	for {
-		msg, err := inv.pubsub.ReceiveTimeout(ctx, pingEvery)
+		ps := inv.current()
+		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() && healthy {
-				// Silence: ask for a pong, whose absence fails the next receive.
-				if perr := inv.pubsub.Ping(ctx); perr == nil {
+			silent := errors.As(err, &ne) && ne.Timeout()
+			if silent && healthy && !pinged {
+				// Silence: ask for a pong. If the next receive times out
+				// too, the connection is dead: a write to a partitioned
+				// or hung server succeeds, so only the missing pong says so.
+				if perr := ps.Ping(ctx); perr == nil {
+					pinged = true
 					continue
 				}
 			}
+			pinged = false
 			if healthy {
 				healthy = false
 				inv.fanOut(nil)
+			}
+			if silent {
+				inv.resubscribe(ctx)
 			}
 			select {
 			case <-time.After(backoff):
@@ -143,6 +185,7 @@ func (inv *Invalidator) run(ctx context.Context) {
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		pinged = false // anything heard proves the connection alive
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			// go-redis resubscribes after a reconnect: whatever was
