@@ -13,16 +13,14 @@ import (
 
 var cacheInvalTestBounds = CacheInvalBounds{TTL: 2 * time.Second, OtherClones: 500 * time.Millisecond, Margin: 10 * time.Millisecond}
 
-func ms(n int64) int64 { return n * int64(time.Millisecond) }
-
 func cacheInvalBump(key, v int, call, ret int64) porcupine.Operation {
-	return porcupine.Operation{Input: CacheInvalOp{Kind: "bump", Key: key, Version: v}, Call: ms(call), Return: ms(ret)}
+	return porcupine.Operation{Input: CacheInvalOp{Kind: "bump", Key: key, Version: v}, Call: call * ms, Return: ret * ms}
 }
 
 // cacheInvalDelete is a Delete on clone announcing v; ret < 0 is a Delete
 // that failed (its return Unknown).
 func cacheInvalDelete(key, clone, v int, call, ret int64) porcupine.Operation {
-	op := porcupine.Operation{Input: CacheInvalOp{Kind: "invalidate", Key: key, Clone: clone, Version: v, OK: ret >= 0}, Call: ms(call), Return: ms(ret)}
+	op := porcupine.Operation{Input: CacheInvalOp{Kind: "invalidate", Key: key, Clone: clone, Version: v, OK: ret >= 0}, Call: call * ms, Return: ret * ms}
 	if ret < 0 {
 		op.Return = Unknown
 	}
@@ -30,7 +28,7 @@ func cacheInvalDelete(key, clone, v int, call, ret int64) porcupine.Operation {
 }
 
 func cacheInvalRead(key, clone, v int, readAt, call, ret int64) porcupine.Operation {
-	return porcupine.Operation{Input: CacheInvalOp{Kind: "read", Key: key, Clone: clone, Version: v, ReadAt: ms(readAt)}, Call: ms(call), Return: ms(ret)}
+	return porcupine.Operation{Input: CacheInvalOp{Kind: "read", Key: key, Clone: clone, Version: v, ReadAt: readAt * ms}, Call: call * ms, Return: ret * ms}
 }
 
 // cacheInvalBase: key 1 goes to version 1 at 100–101 ms, deleted on clone

@@ -53,7 +53,13 @@
 //   - replica (replica.go): a tracked read is never older than its
 //     session's last write; an untracked one never older than MaxLag; a
 //     refused read is a typed error. PostgreSQL primary and standby.
-//   - cache (cache.go): CACHE-MODEL
+//   - cache invalidation (cacheinval.go): no read returns a value never
+//     written, none older than its TTL, and none older than an
+//     invalidation (Delete, Refresh) that completed before it began —
+//     at once on the clone that invalidated, within LocalTTL on the others
+//     where invalidations travel by Redis pub/sub or not at all. Memory
+//     with a LocalBus, Redis and Redis Cluster with rediscache's
+//     Invalidator, Memcached.
 //
 // Each checker is unit-tested on synthetic histories that break each
 // clause, and each model keeps a broken implementation (a mutant) that its
