@@ -68,7 +68,7 @@
 // # Running
 //
 // The tests of this package are the runner: make test runs each model on
-// each backend for -chaos.duration (6s) under seed 1; make chaos runs the
+// each backend for -chaos.duration (4s) under seed 1; make chaos runs the
 // models side by side (-chaos.parallel), each for CHAOS_DURATION shared
 // among its backends (-chaos.model-duration), with a random seed, and
 // writes the figures to CHAOS.md. -chaos.seed replays a schedule.
