@@ -89,73 +89,52 @@ func ExampleTrack() {
 	// next request reads on primary
 }
 
-// A request writes, then enqueues a job about what it wrote: the job
-// carries the request's Mark in its payload, and the worker runs it under
-// TrackFrom, so its reads see the write even on a replica that has not
-// applied it (here one that stopped applying changes).
+// A request writes in a transaction, then enqueues a job about what it
+// wrote. BeginTxFunc records the commit in the request's Track context;
+// the job carries the request's Mark in its payload, and the worker (on
+// another machine, with a Router of its own) runs it under TrackFrom, so
+// its reads see the write even though the replica has not applied it
+// (here it stopped applying changes).
 func ExampleTrackFrom_job() {
 	topo := replicatest.New(nil, "primary", "replica")
 	defer topo.Close()
-	r, _ := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
-	defer r.Close()
-	db := r.DB()
 	topo.Pause("replica")
+	web, _ := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
+	defer web.Close()
+	worker, _ := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
+	defer worker.Close()
 
 	type receipt struct {
 		OrderID int64
 		Mark    replica.Mark // what the worker's reads must see
 	}
 	req := replica.Track(context.Background())
-	if _, err := db.ExecContext(req, "INSERT INTO orders (id) VALUES ($1)", 7); err != nil {
-		fmt.Println(err)
-		return
-	}
-	mark, _ := replica.MarkOf(req)
-	payload, _ := json.Marshal(receipt{OrderID: 7, Mark: mark}) // the job's payload
-
-	// In the worker, perhaps on another machine:
-	var job receipt
-	if err := json.Unmarshal(payload, &job); err != nil {
-		fmt.Println(err)
-		return
-	}
-	var with, without string
-	_ = db.QueryRowContext(replica.TrackFrom(context.Background(), job.Mark), "SELECT id FROM orders WHERE id = $1", job.OrderID).Scan(&with)
-	_ = db.QueryRowContext(context.Background(), "SELECT id FROM orders WHERE id = $1", job.OrderID).Scan(&without)
-	fmt.Println("job with the mark reads on", with)
-	fmt.Println("job without it reads on", without)
-	// Output:
-	// job with the mark reads on primary
-	// job without it reads on replica
-}
-
-// BeginTxFunc runs a transaction (a *sql.Tx, on the primary) and records
-// its commit at the primary's position: the Track context's reads then go
-// to a replica that applied it, or to the primary, as here, where the
-// only replica stopped applying changes.
-func ExampleDB_BeginTxFunc() {
-	topo := replicatest.New(nil, "primary", "replica")
-	defer topo.Close()
-	r, _ := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
-	defer r.Close()
-	db := r.DB()
-	topo.Pause("replica")
-
-	ctx := replica.Track(context.Background())
-	err := db.BeginTxFunc(ctx, nil, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - 10 WHERE id = 1")
+	err := web.DB().BeginTxFunc(req, nil, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(req, "INSERT INTO orders (id) VALUES ($1)", 7)
 		return err
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	var on string
-	_ = db.QueryRowContext(ctx, "SELECT balance FROM accounts WHERE id = 1").Scan(&on)
-	fmt.Println("after the commit the request reads on", on)
-	mark, _ := replica.MarkOf(ctx)
-	fmt.Println("recorded at a position:", mark.Position > 0)
+	mark, _ := replica.MarkOf(req)
+	fmt.Println("the commit is recorded at a position:", mark.Position > 0)
+	payload, _ := json.Marshal(receipt{OrderID: 7, Mark: mark}) // the job's payload
+
+	// In the worker:
+	var job receipt
+	if err := json.Unmarshal(payload, &job); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var with, without string
+	db, ctx := worker.DB(), context.Background()
+	_ = db.QueryRowContext(replica.TrackFrom(ctx, job.Mark), "SELECT id FROM orders WHERE id = $1", job.OrderID).Scan(&with)
+	_ = db.QueryRowContext(ctx, "SELECT id FROM orders WHERE id = $1", job.OrderID).Scan(&without)
+	fmt.Println("the job with the mark reads on", with)
+	fmt.Println("the job without it reads on", without)
 	// Output:
-	// after the commit the request reads on primary
-	// recorded at a position: true
+	// the commit is recorded at a position: true
+	// the job with the mark reads on primary
+	// the job without it reads on replica
 }

@@ -138,19 +138,18 @@ func TestDropInAfterClose(t *testing.T) {
 	d := r.DB()
 	require.NoError(t, d.Close())
 	require.NoError(t, d.Close(), "Close is idempotent")
-	_, err = d.Begin()
-	require.ErrorIs(t, err, replica.ErrClosed)
-	_, err = d.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
-	require.ErrorIs(t, err, replica.ErrClosed)
-	require.ErrorIs(t, d.BeginTxFunc(t.Context(), nil, func(*sql.Tx) error { return nil }), replica.ErrClosed)
-	_, err = d.Conn(t.Context())
-	require.ErrorIs(t, err, replica.ErrClosed)
-	_, err = d.Query("SELECT 1")
-	require.ErrorIs(t, err, replica.ErrClosed)
-	_, err = d.Exec("UPDATE t SET v = 1")
-	require.ErrorIs(t, err, replica.ErrClosed)
-	_, err = d.Prepare("SELECT 1")
-	require.ErrorIs(t, err, replica.ErrClosed)
-	require.ErrorIs(t, d.Ping(), replica.ErrClosed)
+	ctx := t.Context()
+	for name, call := range map[string]func() error{
+		"Begin":          func() error { _, err := d.Begin(); return err },
+		"BeginTx (read)": func() error { _, err := d.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); return err },
+		"BeginTxFunc":    func() error { return d.BeginTxFunc(ctx, nil, func(*sql.Tx) error { return nil }) },
+		"Conn":           func() error { _, err := d.Conn(ctx); return err },
+		"Query":          func() error { _, err := d.Query("SELECT 1"); return err },
+		"Exec":           func() error { _, err := d.Exec("UPDATE t SET v = 1"); return err },
+		"Prepare":        func() error { _, err := d.Prepare("SELECT 1"); return err },
+		"Ping":           d.Ping,
+	} {
+		require.ErrorIs(t, call(), replica.ErrClosed, name)
+	}
 	require.NoError(t, topo.DB("p").Ping(), "Close leaves the pools open")
 }
