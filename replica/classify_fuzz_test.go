@@ -31,7 +31,9 @@ import (
 // run).
 const fuzzTable = "fuzz_t"
 
-// readOnlySeeds are the cases of issue 15 and ordinary reads and writes.
+// readOnlySeeds are ordinary reads and writes, and writes and locks
+// hidden in reads: behind comments (MySQL's executable ones included),
+// quotes, dollar quotes, a second statement, SELECT INTO.
 var readOnlySeeds = []string{
 	"SELECT * FROM fuzz_t WHERE id = 1",
 	"SELECT v FROM fuzz_t ORDER BY id LIMIT 1",

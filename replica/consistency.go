@@ -13,6 +13,10 @@ import (
 type tracker struct {
 	position    atomic.Uint64 // reads need a replica that applied this
 	windowUntil atomic.Int64  // wall UnixNano until which reads go to the primary
+	// pinned is the window (ns) of a write whose end the Router cannot
+	// see (a *sql.Tx from BeginTx, a *sql.Conn): while set, reads go to
+	// the primary, and a Mark covers that window from when it is taken.
+	pinned atomic.Int64
 }
 
 type trackKey struct{}
@@ -24,11 +28,18 @@ type trackKey struct{}
 // Config.ReadYourWrites when the write's position is unknown. Contexts
 // without Track read from any fit replica.
 //
+// A read-write transaction from BeginTx, or a Conn, taken through a Track
+// context sends its reads to the primary from then on, as the Router
+// cannot see when what it wrote commits; BeginTxFunc records the commit
+// instead, like a write through ExecContext.
+//
 // Track a user's request, not the whole process: every tracked write
 // sends that context's reads to the primary or to the most caught-up
 // replicas for a while. To carry the guarantee to the user's next request
 // (after a redirect, or to another clone), store MarkOf in the session
-// and resume with TrackFrom.
+// and resume with TrackFrom; to carry it to a background job, put the
+// Mark in the job's payload and run the job under TrackFrom (see the
+// package doc, "Composing with cache and queue").
 func Track(ctx context.Context) context.Context {
 	return context.WithValue(ctx, trackKey{}, new(tracker))
 }
@@ -56,6 +67,28 @@ func (t *tracker) wrote(pos uint64, window time.Duration) {
 	}
 }
 
+// pin sends t's reads to the primary from now on, for a write whose
+// commit the Router cannot see; window (Config.ReadYourWrites) is how
+// long a Mark taken later keeps them there. A disabled window (<= 0) pins
+// nothing, as it records nothing for a write of unknown position.
+func (t *tracker) pin(window time.Duration) {
+	if t == nil || window <= 0 {
+		return
+	}
+	for old := t.pinned.Load(); old < int64(window) && !t.pinned.CompareAndSwap(old, int64(window)); old = t.pinned.Load() {
+	}
+}
+
+// primaryUntil is the wall UnixNano until which t's reads go to the
+// primary: the window, or a window from now while pinned.
+func (t *tracker) primaryUntil() int64 {
+	until := t.windowUntil.Load()
+	if p := t.pinned.Load(); p > 0 {
+		until = max(until, time.Now().Add(time.Duration(p)).UnixNano())
+	}
+	return until
+}
+
 // A Mark is what later reads must see of the writes made through a Track
 // context. Its text form ("<position>.<until unix ns>") fits in a cookie or
 // a session.
@@ -72,7 +105,7 @@ func MarkOf(ctx context.Context) (m Mark, ok bool) {
 		return Mark{}, false
 	}
 	m.Position = t.position.Load()
-	if u := t.windowUntil.Load(); u > 0 {
+	if u := t.primaryUntil(); u > 0 {
 		m.Until = time.Unix(0, u)
 	}
 	return m, true

@@ -6,20 +6,23 @@ import (
 	"database/sql/driver"
 )
 
-// DB has the methods of *sql.DB that run statements, with the same
-// signatures (so it satisfies sqlc's DBTX and similar interfaces), and
-// routes each one:
-// ExecContext, read-write transactions and statements that write go to the
-// primary; QueryContext and QueryRowContext of a read-only statement, and
-// read-only transactions, go to a replica fit for the context's reads.
-// Writes through a Track context are recorded for read-your-writes.
+// DB is a drop-in for *sql.DB in code that runs statements: it has
+// *sql.DB's Exec, Query, QueryRow, Prepare, Begin, Ping, their Context
+// variants, Conn and Close, with the same signatures and result types
+// (BeginTx returns a *sql.Tx), so a service swaps its *sql.DB for r.DB()
+// in one line, and sqlc's DBTX, GORM's ConnPool and similar interfaces
+// accept it. It routes each call:
+// Exec, read-write transactions, Conn and statements that write go to the
+// primary; Query and QueryRow of a read-only statement, and read-only
+// transactions, go to a replica fit for the context's reads. Writes
+// through a Track context are recorded for read-your-writes.
 //
 // A read that fails on a broken connection before returning rows is
 // retried once, on another fit node; writes are never retried (they may
 // have been applied).
 type DB struct{ r *Router }
 
-// DB returns the Router as a *sql.DB look-alike.
+// DB returns the Router as a drop-in for *sql.DB.
 func (r *Router) DB() *DB { return &DB{r: r} }
 
 // Router returns the Router behind d.
@@ -118,51 +121,6 @@ func (d *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error
 		return stmt, err
 	}
 	return read(ctx, d.r, func(db *sql.DB) (*sql.Stmt, error) { return db.PrepareContext(ctx, query) })
-}
-
-// BeginTx starts a transaction: on a fit replica when opts.ReadOnly, else
-// on the primary. Commit of a read-write transaction through a Track
-// context records its write.
-func (d *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
-	if opts != nil && opts.ReadOnly {
-		tx, err := read(ctx, d.r, func(db *sql.DB) (*sql.Tx, error) { return db.BeginTx(ctx, opts) })
-		if err != nil {
-			return nil, err
-		}
-		return &Tx{Tx: tx}, nil
-	}
-	m, err := d.r.writer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := m.DB.BeginTx(ctx, opts)
-	if err != nil {
-		d.r.suspect(err)
-		return nil, err
-	}
-	return &Tx{Tx: tx, r: d.r, ctx: ctx, primary: m}, nil
-}
-
-// Tx is a *sql.Tx whose Commit records a write for read-your-writes.
-type Tx struct {
-	*sql.Tx
-	r       *Router
-	ctx     context.Context
-	primary *member // nil for a read-only transaction
-}
-
-// Commit commits the transaction; see sql.Tx.Commit.
-func (tx *Tx) Commit() error {
-	if err := tx.Tx.Commit(); err != nil {
-		if tx.r != nil {
-			tx.r.suspect(err)
-		}
-		return err
-	}
-	if tx.primary != nil {
-		tx.r.wrote(context.WithoutCancel(tx.ctx), tx.primary, true)
-	}
-	return nil
 }
 
 // errRow returns a *sql.Row whose Scan fails with err. *sql.Row cannot be

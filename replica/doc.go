@@ -7,17 +7,18 @@
 //
 //	r, err := replica.New(replica.Config{Probe: new(replica.PostgreSQL), MaxLag: 5 * time.Second},
 //		replica.Node{Name: "pg-a", DB: a}, replica.Node{Name: "pg-b", DB: b})
-//	db := r.DB() // QueryContext, ExecContext, BeginTx… like *sql.DB, routed
+//	db := r.DB() // a drop-in for *sql.DB: Query, Exec, BeginTx…, routed
 //
 // # Routing
 //
-// DB's ExecContext, read-write transactions and prepared writes run on the
+// DB's Exec, read-write transactions, Conn and prepared writes run on the
 // primary. QueryContext and QueryRowContext run on a replica when the
 // statement is read-only (ReadOnly: it starts with SELECT, WITH, VALUES,
 // TABLE, SHOW or EXPLAIN and names nothing that writes or locks, so
 // INSERT … RETURNING, SELECT … FOR UPDATE and a data-modifying WITH go to
 // the primary), and read-only transactions (sql.TxOptions{ReadOnly: true})
-// run on a replica. UsePrimary(ctx) sends a context's reads to the
+// run on a replica (each method without a context routes as its Context
+// variant does, with context.Background()). UsePrimary(ctx) sends a context's reads to the
 // primary. The replica is chosen by a balance.Balancer: round robin by
 // default, balance.P2C to favour the least busy. Writer and Reader hand
 // out the chosen *sql.DB for code that runs statements itself.
@@ -67,8 +68,69 @@
 // and the reads go to any replica that has replayed it, or to the
 // primary. Otherwise (and after a write sent through QueryContext, whose
 // position is not known when it returns) the reads go to the primary for
-// Config.ReadYourWrites. MarkOf and TrackFrom carry the guarantee to the
-// user's next request, through a cookie or the session.
+// Config.ReadYourWrites. A transaction run by BeginTxFunc records its
+// commit the same way. A *sql.Tx from BeginTx, or a Conn, does not tell
+// the Router when what it wrote commits, so it keeps the context's reads
+// on the primary from then on. MarkOf and TrackFrom carry the guarantee
+// to the user's next request, through a cookie or the session, and to a
+// background job (see below).
+//
+// # Drop-in for database/sql
+//
+// *DB has the statement methods of *sql.DB with their signatures and
+// result types: Exec, Query, QueryRow, Prepare, Begin, Ping, their
+// Context variants, Conn and Close; BeginTx returns the node's *sql.Tx.
+// Code written against *sql.DB compiles against it once the variable or
+// parameter type is changed (to *replica.DB, or to an interface both
+// satisfy), and sqlc's DBTX and GORM's ConnPool accept it. The pool knobs
+// (SetMaxOpenConns, Stats) are each node's: set them on the *sql.DB of
+// each Node. The nested module replica/adapters shows *DB under GORM and
+// over a pgxpool.Pool per node (pgx's stdlib.OpenDBFromPool), tested on a
+// real primary and standby.
+//
+// # Composing with cache and queue
+//
+// A cache filled from the database shares what a read saw with every
+// user, and read-your-writes is per context; two compositions need care.
+//
+// A cache.Loader refilled from a lagging replica right after a write: a
+// request updates a row and deletes its cache entry; the next miss, from
+// any user's request, loads the row from a replica that has not replayed
+// the update yet and caches the old row for the whole TTL. Track does not
+// help: the load runs for whichever caller missed first. After the write,
+// read the row back under UsePrimary and Set it:
+//
+//	if _, err := db.ExecContext(ctx, "UPDATE users SET name = $1 WHERE id = $2", name, id); err != nil {
+//		return err
+//	}
+//	u, err := loadUser(replica.UsePrimary(ctx), db, id) // the primary has the write
+//	if err != nil {
+//		return err
+//	}
+//	return users.Set(ctx, userKey(id), u, time.Hour) // voids any fill under way
+//
+// Read-your-writes across a queue: a request writes, then enqueues a job
+// about what it wrote; the worker's reads go to any fit replica, which may
+// not have the write yet, so the job sees the old row, or none. Carry the
+// request's Mark in the job (a Mark marshals to text, so it rides in a
+// JSON payload) and run the job under TrackFrom:
+//
+//	type receipt struct {
+//		OrderID int64
+//		Mark    replica.Mark // what the worker's reads must see
+//	}
+//	mark, _ := replica.MarkOf(ctx) // ctx: the request's Track context
+//	_, err := receipts.Enqueue(ctx, q, receipt{OrderID: id, Mark: mark}, queue.Job{})
+//
+//	// In the worker:
+//	err := receipts.Handle(w, func(ctx context.Context, r receipt, d *queue.Delivery) error {
+//		ctx = replica.TrackFrom(ctx, r.Mark)
+//		…
+//	})
+//
+// With a PositionProbe the mark holds a WAL position, good whenever the
+// job runs; without one it holds a wall-clock window, whose end the
+// worker's clock must agree on.
 //
 // # Promotion
 //

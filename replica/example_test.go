@@ -2,6 +2,8 @@ package replica_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -85,4 +87,54 @@ func ExampleTrack() {
 	// tracked read on primary
 	// untracked read on replica
 	// next request reads on primary
+}
+
+// A request writes in a transaction, then enqueues a job about what it
+// wrote. BeginTxFunc records the commit in the request's Track context;
+// the job carries the request's Mark in its payload, and the worker (on
+// another machine, with a Router of its own) runs it under TrackFrom, so
+// its reads see the write even though the replica has not applied it
+// (here it stopped applying changes).
+func ExampleTrackFrom_job() {
+	topo := replicatest.New(nil, "primary", "replica")
+	defer topo.Close()
+	topo.Pause("replica")
+	web, _ := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
+	defer web.Close()
+	worker, _ := replica.New(replica.Config{Probe: topo}, topo.Nodes()...)
+	defer worker.Close()
+
+	type receipt struct {
+		OrderID int64
+		Mark    replica.Mark // what the worker's reads must see
+	}
+	req := replica.Track(context.Background())
+	err := web.DB().BeginTxFunc(req, nil, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(req, "INSERT INTO orders (id) VALUES ($1)", 7)
+		return err
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mark, _ := replica.MarkOf(req)
+	fmt.Println("the commit is recorded at a position:", mark.Position > 0)
+	payload, _ := json.Marshal(receipt{OrderID: 7, Mark: mark}) // the job's payload
+
+	// In the worker:
+	var job receipt
+	if err := json.Unmarshal(payload, &job); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var with, without string
+	db, ctx := worker.DB(), context.Background()
+	_ = db.QueryRowContext(replica.TrackFrom(ctx, job.Mark), "SELECT id FROM orders WHERE id = $1", job.OrderID).Scan(&with)
+	_ = db.QueryRowContext(ctx, "SELECT id FROM orders WHERE id = $1", job.OrderID).Scan(&without)
+	fmt.Println("the job with the mark reads on", with)
+	fmt.Println("the job without it reads on", without)
+	// Output:
+	// the commit is recorded at a position: true
+	// the job with the mark reads on primary
+	// the job without it reads on replica
 }

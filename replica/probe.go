@@ -20,8 +20,8 @@ var (
 )
 
 // A Probe asks one database node what it is (primary or replica) and, for
-// a replica, how far behind it is: the "LagProbe", and the role
-// check a promotion needs, in one round trip.
+// a replica, how far behind it is: the lag check and the role check a
+// promotion needs, in one round trip.
 //
 // The Router calls it on every node each Config.ProbeInterval,
 // concurrently, with q the node's probe connection: a *sql.Conn taken

@@ -304,7 +304,7 @@ func (r *Router) reader(ctx context.Context) (*member, balance.Choice, error) {
 	}
 	var need uint64 // the position the read must see; 0: any
 	if t := trackerFrom(ctx); t != nil {
-		if time.Now().UnixNano() < t.windowUntil.Load() {
+		if t.pinned.Load() > 0 || time.Now().UnixNano() < t.windowUntil.Load() {
 			return r.fallback(v, true)
 		}
 		need = t.position.Load()

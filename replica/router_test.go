@@ -454,25 +454,6 @@ func TestAutoPromoteNeedsElectorHookAndProbe(t *testing.T) {
 		"without a Probe the Router cannot see the primary go")
 }
 
-func TestCommitRecordsTheWrite(t *testing.T) {
-	bubble(t, replica.Config{}, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
-		topo.Pause("r1")
-		topo.Pause("r2")
-		ctx := replica.Track(t.Context())
-		tx, err := r.DB().BeginTx(ctx, nil)
-		require.NoError(t, err)
-		_, err = tx.ExecContext(ctx, "UPDATE t SET v = 1")
-		require.NoError(t, err)
-		require.NotEqual(t, "p", node(t, ctx, r.DB(), "SELECT v FROM t"), "before the commit nothing is recorded")
-		require.NoError(t, tx.Commit())
-		wait(interval)
-		require.Equal(t, "p", node(t, ctx, r.DB(), "SELECT v FROM t"),
-			"after the commit no replica has the write: the tracked read goes to the primary")
-		mark, _ := replica.MarkOf(ctx)
-		require.Positive(t, mark.Position, "the commit recorded the primary's position")
-	})
-}
-
 func TestP2CBalancer(t *testing.T) {
 	p2c, err := balance.NewP2C(balance.P2CConfig{})
 	require.NoError(t, err)

@@ -14,8 +14,9 @@
 // Claim and Demote. It asks the node through the replica.Querier it is
 // given, as a real probe does, so SetLatency (slow answers) and
 // SetDialLatency (slow new connections) slow probes as they slow
-// statements, and Connections counts the connections opened to a node. Writes on a primary advance a write position that
-// replicas follow unless paused. Timers are the Router's, not the
+// statements, and Connections counts the connections opened to a node.
+// Writes on a primary advance a write position that replicas follow
+// unless paused. Timers are the Router's, not the
 // Topology's, so tests run in a testing/synctest bubble take no real time.
 //
 // # The kit
