@@ -18,9 +18,16 @@ services-down:
 benchtools:
 	scripts/benchtools.sh
 
+# NESTED_MODULES are modules of their own (so that their heavy dependencies stay out
+# of the root go.mod) whose tests make test runs too; bench/ is run by bench-compare.
+NESTED_MODULES := replica/adapters
+
 test: services
 	eval "$$(scripts/services.sh env)"; \
-	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./...
+	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./...; \
+	for m in $(NESTED_MODULES); do \
+		(cd "$$m" && SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./...); \
+	done
 
 # test-stress runs the same suite STRESS_RUNS times in a row (3 by default) while a CPU
 # hog of the project's own (internal/cmd/cpuhog) keeps every core busy, as a shared CI
@@ -35,6 +42,9 @@ test-stress: services
 	for i in $$(seq $(STRESS_RUNS)); do \
 		start=$$(date +%s); \
 		SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./... || { echo "test-stress: run $$i failed"; exit 1; }; \
+		for m in $(NESTED_MODULES); do \
+			(cd "$$m" && SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./...) || { echo "test-stress: run $$i failed in $$m"; exit 1; }; \
+		done; \
 		echo "test-stress: run $$i of $(STRESS_RUNS) passed in $$(( $$(date +%s) - start )) s; load average $$(cut -d' ' -f1-3 /proc/loadavg)"; \
 	done
 
@@ -56,6 +66,9 @@ lint:
 	fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	for m in $(NESTED_MODULES); do \
+		(cd "$$m" && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...); \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
