@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 // stopTimeout bounds the graceful close of the browser; after it, chromedp kills it.
@@ -23,12 +21,14 @@ type tab struct {
 	problems []string // console errors, uncaught exceptions and browser log errors
 }
 
-// openTab starts Chromium, opens url in a tab and waits for its load event. The test's
-// cleanup closes the browser and waits until it has exited and its profile is removed.
-func openTab(t *testing.T, url string) *tab {
+// openTab starts the Chromium binary chromium (from testenv.ChromiumPath, which a test
+// calls first so that it skips before it starts anything), opens url in a tab and waits
+// for its load event. The test's cleanup closes the browser and waits until it has
+// exited and its profile is removed.
+func openTab(t *testing.T, chromium, url string) *tab {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(testenv.ChromiumPath(t)),
+		chromedp.ExecPath(chromium),
 		chromedp.Flag("disable-gpu", true), // no GPU in CI; saves starting its process
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

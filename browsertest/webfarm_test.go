@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/examples/webfarm/dashboard"
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 // Real-time test in this file: TestWebfarmDashboard runs the web farm and
@@ -87,8 +88,9 @@ const (
 // shows the farm's live figures and refreshes them, and its buttons act on
 // the farm, as a person watching it would see.
 func TestWebfarmDashboard(t *testing.T) {
+	chromium := testenv.ChromiumPath(t)
 	farm := startWebfarm(t)
-	tb := openTab(t, "http://"+farm.admin+"/")
+	tb := openTab(t, chromium, "http://"+farm.admin+"/")
 	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Minute)
 	defer cancel()
 
