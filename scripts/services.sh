@@ -21,7 +21,7 @@
 #   MariaDB          primary on 127.0.0.1:3307, replica on 127.0.0.1:3308 (GTID
 #                    replication, read_only=1); a MariaDB/MySQL on 3306 is never touched
 #   Chromium         not a server: `up` only makes sure /usr/bin/chromium is installed,
-#                    for the browser tests (testenv.StartChromium starts one per test);
+#                    for the browser tests (browsertest/ starts one per test with chromedp);
 #                    `env` exports its path, and `down` has nothing to stop
 #
 # Missing programs are installed with apt-get when run as root (redis-server, memcached,

@@ -88,28 +88,12 @@
 //
 // # Browser tests
 //
-// StartChromium starts a headless Chromium for one test (about 0.4s) with a fresh profile
-// in t.TempDir(), and drives it over the Chrome DevTools protocol with a small WebSocket
-// client of the package's own (no dependency). Browser.Open loads a URL in a new tab and
-// waits for its load event; Page.Eval runs JavaScript (awaiting promises) and decodes the
-// result, a thrown exception becoming an error; WaitFor polls a boolean expression every
-// 50ms; Click, Text and Attr act on the first element matching a CSS selector; and
-// ConsoleErrors lists the uncaught exceptions and console.error messages the page has
-// produced, so a test can assert there were none:
-//
-//	b := testenv.StartChromium(t)
-//	p, err := b.Open(ctx, srv.URL)
-//	...
-//	err = p.WaitFor(ctx, `document.querySelector("#ready") !== null`)
-//	err = p.Click(ctx, "#save")
-//	text, err := p.Text(ctx, "#status")
-//	if errs := p.ConsoleErrors(); len(errs) > 0 { t.Errorf("page errors: %q", errs) }
-//
-// The binary is $SCALEOUT_CHROMIUM (scripts/services.sh env exports it), else chromium or
-// chromium-browser in $PATH (Debian package chromium, which scripts/services.sh up
-// installs); without it the test skips, or fails under SCALEOUT_REQUIRE_SERVICES=1. The
-// cleanup closes the browser and waits until all its processes have exited; on Linux
-// they also die with the test binary. It is not available on Windows.
+// ChromiumPath returns the Chromium binary a browser test runs: $SCALEOUT_CHROMIUM
+// (scripts/services.sh env exports it), else chromium or chromium-browser in $PATH
+// (Debian package chromium, which scripts/services.sh up installs); without it the test
+// skips, or fails under SCALEOUT_REQUIRE_SERVICES=1. The browser tests themselves, and
+// chromedp that drives the browser, live in the nested module browsertest, so that the
+// root module does not depend on a browser driver.
 //
 // No goroutine or process started here outlives the test that asked for it.
 package testenv
