@@ -18,9 +18,10 @@ services-down:
 benchtools:
 	scripts/benchtools.sh
 
-# NESTED_MODULES are modules of their own (so that their heavy dependencies stay out
-# of the root go.mod) whose tests make test runs too; bench/ is run by bench-compare.
-NESTED_MODULES := replica/adapters
+# NESTED_MODULES are modules of their own, so that their heavy dependencies stay out of
+# the root go.mod (the browser tests on chromedp, the GORM and pgx adapters); make test
+# runs their tests too. bench/ is run by bench-compare.
+NESTED_MODULES := replica/adapters browsertest
 
 test: services
 	eval "$$(scripts/services.sh env)"; \
