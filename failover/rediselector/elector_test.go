@@ -71,12 +71,12 @@ func TestConfig(t *testing.T) {
 		return err
 	})
 	for _, role := range []string{"", "a{b", "a}b"} {
-		_, err := rediselector.New(c, rediselector.Config{Role: role, })
+		_, err := rediselector.New(c, rediselector.Config{Role: role})
 		require.ErrorIs(t, err, failover.ErrInvalidConfig, role)
 	}
 	_, err := rediselector.New(c, rediselector.Config{Role: "r", Config: failover.Config{ID: "has space"}})
 	require.ErrorIs(t, err, failover.ErrInvalidConfig)
-	_, err = rediselector.New(nil, rediselector.Config{Role: "r", })
+	_, err = rediselector.New(nil, rediselector.Config{Role: "r"})
 	require.ErrorIs(t, err, failover.ErrInvalidConfig)
 }
 

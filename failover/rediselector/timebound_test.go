@@ -48,7 +48,7 @@ func TestNewRefusesClientIgnoringDeadlines(t *testing.T) {
 	for name, c := range clients {
 		t.Run(name, func(t *testing.T) {
 			defer c.Close()
-			e, err := rediselector.New(c, rediselector.Config{Role: "r", })
+			e, err := rediselector.New(c, rediselector.Config{Role: "r"})
 			if err == nil {
 				_ = e.Close()
 			}
