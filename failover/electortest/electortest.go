@@ -73,7 +73,7 @@
 //			es := make([]failover.Elector, n)
 //			for i := range es {
 //				cfg.ID = fmt.Sprint("candidate-", i)
-//				e, err := myelector.New(client, role, cfg)
+//				e, err := myelector.New(client, myelector.Config{Role: role, Config: cfg})
 //				require.NoError(t, err)
 //				t.Cleanup(func() { e.Close() })
 //				es[i] = e
