@@ -1,24 +1,24 @@
 package failover
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"time"
+
+	"github.com/scaleout/scaleout/failover/internal/electcfg"
 )
 
 // Defaults of Config: a lease of 1 s fails over within about 1.25 s of a
 // leader's death, where client-go's defaults take 15–17 s.
 const (
-	DefaultLease = time.Second
+	DefaultLease = electcfg.DefaultLease
 )
 
 // Config configures an Elector. Zero values mean the documented defaults.
 // The durations must not be negative and must satisfy Lease >
 // RenewInterval > RetryInterval and SafetyMargin < Lease - RenewInterval,
-// and ID must be at most 200 bytes, else the constructor fails with an
-// error wrapping ErrInvalidConfig.
+// and ID must be at most 200 bytes; Validate checks this, and the
+// constructors (MemoryStore.Candidate, rediselector.New) fail with its
+// error.
 type Config struct {
 	// ID names this candidate, distinct among the role's candidates;
 	// default hostname-pid-random.
@@ -39,35 +39,23 @@ type Config struct {
 	SafetyMargin time.Duration
 }
 
-// Normalize fills defaults and validates c, for Elector implementations.
-func (c Config) Normalize() (Config, error) {
-	if c.ID == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		c.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+// Validate reports whether c, its zero fields taken as their defaults,
+// breaks a constraint of Config, with an error wrapping ErrInvalidConfig
+// that names it; nil when c is usable. The constructors of this module's
+// Electors call it, so calling it first is only useful to check a
+// configuration early (one read from flags, say) or in an Elector of
+// another package.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// withDefaults returns c with its zero fields set to their defaults, or
+// Validate's error.
+func (c Config) withDefaults() (Config, error) {
+	n, err := electcfg.Normalize(electcfg.Config(c))
+	if err != nil {
+		return Config(n), fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if c.Lease == 0 {
-		c.Lease = DefaultLease
-	}
-	if c.RenewInterval == 0 {
-		c.RenewInterval = c.Lease / 4
-	}
-	if c.RetryInterval == 0 {
-		c.RetryInterval = c.Lease / 8
-	}
-	if c.SafetyMargin == 0 {
-		c.SafetyMargin = c.Lease / 10
-	}
-	switch {
-	case c.Lease < 0 || c.RenewInterval < 0 || c.RetryInterval < 0 || c.SafetyMargin < 0:
-		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
-	case !(c.Lease > c.RenewInterval && c.RenewInterval > c.RetryInterval):
-		return c, fmt.Errorf("%w: want Lease (%v) > RenewInterval (%v) > RetryInterval (%v)", ErrInvalidConfig, c.Lease, c.RenewInterval, c.RetryInterval)
-	case c.SafetyMargin >= c.Lease-c.RenewInterval:
-		return c, fmt.Errorf("%w: SafetyMargin (%v) must be under Lease - RenewInterval (%v)", ErrInvalidConfig, c.SafetyMargin, c.Lease-c.RenewInterval)
-	case len(c.ID) > 200:
-		return c, fmt.Errorf("%w: ID longer than 200 bytes", ErrInvalidConfig)
-	}
-	return c, nil
+	return Config(n), nil
 }

@@ -8,7 +8,8 @@
 // pass failover/electortest) elects one leader per role. Campaign blocks
 // until the candidate leads and returns a Term; Run keeps campaigning and
 // runs a function for each term with a context cancelled when the term
-// ends. The leader renews a lease every RenewInterval; a leader that dies,
+// ends, and hands the function's errors to RunConfig.OnError. The leader
+// renews a lease every RenewInterval; a leader that dies,
 // hangs or is cut off stops renewing, its lease runs out, and another
 // candidate takes over within about Lease + RetryInterval (1.125 s with
 // the defaults). Resign hands over at once.
@@ -60,4 +61,22 @@
 // demotes). With an Arbiter (an Elector in a third place), promotion
 // requires winning its election, so at most one is active; the price is
 // that neither can be active while the arbiter is unreachable.
+//
+// # Lifecycle
+//
+// Run and Pair.Run block until their ctx ends and return once every
+// goroutine they started has ended; a second Run on the same Elector, or
+// a second Pair.Run of the same Pair, while one runs returns
+// ErrAlreadyRunning at once. NewPair starts nothing.
+//
+// An Elector starts goroutines as it campaigns, leads and is observed
+// (rediselector's also subscribes at New): Close them. Close resigns a
+// live term, returns once the Elector's goroutines have ended, closes its
+// Observe channels, and is idempotent; afterwards Campaign, Resign,
+// Leader and Observe return ErrClosed. Close never closes what the caller
+// passed in (a MemoryStore, a Redis client).
+//
+// Constructors validate their Config with Config.Validate, whose zero
+// fields are the defaults; an invalid one fails with an error wrapping
+// ErrInvalidConfig.
 package failover

@@ -10,7 +10,10 @@ var (
 	ErrResigned      = errors.New("failover: resigned")
 	ErrStaleToken    = errors.New("failover: stale fencing token")
 	ErrInvalidConfig = errors.New("failover: invalid configuration")
-	ErrClosed        = errors.New("failover: closed")
-	// ErrPairRunning is returned by Pair.Run when the Pair already runs.
-	ErrPairRunning = errors.New("failover: pair already running")
+	// ErrClosed is returned by every method of a closed Elector (Memory,
+	// rediselector.Elector) but Close.
+	ErrClosed = errors.New("failover: closed")
+	// ErrAlreadyRunning is returned at once by Pair.Run while the Pair
+	// runs, and by Run while another Run runs on the same Elector.
+	ErrAlreadyRunning = errors.New("failover: already running")
 )

@@ -10,8 +10,8 @@ import (
 )
 
 // Run keeps a candidate campaigning and runs a function for each of its
-// terms. Here the first term's job fails, so Run resigns and campaigns
-// again; the second term lasts until ctx is cancelled.
+// terms. Here the first term's job fails, so Run resigns, tells OnError,
+// and campaigns again; the second term lasts until ctx is cancelled.
 func ExampleRun() {
 	store := failover.NewMemoryStore()
 	m, err := store.Candidate(failover.Config{ID: "worker-1"})
@@ -22,7 +22,10 @@ func ExampleRun() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err = failover.Run(ctx, m, func(ctx context.Context, t *failover.Term) error {
+	onError := func(t *failover.Term, err error) {
+		fmt.Printf("term %d failed: %v\n", t.Token, err) // say, log it
+	}
+	err = failover.Run(ctx, m, failover.RunConfig{OnError: onError}, func(ctx context.Context, t *failover.Term) error {
 		// Pass t.Token with every write to the resources this leader
 		// manages, so that they can reject a former leader's late writes.
 		fmt.Printf("%s leads with token %d\n", t.ID, t.Token)
@@ -37,6 +40,7 @@ func ExampleRun() {
 	fmt.Println("Run:", err)
 	// Output:
 	// worker-1 leads with token 1
+	// term 1 failed: job failed
 	// worker-1 leads with token 2
 	// stopped: context canceled
 	// Run: context canceled

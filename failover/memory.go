@@ -35,10 +35,11 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
 // Candidate returns a candidate for the store's role configured by cfg,
 // whose zero durations mean the defaults of Config; it fails with an error
-// wrapping ErrInvalidConfig when cfg is invalid. Candidates of one store
-// need distinct IDs. Close the candidate when done.
+// wrapping ErrInvalidConfig when cfg is invalid (see Config.Validate).
+// Candidates of one store need distinct IDs. The candidate starts nothing
+// until it campaigns or is observed; Close it when done.
 func (s *MemoryStore) Candidate(cfg Config) (*Memory, error) {
-	cfg, err := cfg.Normalize()
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -324,13 +325,17 @@ func (m *Memory) renew(t *Term) {
 // Resign ends this candidate's term (ErrResigned) and frees the lease at
 // once, waking the other candidates; it does nothing when this candidate
 // does not lead. While partitioned, the term ends but the lease stays in
-// the store until it expires, and Resign fails.
+// the store until it expires, and Resign fails. After Close it returns
+// ErrClosed (Close resigned).
 func (m *Memory) Resign(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
 	return m.resignLocked()
 }
 
@@ -348,7 +353,8 @@ func (m *Memory) resignLocked() error {
 }
 
 // Leader reports who leads the role, or fails with ErrNoLeader, returning
-// a Leader with Vacant set that names the last leader, if any.
+// a Leader with Vacant set that names the last leader, if any; after Close
+// it returns ErrClosed.
 func (m *Memory) Leader(ctx context.Context) (Leader, error) {
 	if err := ctx.Err(); err != nil {
 		return Leader{}, err
@@ -374,7 +380,8 @@ func (m *Memory) Leader(ctx context.Context) (Leader, error) {
 // Observe sends the current Leader, then each change, vacancies included,
 // until ctx ends or the candidate is closed; then it closes the channel. A
 // slow reader misses intermediate values, never the latest; the store
-// never waits for it. While partitioned, nothing is delivered.
+// never waits for it. While partitioned, nothing is delivered. After
+// Close it returns ErrClosed.
 func (m *Memory) Observe(ctx context.Context) (<-chan Leader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -427,18 +434,21 @@ func (m *Memory) Observe(ctx context.Context) (<-chan Leader, error) {
 }
 
 // Close resigns (when not partitioned), ends the term, stops the
-// candidate's goroutines and closes its Observe channels; later calls
-// fail with ErrClosed. Close is idempotent and always returns nil.
+// candidate's goroutines and closes its Observe channels, and returns once
+// they have ended; a Campaign waiting returns ErrClosed, and every later
+// call of Campaign, Resign, Leader and Observe fails with ErrClosed. The
+// store stays usable by its other candidates. Close is idempotent (every
+// call waits for the goroutines) and always returns nil.
 func (m *Memory) Close() error {
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil
+	if !m.closed {
+		m.closed = true
+		close(m.closing)
+		_ = m.resignLocked()
 	}
-	m.closed = true
-	close(m.closing)
-	_ = m.resignLocked()
 	m.mu.Unlock()
+	// No goroutine starts once closed is set: each is registered under mu
+	// after checking it.
 	m.wg.Wait()
 	return nil
 }

@@ -589,11 +589,11 @@ type campaignResult struct {
 // Run sends heartbeats, tracks the peers and changes this member's role,
 // calling the hooks, until ctx ends; then, if active, it demotes itself
 // (OnDemote, Arbiter.Resign) and returns ctx's error once every goroutine
-// it started has ended. It returns ErrPairRunning if the Pair already
-// runs.
+// it started has ended. A second Run while one runs returns
+// ErrAlreadyRunning at once.
 func (p *Pair) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return ErrPairRunning
+		return ErrAlreadyRunning
 	}
 	defer p.running.Store(false)
 

@@ -410,7 +410,7 @@ func TestPairRunTwice(t *testing.T) {
 		n, ev := newPTNet(), &ptEvents{}
 		a := n.start(t, ev, "a", 0, []string{"a", "b"}, nil)
 		time.Sleep(5 * ptInterval)
-		require.ErrorIs(t, a.pair.Run(t.Context()), failover.ErrPairRunning)
+		require.ErrorIs(t, a.pair.Run(t.Context()), failover.ErrAlreadyRunning)
 		n.kill(a)
 		// Alone, it becomes active after the grace period, and demotes
 		// when Run ends.

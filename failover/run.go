@@ -2,21 +2,48 @@ package failover
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
 	"time"
 )
-
-// runPause is how long Run waits before campaigning again after its fn
-// returned while the term lasted, when the Elector does not tell its
-// RetryInterval (see Run).
-const runPause = DefaultLease / 8
 
 // resignTimeout bounds the Resign that Run sends when ctx has ended.
 const resignTimeout = 5 * time.Second
 
+// RunConfig configures Run. Its zero value is ready to use.
+type RunConfig struct {
+	// RetryInterval is how long Run waits, after fn returned while its
+	// term lasted, before campaigning again, so that another candidate
+	// can take over; default DefaultLease/8, the RetryInterval of a
+	// Config with the default Lease. Set it to the Elector's
+	// Config.RetryInterval when that Config sets another Lease. It must
+	// not be negative.
+	RetryInterval time.Duration
+	// OnError, if set, is told each error fn returns, with the term fn
+	// ran for, once Run has resigned that term. Errors that only say that
+	// fn's ctx ended (its ctx.Err() or context.Cause(ctx), after the term
+	// ended or Run's ctx did) are not reported: Run knows. OnError runs
+	// on Run's goroutine, before Run campaigns again; to stop on an
+	// error, cancel Run's ctx from it.
+	OnError func(t *Term, err error)
+}
+
+// runningOn holds the Electors that a Run is running on: a second Run on
+// one of them returns ErrAlreadyRunning. Two Runs on one candidate would
+// both be handed its Term (Campaign while leading returns it) and run two
+// fns as leader at once, and each would resign the other's term.
+var runningOn sync.Map // Elector → struct{}
+
 // Run keeps e's candidate campaigning and runs fn for each of its terms,
 // until ctx ends; then it resigns and returns ctx.Err(). It returns
 // earlier only when Campaign fails with another error than ctx's (such as
-// ErrClosed): Campaign retries passing failures itself.
+// ErrClosed): Campaign retries passing failures itself. It returns
+// ErrAlreadyRunning at once while another Run runs on e (an Elector whose
+// dynamic type is not comparable cannot be told apart, and is not
+// guarded), and an error wrapping ErrInvalidConfig for a negative
+// cfg.RetryInterval.
 //
 // fn's ctx is cancelled when the term ends, with the term's Err as its
 // cause (context.Cause: ErrLeaseExpired, ErrLost, ErrResigned), or when
@@ -25,16 +52,24 @@ const resignTimeout = 5 * time.Second
 //
 // When fn returns, with nil or an error, while its term lasts, Run
 // resigns, so that another candidate can take over at once, and
-// campaigns again after the Elector's RetryInterval (when it has a
-// Config() Config method, as Memory does; else DefaultLease/8). fn's error
-// is not returned: Run's job is to keep some candidate leading. Run waits
-// for fn to return; no goroutine it starts outlives it.
-func Run(ctx context.Context, e Elector, fn func(ctx context.Context, t *Term) error) error {
-	pause := runPause
-	if c, ok := e.(interface{ Config() Config }); ok {
-		pause = c.Config().RetryInterval
+// campaigns again after cfg.RetryInterval. fn's error goes to
+// cfg.OnError, not to Run's caller: Run's job is to keep some candidate
+// leading. Run waits for fn to return; no goroutine it starts outlives
+// it.
+func Run(ctx context.Context, e Elector, cfg RunConfig, fn func(ctx context.Context, t *Term) error) error {
+	if cfg.RetryInterval < 0 {
+		return fmt.Errorf("%w: negative RunConfig.RetryInterval %v", ErrInvalidConfig, cfg.RetryInterval)
 	}
-	timer := time.NewTimer(pause)
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = DefaultLease / 8
+	}
+	if v := reflect.ValueOf(e); v.IsValid() && v.Comparable() {
+		if _, running := runningOn.LoadOrStore(e, struct{}{}); running {
+			return ErrAlreadyRunning
+		}
+		defer runningOn.Delete(e)
+	}
+	timer := time.NewTimer(cfg.RetryInterval)
 	timer.Stop()
 	defer timer.Stop()
 	for {
@@ -45,16 +80,19 @@ func Run(ctx context.Context, e Elector, fn func(ctx context.Context, t *Term) e
 			}
 			return err
 		}
-		_ = runTerm(ctx, t, fn)
+		fnErr := runTerm(ctx, t, fn)
 		endedEarly := t.Err() == nil
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resignTimeout)
 		_ = e.Resign(rctx)
 		cancel()
+		if fnErr != nil && cfg.OnError != nil {
+			cfg.OnError(t, fnErr)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if endedEarly {
-			timer.Reset(pause)
+			timer.Reset(cfg.RetryInterval)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -64,7 +102,8 @@ func Run(ctx context.Context, e Elector, fn func(ctx context.Context, t *Term) e
 	}
 }
 
-// runTerm runs fn with a context that ends with t.
+// runTerm runs fn with a context that ends with t, and returns fn's error
+// unless it only says that this context ended.
 func runTerm(ctx context.Context, t *Term, fn func(ctx context.Context, t *Term) error) error {
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -77,6 +116,12 @@ func runTerm(ctx context.Context, t *Term, fn func(ctx context.Context, t *Term)
 		case <-fctx.Done():
 		}
 	}()
-	defer func() { cancel(nil); <-watching }()
-	return fn(fctx, t)
+	err := fn(fctx, t)
+	if ended := fctx.Err(); ended != nil && err != nil &&
+		(errors.Is(err, ended) || errors.Is(err, context.Cause(fctx))) {
+		err = nil
+	}
+	cancel(nil)
+	<-watching
+	return err
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/scaleout/scaleout/failover"
 )
 
+// testRunConfig campaigns again after testConfig's RetryInterval.
+var testRunConfig = failover.RunConfig{RetryInterval: testConfig.RetryInterval}
+
 type runTerm struct {
 	token uint64
 	at    time.Time
@@ -25,7 +28,7 @@ func TestRunCampaignsAgainAfterFnReturns(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		var terms []runTerm
 		start := time.Now()
-		err := failover.Run(ctx, ms[0], func(ctx context.Context, term *failover.Term) error {
+		err := failover.Run(ctx, ms[0], testRunConfig, func(ctx context.Context, term *failover.Term) error {
 			terms = append(terms, runTerm{term.Token, time.Now()})
 			if len(terms) == 3 {
 				cancel()
@@ -49,7 +52,7 @@ func TestRunFnErrorHandsOver(t *testing.T) {
 		done := make(chan error)
 		var failedAt time.Time
 		go func() {
-			done <- failover.Run(ctx, ms[0], func(ctx context.Context, term *failover.Term) error {
+			done <- failover.Run(ctx, ms[0], testRunConfig, func(ctx context.Context, term *failover.Term) error {
 				if term.Token == 1 {
 					time.Sleep(time.Second)
 					failedAt = time.Now()
@@ -78,7 +81,7 @@ func TestRunCancelsFnWhenTermEnds(t *testing.T) {
 		var causes []error
 		var terms []runTerm
 		start := time.Now()
-		err := failover.Run(ctx, ms[0], func(fctx context.Context, term *failover.Term) error {
+		err := failover.Run(ctx, ms[0], testRunConfig, func(fctx context.Context, term *failover.Term) error {
 			terms = append(terms, runTerm{term.Token, time.Now()})
 			if term.Token == 1 {
 				ms[0].Partition(true)
@@ -112,7 +115,7 @@ func TestRunWaitsForFn(t *testing.T) {
 		defer cancel()
 		returned := false
 		start := time.Now()
-		err := failover.Run(ctx, ms[0], func(ctx context.Context, term *failover.Term) error {
+		err := failover.Run(ctx, ms[0], testRunConfig, func(ctx context.Context, term *failover.Term) error {
 			<-ctx.Done()
 			time.Sleep(3 * time.Second)
 			returned = true
@@ -128,7 +131,7 @@ func TestRunWaitsForFn(t *testing.T) {
 func TestRunClosedElector(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ms := candidates(t, failover.NewMemoryStore(), "a")
-		err := failover.Run(t.Context(), ms[0], func(ctx context.Context, term *failover.Term) error {
+		err := failover.Run(t.Context(), ms[0], testRunConfig, func(ctx context.Context, term *failover.Term) error {
 			require.NoError(t, ms[0].Close())
 			<-ctx.Done()
 			require.ErrorIs(t, context.Cause(ctx), failover.ErrResigned)
@@ -144,7 +147,7 @@ func TestRunCancelledContext(t *testing.T) {
 		ms := candidates(t, failover.NewMemoryStore(), "a")
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		err := failover.Run(ctx, ms[0], func(ctx context.Context, term *failover.Term) error {
+		err := failover.Run(ctx, ms[0], testRunConfig, func(ctx context.Context, term *failover.Term) error {
 			t.Error("fn ran")
 			return nil
 		})
@@ -165,7 +168,7 @@ func TestRunManyCandidates(t *testing.T) {
 		errs := make(chan error, len(ms))
 		for _, m := range ms {
 			go func() {
-				errs <- failover.Run(ctx, m, func(ctx context.Context, term *failover.Term) error {
+				errs <- failover.Run(ctx, m, testRunConfig, func(ctx context.Context, term *failover.Term) error {
 					leading++ // no mutex: only one leader at a time, and -race would tell
 					defer func() { leading-- }()
 					if leading != 1 || term.Token <= lastToken {

@@ -55,7 +55,7 @@ func (r *Router) AutoPromote(ctx context.Context, cfg PromoteConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(r.ctx, cancel)() // Close ends the campaign
-	err := failover.Run(ctx, cfg.Elector, func(ctx context.Context, t *failover.Term) error {
+	err := failover.Run(ctx, cfg.Elector, failover.RunConfig{}, func(ctx context.Context, t *failover.Term) error {
 		return r.promoteWhileLeading(ctx, cfg, t)
 	})
 	if r.isClosed() {

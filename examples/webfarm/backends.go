@@ -81,7 +81,7 @@ func openBackends(o options) (_ *backends, err error) {
 			return nil, err
 		}
 		b.elector = func(id string) (failover.Elector, error) {
-			return rediselector.New(rdb, o.prefix+"migrator", failover.Config{ID: id}, rediselector.Options{})
+			return rediselector.New(rdb, rediselector.Config{Role: o.prefix + "migrator", Config: failover.Config{ID: id}})
 		}
 	} else {
 		mem, err := session.NewMemory(session.MemoryConfig{})

@@ -107,7 +107,11 @@ func runClone(ctx context.Context, name string, l net.Listener, b *backends, con
 	wg.Go(func() { watchTopology(ctx, controller, 300*time.Millisecond, c.setTopology) })
 	wg.Go(func() { _ = worker.Run(ctx) })
 	wg.Go(func() { _ = sched.Run(ctx) })
-	wg.Go(func() { _ = failover.Run(ctx, elector, c.lead) })
+	wg.Go(func() {
+		_ = failover.Run(ctx, elector, failover.RunConfig{OnError: func(t *failover.Term, err error) {
+			slog.Warn("webfarm: migration failed; resigned, campaigning again", "clone", c.name, "token", t.Token, "error", err)
+		}}, c.lead)
+	})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })

@@ -54,6 +54,9 @@ var brokenElectors = map[string][]string{
 	"Observe skips vacancies":                    {"Observe"},
 	"Observe does not close its channel at once": {"Observe"},
 	"Campaign overstays its context":             {"CampaignHonoursContext"},
+	"Close does not wait for its goroutines":     {"Close"},
+	"Close does not resign":                      {"Close"},
+	"Resign after Close succeeds":                {"Close"},
 }
 
 // brokenInBubble maps the broken behaviours that only RunSynctest's exact
@@ -73,9 +76,13 @@ type broken struct {
 	// closed is closed when the test ends, for the wrapper's goroutines.
 	closed chan struct{}
 
-	mu     sync.Mutex
-	orig   *failover.Term // the Memory's latest Term
-	handed *failover.Term // the Term handed out for it
+	observers sync.WaitGroup // the wrapper's Observe goroutines
+	closing   chan struct{}  // closed by Close, for them
+
+	mu          sync.Mutex
+	closeCalled bool
+	orig        *failover.Term // the Memory's latest Term
+	handed      *failover.Term // the Term handed out for it
 }
 
 func (b *broken) id() string { return b.Config().ID }
@@ -214,6 +221,11 @@ func follow(orig *failover.Term, id string, token uint64, late time.Duration, ig
 
 func (b *broken) Resign(ctx context.Context) error {
 	switch b.how {
+	case "Resign after Close succeeds":
+		if err := b.Memory.Resign(ctx); !errors.Is(err, failover.ErrClosed) {
+			return err
+		}
+		return nil
 	case "Resign does not free the lease":
 		// Cut off, Memory ends its Term and leaves the lease to expire.
 		b.Partition(true)
@@ -262,7 +274,12 @@ func (b *broken) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 		return nil, err
 	}
 	out := make(chan failover.Leader)
-	go func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closeCalled {
+		return nil, failover.ErrClosed
+	}
+	b.observers.Go(func() { // under mu: never after Close's Wait began
 		first := true
 		for l := range in {
 			skip := (b.how == "Observe sends no current value" && first) ||
@@ -274,7 +291,11 @@ func (b *broken) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 			select {
 			case out <- l:
 			case <-ctx.Done():
+			case <-b.closing:
 			}
+		}
+		if b.how == "Close does not wait for its goroutines" {
+			time.Sleep(10 * time.Millisecond) // winding down, as Close returns
 		}
 		if b.how == "Observe does not close its channel at once" {
 			select {
@@ -283,8 +304,29 @@ func (b *broken) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 			}
 		}
 		close(out)
-	}()
+	})
 	return out, nil
+}
+
+// Close closes the Memory, which closes the channels the wrapper's Observe
+// goroutines read, and waits for them.
+func (b *broken) Close() error {
+	b.mu.Lock()
+	if !b.closeCalled {
+		b.closeCalled = true
+		close(b.closing)
+	}
+	b.mu.Unlock()
+	switch b.how {
+	case "Close does not wait for its goroutines":
+		return b.Memory.Close()
+	case "Close does not resign":
+		// Cut off, Memory ends its Term and leaves the lease to expire.
+		b.Partition(true)
+	}
+	err := b.Memory.Close()
+	b.observers.Wait()
+	return err
 }
 
 // newBroken returns n candidates of one fresh role, broken the way how
@@ -293,7 +335,7 @@ func newBroken(t *testing.T, how string, n int, cfg failover.Config) []failover.
 	peers := make([]*broken, n)
 	made := 0
 	return memoryCandidates(t, n, cfg, func(m *failover.Memory) failover.Elector {
-		b := &broken{Memory: m, how: how, peers: peers, closed: make(chan struct{})}
+		b := &broken{Memory: m, how: how, peers: peers, closed: make(chan struct{}), closing: make(chan struct{})}
 		t.Cleanup(func() { close(b.closed) })
 		peers[made] = b
 		made++

@@ -38,6 +38,14 @@
 //   - Campaign honours ctx: a deadline while another candidate leads
 //     fails with context.DeadlineExceeded within 250 ms of it; a cancelled
 //     ctx with context.Canceled.
+//   - Close (when the Elector is an io.Closer; else the subtest is
+//     skipped): two Closes of a leader at once each return nil once its
+//     Term has ended and its Observe channels are closed; a waiting
+//     candidate takes over within RetryInterval + 250 ms (Close resigns);
+//     Close again returns nil; Campaign, Resign, Leader and Observe then
+//     fail with failover.ErrClosed; a Campaign waiting while another
+//     candidate leads returns failover.ErrClosed within 250 ms of its
+//     Elector's Close.
 //
 // CheckConfig separately checks that a constructor rejects invalid
 // durations with an error wrapping failover.ErrInvalidConfig.
@@ -65,7 +73,7 @@
 //			es := make([]failover.Elector, n)
 //			for i := range es {
 //				cfg.ID = fmt.Sprint("candidate-", i)
-//				e, err := myelector.New(client, role, cfg)
+//				e, err := myelector.New(client, myelector.Config{Role: role, Config: cfg})
 //				require.NoError(t, err)
 //				t.Cleanup(func() { e.Close() })
 //				es[i] = e
@@ -150,6 +158,7 @@ var cases = []testCase{
 	{"Leader", testLeader},
 	{"Observe", testObserve},
 	{"CampaignHonoursContext", testCampaignContext},
+	{"Close", testClose},
 }
 
 // Run runs the conformance kit on real time, one subtest per clause of

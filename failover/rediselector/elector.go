@@ -4,7 +4,7 @@
 //
 // # Keys
 //
-// For role R and Options.Prefix P, all under the hash tag {R} so that
+// For Config.Role R and Config.Prefix P, all under the hash tag {R} so that
 // every script touches one Redis Cluster slot:
 //
 //	P{R}:lease   "<id> <token>" with a TTL of Config.Lease: who leads
@@ -89,21 +89,31 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/failover/internal/electcfg"
 	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
-// Options configures New beyond failover.Config.
-type Options struct {
+// Config configures New. Role is required; every other zero field means
+// its default.
+type Config struct {
+	// Role names what the candidates compete for: the candidates of one
+	// Role on one Redis elect one leader. It must not be empty nor hold a
+	// brace: it is the keys' hash tag.
+	Role string
 	// Prefix starts every key and channel name; default none.
 	Prefix string
+	// Config is this candidate's ID and the election's timing, with
+	// failover.Config's defaults and constraints; ID must not hold white
+	// space and Lease must be at least Redis's 1 ms resolution.
+	failover.Config
 }
 
 // Elector is a failover.Elector and failover.Observer on Redis. It is safe
 // for concurrent use. Close it to stop its goroutines.
 type Elector struct {
 	client   redis.UniversalClient
-	role     string
 	cfg      failover.Config
+	config   Config // as given to New, defaults filled in
 	leaseKey string
 	tokenKey string
 	channel  string
@@ -131,38 +141,41 @@ var (
 	_ failover.Observer = (*Elector)(nil)
 )
 
-// New returns an Elector of role for the candidate cfg.ID, on client,
+// New returns an Elector of cfg.Role for the candidate cfg.ID, on client,
 // which it never closes. It subscribes to the role's events channel at
-// once. A go-redis client must set ContextTimeoutEnabled (see Time
-// bounds); New refuses one that does not.
-func New(client redis.UniversalClient, role string, cfg failover.Config, opts Options) (*Elector, error) {
+// once, on a goroutine that Close stops. It fails with an error wrapping
+// failover.ErrInvalidConfig when cfg is invalid (see Config and
+// failover.Config.Validate) or client is nil, and refuses a go-redis
+// client without ContextTimeoutEnabled (see Time bounds).
+func New(client redis.UniversalClient, cfg Config) (*Elector, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil Redis client", failover.ErrInvalidConfig)
 	}
 	if err := redisopt.Check(client); err != nil {
 		return nil, fmt.Errorf("%w: %w", failover.ErrInvalidConfig, err)
 	}
-	if role == "" {
-		return nil, fmt.Errorf("%w: empty role", failover.ErrInvalidConfig)
+	if cfg.Role == "" {
+		return nil, fmt.Errorf("%w: empty Role", failover.ErrInvalidConfig)
 	}
-	if strings.ContainsAny(role, "{}") {
-		return nil, fmt.Errorf("%w: role %q contains a brace: it is the keys' hash tag", failover.ErrInvalidConfig, role)
+	if strings.ContainsAny(cfg.Role, "{}") {
+		return nil, fmt.Errorf("%w: Role %q contains a brace: it is the keys' hash tag", failover.ErrInvalidConfig, cfg.Role)
 	}
-	cfg, err := cfg.Normalize()
+	n, err := electcfg.Normalize(electcfg.Config(cfg.Config))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", failover.ErrInvalidConfig, err)
 	}
+	cfg.Config = failover.Config(n)
 	if strings.ContainsAny(cfg.ID, " \t\r\n") {
 		return nil, fmt.Errorf("%w: ID %q contains white space", failover.ErrInvalidConfig, cfg.ID)
 	}
 	if cfg.Lease < time.Millisecond {
 		return nil, fmt.Errorf("%w: Lease %v under Redis's 1 ms resolution", failover.ErrInvalidConfig, cfg.Lease)
 	}
-	base := opts.Prefix + "{" + role + "}:"
+	base := cfg.Prefix + "{" + cfg.Role + "}:"
 	e := &Elector{
 		client:    client,
-		role:      role,
-		cfg:       cfg,
+		cfg:       cfg.Config,
+		config:    cfg,
 		leaseKey:  base + "lease",
 		tokenKey:  base + "token",
 		channel:   base + "events",
@@ -175,8 +188,8 @@ func New(client redis.UniversalClient, role string, cfg failover.Config, opts Op
 	return e, nil
 }
 
-// Config returns the normalized configuration.
-func (e *Elector) Config() failover.Config { return e.cfg }
+// Config returns the configuration New was given, defaults filled in.
+func (e *Elector) Config() Config { return e.config }
 
 // listen wakes campaigners and observers on every event of the channel.
 func (e *Elector) listen() {
@@ -431,8 +444,20 @@ func (e *Elector) renew(term *failover.Term) {
 // Resign implements failover.Elector: the term ends with
 // failover.ErrResigned at once, then the lease is deleted if it is still
 // ours and a vacancy announced. An error means Redis could not be told:
-// the lease then runs out by itself.
+// the lease then runs out by itself. After Close it returns
+// failover.ErrClosed (Close resigned).
 func (e *Elector) Resign(ctx context.Context) error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return failover.ErrClosed
+	}
+	return e.resign(ctx)
+}
+
+// resign is Resign, for Close too.
+func (e *Elector) resign(ctx context.Context) error {
 	e.mu.Lock()
 	t := e.term
 	e.term = nil
@@ -461,8 +486,20 @@ func (e *Elector) resignValue(id string, tok uint64) {
 
 // Leader implements failover.Elector. With nobody leading it returns a
 // vacant Leader with the largest token known (and its holder's ID, when
-// this Elector saw it) and failover.ErrNoLeader.
+// this Elector saw it) and failover.ErrNoLeader. After Close it returns
+// failover.ErrClosed.
 func (e *Elector) Leader(ctx context.Context) (failover.Leader, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return failover.Leader{}, failover.ErrClosed
+	}
+	return e.leader(ctx)
+}
+
+// leader is Leader, for Observe's polls too.
+func (e *Elector) leader(ctx context.Context) (failover.Leader, error) {
 	vals, err := e.client.MGet(ctx, e.leaseKey, e.tokenKey).Result()
 	if err != nil {
 		return failover.Leader{}, fmt.Errorf("rediselector: leader: %w", err)
@@ -489,7 +526,8 @@ func (e *Elector) Leader(ctx context.Context) (failover.Leader, error) {
 // Observe implements failover.Observer. Changes are noticed at once from
 // the events channel (acquire, resign) and otherwise every RetryInterval,
 // when the lease is read again: an expiry produces no message. While Redis
-// is unreachable nothing is sent. Observe fails if the first read fails.
+// is unreachable nothing is sent. Observe fails if the first read fails,
+// and with failover.ErrClosed after Close; Close closes the channels.
 func (e *Elector) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 	first, err := e.Leader(ctx)
 	if err != nil && !errors.Is(err, failover.ErrNoLeader) {
@@ -524,7 +562,7 @@ func (e *Elector) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 			case <-timer.C:
 			}
 			pctx, pcancel := context.WithTimeout(ctx, e.cfg.Lease)
-			l, err := e.Leader(pctx)
+			l, err := e.leader(pctx)
 			pcancel()
 			if err != nil && !errors.Is(err, failover.ErrNoLeader) {
 				continue
@@ -547,22 +585,29 @@ func (e *Elector) Observe(ctx context.Context) (<-chan failover.Leader, error) {
 	return out, nil
 }
 
-// Close resigns if leading, stops the Elector's goroutines and waits for
-// them; later Campaigns return failover.ErrClosed and Observe channels
-// close. It never closes the client. Close is idempotent.
+// Close resigns if leading, stops the Elector's goroutines and its
+// subscription, and returns once the goroutines have ended; a Campaign
+// waiting returns failover.ErrClosed, Observe channels close, and every
+// later call of Campaign, Resign, Leader and Observe fails with
+// failover.ErrClosed. It never closes the client. Close is idempotent:
+// the first call returns the resignation's error, if Redis could not be
+// told (the lease then runs out by itself), later ones nil, each once the
+// goroutines have ended.
 func (e *Elector) Close() error {
 	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
-	}
+	first := !e.closed
 	e.closed = true
 	e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
-	err := e.Resign(ctx)
-	cancel()
-	e.cancel()
-	_ = e.pubsub.Close()
+	var err error
+	if first {
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
+		err = e.resign(ctx)
+		cancel()
+		e.cancel()
+		_ = e.pubsub.Close()
+	}
+	// No goroutine starts once closed is set: each is registered under mu
+	// after checking it.
 	e.wg.Wait()
 	return err
 }

@@ -64,19 +64,19 @@ func TestConformance(t *testing.T) {
 func TestConfig(t *testing.T) {
 	c := testenv.RedisClient(t)
 	electortest.CheckConfig(t, func(cfg failover.Config) error {
-		e, err := rediselector.New(c, "cfg", cfg, rediselector.Options{})
+		e, err := rediselector.New(c, rediselector.Config{Role: "cfg", Config: cfg})
 		if err == nil {
 			_ = e.Close()
 		}
 		return err
 	})
 	for _, role := range []string{"", "a{b", "a}b"} {
-		_, err := rediselector.New(c, role, failover.Config{}, rediselector.Options{})
+		_, err := rediselector.New(c, rediselector.Config{Role: role})
 		require.ErrorIs(t, err, failover.ErrInvalidConfig, role)
 	}
-	_, err := rediselector.New(c, "r", failover.Config{ID: "has space"}, rediselector.Options{})
+	_, err := rediselector.New(c, rediselector.Config{Role: "r", Config: failover.Config{ID: "has space"}})
 	require.ErrorIs(t, err, failover.ErrInvalidConfig)
-	_, err = rediselector.New(nil, "r", failover.Config{}, rediselector.Options{})
+	_, err = rediselector.New(nil, rediselector.Config{Role: "r"})
 	require.ErrorIs(t, err, failover.ErrInvalidConfig)
 }
 
@@ -195,10 +195,10 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	defer testenv.CheckGoroutines(t)()
 	cfg := fastConfig
 	cfg.ID = "a"
-	a, err := rediselector.New(c, "close", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
+	a, err := rediselector.New(c, rediselector.Config{Role: "close", Prefix: testenv.Prefix(t), Config: cfg})
 	require.NoError(t, err)
 	cfg.ID = "b"
-	b, err := rediselector.New(c, "close", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
+	b, err := rediselector.New(c, rediselector.Config{Role: "close", Prefix: testenv.Prefix(t), Config: cfg})
 	require.NoError(t, err)
 	_, err = a.Campaign(t.Context())
 	require.NoError(t, err)
@@ -238,7 +238,7 @@ func TestRedisRestart(t *testing.T) {
 	cfg := failover.Config{}
 	a := newElector(t, userClient(t, srv.Addr()), "restart", "a", cfg)
 	b := newElector(t, userClient(t, srv.Addr()), "restart", "b", cfg)
-	cfg = a.Config()
+	cfg = a.Config().Config
 	ta := leadWithWorkingRenewals(t, a)
 	srv.Kill()
 	down := time.Now() // Kill returns once Redis is gone: no renewal sent later succeeded

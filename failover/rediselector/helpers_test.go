@@ -122,7 +122,7 @@ func randomRole() string { return "test:" + rand.Text() }
 func newElector(t *testing.T, c redis.UniversalClient, role, id string, cfg failover.Config) *rediselector.Elector {
 	t.Helper()
 	cfg.ID = id
-	e, err := rediselector.New(c, role, cfg, rediselector.Options{Prefix: prefixOf(t)})
+	e, err := rediselector.New(c, rediselector.Config{Role: role, Prefix: prefixOf(t), Config: cfg})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.Close() })
 	return e

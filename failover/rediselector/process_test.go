@@ -73,7 +73,7 @@ func TestElectorChild(t *testing.T) {
 	prefix := os.Getenv(childPrefix)
 	cfg := procConfig
 	cfg.ID = id
-	e, err := rediselector.New(c, procRole, cfg, rediselector.Options{Prefix: prefix})
+	e, err := rediselector.New(c, rediselector.Config{Role: procRole, Prefix: prefix, Config: cfg})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		return

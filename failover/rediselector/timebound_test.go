@@ -48,7 +48,7 @@ func TestNewRefusesClientIgnoringDeadlines(t *testing.T) {
 	for name, c := range clients {
 		t.Run(name, func(t *testing.T) {
 			defer c.Close()
-			e, err := rediselector.New(c, "r", failover.Config{}, rediselector.Options{})
+			e, err := rediselector.New(c, rediselector.Config{Role: "r"})
 			if err == nil {
 				_ = e.Close()
 			}
@@ -147,9 +147,9 @@ func TestRenewalUnderFault(t *testing.T) {
 			addr, on, off := f.start(t)
 			checkGoroutines := testenv.CheckGoroutines(t)
 			cfg := failover.Config{ID: "a"} // the defaults: Lease 1 s
-			e, err := rediselector.New(userClient(t, addr), "renew", cfg, rediselector.Options{Prefix: testenv.Prefix(t)})
+			e, err := rediselector.New(userClient(t, addr), rediselector.Config{Role: "renew", Prefix: testenv.Prefix(t), Config: cfg})
 			require.NoError(t, err)
-			cfg = e.Config()
+			cfg = e.Config().Config
 			term := leadWithWorkingRenewals(t, e)
 			obs, cancelObs := context.WithCancel(context.Background())
 			defer cancelObs()
@@ -207,7 +207,7 @@ func TestCloseDuringCampaign(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			addr, on, off := f.start(t)
 			checkGoroutines := testenv.CheckGoroutines(t) // before off restarts the server
-			e, err := rediselector.New(userClient(t, addr), "close", failover.Config{ID: "a"}, rediselector.Options{Prefix: testenv.Prefix(t)})
+			e, err := rediselector.New(userClient(t, addr), rediselector.Config{Role: "close", Prefix: testenv.Prefix(t), Config: failover.Config{ID: "a"}})
 			require.NoError(t, err)
 			cfg := e.Config()
 			on()

@@ -111,6 +111,8 @@ type ElectorClone struct {
 	// UseRun: the clone runs failover.Run; else it calls Campaign and
 	// Resign itself.
 	UseRun bool
+	// RunConfig is what failover.Run is given, with UseRun.
+	RunConfig failover.RunConfig
 }
 
 // ElectorWorkload drives the clones and records the history.
@@ -149,7 +151,7 @@ func (w *ElectorWorkload) Drive(ctx context.Context) {
 		rng := rand.New(rand.NewPCG(w.seed, uint64(i)+1))
 		wg.Go(func() {
 			if c.UseRun {
-				_ = failover.Run(ctx, c.Elector, func(tctx context.Context, t *failover.Term) error {
+				_ = failover.Run(ctx, c.Elector, c.RunConfig, func(tctx context.Context, t *failover.Term) error {
 					// Run called Campaign after the previous term's fn
 					// returned: campaignStart is before this campaign began.
 					w.serve(tctx, i, c, t, rng)

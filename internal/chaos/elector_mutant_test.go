@@ -23,10 +23,6 @@ type electorReusedTokens struct {
 	wg     sync.WaitGroup
 }
 
-func (e *electorReusedTokens) Config() failover.Config {
-	return e.inner.(interface{ Config() failover.Config }).Config()
-}
-
 func (e *electorReusedTokens) Campaign(ctx context.Context) (*failover.Term, error) {
 	in, err := e.inner.Campaign(ctx)
 	if err != nil {

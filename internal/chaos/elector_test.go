@@ -29,6 +29,10 @@ func electorConfig(clone int) failover.Config {
 	return failover.Config{ID: "clone-" + strconv.Itoa(clone), Lease: 400 * time.Millisecond}
 }
 
+// electorRunConfig campaigns again after the RetryInterval of
+// electorConfig's Lease.
+var electorRunConfig = failover.RunConfig{RetryInterval: 400 * time.Millisecond / 8}
+
 // electorPauseFor: pauses last 225ms to 1125ms, most longer than a Lease,
 // a campaign and a new leader's first writes, so that the paused leader's
 // write arrives after them.
@@ -207,7 +211,7 @@ func electorBackends() []func(t *testing.T) electorBackend {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _ = m.Close() })
-				b.clones = append(b.clones, ElectorClone{Elector: m, Fences: []ElectorFence{pg[i]}, Pause: electorPartition(m), UseRun: i%2 == 0})
+				b.clones = append(b.clones, ElectorClone{Elector: m, Fences: []ElectorFence{pg[i]}, Pause: electorPartition(m), UseRun: i%2 == 0, RunConfig: electorRunConfig})
 			}
 			return b
 		},
@@ -263,7 +267,7 @@ func electorRedis(t *testing.T, name string, addrs []string, single func(*redis.
 			b.links = append(b.links, f)
 			pauses = append(pauses, p)
 		}
-		e, err := rediselector.New(newClient(paused), "chaos-elector", electorConfig(i), rediselector.Options{Prefix: prefix})
+		e, err := rediselector.New(newClient(paused), rediselector.Config{Role: "chaos-elector", Prefix: prefix, Config: electorConfig(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,7 +281,7 @@ func electorRedis(t *testing.T, name string, addrs []string, single func(*redis.
 				p.Blackhole(on)
 			}
 		}
-		b.clones = append(b.clones, ElectorClone{Elector: e, Fences: []ElectorFence{pg[i], fence}, Pause: pause, UseRun: i%2 == 0})
+		b.clones = append(b.clones, ElectorClone{Elector: e, Fences: []ElectorFence{pg[i], fence}, Pause: pause, UseRun: i%2 == 0, RunConfig: electorRunConfig})
 	}
 	return b
 }
