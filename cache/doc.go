@@ -82,6 +82,15 @@
 // invalidation is discarded. Without an Invalidator, a change made by
 // another process is seen after at most LocalTTL.
 //
+// # Lifecycle
+//
+// The stores hold no goroutines: Memory, rediscache.Cache and
+// memcachedcache.Cache have no Close, and never close the client they were
+// given. A Loader holds its Invalidator subscription and its background
+// refreshes: Close releases the one and waits for the others, and after
+// it Get, GetMany and Refresh return ErrClosed; Set, Delete and Expire,
+// which need only the cache and the Invalidator, keep working.
+//
 // # Patterns
 //
 // Caching database queries (key = a hash of the query) is

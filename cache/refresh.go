@@ -55,11 +55,15 @@ func (l *Loader[T]) expire(ctx context.Context, key string) error {
 // Refresh reloads key now, under its lease, and stores the result for
 // ttl; readers keep the current value until it is replaced, and every
 // local tier drops its copy afterwards. It fails with ErrRefreshing when
-// another caller holds a live lease on the key.
+// another caller holds a live lease on the key, and with ErrClosed after
+// Close.
 func (l *Loader[T]) Refresh(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := checkLoad(key, ttl, load); err != nil {
 		return zero, err
+	}
+	if l.closed.Load() {
+		return zero, ErrClosed
 	}
 	if l.swap == nil {
 		v, err := l.fillOr(ctx, key, ttl, load, nil, nil, false, noLocal)
