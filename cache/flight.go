@@ -161,10 +161,18 @@ const noLocal = ^uint64(0)
 // the stale entry or with its error. A stored result also goes into the
 // local tier, unless epoch is noLocal (see fillLocal).
 func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), lease []byte, stale *envelope, serveStale bool, epoch uint64) (T, error) {
-	var zero T
 	start := time.Now()
 	v, err := l.callLoad(ctx, load)
-	delta := time.Since(start)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		l.stats.loadErrors.Add(1)
+	}
+	return l.keep(ctx, key, ttl, v, err, time.Since(start), lease, stale, serveStale, epoch)
+}
+
+// keep stores what a load of key returned (v, err, after delta) as fillOr
+// says, and answers the caller as fillOr does.
+func (l *Loader[T]) keep(ctx context.Context, key string, ttl time.Duration, v T, err error, delta time.Duration, lease []byte, stale *envelope, serveStale bool, epoch uint64) (T, error) {
+	var zero T
 	var e envelope
 	var storeTTL time.Duration
 	switch {
@@ -182,8 +190,7 @@ func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, l
 	case errors.Is(err, ErrNotFound):
 		l.release(ctx, key, lease, stale)
 		return zero, err
-	default:
-		l.stats.loadErrors.Add(1)
+	default: // counted in LoadErrors by the caller, once per call of load
 		l.release(ctx, key, lease, stale)
 		if stale != nil && serveStale {
 			if sv, derr := l.decode(*stale); derr == nil {

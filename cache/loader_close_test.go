@@ -133,6 +133,12 @@ func TestLoaderAfterClose(t *testing.T) {
 	require.ErrorIs(t, err, cache.ErrClosed, "Get of a missing key")
 	_, err = l.Refresh(t.Context(), "k", time.Minute, load)
 	require.ErrorIs(t, err, cache.ErrClosed, "Refresh")
+	got, err := l.GetMany(t.Context(), []string{"k", "other"}, time.Minute, func(_ context.Context, keys []string) (map[string]int, error) {
+		loads.Add(1)
+		return nil, nil
+	})
+	require.ErrorIs(t, err, cache.ErrClosed, "GetMany")
+	require.Empty(t, got)
 	require.EqualValues(t, 1, loads.Load(), "a load ran after Close")
 
 	heard := 0
