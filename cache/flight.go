@@ -126,23 +126,33 @@ type read struct {
 // hit answers from raw when it holds a fresh, decodable entry (ok true),
 // and then may start an early refresh and fill the local tier.
 func (l *Loader[T]) hit(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), raw []byte, epoch uint64) (v T, err error, ok bool) {
+	v, err, e, now, ok := l.fresh(key, raw, epoch)
+	if ok && l.refreshDue(e, now) {
+		l.refreshInBackground(ctx, key, ttl, load, raw, e, now)
+	}
+	return v, err, ok
+}
+
+// fresh is hit without the early refresh, which it leaves to its caller
+// (refreshDue): it answers from raw when it holds a fresh, decodable
+// entry (ok true), and fills the local tier.
+func (l *Loader[T]) fresh(key string, raw []byte, epoch uint64) (v T, err error, e envelope, now int64, ok bool) {
 	e, parsed := parseEnvelope(raw)
-	now := l.now()
+	now = l.now()
 	if !parsed || e.kind == kindLease || !e.fresh(now) {
-		return v, nil, false
+		return v, nil, e, now, false
 	}
 	v, derr := l.decode(e)
 	if derr != nil {
-		return v, nil, false // undecodable (the type changed): reload over it
+		return v, nil, e, now, false // undecodable (the type changed): reload over it
 	}
 	l.stats.hits.Add(1)
-	l.maybeRefreshEarly(ctx, key, ttl, load, raw, e, now)
 	if e.kind == kindNotFound {
 		l.fillLocal(key, epoch, localEntry[T]{notFound: true}, 0, e.freshUntil)
-		return v, ErrNotFound, true
+		return v, ErrNotFound, e, now, true
 	}
 	l.fillLocal(key, epoch, localEntry[T]{v: v}, len(e.payload), e.freshUntil)
-	return v, nil, true
+	return v, nil, e, now, true
 }
 
 // fill loads the value and writes it back: through the lease when there
@@ -241,23 +251,20 @@ func (l *Loader[T]) release(ctx context.Context, key string, lease []byte, stale
 // retryAfter spaces the reloads of a stale entry whose source fails.
 const retryAfter = time.Second
 
-// maybeRefreshEarly runs XFetch on a fresh hit: with probability rising
-// as expiry nears, it reloads the entry in the background while every
-// reader keeps the current value.
-func (l *Loader[T]) maybeRefreshEarly(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), raw []byte, e envelope, now int64) {
+// refreshDue runs XFetch on a fresh hit of e: it says, with probability
+// rising as expiry nears, to reload the entry in the background while
+// every reader keeps the current value.
+func (l *Loader[T]) refreshDue(e envelope, now int64) bool {
 	if l.cfg.EarlyRefresh < 0 || e.freshUntil == 0 || e.delta <= 0 || e.leased(now) {
-		return
+		return false
 	}
 	scale := float64(e.delta) * l.cfg.EarlyRefresh
 	left := float64(e.freshUntil - now)
 	if left > 40*scale {
-		return // P(refresh) = e^-40: skip the logarithm on most hits
+		return false // P(refresh) = e^-40: skip the logarithm on most hits
 	}
 	gap := -scale * math.Log(1-mrand.Float64()) // 1-x is in (0, 1]
-	if gap < left {
-		return
-	}
-	l.refreshInBackground(ctx, key, ttl, load, raw, e, now)
+	return gap >= left
 }
 
 // refreshInBackground takes the lease over the entry raw (one reader in
