@@ -60,6 +60,12 @@
 //     served), the lease is released at once, and a panic in load is an
 //     error wrapping ErrLoadPanic.
 //
+// GetMany answers many keys at once, each as Get would (local tier, fill
+// leases, negative caching, stale serving, early refresh), in one GetMulti
+// to the cache and one call of a batch load for the keys it does not
+// hold; keys whose lease another caller holds are left to Get, which waits
+// for that filler.
+//
 // Entries are written in a small envelope (freshness, load time, lease),
 // so a Loader's keys hold more than the codec's bytes; a value another
 // writer stored under a Loader's key is treated as a miss and replaced.

@@ -126,7 +126,7 @@ type read struct {
 // hit answers from raw when it holds a fresh, decodable entry (ok true),
 // and then may start an early refresh and fill the local tier.
 func (l *Loader[T]) hit(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), raw []byte, epoch uint64) (v T, err error, ok bool) {
-	v, err, e, now, ok := l.fresh(key, raw, epoch)
+	v, e, now, err, ok := l.fresh(key, raw, epoch)
 	if ok && l.refreshDue(e, now) {
 		l.refreshInBackground(ctx, key, ttl, load, raw, e, now)
 	}
@@ -136,23 +136,23 @@ func (l *Loader[T]) hit(ctx context.Context, key string, ttl time.Duration, load
 // fresh is hit without the early refresh, which it leaves to its caller
 // (refreshDue): it answers from raw when it holds a fresh, decodable
 // entry (ok true), and fills the local tier.
-func (l *Loader[T]) fresh(key string, raw []byte, epoch uint64) (v T, err error, e envelope, now int64, ok bool) {
+func (l *Loader[T]) fresh(key string, raw []byte, epoch uint64) (v T, e envelope, now int64, err error, ok bool) {
 	e, parsed := parseEnvelope(raw)
 	now = l.now()
 	if !parsed || e.kind == kindLease || !e.fresh(now) {
-		return v, nil, e, now, false
+		return v, e, now, nil, false
 	}
 	v, derr := l.decode(e)
 	if derr != nil {
-		return v, nil, e, now, false // undecodable (the type changed): reload over it
+		return v, e, now, nil, false // undecodable (the type changed): reload over it
 	}
 	l.stats.hits.Add(1)
 	if e.kind == kindNotFound {
 		l.fillLocal(key, epoch, localEntry[T]{notFound: true}, 0, e.freshUntil)
-		return v, ErrNotFound, e, now, true
+		return v, e, now, ErrNotFound, true
 	}
 	l.fillLocal(key, epoch, localEntry[T]{v: v}, len(e.payload), e.freshUntil)
-	return v, nil, e, now, true
+	return v, e, now, nil, true
 }
 
 // fill loads the value and writes it back: through the lease when there

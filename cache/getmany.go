@@ -89,7 +89,7 @@ func (l *Loader[T]) GetMany(ctx context.Context, keys []string, ttl time.Duratio
 			m.lease(ctx, k, nil, nil, now)
 			continue
 		}
-		if v, err, e, now, ok := l.fresh(k, raw, epoch); ok {
+		if v, e, now, err, ok := l.fresh(k, raw, epoch); ok {
 			if l.refreshDue(e, now) {
 				l.refreshInBackground(ctx, k, ttl, m.one(k), raw, e, now)
 			}
