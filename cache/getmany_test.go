@@ -322,3 +322,40 @@ func TestGetManyConcurrent(t *testing.T) {
 		})
 	})
 }
+
+// blindMulti is a Memory whose GetMulti finds nothing: it stands for a
+// read that ran just before another process took the key's lease.
+type blindMulti struct{ *cache.Memory }
+
+func (b blindMulti) GetMulti(context.Context, []string) (map[string][]byte, error) {
+	return map[string][]byte{}, nil
+}
+
+// A key GetMany read as missing, whose lease another caller takes before
+// GetMany's own Add, is not loaded by GetMany: it waits for that filler.
+func TestGetManyLosesTheLeaseRace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMemory(t, cache.MemoryConfig{})
+		filler := newLoader(t, m, cache.LoaderConfig[string]{})
+		l := newLoader(t, blindMulti{m}, cache.LoaderConfig[string]{})
+		gate := make(chan struct{})
+		go func() {
+			_, _ = filler.Get(t.Context(), "k", time.Minute, func(context.Context) (string, error) {
+				<-gate
+				return "from the filler", nil
+			})
+		}()
+		synctest.Wait() // the filler holds the lease of "k"
+		src := &batchSource{vals: map[string]string{"k": "mine"}}
+		done := make(chan map[string]string)
+		go func() {
+			got, err := l.GetMany(t.Context(), []string{"k"}, time.Minute, src.load)
+			require.NoError(t, err)
+			done <- got
+		}()
+		time.Sleep(100 * time.Millisecond)
+		close(gate)
+		require.Equal(t, map[string]string{"k": "from the filler"}, <-done)
+		require.Empty(t, src.takeCalls(), "GetMany loaded a key whose lease it lost")
+	})
+}
