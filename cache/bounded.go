@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -39,4 +40,25 @@ func (l *Loader[T]) cacheCAS(ctx context.Context, key string, old, value []byte,
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
 	return l.swap.CompareAndSwap(ctx, key, old, value, ttl)
+}
+
+// cacheGetMulti reads keys in one GetMulti on a BatchCache, else one by
+// one; absent keys are not in the map, and any other failure fails all.
+func (l *Loader[T]) cacheGetMulti(ctx context.Context, keys []string) (map[string][]byte, error) {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	if b, ok := l.cache.(BatchCache); ok {
+		return b.GetMulti(ctx, keys)
+	}
+	raws := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		raw, err := l.cache.Get(ctx, k)
+		switch {
+		case err == nil:
+			raws[k] = raw
+		case !errors.Is(err, ErrMiss):
+			return nil, err
+		}
+	}
+	return raws, nil
 }

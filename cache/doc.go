@@ -63,6 +63,12 @@
 //     served), the lease is released at once, and a panic in load is an
 //     error wrapping ErrLoadPanic.
 //
+// GetMany answers many keys at once, each as Get would (local tier, fill
+// leases, negative caching, stale serving, early refresh), in one GetMulti
+// to the cache and one call of a batch load for the keys it does not
+// hold; keys whose lease another caller holds are left to Get, which waits
+// for that filler.
+//
 // Entries are written in a small envelope (freshness, load time, lease),
 // so a Loader's keys hold more than the codec's bytes; a value another
 // writer stored under a Loader's key is treated as a miss and replaced.
@@ -84,6 +90,15 @@
 // back, every local tier is emptied. A local fill that raced an
 // invalidation is discarded. Without an Invalidator, a change made by
 // another process is seen after at most LocalTTL.
+//
+// # Lifecycle
+//
+// The stores hold no goroutines: Memory, rediscache.Cache and
+// memcachedcache.Cache have no Close, and never close the client they were
+// given. A Loader holds its Invalidator subscription and its background
+// refreshes: Close releases the one and waits for the others, and after
+// it Get, GetMany and Refresh return ErrClosed; Set, Delete and Expire,
+// which need only the cache and the Invalidator, keep working.
 //
 // # Patterns
 //

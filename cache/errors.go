@@ -11,6 +11,10 @@ var (
 	ErrInvalidKey    = errors.New("cache: invalid key")
 	ErrInvalidConfig = errors.New("cache: invalid configuration")
 	ErrNotStored     = errors.New("cache: not stored: condition failed")
+	// ErrClosed is the answer of a Loader's Get, GetMany and Refresh
+	// after Close, and of the types built on a Loader (querycache,
+	// objects) after theirs.
+	ErrClosed = errors.New("cache: closed")
 	// ErrNotFound is what a load function returns when the data source
 	// has no such object; a Loader caches that answer for NegativeTTL.
 	ErrNotFound = errors.New("cache: not found in the data source")

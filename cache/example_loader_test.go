@@ -86,3 +86,45 @@ func ExampleLoader_localTier() {
 	// 2
 	// v2
 }
+
+// GetMany reads a page of products in one round trip to the cache, and
+// asks the database, in one query, only for those it does not hold.
+func ExampleLoader_GetMany() {
+	type Product struct {
+		ID    int
+		Name  string
+		Price int
+	}
+
+	store, _ := cache.NewMemory(cache.MemoryConfig{}) // stands for Redis or Memcached
+	products, _ := cache.NewLoader(store, cache.LoaderConfig[Product]{NegativeTTL: time.Minute})
+	defer products.Close()
+
+	db := map[string]Product{
+		"product:1": {ID: 1, Name: "desk", Price: 12900},
+		"product:2": {ID: 2, Name: "chair", Price: 4900},
+		"product:3": {ID: 3, Name: "lamp", Price: 1999},
+	}
+	byIDs := func(_ context.Context, keys []string) (map[string]Product, error) {
+		fmt.Println("SELECT ... WHERE id IN", keys) // keys left out of the map are not found
+		found := map[string]Product{}
+		for _, k := range keys {
+			if p, ok := db[k]; ok {
+				found[k] = p
+			}
+		}
+		return found, nil
+	}
+	ctx := context.Background()
+	_, _ = products.Get(ctx, "product:1", 10*time.Minute, func(context.Context) (Product, error) { return db["product:1"], nil })
+
+	page := []string{"product:1", "product:2", "product:3", "product:9"}
+	for range 2 {
+		got, err := products.GetMany(ctx, page, 10*time.Minute, byIDs)
+		fmt.Println(len(got), got["product:3"].Name, err)
+	}
+	// Output:
+	// SELECT ... WHERE id IN [product:2 product:3 product:9]
+	// 3 lamp <nil>
+	// 3 lamp <nil>
+}

@@ -126,23 +126,33 @@ type read struct {
 // hit answers from raw when it holds a fresh, decodable entry (ok true),
 // and then may start an early refresh and fill the local tier.
 func (l *Loader[T]) hit(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), raw []byte, epoch uint64) (v T, err error, ok bool) {
+	v, e, now, err, ok := l.fresh(key, raw, epoch)
+	if ok && l.refreshDue(e, now) {
+		l.refreshInBackground(ctx, key, ttl, load, raw, e, now)
+	}
+	return v, err, ok
+}
+
+// fresh is hit without the early refresh, which it leaves to its caller
+// (refreshDue): it answers from raw when it holds a fresh, decodable
+// entry (ok true), and fills the local tier.
+func (l *Loader[T]) fresh(key string, raw []byte, epoch uint64) (v T, e envelope, now int64, err error, ok bool) {
 	e, parsed := parseEnvelope(raw)
-	now := l.now()
+	now = l.now()
 	if !parsed || e.kind == kindLease || !e.fresh(now) {
-		return v, nil, false
+		return v, e, now, nil, false
 	}
 	v, derr := l.decode(e)
 	if derr != nil {
-		return v, nil, false // undecodable (the type changed): reload over it
+		return v, e, now, nil, false // undecodable (the type changed): reload over it
 	}
 	l.stats.hits.Add(1)
-	l.maybeRefreshEarly(ctx, key, ttl, load, raw, e, now)
 	if e.kind == kindNotFound {
 		l.fillLocal(key, epoch, localEntry[T]{notFound: true}, 0, e.freshUntil)
-		return v, ErrNotFound, true
+		return v, e, now, ErrNotFound, true
 	}
 	l.fillLocal(key, epoch, localEntry[T]{v: v}, len(e.payload), e.freshUntil)
-	return v, nil, true
+	return v, e, now, nil, true
 }
 
 // fill loads the value and writes it back: through the lease when there
@@ -165,10 +175,18 @@ const noLocal = ^uint64(0)
 // there before (an encoding or cache error; not a voided lease, which
 // means a change replaced the entry): Get ignores it, Refresh reports it.
 func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), lease []byte, stale *envelope, serveStale bool, epoch uint64) (_ T, _ error, notStored error) {
-	var zero T
 	start := time.Now()
 	v, err := l.callLoad(ctx, load)
-	delta := time.Since(start)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		l.stats.loadErrors.Add(1)
+	}
+	return l.keep(ctx, key, ttl, v, err, time.Since(start), lease, stale, serveStale, epoch)
+}
+
+// keep stores what a load of key returned (v, err, after delta) as fillOr
+// says, and answers the caller as fillOr does.
+func (l *Loader[T]) keep(ctx context.Context, key string, ttl time.Duration, v T, err error, delta time.Duration, lease []byte, stale *envelope, serveStale bool, epoch uint64) (_ T, _ error, notStored error) {
+	var zero T
 	var e envelope
 	var storeTTL time.Duration
 	switch {
@@ -186,8 +204,7 @@ func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, l
 	case errors.Is(err, ErrNotFound):
 		l.release(ctx, key, lease, stale)
 		return zero, err, nil
-	default:
-		l.stats.loadErrors.Add(1)
+	default: // counted in LoadErrors by the caller, once per call of load
 		l.release(ctx, key, lease, stale)
 		if stale != nil && serveStale {
 			if sv, derr := l.decode(*stale); derr == nil {
@@ -241,23 +258,20 @@ func (l *Loader[T]) release(ctx context.Context, key string, lease []byte, stale
 // retryAfter spaces the reloads of a stale entry whose source fails.
 const retryAfter = time.Second
 
-// maybeRefreshEarly runs XFetch on a fresh hit: with probability rising
-// as expiry nears, it reloads the entry in the background while every
-// reader keeps the current value.
-func (l *Loader[T]) maybeRefreshEarly(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), raw []byte, e envelope, now int64) {
+// refreshDue runs XFetch on a fresh hit of e: it says, with probability
+// rising as expiry nears, to reload the entry in the background while
+// every reader keeps the current value.
+func (l *Loader[T]) refreshDue(e envelope, now int64) bool {
 	if l.cfg.EarlyRefresh < 0 || e.freshUntil == 0 || e.delta <= 0 || e.leased(now) {
-		return
+		return false
 	}
 	scale := float64(e.delta) * l.cfg.EarlyRefresh
 	left := float64(e.freshUntil - now)
 	if left > 40*scale {
-		return // P(refresh) = e^-40: skip the logarithm on most hits
+		return false // P(refresh) = e^-40: skip the logarithm on most hits
 	}
 	gap := -scale * math.Log(1-mrand.Float64()) // 1-x is in (0, 1]
-	if gap < left {
-		return
-	}
-	l.refreshInBackground(ctx, key, ttl, load, raw, e, now)
+	return gap >= left
 }
 
 // refreshInBackground takes the lease over the entry raw (one reader in

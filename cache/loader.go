@@ -173,11 +173,14 @@ func NewLoader[T any](c ObjectCache, cfg LoaderConfig[T]) (*Loader[T], error) {
 // the others wait for its result, or take the stale value.
 //
 // The value is shared by every caller of the flight and by the local tier:
-// treat it as immutable.
+// treat it as immutable. After Close, Get returns ErrClosed.
 func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := checkLoad(key, ttl, load); err != nil {
 		return zero, err
+	}
+	if l.closed.Load() {
+		return zero, ErrClosed
 	}
 	if l.local != nil {
 		if e, ok := l.local.get(key); ok { // counted by the local store, off any shared cache line
@@ -271,9 +274,14 @@ func (l *Loader[T]) Stats() Stats {
 
 // Close ends the Loader's invalidation subscription and waits for its
 // background refreshes, each bounded by LoadTimeout; none starts after
-// Close returned. It never closes the
-// cache or the Invalidator. Gets after Close still work, without
-// invalidations from other processes and without early refresh.
+// Close returned. Close is idempotent, and never closes the cache or the
+// Invalidator.
+//
+// After Close, Get, GetMany and Refresh return ErrClosed: they would fill
+// a local tier no longer told of changes and start refreshes nobody waits
+// for. Set, Delete and Expire keep working, since they need only the cache
+// and the Invalidator, which the caller owns: a process shutting down can
+// still invalidate what it changed. Stats keeps counting what was done.
 func (l *Loader[T]) Close() error {
 	l.backgroundMu.Lock()
 	wasClosed := l.closed.Swap(true)

@@ -109,3 +109,45 @@ func TestLoaderCloseDuringRefreshes(t *testing.T) {
 	require.Zero(t, late.Load(), "background refreshes loaded after Close returned")
 	require.Positive(t, l.Stats().Refreshes)
 }
+
+// After Close, the methods that read or fill through the Loader answer
+// ErrClosed without calling load; the writes that only need the cache and
+// the Invalidator keep working, and a second Close is a no-op.
+func TestLoaderAfterClose(t *testing.T) {
+	m := newMemory(t, cache.MemoryConfig{})
+	var bus cache.LocalBus
+	l, err := cache.NewLoader(m, cache.LoaderConfig[int]{LocalTTL: time.Minute, Invalidator: &bus})
+	require.NoError(t, err)
+	var loads atomic.Int32
+	load := func(context.Context) (int, error) { loads.Add(1); return 7, nil }
+	v, err := l.Get(t.Context(), "k", time.Minute, load)
+	require.NoError(t, err)
+	require.Equal(t, 7, v)
+
+	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(), "a second Close")
+
+	_, err = l.Get(t.Context(), "k", time.Minute, load)
+	require.ErrorIs(t, err, cache.ErrClosed, "Get of a cached key")
+	_, err = l.Get(t.Context(), "other", time.Minute, load)
+	require.ErrorIs(t, err, cache.ErrClosed, "Get of a missing key")
+	_, err = l.Refresh(t.Context(), "k", time.Minute, load)
+	require.ErrorIs(t, err, cache.ErrClosed, "Refresh")
+	got, err := l.GetMany(t.Context(), []string{"k", "other"}, time.Minute, func(_ context.Context, keys []string) (map[string]int, error) {
+		loads.Add(1)
+		return nil, nil
+	})
+	require.ErrorIs(t, err, cache.ErrClosed, "GetMany")
+	require.Empty(t, got)
+	require.EqualValues(t, 1, loads.Load(), "a load ran after Close")
+
+	heard := 0
+	unsubscribe := bus.Subscribe(func([]string) { heard++ })
+	defer unsubscribe()
+	require.NoError(t, l.Set(t.Context(), "k", 8, time.Minute), "Set after Close")
+	require.NoError(t, l.Expire(t.Context(), "k"), "Expire after Close")
+	require.NoError(t, l.Delete(t.Context(), "k"), "Delete after Close")
+	require.Equal(t, 3, heard, "Set, Expire and Delete after Close must still publish their invalidations")
+	_, err = m.Get(t.Context(), "k")
+	require.ErrorIs(t, err, cache.ErrMiss, "Delete after Close must remove the key")
+}

@@ -55,14 +55,17 @@ func (l *Loader[T]) expire(ctx context.Context, key string) error {
 // Refresh reloads key now, under its lease, and stores the result for
 // ttl; readers keep the current value until it is replaced, and every
 // local tier drops its copy afterwards. It fails with ErrRefreshing when
-// another caller holds a live lease on the key, and with an error when
-// the result could not be stored (readers may then keep the old value
-// until its TTL: Delete the key to be sure); it answers the loaded value
-// either way.
+// another caller holds a live lease on the key, with ErrClosed after
+// Close, and with an error when the result could not be stored (readers
+// may then keep the old value until its TTL: Delete the key to be sure);
+// it answers the loaded value either way.
 func (l *Loader[T]) Refresh(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := checkLoad(key, ttl, load); err != nil {
 		return zero, err
+	}
+	if l.closed.Load() {
+		return zero, ErrClosed
 	}
 	if l.swap == nil {
 		v, err, notStored := l.fillOr(ctx, key, ttl, load, nil, nil, false, noLocal)

@@ -2,7 +2,6 @@ package cache_test
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/scaleout/scaleout/cache"
 )
-
-var errCacheDown = errors.New("cache down")
 
 // casFailing fails the failIn-th CompareAndSwap from now, as a cache that
 // went away between two calls does.

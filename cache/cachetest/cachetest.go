@@ -46,6 +46,11 @@
 //     Delete while a fill is loading voids its
 //     lease, so what it loaded is returned but never stored; ErrNotFound is
 //     cached for NegativeTTL.
+//   - Loader.GetMany on the store: one load for 20 missing keys, whose
+//     values and not-found answers a second Loader then reads from the
+//     store without loading; 8 concurrent GetManys of overlapping keys
+//     from 2 Loaders load each key once; a Delete during a GetMany's load
+//     voids that key's fill.
 //
 // The kit's own tests run each clause against a cache.Memory broken in it
 // and require the clause to fail.
@@ -112,6 +117,7 @@ func Run(t *testing.T, newCache func(t *testing.T) cache.ObjectCache) {
 		{"LoaderOneLoad", testLoaderOneLoad},
 		{"LoaderDeleteVoidsFill", testLoaderDeleteVoidsFill},
 		{"LoaderNotFound", testLoaderNotFound},
+		{"LoaderGetMany", testLoaderGetMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

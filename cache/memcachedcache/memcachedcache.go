@@ -49,8 +49,12 @@
 // round trips (Delete of several keys, SetMulti, GetMulti over several
 // servers) may take Timeout for each. A context's deadline, such as a
 // cache.Loader's CacheTimeout, does not shorten a round trip: set Timeout
-// to the fail-open bound you want (a few round trips, not seconds). The
-// cache never closes the caller's client.
+// to the fail-open bound you want (a few round trips, not seconds).
+//
+// # Lifecycle
+//
+// A Cache holds no goroutine and no connection of its own, so it has no
+// Close, and never closes the caller's client.
 package memcachedcache
 
 import (

@@ -68,4 +68,12 @@
 // they go stale; keys idle longer are forgotten and are rebuilt only on
 // demand again. With RefreshEvery below TTL, readers of hot keys never see
 // a stale object.
+//
+// # Lifecycle
+//
+// New starts the default Pool's workers and, with RefreshEvery, the
+// refresh-ahead goroutine; Close stops them and waits for them. After
+// Close, Get and Rebuild return ErrClosed (which is cache.ErrClosed);
+// Invalidate still marks objects stale. A Pool made with NewPool is
+// closed the same way: Submit returns ErrClosed after its Close.
 package objects

@@ -156,9 +156,9 @@ func New[T any](c cache.ObjectCache, build func(ctx context.Context, key string)
 	}
 	o := &Objects[T]{loader: l, build: build, cfg: cfg, runner: cfg.Runner}
 	if o.runner == nil {
-		o.pool, err = NewPool(cfg.Workers, cfg.QueueLen, func(ctx context.Context, key string) {
+		o.pool, err = NewPool(func(ctx context.Context, key string) {
 			_ = o.Rebuild(ctx, key) // counted in Stats
-		})
+		}, PoolConfig{Workers: cfg.Workers, QueueLen: cfg.QueueLen})
 		if err != nil {
 			_ = l.Close()
 			return nil, err
@@ -179,7 +179,8 @@ func New[T any](c cache.ObjectCache, build func(ctx context.Context, key string)
 // or stale (a stale object is answered at once and rebuilt in the
 // background); on a miss it is built once, for the whole cluster, while
 // the other callers wait. A build's cache.ErrNotFound is answered as
-// cache.ErrNotFound. The object is shared: treat it as immutable.
+// cache.ErrNotFound. The object is shared: treat it as immutable. After
+// Close, Get returns ErrClosed.
 func (o *Objects[T]) Get(ctx context.Context, key string) (T, error) {
 	v, err := o.loader.Get(ctx, key, o.cfg.TTL, func(ctx context.Context) (T, error) {
 		return o.build(ctx, key)
@@ -216,7 +217,8 @@ func (o *Objects[T]) Invalidate(ctx context.Context, keys ...string) error {
 // Rebuild does nothing and returns nil. When the build fails, the last
 // good object is kept and the error returned. When the build returns
 // cache.ErrNotFound the object is removed (or, with NegativeTTL, the
-// absence cached) and Rebuild returns nil.
+// absence cached) and Rebuild returns nil. After Close it returns
+// ErrClosed.
 func (o *Objects[T]) Rebuild(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.BuildTimeout)
 	defer cancel()
@@ -227,6 +229,8 @@ func (o *Objects[T]) Rebuild(ctx context.Context, key string) error {
 	case err == nil:
 		o.rebuilds.Add(1)
 		return nil
+	case errors.Is(err, cache.ErrClosed):
+		return err
 	case errors.Is(err, cache.ErrRefreshing):
 		o.skipped.Add(1)
 		return nil
@@ -261,9 +265,12 @@ func (o *Objects[T]) Stats() Stats {
 // Close stops refresh-ahead, closes the default Pool (dropping the
 // rebuilds still queued and cancelling those running) and the Loader, and
 // waits for all their goroutines. It never closes the cache, a Runner
-// given in Config, or the Invalidator. Get, Rebuild and Invalidate still
-// work after Close, but rebuilds submitted to the closed default Pool are
-// dropped. Close is idempotent.
+// given in Config, or the Invalidator. Close is idempotent.
+//
+// After Close, Get and Rebuild return ErrClosed. Invalidate keeps working
+// (it needs only the cache): it marks the objects stale, and the rebuilds
+// it submits to the closed default Pool are dropped, as its doc says of
+// any refused rebuild; a Runner given in Config still receives them.
 func (o *Objects[T]) Close() error {
 	o.closeOnce.Do(func() {
 		if o.stop != nil {

@@ -458,3 +458,33 @@ func TestSubmitsDropped(t *testing.T) {
 		}
 	})
 }
+
+// After Close, Get and Rebuild answer ErrClosed without building, and a
+// second Close returns at once.
+func TestObjectsAfterClose(t *testing.T) {
+	src := newSource()
+	src.set("k", 1)
+	o := newObjects(t, newMemory(t), src, objects.Config[string]{})
+	if _, err := o.Get(t.Context(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	builds := src.count("k")
+	if _, err := o.Get(t.Context(), "k"); !errors.Is(err, objects.ErrClosed) {
+		t.Errorf("Get after Close = %v, want ErrClosed", err)
+	}
+	if err := o.Rebuild(t.Context(), "k"); !errors.Is(err, objects.ErrClosed) {
+		t.Errorf("Rebuild after Close = %v, want ErrClosed", err)
+	}
+	if n := src.count("k") - builds; n != 0 {
+		t.Errorf("%d builds after Close", n)
+	}
+	if st := o.Stats(); st.RebuildErrors != 0 {
+		t.Errorf("RebuildErrors = %d: a closed Rebuild is not a failed build", st.RebuildErrors)
+	}
+}

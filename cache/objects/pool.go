@@ -14,8 +14,9 @@ var (
 	// ErrBusy is Submit's answer when the queue is full: the rebuild was
 	// not queued. Readers rebuild the object on demand once it is stale.
 	ErrBusy = errors.New("objects: rebuild queue is full")
-	// ErrClosed is Submit's answer after Close.
-	ErrClosed = errors.New("objects: runner is closed")
+	// ErrClosed is the answer of a Pool's Submit after its Close, and of
+	// an Objects' Get and Rebuild after its Close. It is cache.ErrClosed.
+	ErrClosed = cache.ErrClosed
 )
 
 // A Runner hands the rebuild of a key to background workers: the local
@@ -46,16 +47,34 @@ type Pool struct {
 
 var _ Runner = (*Pool)(nil)
 
-// NewPool starts workers goroutines that call run for each submitted key,
-// with a queue of at most queueLen keys waiting. run's context ends when
-// the Pool is closed. Both counts must be positive and run not nil, or the
-// error wraps cache.ErrInvalidConfig.
-func NewPool(workers, queueLen int, run func(ctx context.Context, key string)) (*Pool, error) {
-	if workers <= 0 || queueLen <= 0 {
-		return nil, fmt.Errorf("objects: pool needs positive workers and queue length, got %d and %d: %w", workers, queueLen, cache.ErrInvalidConfig)
+// PoolConfig configures NewPool. Zero values mean the defaults; negative
+// values are an error wrapping cache.ErrInvalidConfig.
+type PoolConfig struct {
+	// Workers is the number of goroutines running rebuilds. Default
+	// DefaultWorkers.
+	Workers int
+	// QueueLen bounds the keys waiting for a worker. Default
+	// DefaultQueueLen.
+	QueueLen int
+}
+
+// NewPool starts cfg.Workers goroutines that call run for each submitted
+// key, with a queue of at most cfg.QueueLen keys waiting. run's context
+// ends when the Pool is closed. A nil run, or a negative count, is an
+// error wrapping cache.ErrInvalidConfig.
+func NewPool(run func(ctx context.Context, key string), cfg PoolConfig) (*Pool, error) {
+	if cfg.Workers < 0 || cfg.QueueLen < 0 {
+		return nil, fmt.Errorf("objects: negative Workers or QueueLen in %+v: %w", cfg, cache.ErrInvalidConfig)
 	}
 	if run == nil {
 		return nil, fmt.Errorf("objects: nil run function: %w", cache.ErrInvalidConfig)
+	}
+	workers, queueLen := cfg.Workers, cfg.QueueLen
+	if workers == 0 {
+		workers = DefaultWorkers
+	}
+	if queueLen == 0 {
+		queueLen = DefaultQueueLen
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{
@@ -106,7 +125,8 @@ func (p *Pool) Len() int {
 
 // Close stops accepting keys, drops those still queued, cancels the
 // context of the rebuilds running and waits for them to return. No
-// goroutine of the Pool outlives Close. Close is idempotent.
+// goroutine of the Pool outlives Close, and Submit returns ErrClosed
+// after it. Close is idempotent: a second Close waits as the first.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	if !p.closed {

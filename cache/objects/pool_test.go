@@ -3,7 +3,9 @@ package objects_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -16,12 +18,12 @@ func TestPoolDedupAndBusy(t *testing.T) {
 		var mu sync.Mutex
 		runs := map[string]int{}
 		gate := make(chan struct{})
-		p, err := objects.NewPool(1, 2, func(ctx context.Context, key string) {
+		p, err := objects.NewPool(func(ctx context.Context, key string) {
 			mu.Lock()
 			runs[key]++
 			mu.Unlock()
 			<-gate
-		})
+		}, objects.PoolConfig{Workers: 1, QueueLen: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,12 +69,12 @@ func TestPoolClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var ran []string
-		p, err := objects.NewPool(2, 10, func(ctx context.Context, key string) {
+		p, err := objects.NewPool(func(ctx context.Context, key string) {
 			mu.Lock()
 			ran = append(ran, key)
 			mu.Unlock()
 			<-ctx.Done() // a build that only ends when cancelled
-		})
+		}, objects.PoolConfig{Workers: 2, QueueLen: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,11 +94,93 @@ func TestPoolClose(t *testing.T) {
 func TestNewPoolInvalid(t *testing.T) {
 	run := func(context.Context, string) {}
 	for _, tc := range []struct {
-		w, q int
-		run  func(context.Context, string)
-	}{{0, 1, run}, {1, 0, run}, {-1, 1, run}, {1, 1, nil}} {
-		if _, err := objects.NewPool(tc.w, tc.q, tc.run); !errors.Is(err, cache.ErrInvalidConfig) {
-			t.Errorf("NewPool(%d, %d) = %v, want ErrInvalidConfig", tc.w, tc.q, err)
+		cfg objects.PoolConfig
+		run func(context.Context, string)
+	}{
+		{objects.PoolConfig{Workers: -1}, run},
+		{objects.PoolConfig{QueueLen: -1}, run},
+		{objects.PoolConfig{}, nil},
+	} {
+		if _, err := objects.NewPool(tc.run, tc.cfg); !errors.Is(err, cache.ErrInvalidConfig) {
+			t.Errorf("NewPool(%+v, run nil: %v) = %v, want ErrInvalidConfig", tc.cfg, tc.run == nil, err)
 		}
 	}
+}
+
+// The zero PoolConfig is DefaultWorkers workers and a queue of
+// DefaultQueueLen keys.
+func TestNewPoolDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var mu sync.Mutex
+		running := 0
+		p, err := objects.NewPool(func(ctx context.Context, key string) {
+			mu.Lock()
+			running++
+			mu.Unlock()
+			<-gate
+		}, objects.PoolConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		for i := range objects.DefaultWorkers {
+			if err := p.Submit(t.Context(), fmt.Sprint("run", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if running != objects.DefaultWorkers {
+			t.Errorf("%d rebuilds running, want DefaultWorkers = %d", running, objects.DefaultWorkers)
+		}
+		for i := range objects.DefaultQueueLen {
+			if err := p.Submit(t.Context(), fmt.Sprint("queued", i)); err != nil {
+				t.Fatalf("Submit %d of DefaultQueueLen = %d: %v", i, objects.DefaultQueueLen, err)
+			}
+		}
+		if err := p.Submit(t.Context(), "one more"); !errors.Is(err, objects.ErrBusy) {
+			t.Errorf("Submit past DefaultQueueLen = %v, want ErrBusy", err)
+		}
+		close(gate)
+	})
+}
+
+// Two Closes at once: both return only after the running rebuild ended.
+func TestPoolCloseTwiceWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		started, release := make(chan struct{}), make(chan struct{})
+		var ended atomic.Bool
+		p, err := objects.NewPool(func(ctx context.Context, key string) {
+			close(started)
+			<-ctx.Done()
+			<-release // keeps running a moment after its context ended
+			ended.Store(true)
+		}, objects.PoolConfig{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Submit(t.Context(), "k"); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		var returned atomic.Int32
+		for range 2 {
+			go func() {
+				_ = p.Close()
+				if !ended.Load() {
+					t.Error("Close returned before the running rebuild ended")
+				}
+				returned.Add(1)
+			}()
+		}
+		synctest.Wait()
+		if n := returned.Load(); n != 0 {
+			t.Fatalf("%d Closes returned while a rebuild was running", n)
+		}
+		close(release)
+		synctest.Wait()
+		if n := returned.Load(); n != 2 {
+			t.Fatalf("%d of 2 Closes returned", n)
+		}
+	})
 }

@@ -40,13 +40,13 @@ func BenchmarkQueryHit(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			const q = "select name from users join teams using (team_id) where id = $1 and state = $2"
-			if _, err := qc.Query(ctx, db, bc.tables, time.Hour, scanStrings, q, bc.args...); err != nil {
+			if _, err := qc.Query(ctx, db, bc.tables, scanStrings, q, bc.args...); err != nil {
 				b.Fatal(err)
 			}
 			before := fake.queries.Load()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := qc.Query(ctx, db, bc.tables, time.Hour, scanStrings, q, bc.args...); err != nil {
+				if _, err := qc.Query(ctx, db, bc.tables, scanStrings, q, bc.args...); err != nil {
 					b.Fatal(err)
 				}
 			}

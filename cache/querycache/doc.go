@@ -88,8 +88,13 @@
 // # Garbage
 //
 // Entries under old versions are never deleted; they are never read
-// either, and go when their TTL expires or the cache evicts them. The TTL
-// of Query is therefore the bound on garbage as well as on staleness from
-// writes that do not Bump: use one, or a cache that evicts (a Redis with
-// an allkeys-* maxmemory-policy, memcached, cache.Memory).
+// either, and go when their TTL expires or the cache evicts them.
+// Config.TTL (DefaultTTL by default) is therefore the bound on garbage as
+// well as on staleness from writes that do not Bump.
+//
+// # Lifecycle
+//
+// A Cache holds a cache.Loader, whose Close it forwards: after Close,
+// Query and QueryRow return ErrClosed. Versions holds nothing but its
+// store and has no Close.
 package querycache

@@ -13,7 +13,7 @@ import (
 // again. In production the versions and entries live in a shared store
 // (cache/rediscache), and a query runs with
 //
-//	users, err := qc.Query(ctx, db, []string{"users"}, time.Minute, scanUsers,
+//	users, err := qc.Query(ctx, db, []string{"users"}, scanUsers,
 //		"select id, name from users where team = $1", team)
 //
 // while writers change the tables through the Versions, which bump after

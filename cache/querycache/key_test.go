@@ -135,10 +135,10 @@ func TestQueryAndQueryRowDoNotMix(t *testing.T) {
 		var s string
 		return s, rows.Scan(&s)
 	}
-	v, err := qc.Query(t.Context(), q, []string{"t"}, 0, all, "select v")
+	v, err := qc.Query(t.Context(), q, []string{"t"}, all, "select v")
 	require.NoError(t, err)
 	require.Equal(t, "rows", v)
-	v, err = qc.QueryRow(t.Context(), q, []string{"t"}, 0, one, "select v")
+	v, err = qc.QueryRow(t.Context(), q, []string{"t"}, one, "select v")
 	require.NoError(t, err)
 	require.Equal(t, "hello", v)
 	require.EqualValues(t, 2, q.n.Load())

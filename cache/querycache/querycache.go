@@ -7,16 +7,32 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/scaleout/scaleout/cache"
 )
 
-// DefaultPrefix starts the key of every cached result.
-const DefaultPrefix = "qc:"
+// Defaults of Config.
+const (
+	// DefaultPrefix starts the key of every cached result.
+	DefaultPrefix = "qc:"
+	// DefaultTTL is how long a result is kept when Config.TTL is zero.
+	DefaultTTL = 5 * time.Minute
+)
 
-// Config configures New. The zero value is valid.
+// ErrClosed is the answer of Query and QueryRow after Close. It is
+// cache.ErrClosed.
+var ErrClosed = cache.ErrClosed
+
+// Config configures New. The zero value is valid; a negative TTL is an
+// error wrapping cache.ErrInvalidConfig.
 type Config[T any] struct {
+	// TTL is how long a result is kept: the bound on staleness from
+	// writes that do not Bump, and on the life of entries under old
+	// versions (see the package documentation). Default DefaultTTL. Use
+	// another Cache for results that need another TTL.
+	TTL time.Duration
 	// Prefix starts the key of every entry: Prefix + 64 hex digits.
 	// Default DefaultPrefix.
 	Prefix string
@@ -41,9 +57,11 @@ type Querier interface {
 // reads. It is safe for concurrent use.
 type Cache[T any] struct {
 	loader   *cache.Loader[T]
+	ttl      time.Duration
 	versions *Versions
 	prefix   string
 	header   string
+	closed   atomic.Bool
 }
 
 // New returns a Cache that keeps its entries in c and reads table
@@ -54,6 +72,12 @@ func New[T any](c cache.ObjectCache, v *Versions, cfg Config[T]) (*Cache[T], err
 	if v == nil {
 		return nil, fmt.Errorf("querycache: nil versions: %w", cache.ErrInvalidConfig)
 	}
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("querycache: negative TTL %v: %w", cfg.TTL, cache.ErrInvalidConfig)
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
 	l, err := cache.NewLoader(c, cfg.Loader)
 	if err != nil {
 		return nil, err
@@ -63,25 +87,26 @@ func New[T any](c cache.ObjectCache, v *Versions, cfg Config[T]) (*Cache[T], err
 	}
 	return &Cache[T]{
 		loader:   l,
+		ttl:      cfg.TTL,
 		versions: v,
 		prefix:   cfg.Prefix,
 		header:   "scaleout/querycache/v1\x00" + cfg.Namespace + "\x00" + typeName(reflect.TypeFor[T]()),
 	}, nil
 }
 
-// Query answers query with scan's result over its rows, from the cache
+// Query answers query with scan's result over its rows: from the cache
 // when an entry for the query, its args and the current versions of
-// tables is there, else from db, storing the result for ttl (0: until
-// evicted). scan reads the rows it is given (rows.Next, rows.Scan);
-// Query closes them and checks rows.Err.
+// tables is there, else from db, storing the result for Config.TTL. scan
+// reads the rows it is given (rows.Next, rows.Scan); Query closes them and
+// checks rows.Err.
 //
 // tables must list every table the query reads: a write to a table not
 // listed does not invalidate the entry. An argument that cannot be
 // encoded canonically is an *ArgError, and no query runs. When the
 // versions cannot be read (the cache is down) Query answers from db
-// without caching.
-func (c *Cache[T]) Query(ctx context.Context, db Querier, tables []string, ttl time.Duration, scan func(*sql.Rows) (T, error), query string, args ...any) (T, error) {
-	return c.get(ctx, tagQuery, db, tables, ttl, scan, query, args)
+// without caching. After Close, Query returns ErrClosed.
+func (c *Cache[T]) Query(ctx context.Context, db Querier, tables []string, scan func(*sql.Rows) (T, error), query string, args ...any) (T, error) {
+	return c.get(ctx, tagQuery, db, tables, scan, query, args)
 }
 
 // QueryRow is Query for one row: scan is called once, on the first row,
@@ -89,8 +114,8 @@ func (c *Cache[T]) Query(ctx context.Context, db Querier, tables []string, ttl t
 // ErrNoRows (errors.Is matches sql.ErrNoRows and cache.ErrNotFound), which
 // is cached for Config.Loader.NegativeTTL when that is set. Its entries
 // never mix with Query's for the same query text.
-func (c *Cache[T]) QueryRow(ctx context.Context, db Querier, tables []string, ttl time.Duration, scan func(*sql.Rows) (T, error), query string, args ...any) (T, error) {
-	v, err := c.get(ctx, tagQueryRow, db, tables, ttl, scan, query, args)
+func (c *Cache[T]) QueryRow(ctx context.Context, db Querier, tables []string, scan func(*sql.Rows) (T, error), query string, args ...any) (T, error) {
+	v, err := c.get(ctx, tagQueryRow, db, tables, scan, query, args)
 	if err != nil && errors.Is(err, cache.ErrNotFound) {
 		return v, ErrNoRows
 	}
@@ -108,8 +133,13 @@ func (c *Cache[T]) Key(ctx context.Context, tables []string, query string, args 
 func (c *Cache[T]) Stats() cache.Stats { return c.loader.Stats() }
 
 // Close ends the Loader's invalidation subscription and waits for its
-// background refreshes; see cache.Loader.Close.
-func (c *Cache[T]) Close() error { return c.loader.Close() }
+// background refreshes (see cache.Loader.Close); after it Query and
+// QueryRow return ErrClosed. Close is idempotent and closes neither the
+// cache nor the Versions, which Key keeps reading.
+func (c *Cache[T]) Close() error {
+	c.closed.Store(true)
+	return c.loader.Close()
+}
 
 func (c *Cache[T]) key(ctx context.Context, mode byte, tables []string, query string, args []any) (string, error) {
 	tables, err := normTables(tables)
@@ -123,10 +153,13 @@ func (c *Cache[T]) key(ctx context.Context, mode byte, tables []string, query st
 	return hashKey(c.prefix, c.header, mode, query, args, tables, vers)
 }
 
-func (c *Cache[T]) get(ctx context.Context, mode byte, db Querier, tables []string, ttl time.Duration, scan func(*sql.Rows) (T, error), query string, args []any) (T, error) {
+func (c *Cache[T]) get(ctx context.Context, mode byte, db Querier, tables []string, scan func(*sql.Rows) (T, error), query string, args []any) (T, error) {
 	var zero T
 	if db == nil || scan == nil {
 		return zero, fmt.Errorf("querycache: nil querier or scan function: %w", cache.ErrInvalidConfig)
+	}
+	if c.closed.Load() {
+		return zero, ErrClosed // also on the fail-open path, which skips the Loader
 	}
 	tables, err := normTables(tables)
 	if err != nil {
@@ -153,7 +186,7 @@ func (c *Cache[T]) get(ctx context.Context, mode byte, db Querier, tables []stri
 	if err != nil {
 		return zero, err
 	}
-	return c.loader.Get(ctx, key, ttl, load)
+	return c.loader.Get(ctx, key, c.ttl, load)
 }
 
 // runQuery runs the query and scans its rows: all of them through scan

@@ -41,7 +41,7 @@ func newFixture(t *testing.T, s store) *fixture {
 
 func (f *fixture) all(t *testing.T) []string {
 	t.Helper()
-	v, err := f.qc.Query(t.Context(), f.q, []string{f.table}, time.Minute, scanStrings,
+	v, err := f.qc.Query(t.Context(), f.q, []string{f.table}, scanStrings,
 		"select v from "+f.table+" order by id")
 	require.NoError(t, err)
 	return v
@@ -100,7 +100,7 @@ func TestArgsMakeDifferentEntries(t *testing.T) {
 		f.insert(t, 1, "a")
 		f.insert(t, 2, "b")
 		byID := func(id any) []string {
-			v, err := f.qc.Query(t.Context(), f.q, []string{f.table}, time.Minute, scanStrings,
+			v, err := f.qc.Query(t.Context(), f.q, []string{f.table}, scanStrings,
 				"select v from "+f.table+" where id = $1", id)
 			require.NoError(t, err)
 			return v
@@ -127,7 +127,7 @@ func TestTwoTables(t *testing.T) {
 		both := []string{other, f.table, other} // unsorted, with a duplicate
 		query := "select t.v || o.v from " + f.table + " t join " + other + " o using (id) order by id"
 		read := func() []string {
-			v, err := f.qc.Query(t.Context(), f.q, both, time.Minute, scanStrings, query)
+			v, err := f.qc.Query(t.Context(), f.q, both, scanStrings, query)
 			require.NoError(t, err)
 			return v
 		}
@@ -186,7 +186,7 @@ func TestSlowFillerRacingWrite(t *testing.T) {
 		}
 		filler := make(chan result, 1)
 		go func() {
-			v, err := f.qc.Query(ctx, f.q, tables, time.Minute, slowScan, query)
+			v, err := f.qc.Query(ctx, f.q, tables, slowScan, query)
 			filler <- result{v, err}
 		}()
 		<-scanned
@@ -245,14 +245,14 @@ func TestBadArgTypeIsAnError(t *testing.T) {
 		func() {},
 		[]any{1, map[int]int{}},
 	} {
-		_, err := f.qc.Query(t.Context(), f.q, []string{f.table}, time.Minute, scanStrings,
+		_, err := f.qc.Query(t.Context(), f.q, []string{f.table}, scanStrings,
 			"select v from "+f.table+" where id = $1", arg)
 		var ae *querycache.ArgError
 		require.ErrorAs(t, err, &ae, "%T", arg)
 		require.ErrorIs(t, err, querycache.ErrUnsupportedArg)
 		require.Equal(t, 0, ae.Index)
 	}
-	_, err := f.qc.QueryRow(t.Context(), f.q, []string{f.table}, time.Minute, scanStrings,
+	_, err := f.qc.QueryRow(t.Context(), f.q, []string{f.table}, scanStrings,
 		"select v from "+f.table+" where id = $1 and v = $2", 1, badValuer{})
 	var ae *querycache.ArgError
 	require.ErrorAs(t, err, &ae)
@@ -325,7 +325,7 @@ func TestQueryRow(t *testing.T) {
 			return s, err
 		}
 		get := func(id int) (string, error) {
-			return qc.QueryRow(t.Context(), q, []string{table}, time.Minute, scan,
+			return qc.QueryRow(t.Context(), q, []string{table}, scan,
 				"select v from "+table+" where id = $1", id)
 		}
 		_, err = get(1)
@@ -397,7 +397,7 @@ func TestFailOpenWithoutVersions(t *testing.T) {
 	require.NoError(t, err)
 	fc.failReads.Store(true)
 	for range 3 {
-		v, err := qc.Query(t.Context(), q, []string{table}, time.Minute, scanStrings, "select v from "+table)
+		v, err := qc.Query(t.Context(), q, []string{table}, scanStrings, "select v from "+table)
 		require.NoError(t, err)
 		require.Equal(t, []string{"a"}, v)
 	}

@@ -58,7 +58,7 @@ func ExampleNewInvalidator() {
 	if err != nil {
 		panic(err)
 	}
-	inv, err := rediscache.NewInvalidator(ctx, client, "myapp:cache:invalidate")
+	inv, err := rediscache.NewInvalidator(ctx, client, rediscache.InvalidatorConfig{Channel: "myapp:cache:invalidate"})
 	if err != nil {
 		panic(err) // Redis unreachable at start-up
 	}

@@ -42,33 +42,42 @@ type Invalidator struct {
 	client  redis.UniversalClient
 	channel string
 
-	mu   sync.Mutex
-	next int
-	subs map[int]func([]string)
+	mu     sync.Mutex
+	next   int
+	subs   map[int]func([]string)
+	closed bool
 
 	// pubsub is replaced when its connection goes silent (see run);
-	// psMu guards it and closed, so that Close closes the current one.
-	psMu   sync.Mutex
-	pubsub *redis.PubSub
-	closed bool
-	cancel context.CancelFunc
-	done   chan struct{}
+	// psMu guards it and psClosed, so that Close closes the current one.
+	psMu     sync.Mutex
+	pubsub   *redis.PubSub
+	psClosed bool
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 var _ cache.Invalidator = (*Invalidator)(nil)
 
-// NewInvalidator subscribes to channel (DefaultChannel when empty) and
-// returns once the subscription is confirmed or ctx ends. Close releases
-// its connection; the client is never closed. Like New, it refuses a
-// go-redis client without ContextTimeoutEnabled (cache.ErrInvalidConfig
-// and redisopt.ErrContextTimeouts).
-func NewInvalidator(ctx context.Context, client redis.UniversalClient, channel string) (*Invalidator, error) {
+// InvalidatorConfig configures NewInvalidator. The zero value is valid.
+type InvalidatorConfig struct {
+	// Channel is the pub/sub channel of the invalidations; every process
+	// sharing a cache must use the same. Default DefaultChannel.
+	Channel string
+}
+
+// NewInvalidator subscribes to cfg.Channel and returns once the
+// subscription is confirmed or ctx ends. Close releases its connection;
+// the client is never closed. Like New, it refuses a go-redis client
+// without ContextTimeoutEnabled (cache.ErrInvalidConfig and
+// redisopt.ErrContextTimeouts).
+func NewInvalidator(ctx context.Context, client redis.UniversalClient, cfg InvalidatorConfig) (*Invalidator, error) {
 	if client == nil {
 		return nil, fmt.Errorf("rediscache: nil client: %w", cache.ErrInvalidConfig)
 	}
 	if err := redisopt.Check(client); err != nil {
 		return nil, fmt.Errorf("rediscache: %w: %w", cache.ErrInvalidConfig, err)
 	}
+	channel := cfg.Channel
 	if channel == "" {
 		channel = DefaultChannel
 	}
@@ -96,10 +105,14 @@ func (inv *Invalidator) Publish(ctx context.Context, keys []string) error {
 }
 
 // Subscribe calls fn with every batch of keys published,
-// and with nil when invalidations may have been lost.
+// and with nil when invalidations may have been lost. After Close it
+// registers nothing: fn is never called.
 func (inv *Invalidator) Subscribe(fn func([]string)) func() {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	if inv.closed {
+		return func() {}
+	}
 	id := inv.next
 	inv.next++
 	inv.subs[id] = fn
@@ -110,15 +123,32 @@ func (inv *Invalidator) Subscribe(fn func([]string)) func() {
 	}
 }
 
-// Close ends the subscription and waits for its goroutine.
+// Close ends the subscription and waits for its goroutine; it tells every
+// subscriber, with a nil batch, that it will hear nothing more, so close
+// the Loaders on an Invalidator before it. Close is idempotent: a second
+// Close waits as the first, and returns nil. Publish keeps working after
+// Close, since it needs only the client.
 func (inv *Invalidator) Close() error {
-	inv.cancel()
-	inv.psMu.Lock()
+	inv.mu.Lock()
+	first := !inv.closed
 	inv.closed = true
-	ps := inv.pubsub
-	inv.psMu.Unlock()
-	err := ps.Close() // unblocks a receive in progress
+	inv.mu.Unlock()
+	var err error
+	if first {
+		inv.cancel()
+		inv.psMu.Lock()
+		inv.psClosed = true
+		ps := inv.pubsub
+		inv.psMu.Unlock()
+		err = ps.Close() // unblocks a receive in progress
+	}
 	<-inv.done
+	if first {
+		inv.fanOut(nil)
+		inv.mu.Lock()
+		clear(inv.subs)
+		inv.mu.Unlock()
+	}
 	return err
 }
 
@@ -134,7 +164,7 @@ func (inv *Invalidator) current() *redis.PubSub {
 func (inv *Invalidator) resubscribe(ctx context.Context) {
 	ps := inv.client.Subscribe(ctx, inv.channel)
 	inv.psMu.Lock()
-	if inv.closed {
+	if inv.psClosed {
 		inv.psMu.Unlock()
 		_ = ps.Close()
 		return

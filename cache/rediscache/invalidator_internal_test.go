@@ -21,7 +21,7 @@ func TestInvalidatorFindsASilentConnection(t *testing.T) {
 	p := testenv.StartFaultProxy(t, testenv.RedisAddr(t))
 	c := redis.NewClient(&redis.Options{Addr: p.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
-	inv, err := NewInvalidator(t.Context(), c, testenv.Prefix(t)+"invalidate")
+	inv, err := NewInvalidator(t.Context(), c, InvalidatorConfig{Channel: testenv.Prefix(t) + "invalidate"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestInvalidatorFindsASilentConnection(t *testing.T) {
 	p.Blackhole(false)
 	publisher := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = publisher.Close() })
-	pub, err := NewInvalidator(t.Context(), publisher, testenv.Prefix(t)+"invalidate")
+	pub, err := NewInvalidator(t.Context(), publisher, InvalidatorConfig{Channel: testenv.Prefix(t) + "invalidate"})
 	if err != nil {
 		t.Fatal(err)
 	}

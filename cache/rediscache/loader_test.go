@@ -54,7 +54,7 @@ func TestInvalidatorAcrossProcesses(t *testing.T) {
 		c := privateClient(t, srv.Addr())
 		rc, err := rediscache.New(c, rediscache.Config{Prefix: "inv:"})
 		require.NoError(t, err)
-		inv, err := rediscache.NewInvalidator(t.Context(), c, "inv-test")
+		inv, err := rediscache.NewInvalidator(t.Context(), c, rediscache.InvalidatorConfig{Channel: "inv-test"})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = inv.Close() })
 		l, err := cache.NewLoader(rc, cache.LoaderConfig[string]{LocalTTL: time.Hour, Invalidator: inv})

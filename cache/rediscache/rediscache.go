@@ -40,6 +40,13 @@
 // reconnects and the same Cache works again (go-redis, after repeated dial
 // failures, answers with the last dial error until its background redial
 // succeeds, about a second later).
+//
+// # Lifecycle
+//
+// A Cache holds no goroutine and no connection of its own, so it has no
+// Close, and never closes the client. An Invalidator holds a pub/sub
+// connection and its goroutine from NewInvalidator: Close releases both
+// and waits for the goroutine (close the Loaders on it first).
 package rediscache
 
 import (

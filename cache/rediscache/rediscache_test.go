@@ -77,7 +77,7 @@ func TestRefusesClientWithoutContextTimeouts(t *testing.T) {
 		require.ErrorIs(t, err, cache.ErrInvalidConfig)
 		require.ErrorIs(t, err, redisopt.ErrContextTimeouts)
 		require.ErrorContains(t, err, "ContextTimeoutEnabled")
-		_, err = rediscache.NewInvalidator(t.Context(), c, "")
+		_, err = rediscache.NewInvalidator(t.Context(), c, rediscache.InvalidatorConfig{})
 		require.ErrorIs(t, err, cache.ErrInvalidConfig)
 		require.ErrorIs(t, err, redisopt.ErrContextTimeouts)
 	}

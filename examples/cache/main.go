@@ -282,23 +282,23 @@ func run(ctx context.Context, w io.Writer, cfg config) (res result, err error) {
 	if err != nil {
 		return res, err
 	}
-	products, err := querycache.New[product](qstore, versions, querycache.Config[product]{})
+	const entryTTL = 10 * time.Minute
+	products, err := querycache.New[product](qstore, versions, querycache.Config[product]{TTL: entryTTL})
 	if err != nil {
 		return res, err
 	}
 	defer products.Close()
-	reviews, err := querycache.New[reviewStats](qstore, versions, querycache.Config[reviewStats]{})
+	reviews, err := querycache.New[reviewStats](qstore, versions, querycache.Config[reviewStats]{TTL: entryTTL})
 	if err != nil {
 		return res, err
 	}
 	defer reviews.Close()
-	const entryTTL = 10 * time.Minute
 	queryPage := func(ctx context.Context, id int64) (ProductPage, error) {
-		p, err := products.QueryRow(ctx, viaQueries, []string{"products"}, entryTTL, scanProduct, sqlProduct, id)
+		p, err := products.QueryRow(ctx, viaQueries, []string{"products"}, scanProduct, sqlProduct, id)
 		if err != nil {
 			return ProductPage{}, fmt.Errorf("product %d: %w", id, err)
 		}
-		r, err := reviews.QueryRow(ctx, viaQueries, []string{"reviews"}, entryTTL, scanReviews, sqlReviews, id)
+		r, err := reviews.QueryRow(ctx, viaQueries, []string{"reviews"}, scanReviews, sqlReviews, id)
 		if err != nil {
 			return ProductPage{}, fmt.Errorf("reviews of %d: %w", id, err)
 		}
