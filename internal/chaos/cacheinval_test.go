@@ -82,7 +82,7 @@ func cacheInvalRedis(t *testing.T, b *cacheInvalBackend, clients []redis.Univers
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		inv, err := rediscache.NewInvalidator(ctx, c, prefix+"invalidate")
+		inv, err := rediscache.NewInvalidator(ctx, c, rediscache.InvalidatorConfig{Channel: prefix + "invalidate"})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
