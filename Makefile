@@ -57,7 +57,7 @@ CHAOS_DURATION ?= 5m
 chaos: services
 	eval "$$(scripts/services.sh env)"; \
 	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 0 -v ./internal/chaos \
-		-chaos.model-duration $(CHAOS_DURATION) -chaos.parallel -chaos.seed 0 -chaos.report "$(CURDIR)/CHAOS.md" \
+		-test.parallel 8 -chaos.model-duration $(CHAOS_DURATION) -chaos.parallel -chaos.seed 0 -chaos.report "$(CURDIR)/CHAOS.md" \
 		-chaos.commit "$$(git rev-parse --short HEAD 2>/dev/null)"
 
 lint:

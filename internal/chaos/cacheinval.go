@@ -84,6 +84,10 @@ type CacheInvalWorkload struct {
 	TTL     time.Duration                    // the ttl of every Get
 	Writers int                              // default 2
 	Readers int                              // default 6
+	// ReadPace is how long each reader waits between Gets (default
+	// 500µs): a hit on the local tier takes microseconds, and unpaced
+	// readers fill a long run's history with millions of the same hit.
+	ReadPace time.Duration
 	// LoadTime bounds how long a load takes after it read the source
 	// (drawn from [0, LoadTime)), as a query answers some time after the
 	// snapshot it read: a flight's value is already old when it returns.
@@ -99,7 +103,7 @@ type CacheInvalWorkload struct {
 
 // NewCacheInvalWorkload returns a workload over loaders, seeded with seed.
 func NewCacheInvalWorkload(loaders []*cache.Loader[CacheInvalValue], ttl time.Duration, seed uint64) *CacheInvalWorkload {
-	w := &CacheInvalWorkload{Loaders: loaders, Keys: 8, TTL: ttl, Writers: 2, Readers: 6, LoadTime: 3 * time.Millisecond,
+	w := &CacheInvalWorkload{Loaders: loaders, Keys: 8, TTL: ttl, Writers: 2, Readers: 6, ReadPace: 500 * time.Microsecond, LoadTime: 3 * time.Millisecond,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, History: NewHistory(),
 		rng: rand.New(rand.NewPCG(seed, seed+7))}
 	return w
@@ -145,6 +149,7 @@ func (w *CacheInvalWorkload) Drive(ctx context.Context) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				w.read(id, w.intN(w.Keys), w.intN(len(w.Loaders)))
+				sleep(ctx, w.ReadPace)
 			}
 		})
 	}
