@@ -347,10 +347,10 @@ func (p *LoadProber) Status(addr string) (LoadStatus, bool) {
 // concurrently; a round waits for all of them. When Run returns, every
 // backend reads Unknown until Run runs again: a load nobody refreshes is
 // no load report. Run returns ctx's error once every poll has returned,
-// or an error wrapping ErrInvalidConfig at once if it is already running.
+// or ErrAlreadyRunning at once when a Run of p is in progress.
 func (p *LoadProber) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: load prober: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	defer p.running.Store(false)
 	defer p.forget()
