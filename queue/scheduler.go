@@ -136,14 +136,13 @@ func (s *Scheduler) Add(name, spec string, j Job) error {
 
 // Run enqueues the periodic jobs' slots as they come due, until ctx is
 // done; then it returns ctx's error once every goroutine it started has
-// ended. Queue errors are logged and retried; they never end Run. Run it
-// once at a time: a second concurrent call is an error wrapping
-// ErrInvalidConfig.
+// ended. Queue errors are logged and retried; they never end Run. A second
+// Run while one runs returns ErrAlreadyRunning at once.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: scheduler: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	s.running = true
 	entries := s.entries

@@ -204,7 +204,7 @@ func TestSchedulerRunsUntilCanceledWithNoSlots(t *testing.T) {
 		require.NoError(t, s.Add("never", "0 0 30 2 *", queue.Job{Type: "t"}))
 		stop := sRun(t, s)
 		synctest.Wait()
-		require.ErrorIs(t, s.Run(t.Context()), queue.ErrInvalidConfig) // already running
+		require.ErrorIs(t, s.Run(t.Context()), queue.ErrAlreadyRunning)
 		require.ErrorIs(t, s.Add("late", "@hourly", queue.Job{Type: "t"}), queue.ErrInvalidConfig)
 		require.ErrorIs(t, stop(), context.Canceled)
 		require.Empty(t, q.ids())

@@ -276,11 +276,11 @@ func (w *Worker) order() []string {
 // acknowledged). It returns ctx's error once every goroutine it started
 // has ended, so a handler that ignores its context holds Run up. Errors
 // of the queue (a backend down) are logged and retried with backoff; they
-// never end Run. Run it once at a time per Worker: a second concurrent
-// call is an error wrapping ErrInvalidConfig.
+// never end Run. A second Run while one runs returns ErrAlreadyRunning at
+// once.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: worker: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	defer w.running.Store(false)
 

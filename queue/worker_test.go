@@ -438,7 +438,8 @@ func TestWorkerRunTwiceAtOnce(t *testing.T) {
 		w := wNew(t, wMemory(t, queue.MemoryConfig{}), queue.WorkerConfig{})
 		stop := wRun(t, w)
 		synctest.Wait()
-		require.ErrorIs(t, w.Run(t.Context()), queue.ErrInvalidConfig)
+		require.ErrorIs(t, w.Run(t.Context()), queue.ErrAlreadyRunning)
+		require.NotErrorIs(t, w.Run(t.Context()), queue.ErrInvalidConfig, "a second Run is no configuration error")
 		require.ErrorIs(t, stop(), context.Canceled)
 	})
 }

@@ -76,6 +76,8 @@ var brokenQueues = map[string]string{
 	"an empty batch is an error":                  "Batch",
 	"delivers a job twice":                        "ManyWorkers",
 	"loses a job":                                 "ManyWorkers",
+	"a second Close is an error":                  "Close",
+	"Cancel after Close is no error":              "Close",
 }
 
 // backoff is the retry backoff the kit asks for (within MinBackoff and
@@ -90,6 +92,7 @@ type broken struct {
 	how string
 
 	mu       sync.Mutex
+	closes   int
 	enqueues int
 	dequeues int
 	last     *queue.Delivery // the last delivery handed out
@@ -381,8 +384,24 @@ func (b *broken) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error
 	return b.Memory.Wait(ctx, id)
 }
 
+func (b *broken) Close() error {
+	b.mu.Lock()
+	b.closes++
+	again := b.closes > 1
+	b.mu.Unlock()
+	if again && b.how == "a second Close is an error" {
+		return errors.New("already closed")
+	}
+	return b.Memory.Close()
+}
+
 func (b *broken) Cancel(ctx context.Context, id queue.JobID) error {
 	switch b.how {
+	case "Cancel after Close is no error":
+		if err := b.Memory.Cancel(ctx, id); !errors.Is(err, queue.ErrClosed) {
+			return err
+		}
+		return nil
 	case "Cancel leaves a waiting job":
 		if in, err := b.Memory.Status(ctx, id); err == nil && (in.State == queue.StateReady || in.State == queue.StateScheduled) {
 			return nil

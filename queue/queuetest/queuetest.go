@@ -57,6 +57,11 @@
 //     blocked by it proceeds when a job is acked; Rate spaces deliveries.
 //   - BatchEnqueuer: EnqueueBatch returns IDs in order; the jobs are
 //     delivered; an empty batch is no error.
+//   - A queue with Close (an io.Closer): Close is idempotent, and after
+//     it every method (Enqueue, Dequeue, Status, Wait, Cancel, the held
+//     delivery's Ack, Fail, Extend and Release, and EnqueueBatch, Dead,
+//     Requeue, SetLimits, AckAndDequeue where implemented) fails with
+//     queue.ErrClosed.
 //   - Many concurrent producers and consumers (run the kit with -race):
 //     every job is delivered and acked exactly once when no lease expires;
 //     no delivery for 5 s after the last Enqueue, with jobs unacked, is a
@@ -91,6 +96,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,6 +160,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"Rate", testRate},
 		{"Batch", testBatch},
 		{"ManyWorkers", testManyWorkers},
+		{"Close", testClose},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -963,5 +970,54 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 	require.EqualValues(t, total, acked.Load())
 	for n := range delivered {
 		require.EqualValues(t, 1, delivered[n].Load(), "job %d", n)
+	}
+}
+
+// testClose checks the lifecycle rule on a queue with Close: idempotent,
+// and queue.ErrClosed from every method after it.
+func testClose(t *testing.T, q queue.JobQueue, name string) {
+	closer, ok := q.(io.Closer)
+	if !ok {
+		return // nothing to close: the rule does not apply
+	}
+	ctx := t.Context()
+	id := enqueue(t, q, queue.Job{Queue: name, Type: "t"})
+	enqueue(t, q, queue.Job{Queue: name, Type: "t"})
+	d := dequeue(t, q, longLease, name)
+	require.NoError(t, closer.Close())
+	require.NoError(t, closer.Close(), "Close is idempotent")
+
+	closed := func(what string, err error) {
+		t.Helper()
+		require.ErrorIs(t, err, queue.ErrClosed, "%s after Close", what)
+	}
+	_, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t"})
+	closed("Enqueue", err)
+	_, err = q.Dequeue(ctx, []string{name}, longLease)
+	closed("Dequeue", err)
+	_, err = q.Status(ctx, id)
+	closed("Status", err)
+	_, err = q.Wait(ctx, id)
+	closed("Wait", err)
+	closed("Cancel", q.Cancel(ctx, id))
+	closed("Ack", d.Ack(ctx, nil))
+	closed("Fail", d.Fail(ctx, errors.New("boom")))
+	closed("Extend", d.Extend(ctx, longLease))
+	closed("Release", d.Release(ctx))
+	if b, ok := q.(queue.BatchEnqueuer); ok {
+		_, err = b.EnqueueBatch(ctx, []queue.Job{{Queue: name, Type: "t"}})
+		closed("EnqueueBatch", err)
+	}
+	if a, ok := q.(queue.AckDequeuer); ok {
+		_, err = a.AckAndDequeue(ctx, d, nil, longLease)
+		closed("AckAndDequeue", err)
+	}
+	if dl, ok := q.(queue.DeadLetters); ok {
+		_, err = dl.Dead(ctx, name, 0, 10)
+		closed("Dead", err)
+		closed("Requeue", dl.Requeue(ctx, id))
+	}
+	if l, ok := q.(queue.Limiter); ok {
+		closed("SetLimits", l.SetLimits(ctx, name, queue.Limits{Concurrency: 1}))
 	}
 }
