@@ -12,8 +12,8 @@ import (
 
 // SchedulerConfig configures a Scheduler. Zero values mean the defaults.
 type SchedulerConfig struct {
-	// Location is where cron fields are read (see InLocation); default
-	// UTC. Every Scheduler enqueueing the same periodic job must use the
+	// Location is where cron fields are read (see
+	// ParseScheduleInLocation); default UTC. Every Scheduler enqueueing the same periodic job must use the
 	// same one.
 	Location *time.Location
 	// MaxDelay is how late a slot may still be enqueued: a slot not
@@ -117,7 +117,7 @@ func (s *Scheduler) Add(name, spec string, j Job) error {
 	if _, _, err := Prepare(j, int(^uint(0)>>1)); err != nil {
 		return fmt.Errorf("%w: scheduler: job %q: %w", ErrInvalidConfig, name, err)
 	}
-	sched, err := ParseSchedule(spec, InLocation(s.cfg.Location))
+	sched, err := ParseScheduleInLocation(spec, s.cfg.Location)
 	if err != nil {
 		return err
 	}
