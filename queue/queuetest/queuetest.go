@@ -411,16 +411,20 @@ func testFailRetry(t *testing.T, q queue.JobQueue, name string) {
 	ctx := t.Context()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "t", MaxAttempts: 3})
 	var last uint64
+	// failedAt is taken before the previous attempt's Fail: its backoff
+	// starts later, so the redelivery comes at least MinBackoff after it,
+	// however long the Status and Ack calls in between took.
+	var failedAt time.Time
 	for attempt := 1; attempt <= 3; attempt++ {
-		start := time.Now()
 		d := dequeue(t, q, longLease, name)
 		if attempt > 1 {
-			require.GreaterOrEqual(t, time.Since(start), MinBackoff-clockSlack, "retried before the backoff")
+			require.GreaterOrEqual(t, time.Since(failedAt), MinBackoff-clockSlack, "retried before the backoff")
 		}
 		require.Equal(t, attempt, d.Attempt)
 		require.Greater(t, d.Token, last)
 		last = d.Token
-		start = time.Now()
+		failedAt = time.Now()
+		start := failedAt
 		require.NoError(t, d.Fail(ctx, fmt.Errorf("failure %d", attempt)))
 		in := status(t, q, id)
 		require.Equal(t, attempt, in.Attempt)
