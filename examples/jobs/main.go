@@ -205,7 +205,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (res result, err error)
 	if err != nil {
 		return res, err
 	}
-	if err := reportType.Handle(worker, a.handleReport); err != nil {
+	if err := reportType.HandleResult(worker, a.handleReport); err != nil {
 		return res, err
 	}
 	if err := pageType.Handle(worker, a.handlePage); err != nil {

@@ -570,10 +570,9 @@ func TestWorker(t *testing.T) {
 		stopped <- context.Cause(ctx)
 		return ctx.Err()
 	}))
-	require.NoError(t, w.HandleFunc("echo", func(ctx context.Context, d *queue.Delivery) error {
-		queue.SetResult(ctx, d.Job.Payload)
-		return nil
-	}))
+	require.NoError(t, w.Handle("echo", queue.ResultFunc(func(ctx context.Context, d *queue.Delivery) ([]byte, error) {
+		return d.Job.Payload, nil
+	})))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
