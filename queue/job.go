@@ -2,10 +2,13 @@ package queue
 
 import "time"
 
-// A JobID names a job in its queue: "<queue>/<name>", where the name is
-// Job.ID when the caller chose one, else chosen by the queue. IDs carry
-// the queue's name, so Status, Wait and Cancel need nothing else, and the
-// same Job.ID in two queues names two jobs.
+// A JobID names a job in its queue: "<queue>~<name>" (FormatID), where
+// the name is Job.ID when the caller chose one, else chosen by the queue.
+// IDs carry the queue's name, so Status, Wait and Cancel need nothing
+// else, and the same Job.ID in two queues names two jobs. An ID is made
+// of letters, digits and ".-_:~" only, so it goes into a URL path segment
+// or a log line as it is. ParseID splits one; the queues also take
+// the form "<queue>/<name>" of earlier IDs.
 type JobID string
 
 // DefaultQueue is the queue of a Job whose Queue is empty.

@@ -638,6 +638,10 @@ func (m *Memory) lookup(id JobID, now time.Time) (*mjob, error) {
 	}
 	j := m.jobs[id]
 	if j == nil {
+		id = canonicalID(id) // an ID of the earlier form
+		j = m.jobs[id]
+	}
+	if j == nil {
 		if _, _, err := ParseID(id); err != nil {
 			return nil, err
 		}

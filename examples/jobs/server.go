@@ -82,7 +82,7 @@ type app struct {
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /reports", a.postReport)
-	mux.HandleFunc("GET /jobs/{id...}", a.getJob)
+	mux.HandleFunc("GET /jobs/{id}", a.getJob)
 	mux.HandleFunc("GET /{$}", a.getPage)
 	return mux
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,8 @@ var brokenQueues = map[string]string{
 	"delivers a job twice":                        "ManyWorkers",
 	"loses a job":                                 "ManyWorkers",
 	"a second Close is an error":                  "Close",
+	"IDs carry a slash":                           "IDForms",
+	"the earlier ID form is not found":            "IDForms",
 	"Cancel after Close is no error":              "Close",
 }
 
@@ -217,7 +220,7 @@ func (b *broken) known(ctx context.Context, j queue.Job) (queue.JobInfo, bool) {
 	if j.ID == "" {
 		return queue.JobInfo{}, false
 	}
-	in, err := b.Memory.Status(ctx, queue.JobID(j.Queue+"/"+j.ID))
+	in, err := b.Memory.Status(ctx, queue.FormatID(j.Queue, j.ID))
 	return in, err == nil
 }
 
@@ -253,8 +256,14 @@ func (b *broken) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) 
 		lost := b.enqueues%100 == 0
 		b.mu.Unlock()
 		if lost {
-			return queue.JobID(j.Queue + "/lost"), nil
+			return queue.FormatID(j.Queue, "lost"), nil
 		}
+	case "IDs carry a slash":
+		id, err := b.Memory.Enqueue(ctx, loosen(b.how, j))
+		if qn, name, perr := queue.ParseID(id); perr == nil {
+			id = queue.JobID(qn + "/" + name)
+		}
+		return id, err
 	}
 	return b.Memory.Enqueue(ctx, loosen(b.how, j))
 }
@@ -352,6 +361,9 @@ func (b *broken) overstay(ctx context.Context, queues []string, lease time.Durat
 }
 
 func (b *broken) Status(ctx context.Context, id queue.JobID) (queue.JobInfo, error) {
+	if b.how == "the earlier ID form is not found" && strings.Contains(string(id), "/") {
+		return queue.JobInfo{}, fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+	}
 	in, err := b.Memory.Status(ctx, id)
 	switch b.how {
 	case "Enqueue keeps the caller's payload":

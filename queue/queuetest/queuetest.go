@@ -31,7 +31,7 @@
 //   - UniqueKey/UniqueFor: a second job with a held key is ErrDuplicate
 //     and answers the first job's ID; the key is free again once the first
 //     job ended or UniqueFor has passed; keys are per queue.
-//   - A caller-chosen Job.ID names the job "<queue>/<ID>" and makes
+//   - A caller-chosen Job.ID names the job "<queue>~<ID>" and makes
 //     Enqueue idempotent: enqueueing the same Type and Payload under it
 //     again, while the job is pending or after it ended (within its
 //     Retention), enqueues nothing and returns the same JobID with a nil
@@ -57,6 +57,11 @@
 //     blocked by it proceeds when a job is acked; Rate spaces deliveries.
 //   - BatchEnqueuer: EnqueueBatch returns IDs in order; the jobs are
 //     delivered; an empty batch is no error.
+//   - A JobID is "<queue>~<name>" (queue.FormatID), one URL path segment
+//     as it is (url.PathEscape leaves it alone), for generated and
+//     caller-chosen IDs; the form "<queue>/<name>" of earlier IDs names
+//     the same job in Status, Wait and Cancel, which report the ID in
+//     its current form.
 //   - A queue with Close (an io.Closer): Close is idempotent, and after
 //     it every method (Enqueue, Dequeue, Status, Wait, Cancel, the held
 //     delivery's Ack, Fail, Extend and Release, and EnqueueBatch, Dead,
@@ -97,6 +102,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,6 +166,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"Rate", testRate},
 		{"Batch", testBatch},
 		{"ManyWorkers", testManyWorkers},
+		{"IDForms", testIDForms},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
@@ -234,7 +241,9 @@ func testRoundTrip(t *testing.T, q queue.JobQueue, name string) {
 	payload := allBytes()
 	before := time.Now()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "email.send", Payload: payload, Priority: 3})
-	require.True(t, strings.HasPrefix(string(id), name+"/"), "ID %q does not carry the queue", id)
+	qn, _, perr := queue.ParseID(id)
+	require.NoError(t, perr)
+	require.Equal(t, name, qn, "ID %q does not carry the queue", id)
 	payload[0] = 99 // the queue must have copied or sent it
 
 	in := status(t, q, id)
@@ -339,7 +348,7 @@ func testWait(t *testing.T, q queue.JobQueue, name string) {
 	require.GreaterOrEqual(t, elapsed, 90*time.Millisecond)
 	require.Less(t, elapsed, 100*time.Millisecond+ctxSlack, "Wait returned %v after its context's deadline", elapsed-100*time.Millisecond)
 
-	_, err = q.Wait(ctx, queue.JobID(name+"/missing"))
+	_, err = q.Wait(ctx, queue.FormatID(name, "missing"))
 	require.ErrorIs(t, err, queue.ErrNotFound)
 }
 
@@ -509,7 +518,7 @@ func testDeadLetters(t *testing.T, q queue.JobQueue, name string) {
 	require.NoError(t, d.Ack(ctx, nil))
 	require.Equal(t, queue.StateDone, status(t, q, ids[1]).State)
 
-	require.ErrorIs(t, dl.Requeue(ctx, queue.JobID(name+"/missing")), queue.ErrNotFound)
+	require.ErrorIs(t, dl.Requeue(ctx, queue.FormatID(name, "missing")), queue.ErrNotFound)
 }
 
 func testPriority(t *testing.T, q queue.JobQueue, name string) {
@@ -582,7 +591,7 @@ func testUnique(t *testing.T, q queue.JobQueue, name string) {
 func testCallerID(t *testing.T, q queue.JobQueue, name string) {
 	ctx := t.Context()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "t", ID: "report:42", Payload: []byte("one")})
-	require.Equal(t, queue.JobID(name+"/report:42"), id)
+	require.Equal(t, queue.FormatID(name, "report:42"), id)
 	got, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t", ID: "report:42", Payload: []byte("two")})
 	require.ErrorIs(t, err, queue.ErrDuplicate, "another payload under an ID is a conflict")
 	require.Equal(t, id, got)
@@ -594,7 +603,7 @@ func testCallerID(t *testing.T, q queue.JobQueue, name string) {
 	// The same ID in another queue is another job.
 	other := queueName(t)
 	id2 := enqueue(t, q, queue.Job{Queue: other, Type: "t", ID: "report:42"})
-	require.Equal(t, queue.JobID(other+"/report:42"), id2)
+	require.Equal(t, queue.FormatID(other, "report:42"), id2)
 
 	d := dequeue(t, q, longLease, name)
 	require.Equal(t, id, d.ID)
@@ -654,7 +663,7 @@ func testCancelWaiting(t *testing.T, q queue.JobQueue, name string) {
 	require.NoError(t, d.Ack(ctx, nil))
 	require.ErrorIs(t, q.Cancel(ctx, keep), queue.ErrEnded)
 	requireEmpty(t, q, 300*time.Millisecond, name)
-	require.ErrorIs(t, q.Cancel(ctx, queue.JobID(name+"/missing")), queue.ErrNotFound)
+	require.ErrorIs(t, q.Cancel(ctx, queue.FormatID(name, "missing")), queue.ErrNotFound)
 	require.ErrorIs(t, q.Cancel(ctx, "malformed"), queue.ErrNotFound)
 }
 
@@ -709,7 +718,7 @@ func testInvalidJobs(t *testing.T, q queue.JobQueue, name string) {
 		require.ErrorIs(t, err, queue.ErrInvalidJob, "%+v", j)
 	}
 	requireEmpty(t, q, 100*time.Millisecond, name)
-	for _, id := range []queue.JobID{"", "nojobname", "/x", queue.JobID(name + "/"), queue.JobID(name + "/missing"), "a b/c"} {
+	for _, id := range []queue.JobID{"", "nojobname", "/x", "~x", queue.JobID(name + "/"), queue.FormatID(name, ""), queue.FormatID(name, "missing"), queue.JobID(name + "/missing"), "a b/c", "a b~c"} {
 		_, err := q.Status(ctx, id)
 		require.ErrorIs(t, err, queue.ErrNotFound, "Status(%q)", id)
 	}
@@ -891,7 +900,7 @@ func testBatch(t *testing.T, q queue.JobQueue, name string) {
 	ids, err = be.EnqueueBatch(ctx, jobs)
 	require.NoError(t, err)
 	require.Len(t, ids, 5)
-	require.Equal(t, queue.JobID(name+"/batch-3"), ids[3])
+	require.Equal(t, queue.FormatID(name, "batch-3"), ids[3])
 	for i := range 5 {
 		d := dequeue(t, q, longLease, name)
 		require.Equal(t, ids[i], d.ID)
@@ -1024,4 +1033,30 @@ func testClose(t *testing.T, q queue.JobQueue, name string) {
 	if l, ok := q.(queue.Limiter); ok {
 		closed("SetLimits", l.SetLimits(ctx, name, queue.Limits{Concurrency: 1}))
 	}
+}
+
+// testIDForms checks that IDs are path-safe and that the earlier
+// "<queue>/<name>" form still names its job.
+func testIDForms(t *testing.T, q queue.JobQueue, name string) {
+	ctx := t.Context()
+	gen := enqueue(t, q, queue.Job{Queue: name, Type: "t"})
+	chosen := enqueue(t, q, queue.Job{Queue: name, Type: "t", ID: "order:7.a_b-c"})
+	require.Equal(t, queue.FormatID(name, "order:7.a_b-c"), chosen)
+	for _, id := range []queue.JobID{gen, chosen} {
+		require.Equal(t, string(id), url.PathEscape(string(id)), "an ID is one URL path segment as it is")
+		qn, n, err := queue.ParseID(id)
+		require.NoError(t, err)
+		require.Equal(t, name, qn)
+		require.Equal(t, id, queue.FormatID(qn, n))
+	}
+
+	legacy := queue.JobID(name + "/order:7.a_b-c")
+	in, err := q.Status(ctx, legacy)
+	require.NoError(t, err, "Status of an ID of the earlier form")
+	require.Equal(t, chosen, in.ID, "reported in the current form")
+	require.NoError(t, q.Cancel(ctx, legacy), "Cancel of an ID of the earlier form")
+	in, err = q.Wait(ctxFor(t, patience), legacy)
+	require.NoError(t, err, "Wait of an ID of the earlier form")
+	require.Equal(t, queue.StateCanceled, in.State)
+	require.Equal(t, chosen, in.ID)
 }
