@@ -14,10 +14,9 @@ import (
 	"time"
 )
 
-// Load reporting is the notes' "load-based balancing by querying the
-// server to know how busy each server is": each backend publishes its own
-// load with a LoadReporter, and every balancer instance polls it with a
-// LoadProber. Because the number comes from the backend, several
+// Load reporting is load-based balancing by asking each server how busy
+// it is: each backend publishes its own load with a LoadReporter, and
+// every balancer instance polls it with a LoadProber. Because the number comes from the backend, several
 // balancers (or proxies) in front of the same clones share one view of
 // how busy each clone is, where each balancer's own in-flight count only
 // sees its own share of the traffic.

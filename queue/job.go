@@ -7,8 +7,8 @@ import "time"
 // IDs carry the queue's name, so Status, Wait and Cancel need nothing
 // else, and the same Job.ID in two queues names two jobs. An ID is made
 // of letters, digits and ".-_:~" only, so it goes into a URL path segment
-// or a log line as it is. ParseID splits one; the queues also take
-// the form "<queue>/<name>" of earlier IDs.
+// or a log line as it is. ParseID splits one; it and the queues also take
+// "<queue>/<name>", the same ID with a slash for a separator.
 type JobID string
 
 // DefaultQueue is the queue of a Job whose Queue is empty.

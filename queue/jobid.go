@@ -10,9 +10,9 @@ import (
 // URL path segment as it is, and reads as it is in logs.
 const idSep = "~"
 
-// legacySep is the separator of IDs made before idSep; ParseID still
-// reads them, so IDs stored or handed out earlier keep naming their jobs.
-const legacySep = "/"
+// slashSep is a second separator ParseID reads, so that an ID written
+// "<queue>/<name>" (escaped as %2F in a path) names the same job.
+const slashSep = "/"
 
 // FormatID returns the JobID of the job name in queue: "<queue>~<name>".
 // It does not validate; ParseID does.
@@ -21,12 +21,12 @@ func FormatID(queue, name string) JobID {
 }
 
 // ParseID splits an ID into its queue and the job's own name. It also
-// reads the form "<queue>/<name>" of earlier IDs. A malformed ID is an
-// error wrapping ErrNotFound: no such job can exist.
+// reads "<queue>/<name>", the same ID with a slash for a separator. A
+// malformed ID is an error wrapping ErrNotFound: no such job can exist.
 func ParseID(id JobID) (queue, name string, err error) {
 	q, n, ok := strings.Cut(string(id), idSep)
 	if !ok {
-		q, n, ok = strings.Cut(string(id), legacySep)
+		q, n, ok = strings.Cut(string(id), slashSep)
 	}
 	if !ok || !validName(q) || !validName(n) {
 		return "", "", fmt.Errorf("%w: malformed job ID %q", ErrNotFound, id)

@@ -18,7 +18,7 @@ func TestFormatAndParseID(t *testing.T) {
 	require.Equal(t, "mail:high", qn)
 	require.Equal(t, "order:7", name)
 
-	qn, name, err = queue.ParseID("mail:high/order:7") // the earlier form
+	qn, name, err = queue.ParseID("mail:high/order:7") // the slash form
 	require.NoError(t, err)
 	require.Equal(t, "mail:high", qn)
 	require.Equal(t, "order:7", name)

@@ -638,7 +638,7 @@ func (m *Memory) lookup(id JobID, now time.Time) (*mjob, error) {
 	}
 	j := m.jobs[id]
 	if j == nil {
-		id = canonicalID(id) // an ID of the earlier form
+		id = canonicalID(id) // "<queue>/<name>"
 		j = m.jobs[id]
 	}
 	if j == nil {

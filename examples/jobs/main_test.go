@@ -233,12 +233,12 @@ func testAPI(t *testing.T) {
 		t.Errorf("long poll: %s %+v after %v, want done with the result at once when the job ended (%v)", resp.Status, s, time.Since(start), ackAfter)
 	}
 
-	// An ID of the earlier "<queue>/<name>" form, escaped into one path
+	// An ID in the "<queue>/<name>" form, escaped into one path
 	// segment, still names the job.
 	if qn, name, err := queue.ParseID(acc.ID); err != nil {
 		t.Errorf("ParseID(%q): %v", acc.ID, err)
 	} else if resp, s := get("/jobs/" + url.PathEscape(qn+"/"+name)); resp.StatusCode != http.StatusOK || s.State != queue.StateDone {
-		t.Errorf("GET of the earlier ID form: %s %+v, want the done job", resp.Status, s)
+		t.Errorf("GET of the slash form of the ID: %s %+v, want the done job", resp.Status, s)
 	}
 
 	for _, path := range []string{"/jobs/reports~0000000000000000", "/jobs/nonsense", "/jobs/reports~0000000000000000?wait=1s", "/jobs/reports%2F0000000000000000"} {

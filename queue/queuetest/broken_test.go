@@ -79,7 +79,7 @@ var brokenQueues = map[string]string{
 	"loses a job":                                 "ManyWorkers",
 	"a second Close is an error":                  "Close",
 	"IDs carry a slash":                           "IDForms",
-	"the earlier ID form is not found":            "IDForms",
+	"the slash form of an ID is not found":        "IDForms",
 	"Cancel after Close is no error":              "Close",
 }
 
@@ -361,7 +361,7 @@ func (b *broken) overstay(ctx context.Context, queues []string, lease time.Durat
 }
 
 func (b *broken) Status(ctx context.Context, id queue.JobID) (queue.JobInfo, error) {
-	if b.how == "the earlier ID form is not found" && strings.Contains(string(id), "/") {
+	if b.how == "the slash form of an ID is not found" && strings.Contains(string(id), "/") {
 		return queue.JobInfo{}, fmt.Errorf("%w: %s", queue.ErrNotFound, id)
 	}
 	in, err := b.Memory.Status(ctx, id)

@@ -59,9 +59,9 @@
 //     delivered; an empty batch is no error.
 //   - A JobID is "<queue>~<name>" (queue.FormatID), one URL path segment
 //     as it is (url.PathEscape leaves it alone), for generated and
-//     caller-chosen IDs; the form "<queue>/<name>" of earlier IDs names
-//     the same job in Status, Wait and Cancel, which report the ID in
-//     its current form.
+//     caller-chosen IDs; "<queue>/<name>", the same ID with a slash for
+//     a separator, names the same job in Status, Wait and Cancel, which
+//     report the ID as FormatID makes it.
 //   - A queue with Close (an io.Closer): Close is idempotent, and after
 //     it every method (Enqueue, Dequeue, Status, Wait, Cancel, the held
 //     delivery's Ack, Fail, Extend and Release, and EnqueueBatch, Dead,
@@ -1035,7 +1035,7 @@ func testClose(t *testing.T, q queue.JobQueue, name string) {
 	}
 }
 
-// testIDForms checks that IDs are path-safe and that the earlier
+// testIDForms checks that IDs are path-safe and that the slash
 // "<queue>/<name>" form still names its job.
 func testIDForms(t *testing.T, q queue.JobQueue, name string) {
 	ctx := t.Context()
@@ -1050,13 +1050,13 @@ func testIDForms(t *testing.T, q queue.JobQueue, name string) {
 		require.Equal(t, id, queue.FormatID(qn, n))
 	}
 
-	legacy := queue.JobID(name + "/order:7.a_b-c")
-	in, err := q.Status(ctx, legacy)
-	require.NoError(t, err, "Status of an ID of the earlier form")
+	slashed := queue.JobID(name + "/order:7.a_b-c")
+	in, err := q.Status(ctx, slashed)
+	require.NoError(t, err, "Status of the slash form of an ID")
 	require.Equal(t, chosen, in.ID, "reported in the current form")
-	require.NoError(t, q.Cancel(ctx, legacy), "Cancel of an ID of the earlier form")
-	in, err = q.Wait(ctxFor(t, patience), legacy)
-	require.NoError(t, err, "Wait of an ID of the earlier form")
+	require.NoError(t, q.Cancel(ctx, slashed), "Cancel of the slash form of an ID")
+	in, err = q.Wait(ctxFor(t, patience), slashed)
+	require.NoError(t, err, "Wait of the slash form of an ID")
 	require.Equal(t, queue.StateCanceled, in.State)
 	require.Equal(t, chosen, in.ID)
 }

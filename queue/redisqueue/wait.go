@@ -109,8 +109,7 @@ func (s *subscriber) run(ctx context.Context, ps *redis.PubSub) {
 			}
 		case *redis.Message:
 			s.mu.Lock()
-			// canonical: a process of an earlier version publishes
-			// "<queue>/<name>".
+			// canonical: a process may publish "<queue>/<name>".
 			for c := range s.waiters[canonicalID(queue.JobID(m.Payload))] {
 				notify(c)
 			}
