@@ -45,8 +45,8 @@ type Pinner interface {
 // A Choice is the backend one Pick chose, and the way to report how the
 // request went.
 //
-// Pick returns a Choice instead of a done callback (the starting sketch of
-// this package) because a callback that counts requests in flight must
+// Pick returns a Choice rather than a done callback because a callback
+// that counts requests in flight must
 // carry per-request state, which costs an allocation on every pick; a
 // Choice is a small value the caller keeps, so picks allocate nothing and
 // Done can tell a second call from the first. It holds a pointer to the

@@ -51,21 +51,54 @@ func TCPCheck() Check {
 	}
 }
 
-// Run runs the active checks every Interval until ctx is done, then
-// returns ctx's error once every check in progress has returned. Without
-// a Check it just waits for ctx. Run it once per Health.
+// Run runs the active checks every Interval until ctx is done or Health
+// is closed, then returns ctx's error (ErrClosed after Close) once every
+// check in progress has returned. Without a Check it just waits. A second
+// Run while one runs returns ErrAlreadyRunning at once; after Close, Run
+// returns ErrClosed at once.
 func (h *Health) Run(ctx context.Context) error {
-	if h.cfg.Check == nil {
-		<-ctx.Done()
-		return ctx.Err()
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return ErrClosed
+	case h.running:
+		h.mu.Unlock()
+		return ErrAlreadyRunning
 	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	h.running, h.cancelRun = true, cancel
+	h.runs.Add(1)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.running, h.cancelRun = false, nil
+		h.mu.Unlock()
+		cancel(nil)
+		h.runs.Done()
+	}()
+
+	if h.cfg.Check != nil {
+		h.checkLoop(runCtx)
+	} else {
+		<-runCtx.Done()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ErrClosed // only Close ends runCtx while ctx lives
+}
+
+// checkLoop checks every backend now and then every Interval until ctx
+// ends.
+func (h *Health) checkLoop(ctx context.Context) {
 	ticker := time.NewTicker(h.cfg.Interval)
 	defer ticker.Stop()
 	for {
 		h.checkAll(ctx)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return
 		case <-ticker.C:
 		}
 	}

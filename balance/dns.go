@@ -114,7 +114,8 @@ func (us updaters) Update(backends []Backend) error {
 // to Interval), so a DNS outage leaves the balancer serving the last
 // known clones, whose liveness health checks judge. An authoritative
 // "not found" or empty answer counts as a failure too, unless AllowEmpty
-// is set. DNS is safe for concurrent use; Run must run once at a time.
+// is set. DNS is safe for concurrent use; a second Run while one
+// runs returns ErrAlreadyRunning.
 type DNS struct {
 	cfg      DNSConfig
 	resolver *net.Resolver
@@ -195,15 +196,16 @@ func (d *DNS) Backends() ([]Backend, bool) {
 }
 
 // Run resolves now and then every Interval until ctx is done, feeding
-// Target; see DNS for what a failure does. It returns ctx's error, or an
-// error wrapping ErrInvalidConfig at once when Target is nil or Run is
-// already running. No goroutine it starts outlives it.
+// Target; see DNS for what a failure does. It returns ctx's error, or at
+// once an error wrapping ErrInvalidConfig when Target is nil, or
+// ErrAlreadyRunning when a Run of d is in progress. No goroutine it starts
+// outlives it.
 func (d *DNS) Run(ctx context.Context) error {
 	if d.cfg.Target == nil {
 		return fmt.Errorf("%w: dns: Run needs a Target", ErrInvalidConfig)
 	}
 	if !d.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: dns: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	defer d.running.Store(false)
 

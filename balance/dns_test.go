@@ -393,7 +393,7 @@ func TestDNSRunMisuse(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
 		synctest.Wait()
-		require.ErrorIs(t, d.Run(ctx), ErrInvalidConfig, "second Run")
+		require.ErrorIs(t, d.Run(ctx), ErrAlreadyRunning, "second Run")
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 		// Once the first Run returned, Run may run again.

@@ -39,4 +39,16 @@
 // slow start. When fewer than PanicThreshold of the backends are healthy,
 // Health hands the strategy all of them: a request to a possibly failing
 // backend beats overloading the last few healthy ones.
+//
+// # Lifecycle
+//
+// Health, DNS and LoadProber work in a loop the caller starts with
+// Run(ctx): Run returns when ctx ends, once every goroutine it started has
+// ended, and a second Run while one runs returns ErrAlreadyRunning at
+// once. Health also holds ejection and slow-start timers, so it has Close:
+// Close stops them and any Run in progress, returns once their goroutines
+// have ended, and is idempotent; after it, Update and Run return
+// ErrClosed, while Pick, PickAddr and Eligible serve the last eligible set
+// so that requests in flight during a shutdown still find a backend. The
+// strategies hold no goroutine and have no Close.
 package balance

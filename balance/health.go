@@ -107,6 +107,7 @@ func (c HealthConfig) withDefaults() (HealthConfig, error) {
 // Balancer itself, so it composes with any strategy:
 //
 //	lb, err := balance.NewHealth(balance.NewP2C(...), balance.HealthConfig{Check: balance.HTTPCheck("/healthz")})
+//	defer lb.Close()
 //	go lb.Run(ctx) // active checks
 //
 // Passive checks learn from the outcomes callers report through
@@ -123,20 +124,29 @@ func (c HealthConfig) withDefaults() (HealthConfig, error) {
 // passing ones. A backend is eligible when it is up and not ejected; when
 // fewer than PanicThreshold of the backends are eligible, all of them are.
 //
-// Close stops the ejection and slow-start timers; Run stops with its
-// context. No goroutine outlives them.
+// Run runs the active checks until its context ends; a second Run while
+// one runs returns ErrAlreadyRunning. Close stops the ejection and
+// slow-start timers and a Run in progress, and returns once their
+// goroutines have ended; it is idempotent. After Close, Update and Run
+// return ErrClosed; Pick, PickAddr and Eligible keep serving the last
+// eligible set, so requests in flight during a shutdown still find a
+// backend, but health no longer changes.
 type Health struct {
 	inner Balancer
 	cfg   HealthConfig
 
-	mu       sync.Mutex
-	all      []Backend
-	states   map[string]*backendHealth
-	ramp     *time.Timer // next slow-start step, while any backend ramps
-	closed   bool
-	lookup   atomic.Pointer[map[string]*backendHealth] // read by Pick
-	eligible atomic.Pointer[map[string]Backend]        // read by PickAddr
-	trials   atomic.Pointer[[]trialSlot]               // read by Pick; nil when none
+	mu        sync.Mutex
+	all       []Backend
+	states    map[string]*backendHealth
+	ramp      *time.Timer // next slow-start step, while any backend ramps
+	closed    bool
+	running   bool                                      // a Run is in progress
+	cancelRun context.CancelCauseFunc                   // ends the Run in progress; nil when none
+	runs      sync.WaitGroup                            // the Run in progress, for Close to wait on
+	timers    sync.WaitGroup                            // timer callbacks scheduled and not stopped
+	lookup    atomic.Pointer[map[string]*backendHealth] // read by Pick
+	eligible  atomic.Pointer[map[string]Backend]        // read by PickAddr
+	trials    atomic.Pointer[[]trialSlot]               // read by Pick; nil when none
 }
 
 // A trialSlot is an ejected backend whose time is up, awaiting the one
@@ -206,6 +216,9 @@ func (h *Health) Update(backends []Backend) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
 	first := len(h.states) == 0 && len(h.all) == 0
 	next := make(map[string]*backendHealth, len(backends))
 	now := time.Now()
@@ -223,9 +236,7 @@ func (h *Health) Update(backends []Backend) error {
 	for addr, st := range h.states {
 		if next[addr] == nil {
 			st.removed = true
-			if st.readmit != nil {
-				st.readmit.Stop()
-			}
+			h.stopTimerLocked(st.readmit)
 		}
 	}
 	h.all = append([]Backend(nil), backends...)
@@ -292,21 +303,46 @@ func (h *Health) Eligible() []Backend {
 	return eligible
 }
 
-// Close stops Health's timers. Picks keep working on the last eligible set.
+// Close stops Health's timers and a Run in progress, and returns once
+// their goroutines have ended. Picks keep working on the last eligible
+// set; Update and Run return ErrClosed. Close is idempotent.
 func (h *Health) Close() error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
-	h.trials.Store(nil) // a trial's outcome would no longer be applied
-	for _, st := range h.states {
-		if st.readmit != nil {
-			st.readmit.Stop()
+	if !h.closed {
+		h.closed = true
+		h.trials.Store(nil) // a trial's outcome would no longer be applied
+		for _, st := range h.states {
+			h.stopTimerLocked(st.readmit)
+		}
+		h.stopTimerLocked(h.ramp)
+		if h.cancelRun != nil {
+			h.cancelRun(ErrClosed)
 		}
 	}
-	if h.ramp != nil {
-		h.ramp.Stop()
-	}
+	h.mu.Unlock()
+	// No Run or timer starts once closed is set, so the counts only fall.
+	h.runs.Wait()
+	h.timers.Wait()
 	return nil
+}
+
+// afterFuncLocked schedules f on a timer that Close waits for. Callers
+// check h.closed first, under h.mu.
+func (h *Health) afterFuncLocked(d time.Duration, f func()) *time.Timer {
+	h.timers.Add(1)
+	return time.AfterFunc(d, func() {
+		defer h.timers.Done()
+		f()
+	})
+}
+
+// stopTimerLocked stops a timer made by afterFuncLocked; when that keeps
+// its callback from running, the callback will not report to h.timers, so
+// stopTimerLocked does.
+func (h *Health) stopTimerLocked(t *time.Timer) {
+	if t != nil && t.Stop() {
+		h.timers.Done()
+	}
 }
 
 // slowStartScale is the factor weights are multiplied by when slow start
@@ -365,7 +401,7 @@ func (h *Health) publishLocked() error {
 		h.trials.Store(&trials)
 	}
 	if nextRamp > 0 && !h.closed && h.ramp == nil {
-		h.ramp = time.AfterFunc(nextRamp, func() {
+		h.ramp = h.afterFuncLocked(nextRamp, func() {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.ramp = nil
@@ -422,7 +458,7 @@ func (h *Health) eject(st *backendHealth) {
 		backoff = h.cfg.MaxEjection
 	}
 	st.ejected, st.backoff = true, backoff
-	st.readmit = time.AfterFunc(backoff, func() { h.offerTrial(st) })
+	st.readmit = h.afterFuncLocked(backoff, func() { h.offerTrial(st) })
 	_ = h.publishLocked()
 }
 
@@ -453,7 +489,7 @@ func (st *backendHealth) trialDone(err error, aborted bool) {
 		h.readmitLocked(st)
 	default: // still down: the same time again
 		st.trial = false
-		st.readmit = time.AfterFunc(st.backoff, func() { h.offerTrial(st) })
+		st.readmit = h.afterFuncLocked(st.backoff, func() { h.offerTrial(st) })
 		_ = h.publishLocked()
 	}
 }

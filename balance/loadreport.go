@@ -14,10 +14,9 @@ import (
 	"time"
 )
 
-// Load reporting is the notes' "load-based balancing by querying the
-// server to know how busy each server is": each backend publishes its own
-// load with a LoadReporter, and every balancer instance polls it with a
-// LoadProber. Because the number comes from the backend, several
+// Load reporting is load-based balancing by asking each server how busy
+// it is: each backend publishes its own load with a LoadReporter, and
+// every balancer instance polls it with a LoadProber. Because the number comes from the backend, several
 // balancers (or proxies) in front of the same clones share one view of
 // how busy each clone is, where each balancer's own in-flight count only
 // sees its own share of the traffic.
@@ -347,10 +346,10 @@ func (p *LoadProber) Status(addr string) (LoadStatus, bool) {
 // concurrently; a round waits for all of them. When Run returns, every
 // backend reads Unknown until Run runs again: a load nobody refreshes is
 // no load report. Run returns ctx's error once every poll has returned,
-// or an error wrapping ErrInvalidConfig at once if it is already running.
+// or ErrAlreadyRunning at once when a Run of p is in progress.
 func (p *LoadProber) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: load prober: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	defer p.running.Store(false)
 	defer p.forget()

@@ -478,7 +478,7 @@ func TestLoadProberConfig(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	<-polled // Run is running
-	require.ErrorIs(t, p.Run(ctx), balance.ErrInvalidConfig, "a second Run is refused at once")
+	require.ErrorIs(t, p.Run(ctx), balance.ErrAlreadyRunning, "a second Run is refused at once")
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 }

@@ -15,23 +15,6 @@ type Schedule interface {
 	Next(after time.Time) time.Time
 }
 
-// A ScheduleOption changes how ParseSchedule reads a spec.
-type ScheduleOption func(*scheduleOptions)
-
-type scheduleOptions struct {
-	loc *time.Location
-}
-
-// InLocation makes a cron spec read its fields as wall-clock times in loc
-// (default UTC). It does not change "@every" schedules.
-func InLocation(loc *time.Location) ScheduleOption {
-	return func(o *scheduleOptions) {
-		if loc != nil {
-			o.loc = loc
-		}
-	}
-}
-
 // ParseSchedule parses a schedule spec:
 //
 //   - a standard 5-field cron line "minute hour day-of-month month
@@ -47,18 +30,22 @@ func InLocation(loc *time.Location) ScheduleOption {
 //     multiples of the duration since the zero time, independent of when
 //     the schedule was parsed, so that every process agrees on them.
 //
-// Cron fields are wall-clock times in the schedule's location (UTC unless
-// InLocation says otherwise). Across a daylight-saving change, a wall
-// time that does not exist that day is skipped, and one that occurs twice
-// is due only the first time.
+// Cron fields are wall-clock times in UTC; ParseScheduleInLocation reads
+// them in another location.
 //
 // A bad spec is an error wrapping ErrInvalidConfig.
-func ParseSchedule(spec string, opts ...ScheduleOption) (Schedule, error) {
-	o := scheduleOptions{loc: time.UTC}
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
+func ParseSchedule(spec string) (Schedule, error) {
+	return ParseScheduleInLocation(spec, time.UTC)
+}
+
+// ParseScheduleInLocation is like ParseSchedule but reads a cron spec's
+// fields as wall-clock times in loc, as time.ParseInLocation does for a
+// time; nil means UTC. It does not change "@every" schedules. Across a
+// daylight-saving change, a wall time that does not exist that day is
+// skipped, and one that occurs twice is due only the first time.
+func ParseScheduleInLocation(spec string, loc *time.Location) (Schedule, error) {
+	if loc == nil {
+		loc = time.UTC
 	}
 	s := strings.TrimSpace(spec)
 	if rest, ok := strings.CutPrefix(s, "@every"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
@@ -91,7 +78,7 @@ func ParseSchedule(spec string, opts ...ScheduleOption) (Schedule, error) {
 	if len(fields) != 5 {
 		return nil, scheduleError(spec, "want 5 fields (minute hour day-of-month month day-of-week), have %d", len(fields))
 	}
-	c := &cron{loc: o.loc}
+	c := &cron{loc: loc}
 	var err error
 	for i, f := range []struct {
 		dst   *uint64

@@ -125,7 +125,7 @@ func TestScheduleNextInZone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := queue.ParseSchedule(tt.spec, queue.InLocation(tt.loc))
+			s, err := queue.ParseScheduleInLocation(tt.spec, tt.loc)
 			require.NoError(t, err)
 			got := s.Next(tt.after)
 			require.True(t, tt.want.Equal(got), "got %v, want %v", got, tt.want)
@@ -177,4 +177,24 @@ func TestParseScheduleInvalid(t *testing.T) {
 		_, err := queue.ParseSchedule(spec)
 		require.ErrorIs(t, err, queue.ErrInvalidConfig, "spec %q", spec)
 	}
+}
+
+// TestParseScheduleInLocationNilAndEvery: a nil location is UTC, as in
+// SchedulerConfig, and a location does not move "@every" slots.
+func TestParseScheduleInLocationNilAndEvery(t *testing.T) {
+	after := time.Date(2026, 5, 5, 10, 30, 0, 0, time.UTC)
+	s, err := queue.ParseScheduleInLocation("0 12 * * *", nil)
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 5, 5, 12, 0, 0, 0, time.UTC), s.Next(after))
+
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	inUTC, err := queue.ParseSchedule("@every 90m")
+	require.NoError(t, err)
+	inTokyo, err := queue.ParseScheduleInLocation("@every 90m", tokyo)
+	require.NoError(t, err)
+	require.True(t, inUTC.Next(after).Equal(inTokyo.Next(after)), "@every %v vs %v", inUTC.Next(after), inTokyo.Next(after))
+
+	_, err = queue.ParseScheduleInLocation("61 * * * *", tokyo)
+	require.ErrorIs(t, err, queue.ErrInvalidConfig)
 }

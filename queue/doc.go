@@ -95,10 +95,18 @@
 // enqueues the current slot (within MaxDelay) but never replays the slots
 // it missed.
 //
-// # Shutdown
+// # Lifecycle and shutdown
 //
-// Worker.Run returns when its context ends, after it stopped dequeuing,
-// let running handlers finish for ShutdownTimeout, cancelled the rest and
-// released their jobs for redelivery (no attempt counted). No goroutine
-// it started outlives it.
+// Worker and Scheduler work in a loop the caller starts with Run(ctx); a
+// second Run while one runs returns ErrAlreadyRunning at once, and their
+// constructors start nothing. Worker.Run returns when its context ends,
+// after it stopped dequeuing, let running handlers finish for
+// ShutdownTimeout, cancelled the rest and released their jobs for
+// redelivery (no attempt counted). No goroutine it started outlives it.
+//
+// The queues have Close: it wakes blocked Dequeue and Wait calls, releases
+// what the queue holds (Memory's wake-up timer, redisqueue's subscription
+// and batched Enqueues), and returns once the queue's goroutines have
+// ended. It is idempotent, never closes the client passed in, and after it
+// every method returns ErrClosed.
 package queue

@@ -14,6 +14,9 @@ var (
 	ErrInvalidJob      = errors.New("queue: invalid job")
 	ErrInvalidConfig   = errors.New("queue: invalid configuration")
 	ErrClosed          = errors.New("queue: closed")
+	// ErrAlreadyRunning is what Worker.Run and Scheduler.Run return at
+	// once while a Run of the same Worker or Scheduler is in progress.
+	ErrAlreadyRunning = errors.New("queue: already running")
 	// ErrPermanent, wrapped in a handler's error, sends the job to the
 	// dead-letter set at once instead of retrying it.
 	ErrPermanent = errors.New("queue: permanent failure")

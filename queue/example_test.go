@@ -113,9 +113,8 @@ func ExampleType() {
 	}
 
 	reports := queue.NewType[Report]("report", nil)
-	err = reports.Handle(w, func(ctx context.Context, r Report, d *queue.Delivery) error {
-		queue.SetResult(ctx, fmt.Appendf(nil, "report %d for user %d", r.Year, r.User))
-		return nil
+	err = reports.HandleResult(w, func(ctx context.Context, r Report, d *queue.Delivery) ([]byte, error) {
+		return fmt.Appendf(nil, "report %d for user %d", r.Year, r.User), nil
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -2,10 +2,13 @@ package queue
 
 import "time"
 
-// A JobID names a job in its queue: "<queue>/<name>", where the name is
-// Job.ID when the caller chose one, else chosen by the queue. IDs carry
-// the queue's name, so Status, Wait and Cancel need nothing else, and the
-// same Job.ID in two queues names two jobs.
+// A JobID names a job in its queue: "<queue>~<name>" (FormatID), where
+// the name is Job.ID when the caller chose one, else chosen by the queue.
+// IDs carry the queue's name, so Status, Wait and Cancel need nothing
+// else, and the same Job.ID in two queues names two jobs. An ID is made
+// of letters, digits and ".-_:~" only, so it goes into a URL path segment
+// or a log line as it is. ParseID splits one; it and the queues also take
+// "<queue>/<name>", the same ID with a slash for a separator.
 type JobID string
 
 // DefaultQueue is the queue of a Job whose Queue is empty.

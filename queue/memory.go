@@ -52,9 +52,12 @@ type Memory struct {
 	mu       sync.Mutex
 	closed   bool
 	closedCh chan struct{}
-	tokens   uint64 // the last fencing token handed out
-	jobs     map[JobID]*mjob
-	queues   map[string]*mqueue
+	// timerRuns counts the wake-up timer's firings armed and not yet
+	// run, for Close to wait on.
+	timerRuns sync.WaitGroup
+	tokens    uint64 // the last fencing token handed out
+	jobs      map[JobID]*mjob
+	queues    map[string]*mqueue
 	// ended holds the ended jobs by Retention, each ring in the order
 	// the jobs ended and so in the order they are to be forgotten.
 	ended      map[time.Duration]*ring[entry]
@@ -178,17 +181,21 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 }
 
 // Close makes every later call fail with ErrClosed and wakes blocked
-// Dequeue and Wait calls, which return ErrClosed. It is idempotent.
+// Dequeue and Wait calls, which return ErrClosed. It stops the wake-up
+// timer and returns once its callback, if running, has returned. It is
+// idempotent.
 func (m *Memory) Close() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if !m.closed {
 		m.closed = true
 		close(m.closedCh)
-		if m.timer != nil {
-			m.timer.Stop()
+		if m.timer != nil && m.timer.Stop() {
+			m.timerRuns.Done() // the armed firing will not run
 		}
 	}
+	m.mu.Unlock()
+	// armTimer arms nothing once closed is set, so the count only falls.
+	m.timerRuns.Wait()
 	return nil
 }
 
@@ -261,13 +268,15 @@ func (m *Memory) armTimer(at time.Time) {
 	m.timerAt = at
 	d := max(time.Until(at), 0)
 	if m.timer == nil {
+		m.timerRuns.Add(1)
 		m.timer = time.AfterFunc(d, m.onTimer)
-	} else {
-		m.timer.Reset(d)
+	} else if !m.timer.Reset(d) {
+		m.timerRuns.Add(1) // not pending before: a new firing is armed
 	}
 }
 
 func (m *Memory) onTimer() {
+	defer m.timerRuns.Done()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.timerAt = time.Time{}
@@ -628,6 +637,10 @@ func (m *Memory) lookup(id JobID, now time.Time) (*mjob, error) {
 		return nil, ErrClosed
 	}
 	j := m.jobs[id]
+	if j == nil {
+		id = canonicalID(id) // "<queue>/<name>"
+		j = m.jobs[id]
+	}
 	if j == nil {
 		if _, _, err := ParseID(id); err != nil {
 			return nil, err

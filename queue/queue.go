@@ -25,7 +25,7 @@ import (
 // Implementations: Memory (this process) and queue/redisqueue; both pass
 // queue/queuetest.
 type JobQueue interface {
-	// Enqueue stores j and returns its ID, "<queue>/<name>", once it is
+	// Enqueue stores j and returns its ID, "<queue>~<name>", once it is
 	// durable in the queue. A unique job whose UniqueKey is held answers
 	// the existing job's ID with ErrDuplicate. A payload over the queue's
 	// MaxPayload (default DefaultMaxPayload) is ErrPayloadTooLarge; a job

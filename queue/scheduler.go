@@ -12,8 +12,8 @@ import (
 
 // SchedulerConfig configures a Scheduler. Zero values mean the defaults.
 type SchedulerConfig struct {
-	// Location is where cron fields are read (see InLocation); default
-	// UTC. Every Scheduler enqueueing the same periodic job must use the
+	// Location is where cron fields are read (see
+	// ParseScheduleInLocation); default UTC. Every Scheduler enqueueing the same periodic job must use the
 	// same one.
 	Location *time.Location
 	// MaxDelay is how late a slot may still be enqueued: a slot not
@@ -117,7 +117,7 @@ func (s *Scheduler) Add(name, spec string, j Job) error {
 	if _, _, err := Prepare(j, int(^uint(0)>>1)); err != nil {
 		return fmt.Errorf("%w: scheduler: job %q: %w", ErrInvalidConfig, name, err)
 	}
-	sched, err := ParseSchedule(spec, InLocation(s.cfg.Location))
+	sched, err := ParseScheduleInLocation(spec, s.cfg.Location)
 	if err != nil {
 		return err
 	}
@@ -136,14 +136,13 @@ func (s *Scheduler) Add(name, spec string, j Job) error {
 
 // Run enqueues the periodic jobs' slots as they come due, until ctx is
 // done; then it returns ctx's error once every goroutine it started has
-// ended. Queue errors are logged and retried; they never end Run. Run it
-// once at a time: a second concurrent call is an error wrapping
-// ErrInvalidConfig.
+// ended. Queue errors are logged and retried; they never end Run. A second
+// Run while one runs returns ErrAlreadyRunning at once.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: scheduler: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	s.running = true
 	entries := s.entries

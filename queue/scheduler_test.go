@@ -32,7 +32,7 @@ func (q *sCountingQueue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID,
 	if time.Now().Before(q.downUntil) {
 		return "", errors.New("connection refused")
 	}
-	_, serr := q.JobQueue.Status(ctx, queue.JobID(cmp.Or(j.Queue, queue.DefaultQueue)+"/"+j.ID))
+	_, serr := q.JobQueue.Status(ctx, queue.FormatID(cmp.Or(j.Queue, queue.DefaultQueue), j.ID))
 	existed := serr == nil
 	id, err := q.JobQueue.Enqueue(ctx, j)
 	if err == nil && !existed {
@@ -106,7 +106,7 @@ func TestSchedulersEnqueueEachSlotOnce(t *testing.T) {
 		require.Equal(t, want, q.ids())
 
 		// The slot jobs carry their IDs and unique keys.
-		id := queue.JobID("pages/" + queue.SlotID("render", start.Add(3*time.Minute)))
+		id := queue.FormatID("pages", queue.SlotID("render", start.Add(3*time.Minute)))
 		info, err := q.Status(t.Context(), id)
 		require.NoError(t, err)
 		require.Equal(t, "render", info.Type)
@@ -204,7 +204,7 @@ func TestSchedulerRunsUntilCanceledWithNoSlots(t *testing.T) {
 		require.NoError(t, s.Add("never", "0 0 30 2 *", queue.Job{Type: "t"}))
 		stop := sRun(t, s)
 		synctest.Wait()
-		require.ErrorIs(t, s.Run(t.Context()), queue.ErrInvalidConfig) // already running
+		require.ErrorIs(t, s.Run(t.Context()), queue.ErrAlreadyRunning)
 		require.ErrorIs(t, s.Add("late", "@hourly", queue.Job{Type: "t"}), queue.ErrInvalidConfig)
 		require.ErrorIs(t, stop(), context.Canceled)
 		require.Empty(t, q.ids())

@@ -31,6 +31,8 @@ func (JSONCodec[T]) Unmarshal(b []byte) (T, error) {
 //	reports := queue.NewType[Report]("report", nil)
 //	id, err := reports.Enqueue(ctx, q, Report{User: 7}, queue.Job{Queue: "reports"})
 //	err = reports.Handle(w, func(ctx context.Context, r Report, d *queue.Delivery) error { ... })
+//	// or, for a job with a result:
+//	err = reports.HandleResult(w, func(ctx context.Context, r Report, d *queue.Delivery) ([]byte, error) { ... })
 type Type[T any] struct {
 	name  string
 	codec Codec[T]
@@ -91,6 +93,28 @@ func (t *Type[T]) Handler(fn func(ctx context.Context, v T, d *Delivery) error) 
 		}
 		return fn(ctx, v, d)
 	})
+}
+
+// ResultHandler is like Handler for a fn that returns the job's result,
+// which the Worker acknowledges the job with when err is nil (see
+// ResultFunc).
+func (t *Type[T]) ResultHandler(fn func(ctx context.Context, v T, d *Delivery) ([]byte, error)) Handler {
+	return ResultFunc(func(ctx context.Context, d *Delivery) ([]byte, error) {
+		v, err := t.Decode(d)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, v, d)
+	})
+}
+
+// HandleResult registers fn, which returns the job's result, on w for the
+// jobs of t; see ResultHandler and Worker.Handle.
+func (t *Type[T]) HandleResult(w *Worker, fn func(ctx context.Context, v T, d *Delivery) ([]byte, error)) error {
+	if fn == nil {
+		return w.Handle(t.name, nil)
+	}
+	return w.Handle(t.name, t.ResultHandler(fn))
 }
 
 // Handle registers fn on w for the jobs of t; see Handler and

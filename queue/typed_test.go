@@ -26,10 +26,9 @@ func TestTypeRoundTrip(t *testing.T) {
 		reports := queue.NewType[tReport]("report", nil)
 		require.Equal(t, "report", reports.Name())
 		got := make(chan tReport, 1)
-		require.NoError(t, reports.Handle(w, func(ctx context.Context, r tReport, d *queue.Delivery) error {
+		require.NoError(t, reports.HandleResult(w, func(ctx context.Context, r tReport, d *queue.Delivery) ([]byte, error) {
 			got <- r
-			queue.SetResult(ctx, []byte(strconv.Itoa(len(r.Pages))))
-			return nil
+			return []byte(strconv.Itoa(len(r.Pages))), nil
 		}))
 		stop := wRun(t, w)
 

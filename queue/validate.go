@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
-	"strings"
 	"time"
 )
 
@@ -65,7 +64,7 @@ func Prepare(j Job, maxPayload int) (Job, JobID, error) {
 	if j.ID == "" {
 		j.ID = randomID()
 	}
-	return j, JobID(j.Queue + "/" + j.ID), nil
+	return j, FormatID(j.Queue, j.ID), nil
 }
 
 // randomID returns a job name of 80 bits from crypto/rand: job IDs end
@@ -81,16 +80,6 @@ func randomID() string {
 		b[i] = digits[(v>>(11-bit%8))&31]
 	}
 	return string(b[:])
-}
-
-// ParseID splits an ID into its queue and the job's own name. A malformed
-// ID is an error wrapping ErrNotFound: no such job can exist.
-func ParseID(id JobID) (queue, name string, err error) {
-	q, n, ok := strings.Cut(string(id), "/")
-	if !ok || !validName(q) || !validName(n) {
-		return "", "", fmt.Errorf("%w: malformed job ID %q", ErrNotFound, id)
-	}
-	return q, n, nil
 }
 
 // DefaultBackoff is the wait before retry number attempt (1 after the

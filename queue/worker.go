@@ -15,7 +15,7 @@ import (
 )
 
 // A Handler runs jobs of one type. Returning nil acknowledges the job
-// (with the result set by SetResult, or none); returning an error records
+// (with the result a ResultFunc returned, or none); returning an error records
 // a failed attempt, retried after the job's backoff unless the error
 // wraps ErrPermanent (see Permanent) or the attempts are spent. ctx ends
 // when the job's timeout passes, when the job is canceled or its lease is
@@ -32,14 +32,17 @@ type HandlerFunc func(ctx context.Context, d *Delivery) error
 func (f HandlerFunc) Process(ctx context.Context, d *Delivery) error { return f(ctx, d) }
 
 // ResultFunc adapts a function that returns the job's result to Handler:
-// the result is kept as by SetResult when err is nil.
+// when err is nil, the Worker acknowledges the job with the result
+// (JobInfo.Result). A Handler that wraps it (middleware) must pass on the
+// context the Worker gave it, or one derived from it, for the result to
+// reach the Worker.
 type ResultFunc func(ctx context.Context, d *Delivery) ([]byte, error)
 
-// Process calls f and sets the result.
+// Process calls f and hands the result to the Worker.
 func (f ResultFunc) Process(ctx context.Context, d *Delivery) error {
 	res, err := f(ctx, d)
 	if err == nil {
-		SetResult(ctx, res)
+		setResult(ctx, res)
 	}
 	return err
 }
@@ -52,11 +55,9 @@ type resultSlot struct {
 	res []byte
 }
 
-// SetResult sets the result the Worker acknowledges the job with when its
-// handler returns nil (Job's JobInfo.Result). ctx must be the context the
-// Worker gave the handler, or one derived from it; elsewhere SetResult
-// does nothing. The last call wins.
-func SetResult(ctx context.Context, result []byte) {
+// setResult sets the result the Worker acknowledges the job with when its
+// handler returns nil; outside a Worker's handler it does nothing.
+func setResult(ctx context.Context, result []byte) {
 	if s, ok := ctx.Value(resultKey{}).(*resultSlot); ok {
 		s.mu.Lock()
 		s.res = result
@@ -276,11 +277,11 @@ func (w *Worker) order() []string {
 // acknowledged). It returns ctx's error once every goroutine it started
 // has ended, so a handler that ignores its context holds Run up. Errors
 // of the queue (a backend down) are logged and retried with backoff; they
-// never end Run. Run it once at a time per Worker: a second concurrent
-// call is an error wrapping ErrInvalidConfig.
+// never end Run. A second Run while one runs returns ErrAlreadyRunning at
+// once.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: worker: Run is already running", ErrInvalidConfig)
+		return ErrAlreadyRunning
 	}
 	defer w.running.Store(false)
 

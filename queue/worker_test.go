@@ -69,11 +69,20 @@ func TestWorkerRunsJobsWithResults(t *testing.T) {
 		require.NoError(t, w.Handle("upper", queue.ResultFunc(func(ctx context.Context, d *queue.Delivery) ([]byte, error) {
 			return []byte(fmt.Sprintf("%s!", d.Job.Payload)), nil
 		})))
+		// A middleware that passes the Worker's context on (derived)
+		// passes the result on.
+		inner := queue.ResultFunc(func(ctx context.Context, d *queue.Delivery) ([]byte, error) {
+			return []byte("set"), nil
+		})
 		require.NoError(t, w.HandleFunc("set", func(ctx context.Context, d *queue.Delivery) error {
-			queue.SetResult(ctx, []byte("first"))
-			queue.SetResult(ctx, []byte("set"))
-			return nil
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			return inner.Process(ctx, d)
 		}))
+		// A failed ResultFunc's result is not kept.
+		require.NoError(t, w.Handle("failed", queue.ResultFunc(func(ctx context.Context, d *queue.Delivery) ([]byte, error) {
+			return []byte("partial"), queue.Permanent(errors.New("no"))
+		})))
 		require.NoError(t, w.HandleFunc("none", func(ctx context.Context, d *queue.Delivery) error { return nil }))
 		stop := wRun(t, w)
 
@@ -83,6 +92,9 @@ func TestWorkerRunsJobsWithResults(t *testing.T) {
 			require.Equal(t, want, string(info.Result), typ)
 			require.Equal(t, 1, info.Attempt)
 		}
+		info := wWait(t, m, wEnqueue(t, m, queue.Job{Type: "failed", Payload: []byte("hi")}))
+		require.Equal(t, queue.StateDead, info.State)
+		require.Empty(t, info.Result, "a failed ResultFunc's result is not kept")
 		require.ErrorIs(t, stop(), context.Canceled)
 	})
 }
@@ -438,7 +450,8 @@ func TestWorkerRunTwiceAtOnce(t *testing.T) {
 		w := wNew(t, wMemory(t, queue.MemoryConfig{}), queue.WorkerConfig{})
 		stop := wRun(t, w)
 		synctest.Wait()
-		require.ErrorIs(t, w.Run(t.Context()), queue.ErrInvalidConfig)
+		require.ErrorIs(t, w.Run(t.Context()), queue.ErrAlreadyRunning)
+		require.NotErrorIs(t, w.Run(t.Context()), queue.ErrInvalidConfig, "a second Run is no configuration error")
 		require.ErrorIs(t, stop(), context.Canceled)
 	})
 }
@@ -577,6 +590,7 @@ func TestWorkerHandleInvalid(t *testing.T) {
 	require.ErrorIs(t, w.Handle("a", h), queue.ErrInvalidConfig)
 }
 
-func TestSetResultOutsideWorker(t *testing.T) {
-	queue.SetResult(context.Background(), []byte("ignored")) // no panic
+func TestResultFuncOutsideWorker(t *testing.T) {
+	f := queue.ResultFunc(func(context.Context, *queue.Delivery) ([]byte, error) { return []byte("ignored"), nil })
+	require.NoError(t, f.Process(context.Background(), &queue.Delivery{})) // no Worker to take the result: no panic
 }

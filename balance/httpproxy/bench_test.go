@@ -44,7 +44,7 @@ func BenchmarkProxy(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer p.Close()
+			defer p.CloseIdleConnections()
 			benchHandler(b, p, nil)
 		})
 	}
@@ -57,7 +57,7 @@ func BenchmarkProxy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close()
+		defer p.CloseIdleConnections()
 		rec := httptest.NewRecorder()
 		p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		benchHandler(b, p, rec.Result().Cookies()[0])

@@ -28,7 +28,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer proxy.Close()
+	defer proxy.CloseIdleConnections()
 	front := httptest.NewServer(proxy)
 	defer front.Close()
 

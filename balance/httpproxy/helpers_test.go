@@ -191,7 +191,7 @@ func newProxy(t testing.TB, lb balance.Balancer, cfg Config) (*Proxy, *doneLog) 
 	require.NoError(t, err)
 	d := new(doneLog)
 	p.onDone = d.hook
-	t.Cleanup(func() { _ = p.Close() })
+	t.Cleanup(p.CloseIdleConnections)
 	return p, d
 }
 

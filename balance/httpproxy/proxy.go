@@ -344,11 +344,14 @@ func defaultIsFailure(resp *http.Response, err error) bool {
 	return err != nil || resp.StatusCode >= 500
 }
 
-// Close closes the idle connections to backends. Requests in flight are
-// not affected; the Proxy remains usable.
-func (p *Proxy) Close() error {
+// CloseIdleConnections closes the keep-alive connections to backends that
+// no request is using, as http.Transport's method of the same name does.
+// Requests in flight keep theirs, and the Proxy remains usable: it opens
+// new connections as requests need them. A Proxy starts no goroutine and
+// owns no connection beyond these, so it has no Close; to stop serving,
+// shut down the http.Server in front of it, then call this.
+func (p *Proxy) CloseIdleConnections() {
 	p.tr.CloseIdleConnections()
-	return nil
 }
 
 // reqState is what one request carries from ServeHTTP to the transport.

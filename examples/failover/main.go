@@ -641,7 +641,7 @@ func runActiveActive(w io.Writer, o options) (res aaResult, err error) {
 		for _, b := range lbs {
 			b.kill()
 			if b.proxy != nil {
-				err = errors.Join(err, b.proxy.Close())
+				b.proxy.CloseIdleConnections()
 			}
 		}
 	}()

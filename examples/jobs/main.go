@@ -23,7 +23,7 @@
 //	go run ./examples/jobs
 //	go run ./examples/jobs -serve -addr 127.0.0.1:8080 -every 10s
 //	curl -i -d '{"customer":"acme"}' localhost:8080/reports
-//	curl 'localhost:8080/jobs/reports/<id>?wait=10s'
+//	curl 'localhost:8080/jobs/reports~<id>?wait=10s'
 //
 // The queue is a queue.Memory, in this process; -redis addr puts it in
 // Redis (queue/redisqueue), under a random key prefix deleted at exit, so
@@ -205,7 +205,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (res result, err error)
 	if err != nil {
 		return res, err
 	}
-	if err := reportType.Handle(worker, a.handleReport); err != nil {
+	if err := reportType.HandleResult(worker, a.handleReport); err != nil {
 		return res, err
 	}
 	if err := pageType.Handle(worker, a.handlePage); err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -41,10 +42,10 @@ func check(t *testing.T, res result, out string) {
 		if r.Code != http.StatusAccepted {
 			t.Errorf("%s: POST answered %d, want 202", r.Request.Customer, r.Code)
 		}
-		if !strings.HasPrefix(r.Location, "/jobs/"+reportQueue+"/") || r.StatusURL != r.Location {
-			t.Errorf("%s: Location %q, body status_url %q: want the same /jobs/reports/<id>", r.Request.Customer, r.Location, r.StatusURL)
+		if !strings.HasPrefix(r.Location, "/jobs/"+reportQueue+"~") || r.StatusURL != r.Location {
+			t.Errorf("%s: Location %q, body status_url %q: want the same /jobs/reports~<id>", r.Request.Customer, r.Location, r.StatusURL)
 		}
-		id := strings.TrimPrefix(r.Location, "/jobs/"+reportQueue+"/")
+		id := strings.TrimPrefix(r.Location, "/jobs/"+reportQueue+"~")
 		if len(id) != 16 || ids[id] {
 			t.Errorf("job ID %q: want 16 random characters, distinct", id)
 		}
@@ -81,7 +82,7 @@ func check(t *testing.T, res result, out string) {
 	}
 	var slots []string
 	for _, p := range res.Pages {
-		if strings.HasPrefix(p, pageQueue+"/periodic:front-page:") {
+		if strings.HasPrefix(p, string(queue.FormatID(pageQueue, "periodic:front-page:"))) {
 			slots = append(slots, p)
 		} else if p != "startup" {
 			t.Errorf("front page rendered by %q", p)
@@ -232,7 +233,15 @@ func testAPI(t *testing.T) {
 		t.Errorf("long poll: %s %+v after %v, want done with the result at once when the job ended (%v)", resp.Status, s, time.Since(start), ackAfter)
 	}
 
-	for _, path := range []string{"/jobs/reports/0000000000000000", "/jobs/nonsense", "/jobs/reports/0000000000000000?wait=1s"} {
+	// An ID in the "<queue>/<name>" form, escaped into one path
+	// segment, still names the job.
+	if qn, name, err := queue.ParseID(acc.ID); err != nil {
+		t.Errorf("ParseID(%q): %v", acc.ID, err)
+	} else if resp, s := get("/jobs/" + url.PathEscape(qn+"/"+name)); resp.StatusCode != http.StatusOK || s.State != queue.StateDone {
+		t.Errorf("GET of the slash form of the ID: %s %+v, want the done job", resp.Status, s)
+	}
+
+	for _, path := range []string{"/jobs/reports~0000000000000000", "/jobs/nonsense", "/jobs/reports~0000000000000000?wait=1s", "/jobs/reports%2F0000000000000000"} {
 		if resp, _ := get(path); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %s, want 404", path, resp.Status)
 		}

@@ -82,7 +82,7 @@ type app struct {
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /reports", a.postReport)
-	mux.HandleFunc("GET /jobs/{id...}", a.getJob)
+	mux.HandleFunc("GET /jobs/{id}", a.getJob)
 	mux.HandleFunc("GET /{$}", a.getPage)
 	return mux
 }
@@ -240,14 +240,14 @@ func (a *app) getPage(w http.ResponseWriter, r *http.Request) {
 // for queries and rendering) with a small result. It is idempotent (the
 // same request gives the same figures), as an at-least-once handler must
 // be.
-func (a *app) handleReport(ctx context.Context, req ReportRequest, d *queue.Delivery) error {
+func (a *app) handleReport(ctx context.Context, req ReportRequest, d *queue.Delivery) ([]byte, error) {
 	start := time.Now()
 	took := time.Duration(float64(a.work) * (0.5 + mrand.Float64()))
 	t := time.NewTimer(took)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return context.Cause(ctx) // retried (or released at shutdown)
+		return nil, context.Cause(ctx) // retried (or released at shutdown)
 	case <-t.C:
 	}
 	h := fnv.New64a()
@@ -262,11 +262,10 @@ func (a *app) handleReport(ctx context.Context, req ReportRequest, d *queue.Deli
 	}
 	b, err := json.Marshal(rep)
 	if err != nil {
-		return queue.Permanent(err)
+		return nil, queue.Permanent(err)
 	}
-	queue.SetResult(ctx, b)
 	a.reports.Add(1)
-	return nil
+	return b, nil
 }
 
 var frontPage = template.Must(template.New("front").Parse(`<!doctype html>

@@ -106,7 +106,7 @@ func run(out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer proxy.CloseIdleConnections()
 	front, err := start(proxy)
 	if err != nil {
 		return err

@@ -214,7 +214,7 @@ func run(ctx context.Context, out io.Writer, redisAddr string) (res result, err 
 	if err != nil {
 		return res, err
 	}
-	defer proxy.Close()
+	defer proxy.CloseIdleConnections()
 	front, err := start("proxy", proxy)
 	if err != nil {
 		return res, err

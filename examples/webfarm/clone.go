@@ -83,7 +83,7 @@ func runClone(ctx context.Context, name string, l net.Listener, b *backends, con
 	if err != nil {
 		return err
 	}
-	if err := worker.HandleFunc("report", c.report); err != nil {
+	if err := worker.Handle("report", queue.ResultFunc(c.report)); err != nil {
 		return err
 	}
 	if err := worker.HandleFunc("precompute", c.precompute); err != nil {
@@ -347,16 +347,15 @@ func (c *clone) jobStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // report is the slow work: it takes reportWork, then answers.
-func (c *clone) report(ctx context.Context, d *queue.Delivery) error {
+func (c *clone) report(ctx context.Context, d *queue.Delivery) ([]byte, error) {
 	select {
 	case <-time.After(reportWork):
 	case <-ctx.Done():
 		c.failed.Add(1)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	queue.SetResult(ctx, fmt.Appendf(nil, "report for %s, made by %s", d.Job.Payload, c.name))
 	c.done.Add(1)
-	return nil
+	return fmt.Appendf(nil, "report for %s, made by %s", d.Job.Payload, c.name), nil
 }
 
 // precompute is the periodic job: the five users with the most visits,

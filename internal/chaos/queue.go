@@ -574,7 +574,7 @@ func (w *QueueWorkload) produce(ctx context.Context, clone int) {
 		if w.intN(5) == 0 {
 			j.RunAt = time.Now().Add(w.durN(500 * time.Millisecond))
 		}
-		id := queue.JobID(j.Queue + "/" + name)
+		id := queue.FormatID(j.Queue, name)
 		w.mu.Lock()
 		w.jobs = append(w.jobs, id)
 		w.mu.Unlock()

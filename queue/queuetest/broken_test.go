@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,6 +77,10 @@ var brokenQueues = map[string]string{
 	"an empty batch is an error":                  "Batch",
 	"delivers a job twice":                        "ManyWorkers",
 	"loses a job":                                 "ManyWorkers",
+	"a second Close is an error":                  "Close",
+	"IDs carry a slash":                           "IDForms",
+	"the slash form of an ID is not found":        "IDForms",
+	"Cancel after Close is no error":              "Close",
 }
 
 // backoff is the retry backoff the kit asks for (within MinBackoff and
@@ -90,6 +95,7 @@ type broken struct {
 	how string
 
 	mu       sync.Mutex
+	closes   int
 	enqueues int
 	dequeues int
 	last     *queue.Delivery // the last delivery handed out
@@ -214,7 +220,7 @@ func (b *broken) known(ctx context.Context, j queue.Job) (queue.JobInfo, bool) {
 	if j.ID == "" {
 		return queue.JobInfo{}, false
 	}
-	in, err := b.Memory.Status(ctx, queue.JobID(j.Queue+"/"+j.ID))
+	in, err := b.Memory.Status(ctx, queue.FormatID(j.Queue, j.ID))
 	return in, err == nil
 }
 
@@ -250,8 +256,14 @@ func (b *broken) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) 
 		lost := b.enqueues%100 == 0
 		b.mu.Unlock()
 		if lost {
-			return queue.JobID(j.Queue + "/lost"), nil
+			return queue.FormatID(j.Queue, "lost"), nil
 		}
+	case "IDs carry a slash":
+		id, err := b.Memory.Enqueue(ctx, loosen(b.how, j))
+		if qn, name, perr := queue.ParseID(id); perr == nil {
+			id = queue.JobID(qn + "/" + name)
+		}
+		return id, err
 	}
 	return b.Memory.Enqueue(ctx, loosen(b.how, j))
 }
@@ -349,6 +361,9 @@ func (b *broken) overstay(ctx context.Context, queues []string, lease time.Durat
 }
 
 func (b *broken) Status(ctx context.Context, id queue.JobID) (queue.JobInfo, error) {
+	if b.how == "the slash form of an ID is not found" && strings.Contains(string(id), "/") {
+		return queue.JobInfo{}, fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+	}
 	in, err := b.Memory.Status(ctx, id)
 	switch b.how {
 	case "Enqueue keeps the caller's payload":
@@ -381,8 +396,24 @@ func (b *broken) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error
 	return b.Memory.Wait(ctx, id)
 }
 
+func (b *broken) Close() error {
+	b.mu.Lock()
+	b.closes++
+	again := b.closes > 1
+	b.mu.Unlock()
+	if again && b.how == "a second Close is an error" {
+		return errors.New("already closed")
+	}
+	return b.Memory.Close()
+}
+
 func (b *broken) Cancel(ctx context.Context, id queue.JobID) error {
 	switch b.how {
+	case "Cancel after Close is no error":
+		if err := b.Memory.Cancel(ctx, id); !errors.Is(err, queue.ErrClosed) {
+			return err
+		}
+		return nil
 	case "Cancel leaves a waiting job":
 		if in, err := b.Memory.Status(ctx, id); err == nil && (in.State == queue.StateReady || in.State == queue.StateScheduled) {
 			return nil

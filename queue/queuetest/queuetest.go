@@ -31,7 +31,7 @@
 //   - UniqueKey/UniqueFor: a second job with a held key is ErrDuplicate
 //     and answers the first job's ID; the key is free again once the first
 //     job ended or UniqueFor has passed; keys are per queue.
-//   - A caller-chosen Job.ID names the job "<queue>/<ID>" and makes
+//   - A caller-chosen Job.ID names the job "<queue>~<ID>" and makes
 //     Enqueue idempotent: enqueueing the same Type and Payload under it
 //     again, while the job is pending or after it ended (within its
 //     Retention), enqueues nothing and returns the same JobID with a nil
@@ -57,6 +57,16 @@
 //     blocked by it proceeds when a job is acked; Rate spaces deliveries.
 //   - BatchEnqueuer: EnqueueBatch returns IDs in order; the jobs are
 //     delivered; an empty batch is no error.
+//   - A JobID is "<queue>~<name>" (queue.FormatID), one URL path segment
+//     as it is (url.PathEscape leaves it alone), for generated and
+//     caller-chosen IDs; "<queue>/<name>", the same ID with a slash for
+//     a separator, names the same job in Status, Wait and Cancel, which
+//     report the ID as FormatID makes it.
+//   - A queue with Close (an io.Closer): Close is idempotent, and after
+//     it every method (Enqueue, Dequeue, Status, Wait, Cancel, the held
+//     delivery's Ack, Fail, Extend and Release, and EnqueueBatch, Dead,
+//     Requeue, SetLimits, AckAndDequeue where implemented) fails with
+//     queue.ErrClosed.
 //   - Many concurrent producers and consumers (run the kit with -race):
 //     every job is delivered and acked exactly once when no lease expires;
 //     no delivery for 5 s after the last Enqueue, with jobs unacked, is a
@@ -91,6 +101,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,6 +166,8 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"Rate", testRate},
 		{"Batch", testBatch},
 		{"ManyWorkers", testManyWorkers},
+		{"IDForms", testIDForms},
+		{"Close", testClose},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,7 +241,9 @@ func testRoundTrip(t *testing.T, q queue.JobQueue, name string) {
 	payload := allBytes()
 	before := time.Now()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "email.send", Payload: payload, Priority: 3})
-	require.True(t, strings.HasPrefix(string(id), name+"/"), "ID %q does not carry the queue", id)
+	qn, _, perr := queue.ParseID(id)
+	require.NoError(t, perr)
+	require.Equal(t, name, qn, "ID %q does not carry the queue", id)
 	payload[0] = 99 // the queue must have copied or sent it
 
 	in := status(t, q, id)
@@ -332,7 +348,7 @@ func testWait(t *testing.T, q queue.JobQueue, name string) {
 	require.GreaterOrEqual(t, elapsed, 90*time.Millisecond)
 	require.Less(t, elapsed, 100*time.Millisecond+ctxSlack, "Wait returned %v after its context's deadline", elapsed-100*time.Millisecond)
 
-	_, err = q.Wait(ctx, queue.JobID(name+"/missing"))
+	_, err = q.Wait(ctx, queue.FormatID(name, "missing"))
 	require.ErrorIs(t, err, queue.ErrNotFound)
 }
 
@@ -404,16 +420,20 @@ func testFailRetry(t *testing.T, q queue.JobQueue, name string) {
 	ctx := t.Context()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "t", MaxAttempts: 3})
 	var last uint64
+	// failedAt is taken before the previous attempt's Fail: its backoff
+	// starts later, so the redelivery comes at least MinBackoff after it,
+	// however long the Status and Ack calls in between took.
+	var failedAt time.Time
 	for attempt := 1; attempt <= 3; attempt++ {
-		start := time.Now()
 		d := dequeue(t, q, longLease, name)
 		if attempt > 1 {
-			require.GreaterOrEqual(t, time.Since(start), MinBackoff-clockSlack, "retried before the backoff")
+			require.GreaterOrEqual(t, time.Since(failedAt), MinBackoff-clockSlack, "retried before the backoff")
 		}
 		require.Equal(t, attempt, d.Attempt)
 		require.Greater(t, d.Token, last)
 		last = d.Token
-		start = time.Now()
+		failedAt = time.Now()
+		start := failedAt
 		require.NoError(t, d.Fail(ctx, fmt.Errorf("failure %d", attempt)))
 		in := status(t, q, id)
 		require.Equal(t, attempt, in.Attempt)
@@ -498,7 +518,7 @@ func testDeadLetters(t *testing.T, q queue.JobQueue, name string) {
 	require.NoError(t, d.Ack(ctx, nil))
 	require.Equal(t, queue.StateDone, status(t, q, ids[1]).State)
 
-	require.ErrorIs(t, dl.Requeue(ctx, queue.JobID(name+"/missing")), queue.ErrNotFound)
+	require.ErrorIs(t, dl.Requeue(ctx, queue.FormatID(name, "missing")), queue.ErrNotFound)
 }
 
 func testPriority(t *testing.T, q queue.JobQueue, name string) {
@@ -571,7 +591,7 @@ func testUnique(t *testing.T, q queue.JobQueue, name string) {
 func testCallerID(t *testing.T, q queue.JobQueue, name string) {
 	ctx := t.Context()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "t", ID: "report:42", Payload: []byte("one")})
-	require.Equal(t, queue.JobID(name+"/report:42"), id)
+	require.Equal(t, queue.FormatID(name, "report:42"), id)
 	got, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t", ID: "report:42", Payload: []byte("two")})
 	require.ErrorIs(t, err, queue.ErrDuplicate, "another payload under an ID is a conflict")
 	require.Equal(t, id, got)
@@ -583,7 +603,7 @@ func testCallerID(t *testing.T, q queue.JobQueue, name string) {
 	// The same ID in another queue is another job.
 	other := queueName(t)
 	id2 := enqueue(t, q, queue.Job{Queue: other, Type: "t", ID: "report:42"})
-	require.Equal(t, queue.JobID(other+"/report:42"), id2)
+	require.Equal(t, queue.FormatID(other, "report:42"), id2)
 
 	d := dequeue(t, q, longLease, name)
 	require.Equal(t, id, d.ID)
@@ -643,7 +663,7 @@ func testCancelWaiting(t *testing.T, q queue.JobQueue, name string) {
 	require.NoError(t, d.Ack(ctx, nil))
 	require.ErrorIs(t, q.Cancel(ctx, keep), queue.ErrEnded)
 	requireEmpty(t, q, 300*time.Millisecond, name)
-	require.ErrorIs(t, q.Cancel(ctx, queue.JobID(name+"/missing")), queue.ErrNotFound)
+	require.ErrorIs(t, q.Cancel(ctx, queue.FormatID(name, "missing")), queue.ErrNotFound)
 	require.ErrorIs(t, q.Cancel(ctx, "malformed"), queue.ErrNotFound)
 }
 
@@ -698,7 +718,7 @@ func testInvalidJobs(t *testing.T, q queue.JobQueue, name string) {
 		require.ErrorIs(t, err, queue.ErrInvalidJob, "%+v", j)
 	}
 	requireEmpty(t, q, 100*time.Millisecond, name)
-	for _, id := range []queue.JobID{"", "nojobname", "/x", queue.JobID(name + "/"), queue.JobID(name + "/missing"), "a b/c"} {
+	for _, id := range []queue.JobID{"", "nojobname", "/x", "~x", queue.JobID(name + "/"), queue.FormatID(name, ""), queue.FormatID(name, "missing"), queue.JobID(name + "/missing"), "a b/c", "a b~c"} {
 		_, err := q.Status(ctx, id)
 		require.ErrorIs(t, err, queue.ErrNotFound, "Status(%q)", id)
 	}
@@ -880,7 +900,7 @@ func testBatch(t *testing.T, q queue.JobQueue, name string) {
 	ids, err = be.EnqueueBatch(ctx, jobs)
 	require.NoError(t, err)
 	require.Len(t, ids, 5)
-	require.Equal(t, queue.JobID(name+"/batch-3"), ids[3])
+	require.Equal(t, queue.FormatID(name, "batch-3"), ids[3])
 	for i := range 5 {
 		d := dequeue(t, q, longLease, name)
 		require.Equal(t, ids[i], d.ID)
@@ -964,4 +984,79 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 	for n := range delivered {
 		require.EqualValues(t, 1, delivered[n].Load(), "job %d", n)
 	}
+}
+
+// testClose checks the lifecycle rule on a queue with Close: idempotent,
+// and queue.ErrClosed from every method after it.
+func testClose(t *testing.T, q queue.JobQueue, name string) {
+	closer, ok := q.(io.Closer)
+	if !ok {
+		return // nothing to close: the rule does not apply
+	}
+	ctx := t.Context()
+	id := enqueue(t, q, queue.Job{Queue: name, Type: "t"})
+	enqueue(t, q, queue.Job{Queue: name, Type: "t"})
+	d := dequeue(t, q, longLease, name)
+	require.NoError(t, closer.Close())
+	require.NoError(t, closer.Close(), "Close is idempotent")
+
+	closed := func(what string, err error) {
+		t.Helper()
+		require.ErrorIs(t, err, queue.ErrClosed, "%s after Close", what)
+	}
+	_, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t"})
+	closed("Enqueue", err)
+	_, err = q.Dequeue(ctx, []string{name}, longLease)
+	closed("Dequeue", err)
+	_, err = q.Status(ctx, id)
+	closed("Status", err)
+	_, err = q.Wait(ctx, id)
+	closed("Wait", err)
+	closed("Cancel", q.Cancel(ctx, id))
+	closed("Ack", d.Ack(ctx, nil))
+	closed("Fail", d.Fail(ctx, errors.New("boom")))
+	closed("Extend", d.Extend(ctx, longLease))
+	closed("Release", d.Release(ctx))
+	if b, ok := q.(queue.BatchEnqueuer); ok {
+		_, err = b.EnqueueBatch(ctx, []queue.Job{{Queue: name, Type: "t"}})
+		closed("EnqueueBatch", err)
+	}
+	if a, ok := q.(queue.AckDequeuer); ok {
+		_, err = a.AckAndDequeue(ctx, d, nil, longLease)
+		closed("AckAndDequeue", err)
+	}
+	if dl, ok := q.(queue.DeadLetters); ok {
+		_, err = dl.Dead(ctx, name, 0, 10)
+		closed("Dead", err)
+		closed("Requeue", dl.Requeue(ctx, id))
+	}
+	if l, ok := q.(queue.Limiter); ok {
+		closed("SetLimits", l.SetLimits(ctx, name, queue.Limits{Concurrency: 1}))
+	}
+}
+
+// testIDForms checks that IDs are path-safe and that the slash
+// "<queue>/<name>" form still names its job.
+func testIDForms(t *testing.T, q queue.JobQueue, name string) {
+	ctx := t.Context()
+	gen := enqueue(t, q, queue.Job{Queue: name, Type: "t"})
+	chosen := enqueue(t, q, queue.Job{Queue: name, Type: "t", ID: "order:7.a_b-c"})
+	require.Equal(t, queue.FormatID(name, "order:7.a_b-c"), chosen)
+	for _, id := range []queue.JobID{gen, chosen} {
+		require.Equal(t, string(id), url.PathEscape(string(id)), "an ID is one URL path segment as it is")
+		qn, n, err := queue.ParseID(id)
+		require.NoError(t, err)
+		require.Equal(t, name, qn)
+		require.Equal(t, id, queue.FormatID(qn, n))
+	}
+
+	slashed := queue.JobID(name + "/order:7.a_b-c")
+	in, err := q.Status(ctx, slashed)
+	require.NoError(t, err, "Status of the slash form of an ID")
+	require.Equal(t, chosen, in.ID, "reported in the current form")
+	require.NoError(t, q.Cancel(ctx, slashed), "Cancel of the slash form of an ID")
+	in, err = q.Wait(ctxFor(t, patience), slashed)
+	require.NoError(t, err, "Wait of the slash form of an ID")
+	require.Equal(t, queue.StateCanceled, in.State)
+	require.Equal(t, chosen, in.ID)
 }

@@ -64,7 +64,7 @@ func TestEnqueueRetryAfterLostReply(t *testing.T) {
 	// The failed Enqueue did enqueue: the ambiguous outcome the package
 	// documents.
 	q2 := newQueue(t, direct, redisqueue.Config{})
-	id := queue.JobID("lost/order:1")
+	id := queue.FormatID("lost", "order:1")
 	info, err := q2.Status(ctx, id)
 	require.NoError(t, err, "the job of the failed Enqueue is in Redis")
 	require.Equal(t, queue.StateReady, info.State)

@@ -458,7 +458,7 @@ func enqueueResult(qname string, id queue.JobID, res any) (queue.JobID, error) {
 			return id, nil
 		}
 	case string:
-		other := queue.JobID(qname + "/" + v)
+		other := queue.FormatID(qname, v)
 		return other, fmt.Errorf("%w: %s", queue.ErrDuplicate, other)
 	}
 	return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
@@ -564,7 +564,7 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 	ks := make([]qkeys, len(queues))
 	wakes := make([]string, len(queues))
 	for i, name := range queues {
-		if _, _, err := queue.ParseID(queue.JobID(name + "/x")); err != nil {
+		if _, _, err := queue.ParseID(queue.FormatID(name, "x")); err != nil {
 			return nil, fmt.Errorf("%w: queue name %q", queue.ErrInvalidConfig, name)
 		}
 		ks[i] = q.keys(name)
@@ -689,7 +689,7 @@ func (q *Queue) parseTake(name string, res []any, start time.Time, lease time.Du
 	}
 	return queue.NewDelivery(q, queue.Delivery{
 		Job:        j,
-		ID:         queue.JobID(name + "/" + jobName),
+		ID:         queue.FormatID(name, jobName),
 		Attempt:    int(attempt),
 		Token:      uint64(token),
 		LeaseUntil: start.Add(lease),
@@ -927,7 +927,7 @@ func (q *Queue) Cancel(ctx context.Context, id queue.JobID) error {
 	}
 	k := q.keys(qn)
 	code, err := cancelScript.Run(ctx, q.rdb, []string{k.job(name), k.sched, k.active, k.lim, k.wake},
-		k.base, name, q.channel, string(id)).Int64()
+		k.base, name, q.channel, string(queue.FormatID(qn, name))).Int64()
 	switch {
 	case err != nil:
 		return wrap("cancel", err)
@@ -952,7 +952,7 @@ func (q *Queue) Status(ctx context.Context, id queue.JobID) (queue.JobInfo, erro
 	if err != nil {
 		return queue.JobInfo{}, wrap("status", err)
 	}
-	return parseInfo(id, qn, h)
+	return parseInfo(queue.FormatID(qn, name), qn, h)
 }
 
 var states = map[string]queue.State{
@@ -1072,7 +1072,7 @@ func (q *Queue) Dead(ctx context.Context, qname string, offset, limit int) ([]qu
 	if q.isClosed() {
 		return nil, queue.ErrClosed
 	}
-	if _, _, err := queue.ParseID(queue.JobID(qname + "/x")); err != nil {
+	if _, _, err := queue.ParseID(queue.FormatID(qname, "x")); err != nil {
 		return nil, fmt.Errorf("%w: queue name %q", queue.ErrInvalidConfig, qname)
 	}
 	if limit == 0 {
@@ -1101,7 +1101,7 @@ func (q *Queue) Dead(ctx context.Context, qname string, offset, limit int) ([]qu
 		}
 		var gone []any
 		for i, n := range names {
-			info, err := parseInfo(queue.JobID(qname+"/"+n), qname, cmds[i].Val())
+			info, err := parseInfo(queue.FormatID(qname, n), qname, cmds[i].Val())
 			if errors.Is(err, queue.ErrNotFound) {
 				gone = append(gone, n) // its retention has passed
 				continue
@@ -1171,7 +1171,7 @@ return 1
 // SetLimits implements queue.Limiter. Limits take effect at the next
 // Dequeue of any process.
 func (q *Queue) SetLimits(ctx context.Context, qname string, l queue.Limits) error {
-	if _, _, err := queue.ParseID(queue.JobID(qname + "/x")); err != nil {
+	if _, _, err := queue.ParseID(queue.FormatID(qname, "x")); err != nil {
 		return fmt.Errorf("%w: queue name %q", queue.ErrInvalidConfig, qname)
 	}
 	if l.Concurrency < 0 || l.Rate < 0 || l.Burst < 0 {

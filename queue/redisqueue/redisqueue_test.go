@@ -155,7 +155,7 @@ func TestKeyLayout(t *testing.T) {
 	ctx := t.Context()
 	id, err := q.Enqueue(ctx, queue.Job{Queue: "kq", Type: "x", ID: "one", Priority: 3})
 	require.NoError(t, err)
-	require.Equal(t, queue.JobID("kq/one"), id)
+	require.Equal(t, queue.FormatID("kq", "one"), id)
 	keys, err := rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
 	sort.Strings(keys)
@@ -538,14 +538,14 @@ func TestBatchAfterScriptFlush(t *testing.T) {
 	ids, err := q.EnqueueBatch(ctx, jobs)
 	require.NoError(t, err)
 	for i, id := range ids {
-		require.Equal(t, queue.JobID("b"+strconv.Itoa(i%5)+"/id"+strconv.Itoa(i)), id)
+		require.Equal(t, queue.FormatID("b"+strconv.Itoa(i%5), "id"+strconv.Itoa(i)), id)
 	}
 	// A conflict in a batch (an ID held by a job of another type): the
 	// others are enqueued, the error says so.
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
 	ids, err = q.EnqueueBatch(ctx, []queue.Job{{Queue: "b0", Type: "x", ID: "new"}, {Queue: "b0", Type: "y", ID: "id0"}})
 	require.ErrorIs(t, err, queue.ErrDuplicate)
-	require.Equal(t, queue.JobID("b0/new"), ids[0])
+	require.Equal(t, queue.FormatID("b0", "new"), ids[0])
 	require.Empty(t, ids[1])
 	ids, err = q.EnqueueBatch(ctx, nil)
 	require.NoError(t, err)
@@ -570,10 +570,9 @@ func TestWorker(t *testing.T) {
 		stopped <- context.Cause(ctx)
 		return ctx.Err()
 	}))
-	require.NoError(t, w.HandleFunc("echo", func(ctx context.Context, d *queue.Delivery) error {
-		queue.SetResult(ctx, d.Job.Payload)
-		return nil
-	}))
+	require.NoError(t, w.Handle("echo", queue.ResultFunc(func(ctx context.Context, d *queue.Delivery) ([]byte, error) {
+		return d.Job.Payload, nil
+	})))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -625,11 +624,11 @@ func TestAckAndDequeue(t *testing.T) {
 			}
 			d, err := q.Dequeue(ctx, []string{"ad"}, time.Minute)
 			require.NoError(t, err)
-			require.Equal(t, queue.JobID("ad/a"), d.ID)
+			require.Equal(t, queue.FormatID("ad", "a"), d.ID)
 			next, err := q.AckAndDequeue(ctx, d, []byte("r"), time.Minute)
 			require.NoError(t, err)
 			require.NotNil(t, next)
-			require.Equal(t, queue.JobID("ad/b"), next.ID)
+			require.Equal(t, queue.FormatID("ad", "b"), next.ID)
 			require.Equal(t, 1, next.Attempt)
 			info, err := q.Status(ctx, d.ID)
 			require.NoError(t, err)
@@ -679,7 +678,7 @@ func TestEnqueueConcurrent(t *testing.T) {
 			for i := range 50 {
 				id := strconv.Itoa(i) // every ID enqueued by 16 goroutines
 				got, err := q.Enqueue(ctx, queue.Job{Queue: "cc", Type: "x", ID: id, Payload: []byte(strconv.Itoa(g))})
-				require.Equal(t, queue.JobID("cc/"+id), got)
+				require.Equal(t, queue.FormatID("cc", id), got)
 				if err != nil {
 					require.ErrorIs(t, err, queue.ErrDuplicate)
 					dups.Add(1)

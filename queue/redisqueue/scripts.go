@@ -185,7 +185,7 @@ for _, name in ipairs(exp) do
     local n, m = tonumber(h[2]) or 0, tonumber(h[3]) or DEF_M
     redis.call('HSET', jk, 'le', 'lease expired')
     if n >= m then
-      finish(base, jk, name, 'x', now, chan, qn .. '/' .. name)
+      finish(base, jk, name, 'x', now, chan, qn .. '~' .. name)
     else
       if not bs then
         bs = {}

@@ -109,7 +109,8 @@ func (s *subscriber) run(ctx context.Context, ps *redis.PubSub) {
 			}
 		case *redis.Message:
 			s.mu.Lock()
-			for c := range s.waiters[queue.JobID(m.Payload)] {
+			// canonical: a process may publish "<queue>/<name>".
+			for c := range s.waiters[canonicalID(queue.JobID(m.Payload))] {
 				notify(c)
 			}
 			s.mu.Unlock()
@@ -157,9 +158,11 @@ func (s *subscriber) unregister(id queue.JobID, c chan struct{}) {
 
 // Wait implements queue.JobQueue.
 func (q *Queue) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error) {
-	if _, _, err := queue.ParseID(id); err != nil {
+	qn, name, err := queue.ParseID(id)
+	if err != nil {
 		return queue.JobInfo{}, err
 	}
+	id = queue.FormatID(qn, name) // the form the end is published in
 	ready, err := q.sub.start()
 	if err != nil {
 		return queue.JobInfo{}, err
@@ -176,7 +179,6 @@ func (q *Queue) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error)
 	case <-q.closed:
 		return queue.JobInfo{}, queue.ErrClosed
 	}
-	qn, name, _ := queue.ParseID(id)
 	k := q.keys(qn)
 	pause := retryPauseMin
 	for {
@@ -259,4 +261,13 @@ func (q *Queue) waitStatus(ctx context.Context, id queue.JobID, qn string, k qke
 		leaseEnd = time.UnixMilli(int64(dl.Val()))
 	}
 	return info, leaseEnd, nil
+}
+
+// canonicalID returns id in the form queue.FormatID makes, or id itself
+// when it is malformed.
+func canonicalID(id queue.JobID) queue.JobID {
+	if qn, name, err := queue.ParseID(id); err == nil {
+		return queue.FormatID(qn, name)
+	}
+	return id
 }
