@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -114,25 +113,9 @@ func cacheInvalBackends() []func(t *testing.T) cacheInvalBackend {
 			testenv.RedisClusterClient(t) // deletes Prefix(t) at the end
 			b := cacheInvalBackend{name: "redis-cluster", request: redisCommand}
 			var ucs []redis.UniversalClient
-			for range clones {
-				proxies := map[string]*testenv.FaultProxy{}
-				for _, a := range addrs {
-					proxies[a] = testenv.StartFaultProxy(t, a)
-					b.links = append(b.links, proxies[a])
-				}
-				var d net.Dialer
-				c := redis.NewClusterClient(&redis.ClusterOptions{
-					Addrs:                 addrs,
-					ContextTimeoutEnabled: true,
-					// Every node through this clone's own proxy to it.
-					Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-						if p, ok := proxies[addr]; ok {
-							addr = p.Addr()
-						}
-						return d.DialContext(ctx, network, addr)
-					},
-				})
-				t.Cleanup(func() { _ = c.Close() })
+			cs, links := clusterClients(t, addrs)
+			b.links = links
+			for _, c := range cs {
 				ucs = append(ucs, c)
 			}
 			cacheInvalRedis(t, &b, ucs, testenv.Prefix(t))

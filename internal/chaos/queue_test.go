@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -73,24 +72,9 @@ func queueBackends() []func(t *testing.T) queueBackend {
 			addrs := testenv.RedisClusterAddrs(t)
 			testenv.RedisClusterClient(t) // deletes Prefix(t) at the end
 			b := queueBackend{name: "redis-cluster", request: redisCommand}
-			for range clones {
-				proxies := map[string]*testenv.FaultProxy{}
-				for _, a := range addrs {
-					proxies[a] = testenv.StartFaultProxy(t, a)
-					b.links = append(b.links, proxies[a])
-				}
-				var d net.Dialer
-				c := redis.NewClusterClient(&redis.ClusterOptions{
-					Addrs:                 addrs,
-					ContextTimeoutEnabled: true,
-					Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-						if p, ok := proxies[addr]; ok {
-							addr = p.Addr()
-						}
-						return d.DialContext(ctx, network, addr)
-					},
-				})
-				t.Cleanup(func() { _ = c.Close() })
+			cs, links := clusterClients(t, addrs)
+			b.links = links
+			for _, c := range cs {
 				b.queues = append(b.queues, queueRedis(t, c, testenv.Prefix(t)))
 			}
 			return b

@@ -53,6 +53,34 @@ func redisClients(t *testing.T, addr string) ([]*redis.Client, []*testenv.FaultP
 	return cs, links
 }
 
+// clusterClients returns a Cluster client per clone, each reaching every
+// node of the Cluster at addrs through a proxy of its own, and the proxies.
+func clusterClients(t *testing.T, addrs []string) ([]*redis.ClusterClient, []*testenv.FaultProxy) {
+	var cs []*redis.ClusterClient
+	var links []*testenv.FaultProxy
+	for range clones {
+		proxies := map[string]*testenv.FaultProxy{}
+		for _, a := range addrs {
+			proxies[a] = testenv.StartFaultProxy(t, a)
+			links = append(links, proxies[a])
+		}
+		var d net.Dialer
+		c := redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                 addrs,
+			ContextTimeoutEnabled: true,
+			Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if p, ok := proxies[addr]; ok {
+					addr = p.Addr()
+				}
+				return d.DialContext(ctx, network, addr)
+			},
+		})
+		t.Cleanup(func() { _ = c.Close() })
+		cs = append(cs, c)
+	}
+	return cs, links
+}
+
 func sessionBackends(t *testing.T) []func(t *testing.T) chaosBackend {
 	return []func(t *testing.T) chaosBackend{
 		func(t *testing.T) chaosBackend {
@@ -69,25 +97,9 @@ func sessionBackends(t *testing.T) []func(t *testing.T) chaosBackend {
 			addrs := testenv.RedisClusterAddrs(t)
 			testenv.RedisClusterClient(t) // deletes Prefix(t) at the end
 			b := chaosBackend{name: "redis-cluster", request: redisCommand}
-			for range clones {
-				proxies := map[string]*testenv.FaultProxy{}
-				for _, a := range addrs {
-					proxies[a] = testenv.StartFaultProxy(t, a)
-					b.links = append(b.links, proxies[a])
-				}
-				var d net.Dialer
-				c := redis.NewClusterClient(&redis.ClusterOptions{
-					Addrs:                 addrs,
-					ContextTimeoutEnabled: true,
-					// Every node through this clone's own proxy to it.
-					Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-						if p, ok := proxies[addr]; ok {
-							addr = p.Addr()
-						}
-						return d.DialContext(ctx, network, addr)
-					},
-				})
-				t.Cleanup(func() { _ = c.Close() })
+			cs, links := clusterClients(t, addrs)
+			b.links = links
+			for _, c := range cs {
 				s, err := redisstore.New(c, redisstore.Config{Prefix: testenv.Prefix(t)})
 				if err != nil {
 					t.Fatal(err)
