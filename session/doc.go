@@ -77,17 +77,19 @@
 //	    SaveIf(id, values, expiry, v); ErrConflict → loop
 //
 // Each commit carries a random commit ID, and a session keeps the IDs of
-// its last 8 commits. A write whose reply is lost — the store applied it,
+// its last 64 commits. A write whose reply is lost — the store applied it,
 // and the client saw a broken connection, or re-sent it and got a
 // conflict, as go-redis does by default — is recognised on the next read
-// and never applied twice. When the write failed and more than 8 commits
+// and never applied twice. When the write failed and more than 64 commits
 // followed before the Manager could read the session back, it cannot tell
-// and the request gets ErrOutcomeUnknown (and the error response); a
-// store client that re-sends a write after a lost reply while 8 or more
-// other commits of the same session land in between could make it apply
-// one twice: none of this module's stores lets that happen (memory never
-// loses a reply, gomemcache never re-sends, and go-redis's re-sends come
-// within a second of the write).
+// and the request gets ErrOutcomeUnknown (and the error response). One
+// case remains that it cannot tell from a plain conflict: a store client
+// that re-sends a write after a lost reply while 64 or more other commits
+// of the same session land before the re-send's conflict comes back could
+// make it apply one twice. That takes 64 commits of one session within
+// one re-send's delay (go-redis: a reconnection and its retry backoff,
+// within StoreTimeout); under injected faults the chaos tests of this
+// module saw up to 10.
 //
 // Within one process the commits of a session are serialized by a striped
 // lock, so its concurrent requests queue rather than spin on conflicts;

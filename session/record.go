@@ -56,8 +56,12 @@ type record struct {
 }
 
 // commitLogLen is how many recent commits a session keeps, so that a
-// commit whose reply was lost can tell whether it was applied.
-const commitLogLen = 8
+// commit whose reply was lost can tell whether it was applied: as many as
+// can land while a store client re-sends one write (go-redis retries after
+// a broken connection, reconnecting through a network that may hold it for
+// a second; the chaos session model saw 10 commits land meanwhile, which
+// a log of 8 could not cover). 8 bytes each.
+const commitLogLen = 64
 
 const (
 	kindSession   = 'S'

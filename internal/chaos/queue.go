@@ -570,7 +570,9 @@ func (w *QueueWorkload) produce(ctx context.Context, clone int) {
 		n := w.next.Add(1)
 		name := "j" + strconv.FormatInt(n, 10)
 		j := queue.Job{Queue: w.Queues[w.intN(len(w.Queues))], Type: "chaos", ID: name, Payload: []byte(name),
-			Priority: w.intN(10), MaxAttempts: w.MaxAttempts, Retention: 10 * time.Minute}
+			// The default Retention (a day) outlasts any run: the
+			// check reads every job's final status at the end.
+			Priority: w.intN(10), MaxAttempts: w.MaxAttempts}
 		if w.intN(5) == 0 {
 			j.RunAt = time.Now().Add(w.durN(500 * time.Millisecond))
 		}
