@@ -54,15 +54,17 @@ func (l *Loader[T]) flight(ctx context.Context, key string, ttl time.Duration, l
 		}
 		e, ok := parseEnvelope(raw)
 		switch {
-		case ok && e.kind != kindLease && e.leased(now):
-			// Stale, and another process is reloading it: take the stale
-			// value rather than wait.
+		case ok && e.kind != kindLease && e.leased(now) && now < e.freshUntil+int64(l.cfg.StaleFor):
+			// Stale within StaleFor, and another process is reloading it:
+			// take the stale value rather than wait.
 			if v, derr := l.decode(e); derr == nil {
 				l.stats.hits.Add(1)
 				l.stats.staleServes.Add(1)
 				return v, notFoundErr(e)
 			}
-		case ok && e.kind == kindLease && e.leased(now) && !l.orphans.left(key, e, now):
+		case ok && e.leased(now) && !l.orphans.left(key, e, now):
+			// Another process fills the key (over a stale entry that is
+			// past StaleFor, or over nothing): wait for its fill.
 			if waitStart.IsZero() {
 				waitStart = time.Now()
 				l.stats.leaseWaits.Add(1)
@@ -102,7 +104,7 @@ func (l *Loader[T]) flight(ctx context.Context, key string, ttl time.Duration, l
 		lease := l.newLease(now, stale)
 		switch err := l.cacheCAS(ctx, key, raw, lease, l.leaseStoreTTL(now, stale)); {
 		case err == nil:
-			if ok && e.kind == kindLease {
+			if ok && e.token != 0 {
 				l.orphans.forget(key) // whatever lease was left, it is gone
 			}
 			l.stats.misses.Add(1)

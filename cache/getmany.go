@@ -102,7 +102,8 @@ func (l *Loader[T]) GetMany(ctx context.Context, keys []string, ttl time.Duratio
 		var stale *envelope
 		if ok && e.kind != kindLease {
 			stale = &e
-			if e.leased(now) || (l.cfg.RefreshStale && l.swap != nil) {
+			reloading := e.leased(now) && now < e.freshUntil+int64(l.cfg.StaleFor) // as Get serves it
+			if reloading || (l.cfg.RefreshStale && l.swap != nil && !e.leased(now)) {
 				if v, derr := l.decode(e); derr == nil {
 					l.stats.hits.Add(1)
 					l.stats.staleServes.Add(1)
@@ -116,7 +117,7 @@ func (l *Loader[T]) GetMany(ctx context.Context, keys []string, ttl time.Duratio
 				}
 			}
 		}
-		if ok && e.kind == kindLease && e.leased(now) && !l.orphans.left(k, e, now) {
+		if ok && e.leased(now) && !l.orphans.left(k, e, now) {
 			m.wait = append(m.wait, k) // another caller is filling it
 			continue
 		}

@@ -4,12 +4,14 @@ import (
 	"sync"
 )
 
-// orphans are the empty fill leases a Loader may have left in its cache:
+// orphans are the fill leases a Loader may have left in its cache (empty,
+// or over a stale entry):
 // a lease write (Add or CompareAndSwap), or the write-back through a
 // lease, that ended in an error other than ErrNotStored may have reached
 // the cache all the same (its reply was lost, or came after the
 // CacheTimeout deadline), and nobody will fill or release that lease. A
-// Get that finds an empty lease waits up to LeaseWait for its filler; one
+// Get that finds a lease it may not serve stale under waits up to
+// LeaseWait for its filler; one
 // that finds a lease of this process's own orphans takes it over at once,
 // since a process runs one flight per key and that flight is over. Without
 // it, a blip of the cache would cost the next Get of every key in flight
@@ -35,8 +37,8 @@ const minOrphanSweep = 1024
 // add records lease, written under key, as possibly left in the cache.
 func (o *orphans) add(key string, lease []byte, now int64) {
 	e, ok := parseEnvelope(lease)
-	if !ok || e.kind != kindLease || !e.leased(now) {
-		return // only an empty lease makes a Get wait
+	if !ok || !e.leased(now) {
+		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
