@@ -163,18 +163,11 @@ func cacheInvalRun(t *testing.T, b cacheInvalBackend, s uint64, d time.Duration)
 // Get through every clone's, while the schedule breaks links and servers;
 // no read may be staler than the documented bounds.
 func TestCacheInvalChaos(t *testing.T) {
-	startModel(t)
-	backends := cacheInvalBackends()
-	for _, build := range backends {
-		b := build(t)
-		t.Run(b.name, func(t *testing.T) {
-			s := seed(t)
-			start := time.Now()
-			ops, faults, violation := cacheInvalRun(t, b, s, runTime(len(backends)))
-			record(t, result{model: "cache invalidation", backend: b.name, seed: s, ops: ops, faults: faults,
-				violation: violation, took: time.Since(start)})
+	runModel(t, "cache invalidation", cacheInvalBackends(), func(b cacheInvalBackend) string { return b.name },
+		func(t *testing.T, b cacheInvalBackend, s uint64, d time.Duration) modelRun {
+			ops, faults, violation := cacheInvalRun(t, b, s, d)
+			return modelRun{ops, faults, violation}
 		})
-	}
 }
 
 // cacheInvalLosesDeletes is a broken cache: Delete reports success and

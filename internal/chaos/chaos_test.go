@@ -56,6 +56,30 @@ func runTime(backends int) time.Duration {
 	return *duration
 }
 
+// A modelRun is what one model's run on one backend reports.
+type modelRun struct {
+	ops               int
+	faults, violation string
+}
+
+// runModel runs model on every backend builds make (side by side with the
+// other models under -chaos.parallel), each for its share of the model's
+// time, and records each run.
+func runModel[B any](t *testing.T, model string, builds []func(*testing.T) B, name func(B) string,
+	run func(t *testing.T, b B, seed uint64, d time.Duration) modelRun) {
+	startModel(t)
+	for _, build := range builds {
+		b := build(t)
+		t.Run(name(b), func(t *testing.T) {
+			s := seed(t)
+			start := time.Now()
+			r := run(t, b, s, runTime(len(builds)))
+			record(t, result{model: model, backend: name(b), seed: s, ops: r.ops, faults: r.faults,
+				violation: r.violation, took: time.Since(start)})
+		})
+	}
+}
+
 // A result is one model's run on one backend.
 type result struct {
 	model, backend string

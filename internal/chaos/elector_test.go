@@ -292,19 +292,12 @@ func electorRedis(t *testing.T, name string, addrs []string, single func(*redis.
 // schedule breaks links and servers; the history must keep tokens
 // increasing, one holder at a time at every fence, and self-fencing.
 func TestElectorChaos(t *testing.T) {
-	startModel(t)
-	backends := electorBackends()
-	for _, build := range backends {
-		b := build(t)
-		t.Run(b.name, func(t *testing.T) {
-			s := seed(t)
-			start := time.Now()
-			ops, faults := electorRun(t, b, s, runTime(len(backends)))
+	runModel(t, "elector", electorBackends(), func(b electorBackend) string { return b.name },
+		func(t *testing.T, b electorBackend, s uint64, d time.Duration) modelRun {
+			ops, faults := electorRun(t, b, s, d)
 			t.Log(ElectorSummary(ops))
-			record(t, result{model: "elector", backend: b.name, seed: s, ops: len(ops), faults: faults,
-				violation: CheckElector(ops), took: time.Since(start)})
+			return modelRun{len(ops), faults, CheckElector(ops)}
 		})
-	}
 }
 
 // electorRun drives b's clones under b's schedule for d and returns the

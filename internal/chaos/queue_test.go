@@ -116,19 +116,12 @@ func runQueueChaos(t *testing.T, b queueBackend, s uint64, d time.Duration) (ops
 // servers; then the workers drain the queue and the history must keep
 // every clause of the model (queue.go).
 func TestQueueChaos(t *testing.T) {
-	startModel(t)
-	backends := queueBackends()
-	for _, build := range backends {
-		b := build(t)
-		t.Run(b.name, func(t *testing.T) {
-			s := seed(t)
-			start := time.Now()
-			ops, stats, faults, violation := runQueueChaos(t, b, s, runTime(len(backends)))
+	runModel(t, "queue", queueBackends(), func(b queueBackend) string { return b.name },
+		func(t *testing.T, b queueBackend, s uint64, d time.Duration) modelRun {
+			ops, stats, faults, violation := runQueueChaos(t, b, s, d)
 			t.Logf("operations: %s", stats)
-			record(t, result{model: "queue", backend: b.name, seed: s, ops: ops, faults: faults,
-				violation: violation, took: time.Since(start)})
+			return modelRun{ops, faults, violation}
 		})
-	}
 }
 
 // queueStaleAccepting is a JobQueue broken in the fencing clause: its

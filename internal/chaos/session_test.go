@@ -149,12 +149,8 @@ func privateRedis(t *testing.T, persistent bool) chaosBackend {
 // while the schedule breaks links and servers, and the history must be
 // linearizable per family.
 func TestSessionChaos(t *testing.T) {
-	startModel(t)
-	backends := sessionBackends(t)
-	for _, build := range backends {
-		b := build(t)
-		t.Run(b.name, func(t *testing.T) {
-			s := seed(t)
+	runModel(t, "session", sessionBackends(t), func(b chaosBackend) string { return b.name },
+		func(t *testing.T, b chaosBackend, s uint64, d time.Duration) modelRun {
 			var managers []*session.Manager
 			for _, st := range b.stores {
 				m, err := session.NewManager(st, session.Config{StoreTimeout: 2 * time.Second, RotateGrace: rotateGrace,
@@ -168,16 +164,13 @@ func TestSessionChaos(t *testing.T) {
 			w.RotateGrace, w.Pace = rotateGrace, b.pace
 			sched := NewSchedule(s, b.links, b.procs, b.request)
 			sched.LosesData, sched.OnCrash = b.losesData, w.Crash
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(t.Context(), runTime(len(backends)))
+			ctx, cancel := context.WithTimeout(t.Context(), d)
 			defer cancel()
 			driven := make(chan struct{})
 			go func() { defer close(driven); w.Drive(ctx) }()
 			sched.Run(ctx) // on the test's goroutine: it restarts servers
 			<-driven
 			ops := w.Verify()
-			record(t, result{model: "session", backend: b.name, seed: s, ops: len(ops), faults: sched.String(),
-				violation: CheckSessions(ops), took: time.Since(start)})
+			return modelRun{len(ops), sched.String(), CheckSessions(ops)}
 		})
-	}
 }
