@@ -98,8 +98,22 @@ func (b *broken) Campaign(ctx context.Context) (*failover.Term, error) {
 	cfg := b.Config()
 	switch b.how {
 	case "Campaign wins while another leads":
-		if l, err := b.Memory.Leader(ctx); err == nil && l.ID != b.id() {
-			return failover.NewTerm(b.id(), l.Token, time.Now().Add(cfg.Lease-cfg.SafetyMargin)), nil
+		// It looks again every RetryInterval, so it breaks the promise
+		// whenever another leads while it campaigns, not only when
+		// another led before it started.
+		for {
+			if l, err := b.Memory.Leader(ctx); err == nil && l.ID != b.id() {
+				return failover.NewTerm(b.id(), l.Token, time.Now().Add(cfg.Lease-cfg.SafetyMargin)), nil
+			}
+			try, cancel := context.WithTimeout(ctx, cfg.RetryInterval)
+			term, err := b.Memory.Campaign(try)
+			cancel()
+			if err == nil {
+				return b.hand(term), nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 		}
 	case "Campaign while leading starts a new Term":
 		if b.leads() {
