@@ -54,8 +54,16 @@
 // the replay timestamp says. That keeps a replica that is busy replaying
 // a burst after an idle spell in rotation (its last replayed transaction
 // is as old as the idle spell), with no assumption about how fast changes
-// reach it. A replica that is not receiving changes from a live primary
-// (Detached) gets no reads. When no replica is fit, reads go to the
+// reach it. Conversely, a replica that has not replayed up to the
+// position of a probe answered at t lacks something written before t: a
+// replica reckons its own lag from the changes it received, so after a
+// restart, or cut off from the primary, it has replayed all it received
+// and reports itself current, and these positions are what show it is
+// not (then its lag is the time since the newest position it holds). The
+// Router keeps them while the primary does not answer, so a clone cut off
+// from the primary still tells a current replica from a stale one. A
+// replica that is not receiving changes from a live primary (Detached)
+// gets no reads. When no replica is fit, reads go to the
 // primary (StrictReads makes them fail with ErrNoReplica instead); set
 // MinServing to keep that many of the least lagging replicas serving when
 // all lag, so that a lag spike does not move every read to the primary,

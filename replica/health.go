@@ -74,10 +74,11 @@ func (r *Router) Probe(ctx context.Context) error {
 
 // probeResult is one node's answer in a probe round.
 type probeResult struct {
-	st     State
-	err    error
-	sent   int64     // when the probe query was sent, on the Router's monotonic clock
-	sentAt time.Time // the same, wall time
+	st       State
+	err      error
+	sent     int64     // when the probe query was sent, on the Router's monotonic clock
+	sentAt   time.Time // the same, wall time
+	answered int64     // when its answer came, on the monotonic clock
 }
 
 // probeRound probes every node concurrently and applies the results
@@ -144,6 +145,7 @@ func (r *Router) probeNode(m *member) probeResult {
 	defer cancel()
 	res := probeResult{sent: r.now(), sentAt: time.Now()}
 	res.st, res.err = r.cfg.Probe.Probe(ctx, conn)
+	res.answered = r.now()
 	r.putProbeConn(m, conn, res.err)
 	return res
 }

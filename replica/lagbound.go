@@ -7,41 +7,57 @@ import "time"
 // by fewer than that many probe rounds.
 const trailLen = 64
 
+// headerSlack is how far below a mark a replica's replayed position may
+// lie and still count as holding it: an idle PostgreSQL primary's insert
+// position can sit just past a WAL page header (at most 40 bytes) that a
+// replica, having replayed every record, never counts as replayed. Any
+// transaction takes more WAL than that, so a replica short of a mark by
+// more has not replayed something the primary wrote before it.
+const headerSlack = 40
+
 // positionAt is the primary's write position as of one probe.
 type positionAt struct {
-	at  int64 // when the probe was sent, on the Router's monotonic clock
-	pos uint64
+	at   int64 // when the probe was sent, on the Router's monotonic clock
+	read int64 // when its answer came: the position was read by then
+	pos  uint64
 }
 
 // primaryTrail is the recent write positions of one primary, oldest
 // first. A probe of a PositionProbe reads the primary's position after it
-// was sent, so every transaction committed before a mark's time lies
-// below its position: a replica that has replayed up to that position
-// holds every write older than the mark. That bounds the replica's lag by
-// the time since the mark, with no assumption about how fast changes
-// reach it, and keeps a replica busy replaying a burst that followed an
-// idle spell from being judged as stale as its last replayed transaction
-// is old.
+// was sent and before it answered, so every transaction committed before
+// a mark's sending lies below its position, and all of the WAL below it
+// was written before the answer. That bounds a replica's lag from both
+// sides, with no assumption about how fast changes reach it:
+//
+//   - from above: a replica that has replayed up to a mark holds every
+//     write older than the mark was sent. This keeps a replica busy
+//     replaying a burst that followed an idle spell from being judged as
+//     stale as its last replayed transaction is old;
+//   - from below: a replica that has not replayed up to a mark lacks
+//     something written before the mark was answered. This catches what
+//     a replica cannot tell about itself: that its WAL receiver, just
+//     restarted or cut off from the primary, has not received what the
+//     primary wrote meanwhile, while it has replayed all it did receive.
 type primaryTrail struct {
 	primary *member
 	gen     uint64
 	marks   []positionAt
 }
 
-// record adds the position of primary at the time at, forgetting the
-// trail of a previous primary or timeline: positions of two histories do
-// not compare.
-func (t *primaryTrail) record(primary *member, gen, pos uint64, at int64) {
+// record adds the position of primary probed from sent to answered,
+// forgetting the trail of a previous primary or timeline: positions of
+// two histories do not compare.
+func (t *primaryTrail) record(primary *member, gen, pos uint64, sent, answered int64) {
 	if t.primary != primary || t.gen != gen {
 		t.primary, t.gen, t.marks = primary, gen, t.marks[:0]
 	}
 	if len(t.marks) == trailLen {
 		t.marks = append(t.marks[:0], t.marks[1:]...)
 	}
-	t.marks = append(t.marks, positionAt{at: at, pos: pos})
+	t.marks = append(t.marks, positionAt{at: sent, read: answered, pos: pos})
 }
 
-// reset forgets the trail, when no single primary answered.
+// reset forgets the trail, when two primaries of one generation answer.
 func (t *primaryTrail) reset() { t.primary, t.marks = nil, t.marks[:0] }
 
 // lagBound returns how far behind a replica is at most, given the
@@ -56,10 +72,27 @@ func (t *primaryTrail) lagBound(replayed uint64, sent int64) (time.Duration, boo
 	return 0, false
 }
 
-// boundLags records this round's primary position and tightens each
-// replica's reported lag with the trail: both are upper bounds on how
-// stale it is, so the smaller one holds. Only a PositionProbe's positions
-// are comparable across nodes. Called under Router.mu.
+// lacking returns how far behind a replica is at least, given the
+// position it had replayed when its probe was sent at sent: the age of
+// the oldest mark it has not replayed up to, counted from that mark's
+// answer; false when it holds every mark.
+func (t *primaryTrail) lacking(replayed uint64, sent int64) (time.Duration, bool) {
+	for _, m := range t.marks {
+		if m.pos > replayed+headerSlack {
+			return time.Duration(max(sent-m.read, 0)), true
+		}
+	}
+	return 0, false
+}
+
+// boundLags records this round's primary position and bounds each
+// replica's reported lag with the trail: no more than the age of what it
+// holds, and when what it lacks is older than it reports, the age of what
+// it holds. A replica's own report (see PostgreSQL) reckons from what it
+// received, so the trail's lower bound is what shows that a replica whose
+// receiver fell behind is not as current as it says. Only a PositionProbe's positions are comparable across
+// nodes. A round in which no primary answered keeps the trail: its marks
+// still say what the replicas lack. Called under Router.mu.
 func (r *Router) boundLags(results []probeResult) {
 	if _, ok := r.cfg.Probe.(PositionProbe); !ok {
 		return
@@ -76,18 +109,30 @@ func (r *Router) boundLags(results []probeResult) {
 			tie = true
 		}
 	}
-	if primary < 0 || tie {
+	if tie {
 		r.trail.reset()
 		return
 	}
-	p := results[primary]
-	r.trail.record(r.nodes[primary], p.st.Generation, p.st.Position, p.sent)
+	if primary >= 0 {
+		p := results[primary]
+		r.trail.record(r.nodes[primary], p.st.Generation, p.st.Position, p.sent, p.answered)
+	}
 	for i, m := range r.nodes {
-		if results[i].err != nil || m.state.Role != RoleReplica || m.state.Lag == 0 || m.state.Detached {
+		if results[i].err != nil || m.state.Role != RoleReplica {
 			continue
 		}
-		if bound, ok := r.trail.lagBound(m.state.Position, results[i].sent); ok && bound < m.state.Lag {
-			m.state.Lag = bound
+		most, bounded := r.trail.lagBound(m.state.Position, results[i].sent)
+		if least, ok := r.trail.lacking(m.state.Position, results[i].sent); ok && least > m.state.Lag {
+			// Its own report is wrong: what it lacks is older. Only
+			// the upper bound is known to hold; without one, it is
+			// behind the whole trail, and at least least.
+			m.state.Lag = least
+			if bounded {
+				m.state.Lag = most
+			}
+		}
+		if bounded && most < m.state.Lag {
+			m.state.Lag = most
 		}
 	}
 }

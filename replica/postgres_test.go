@@ -3,7 +3,9 @@
 // Real-time tests in this file (real PostgreSQL servers and processes):
 // TestPostgresRouting (probes of the shared primary and standby),
 // TestPostgresReplayPause (replay paused on a standby, staleness measured
-// by the servers' clocks), TestPostgresPromotion and
+// by the servers' clocks), TestPostgresStandbyRestart (a standby killed
+// and started again while a clone is cut off from the primary by a
+// FaultProxy), TestPostgresPromotion and
 // TestPostgresAutoPromote (a primary stopped or killed, a standby
 // promoted), TestPostgresSlowAndHungPrimary (a FaultProxy slows the
 // primary's answers, then blackholes them).
@@ -125,74 +127,11 @@ func TestPostgresReplayPause(t *testing.T) {
 	r := pgRouter(t, replica.Config{ProbeInterval: interval, ProbeTimeout: 2 * time.Second, MaxLag: maxLag},
 		pair.Primary.DSN(), pair.Standby.DSN())
 	d, ctx := r.DB(), t.Context()
-	_, err := d.ExecContext(ctx, "CREATE TABLE beat (id int PRIMARY KEY, seq bigint NOT NULL); INSERT INTO beat VALUES (1, 0)")
-	require.NoError(t, err)
 	standbyDB := testenv.PostgresDB(t, pair.Standby.DSN())
-	require.Eventually(t, func() bool {
-		return standbyDB.QueryRowContext(ctx, "SELECT FROM beat").Scan() == nil
-	}, 10*time.Second, 10*time.Millisecond, "the table never reached the standby")
-
-	// The writer records when each value was committed, by the
-	// primary's clock (its commit timestamp, taken just before the commit
-	// record goes into the WAL and the write becomes visible): a read
-	// that returns seq s is stale since s+1 was committed, if it was.
-	var (
-		mu      sync.Mutex
-		written = map[int64]time.Time{}
-	)
-	wctx, stopWriter := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for seq := int64(1); wctx.Err() == nil; seq++ {
-			var at time.Time
-			_, err := d.ExecContext(wctx, "UPDATE beat SET seq = $1 WHERE id = 1", seq)
-			if err == nil {
-				err = d.QueryRowContext(replica.UsePrimary(wctx), "SELECT pg_xact_commit_timestamp(xmin) FROM beat WHERE id = 1").Scan(&at)
-			}
-			if err != nil {
-				if wctx.Err() == nil {
-					t.Errorf("writer: %v", err)
-				}
-				return
-			}
-			mu.Lock()
-			written[seq] = at
-			mu.Unlock()
-			time.Sleep(tick)
-		}
-	})
-
-	type read struct {
-		start   time.Time
-		seq     int64
-		standby bool
-	}
-	var (
-		rmu   sync.Mutex
-		reads []read
-	)
-	rctx, stopReaders := context.WithCancel(ctx)
-	for range 4 {
-		wg.Go(func() {
-			for rctx.Err() == nil {
-				start := time.Now()
-				var seq int64
-				var standby bool
-				if err := d.QueryRowContext(rctx, "SELECT seq, pg_is_in_recovery() FROM beat WHERE id = 1").Scan(&seq, &standby); err != nil {
-					if rctx.Err() == nil {
-						t.Errorf("reader: %v", err)
-					}
-					return
-				}
-				rmu.Lock()
-				reads = append(reads, read{start, seq, standby})
-				rmu.Unlock()
-			}
-		})
-	}
+	b := startBeat(t, d, standbyDB, tick)
 
 	time.Sleep(500 * time.Millisecond)
-	_, err = standbyDB.ExecContext(ctx, "SELECT pg_wal_replay_pause()")
+	_, err := standbyDB.ExecContext(ctx, "SELECT pg_wal_replay_pause()")
 	require.NoError(t, err)
 	paused := time.Now()
 	t.Cleanup(func() { _, _ = standbyDB.Exec("SELECT pg_wal_replay_resume()") })
@@ -212,21 +151,16 @@ func TestPostgresReplayPause(t *testing.T) {
 	require.NoError(t, err)
 	resumed := time.Now()
 	time.Sleep(3 * interval * replica.DefaultReadmitAfter)
-	stopReaders()
-	stopWriter()
-	wg.Wait()
+	reads, readErrs := b.stop()
+	require.Empty(t, readErrs, "reads failed")
 
 	var onStandby, before, afterExclusion, violations int
 	var worst time.Duration
 	for _, rd := range reads {
-		var stale time.Duration
-		if next, ok := written[rd.seq+1]; ok && next.Before(rd.start) {
-			stale = rd.start.Sub(next)
-		}
-		if stale > maxLag {
+		if rd.stale > maxLag {
 			violations++
 		}
-		worst = max(worst, stale)
+		worst = max(worst, rd.stale)
 		if !rd.standby {
 			continue
 		}
@@ -243,6 +177,176 @@ func TestPostgresReplayPause(t *testing.T) {
 	require.Zero(t, violations, "reads staler than MaxLag")
 	require.Zero(t, afterExclusion, "the standby served reads more than one probe interval after passing MaxLag")
 	require.True(t, statusOf(r, "b").Serving, "the standby is readmitted once it catches up")
+}
+
+// TestPostgresStandbyRestart kills a private standby while a writer ticks
+// the counter, keeps it down for longer than MaxLag, and starts it again,
+// three times, while a second Router, a clone of the service, is cut off
+// from the primary. Until its WAL receiver has caught up with what it
+// missed, the standby has replayed all it received and reports no lag of
+// its own, and that clone knows no primary to tell it otherwise (found by
+// the chaos model: reads 1.5–2.4 s stale under a 500 ms MaxLag). The
+// primary's positions it saw before the cut show what the standby lacks.
+// No read through either Router may be staler than MaxLag, and the
+// standby must serve again once caught up.
+func TestPostgresStandbyRestart(t *testing.T) {
+	pair := testenv.StartPostgresPair(t)
+	const (
+		maxLag   = 600 * time.Millisecond
+		interval = 100 * time.Millisecond
+		tick     = 20 * time.Millisecond
+		down     = 1500 * time.Millisecond
+	)
+	// ProbeTimeout as in TestPostgresReplayPause: this test is about
+	// staleness, not about how fast a slow primary is taken out.
+	cfg := replica.Config{ProbeInterval: interval, ProbeTimeout: 2 * time.Second, MaxLag: maxLag}
+	r := pgRouter(t, cfg, pair.Primary.DSN(), pair.Standby.DSN())
+	standbyDB := testenv.PostgresDB(t, pair.Standby.DSN())
+	b := startBeat(t, r.DB(), standbyDB, tick)
+	u, err := url.Parse(pair.Primary.DSN())
+	require.NoError(t, err)
+	link := testenv.StartFaultProxy(t, u.Host)
+	u.Host = link.Addr()
+	cut := pgRouter(t, cfg, u.String(), pair.Standby.DSN())
+	b.readThrough(cut.DB(), 2, "cut")
+
+	var restarted time.Time
+	for range 3 {
+		time.Sleep(time.Second) // both Routers see the primary's positions
+		link.Refuse(true)
+		pair.Standby.Kill()
+		time.Sleep(down)
+		pair.Standby.Start()
+		restarted = time.Now()
+		time.Sleep(down)
+		link.Refuse(false)
+	}
+	require.Eventually(t, func() bool { return statusOf(r, "b").Serving && statusOf(cut, "b").Serving }, 10*time.Second, 10*time.Millisecond,
+		"the restarted standby never served again: %v, %v", r.Status(), cut.Status())
+	time.Sleep(time.Second)
+	reads, readErrs := b.stop()
+
+	var afterRestart, violations int
+	var worst beatRead
+	for _, rd := range reads {
+		if rd.stale > maxLag {
+			violations++
+		}
+		if rd.stale > worst.stale {
+			worst = rd
+		}
+		if rd.standby && rd.start.After(restarted) {
+			afterRestart++
+		}
+	}
+	t.Logf("%d reads (%d failed: the standby died, the clone knew no primary), %d on the standby after its last restart; stalest %v at %v after the last restart (standby %v, via %q)",
+		len(reads), len(readErrs), afterRestart, worst.stale, worst.start.Sub(restarted), worst.standby, worst.via)
+	require.Zero(t, violations, "reads staler than MaxLag %v; the stalest %v, on the standby: %v, via %q", maxLag, worst.stale, worst.standby, worst.via)
+	require.Positive(t, afterRestart, "the standby served no read after its restart")
+}
+
+// A beat ticks a counter on the primary through a Router every tick
+// while four readers read it back through the Router, recording when
+// each value was committed, by the primary's clock (its commit timestamp,
+// taken just before the commit record goes into the WAL and the write
+// becomes visible): a read that returns seq s is stale since s+1 was
+// committed, if it was.
+type beat struct {
+	t            *testing.T
+	wg           sync.WaitGroup
+	rctx         context.Context // the readers'
+	stopW, stopR context.CancelFunc
+	mu           sync.Mutex
+	written      map[int64]time.Time
+	reads        []beatRead
+	readErrs     []error // reads that failed, for the test to judge
+}
+
+// A beatRead is one read of the counter.
+type beatRead struct {
+	via     string // which reader: "" for startBeat's, as readThrough says
+	start   time.Time
+	seq     int64
+	standby bool          // served by a standby
+	stale   time.Duration // how long before start the value had been superseded
+}
+
+// startBeat creates the counter through d, waits until standby has it,
+// and starts the writer and the readers.
+func startBeat(t *testing.T, d *replica.DB, standby *sql.DB, tick time.Duration) *beat {
+	t.Helper()
+	ctx := t.Context()
+	_, err := d.ExecContext(ctx, "CREATE TABLE beat (id int PRIMARY KEY, seq bigint NOT NULL); INSERT INTO beat VALUES (1, 0)")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return standby.QueryRowContext(ctx, "SELECT FROM beat").Scan() == nil
+	}, 10*time.Second, 10*time.Millisecond, "the table never reached the standby")
+
+	b := &beat{t: t, written: map[int64]time.Time{}}
+	wctx, stopW := context.WithCancel(ctx)
+	b.rctx, b.stopR = context.WithCancel(ctx)
+	b.stopW = stopW
+	b.wg.Go(func() {
+		for seq := int64(1); wctx.Err() == nil; seq++ {
+			var at time.Time
+			_, err := d.ExecContext(wctx, "UPDATE beat SET seq = $1 WHERE id = 1", seq)
+			if err == nil {
+				err = d.QueryRowContext(replica.UsePrimary(wctx), "SELECT pg_xact_commit_timestamp(xmin) FROM beat WHERE id = 1").Scan(&at)
+			}
+			if err != nil {
+				if wctx.Err() == nil {
+					t.Errorf("writer: %v", err)
+				}
+				return
+			}
+			b.mu.Lock()
+			b.written[seq] = at
+			b.mu.Unlock()
+			time.Sleep(tick)
+		}
+	})
+	b.readThrough(d, 4, "")
+	return b
+}
+
+// readThrough starts readers more readers through d, whose reads carry
+// via.
+func (b *beat) readThrough(d *replica.DB, readers int, via string) {
+	for range readers {
+		b.wg.Go(func() {
+			for b.rctx.Err() == nil {
+				rd := beatRead{via: via, start: time.Now()}
+				err := d.QueryRowContext(b.rctx, "SELECT seq, pg_is_in_recovery() FROM beat WHERE id = 1").Scan(&rd.seq, &rd.standby)
+				if b.rctx.Err() != nil {
+					return
+				}
+				b.mu.Lock()
+				if err != nil {
+					b.readErrs = append(b.readErrs, err)
+				} else {
+					b.reads = append(b.reads, rd)
+				}
+				b.mu.Unlock()
+				if err != nil {
+					time.Sleep(time.Millisecond) // as a client backs off, not spinning on a refusal
+				}
+			}
+		})
+	}
+}
+
+// stop stops the writer and the readers and returns the reads, each with
+// its staleness, and the errors of those that failed.
+func (b *beat) stop() ([]beatRead, []error) {
+	b.stopR()
+	b.stopW()
+	b.wg.Wait()
+	for i, rd := range b.reads {
+		if next, ok := b.written[rd.seq+1]; ok && next.Before(rd.start) {
+			b.reads[i].stale = rd.start.Sub(next)
+		}
+	}
+	return b.reads, b.readErrs
 }
 
 // TestPostgresPromotion stops a private primary, checks that writes fail

@@ -189,6 +189,37 @@ func TestLagBoundedByPrimaryPositions(t *testing.T) {
 	})
 }
 
+// TestLagFloorFromPrimaryPositions: a replica whose receiver fell
+// behind (just restarted, or cut off from the primary) has replayed all
+// it received and reports no lag, while it lacks what the primary wrote
+// seconds ago. The primary's positions show what it lacks: it stops
+// serving once that is older than MaxLag, and serves again once it
+// catches up.
+func TestLagFloorFromPrimaryPositions(t *testing.T) {
+	cfg := replica.Config{MaxLag: time.Second}
+	bubble(t, cfg, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+		d, ctx := r.DB(), t.Context()
+		topo.Pause("r2") // r2 receives nothing more, and says it is current
+		for range 15 {
+			_, err := d.ExecContext(ctx, "UPDATE t SET v = v + 1")
+			require.NoError(t, err)
+			wait(interval)
+		}
+		r1, r2 := statusOf(r, "r1"), statusOf(r, "r2")
+		require.True(t, r1.Serving, "%v", r1)
+		require.False(t, r2.Serving, "r2 lacks writes %v old and reports lag %v: %v", 15*interval, r2.State.Lag, r2)
+		require.Greater(t, r2.State.Lag, time.Second, "r2's lag is at least the age of the oldest write it lacks")
+		for range 10 {
+			require.Equal(t, "r1", node(t, ctx, d, "SELECT 1"))
+		}
+
+		topo.Resume("r2")
+		wait(interval)
+		r2 = statusOf(r, "r2")
+		require.True(t, r2.Serving, "caught up, r2 serves again from the next probe: %v", r2)
+	})
+}
+
 func TestStalenessBoundHoldsBetweenProbes(t *testing.T) {
 	// Probes every 10 s, MaxLag 11 s: a replica probed with a lag of 9 s
 	// may serve for 2 s after that probe was sent, not until the next one.
