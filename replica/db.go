@@ -85,8 +85,10 @@ func read[T any](ctx context.Context, r *Router, q func(*sql.DB) (T, error)) (T,
 	}
 }
 
-// QueryRowContext is QueryContext for at most one row. Its errors show at
-// Scan, so a read that fails is not retried.
+// QueryRowContext is QueryContext for at most one row; its errors show at
+// Scan, as *sql.DB's do. A read whose query failed on a broken connection
+// is retried once on another node, as QueryContext's is; an error met
+// while scanning the row is not.
 func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if !d.r.classes.readOnly(query) {
 		m, err := d.r.writer(ctx)
@@ -94,15 +96,18 @@ func (d *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 			return errRow(ctx, err)
 		}
 		row := m.DB.QueryRowContext(ctx, query, args...)
+		d.r.suspect(row.Err())
 		d.r.wrote(ctx, m, false)
 		return row
 	}
-	m, c, err := d.r.reader(ctx)
+	row, err := read(ctx, d.r, func(db *sql.DB) (*sql.Row, error) {
+		row := db.QueryRowContext(ctx, query, args...)
+		return row, row.Err()
+	})
 	if err != nil {
 		return errRow(ctx, err)
 	}
-	c.Done(nil)
-	return m.DB.QueryRowContext(ctx, query, args...)
+	return row
 }
 
 // PrepareContext prepares query on the node it would run on now: the

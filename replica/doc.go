@@ -60,10 +60,11 @@
 // restart, or cut off from the primary, it has replayed all it received
 // and reports itself current, and these positions are what show it is
 // not (then its lag is the time since the newest position it holds). The
-// Router keeps them while the primary does not answer, so a clone cut off
-// from the primary still tells a current replica from a stale one. A
-// replica that is not receiving changes from a live primary (Detached)
-// gets no reads. When no replica is fit, reads go to the
+// Router keeps these positions while the primary does not answer, and
+// then reckons each replica's lag from them alone: a clone cut off from
+// the primary cannot trust a replica's report, as nothing tells it what
+// the primary wrote since. A replica that is not receiving changes from a
+// live primary (Detached) gets no reads. When no replica is fit, reads go to the
 // primary (StrictReads makes them fail with ErrNoReplica instead); set
 // MinServing to keep that many of the least lagging replicas serving when
 // all lag, so that a lag spike does not move every read to the primary,
@@ -144,7 +145,11 @@
 //
 // When the primary dies, its probes fail and writes fail at once with
 // ErrNoPrimary instead of waiting on a dead server; reads carry on on the
-// replicas. When a replica is promoted — by an operator, or by
+// replicas for MaxLag from the last primary position the Router saw them
+// hold. A Router that cannot reach the primary cannot tell a dead one
+// from one it is cut off from while other clones still write to it, nor
+// trust a replica's own report (see Staleness above), so it keeps the
+// bound; set MinServing to keep replicas serving past it. When a replica is promoted — by an operator, or by
 // Router.AutoPromote, in which a failover.Elector lets one process run a
 // Promote hook such as SELECT pg_promote() — the next probe finds it, and
 // writes go to it without a restart. If the old primary comes back still

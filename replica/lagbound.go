@@ -86,13 +86,10 @@ func (t *primaryTrail) lacking(replayed uint64, sent int64) (time.Duration, bool
 }
 
 // boundLags records this round's primary position and bounds each
-// replica's reported lag with the trail: no more than the age of what it
-// holds, and when what it lacks is older than it reports, the age of what
-// it holds. A replica's own report (see PostgreSQL) reckons from what it
-// received, so the trail's lower bound is what shows that a replica whose
-// receiver fell behind is not as current as it says. Only a PositionProbe's positions are comparable across
-// nodes. A round in which no primary answered keeps the trail: its marks
-// still say what the replicas lack. Called under Router.mu.
+// replica's reported lag with the trail (see bound). Only a
+// PositionProbe's positions are comparable across nodes. A round in which
+// no primary answered keeps the trail: its marks still say what the
+// replicas hold and lack. Called under Router.mu.
 func (r *Router) boundLags(results []probeResult) {
 	if _, ok := r.cfg.Probe.(PositionProbe); !ok {
 		return
@@ -121,18 +118,32 @@ func (r *Router) boundLags(results []probeResult) {
 		if results[i].err != nil || m.state.Role != RoleReplica {
 			continue
 		}
-		most, bounded := r.trail.lagBound(m.state.Position, results[i].sent)
-		if least, ok := r.trail.lacking(m.state.Position, results[i].sent); ok && least > m.state.Lag {
-			// Its own report is wrong: what it lacks is older. Only
-			// the upper bound is known to hold; without one, it is
-			// behind the whole trail, and at least least.
-			m.state.Lag = least
-			if bounded {
-				m.state.Lag = most
-			}
+		m.state.Lag = r.trail.bound(m.state.Lag, m.state.Position, results[i].sent, primary >= 0)
+	}
+}
+
+// bound returns the lag of a replica that reports lag, having replayed up
+// to replayed when its probe was sent at sent. Its report reckons from
+// the changes it received, so it holds only while its receiver keeps up
+// with the primary: it is trusted (and tightened by the trail) only while
+// a primary answers, so that the trail is current, and nothing the
+// replica lacks is older than it says. Otherwise the trail alone says how
+// stale it is: the age of the newest mark it holds; or, behind every mark,
+// at least the age of the oldest.
+func (t *primaryTrail) bound(reported time.Duration, replayed uint64, sent int64, primaryAnswered bool) time.Duration {
+	most, bounded := t.lagBound(replayed, sent)
+	least, lacks := t.lacking(replayed, sent)
+	switch {
+	case primaryAnswered && !(lacks && least > reported):
+		if bounded {
+			return min(reported, most)
 		}
-		if bounded && most < m.state.Lag {
-			m.state.Lag = most
-		}
+		return reported
+	case bounded:
+		return most
+	case lacks:
+		return max(reported, least)
+	default: // no trail yet
+		return reported
 	}
 }

@@ -220,6 +220,37 @@ func TestLagFloorFromPrimaryPositions(t *testing.T) {
 	})
 }
 
+// TestLagWithoutPrimary: a Router that cannot reach the primary cannot
+// tell a dead one from one that others still write to, so it serves a
+// replica that reports itself current for MaxLag from the last primary
+// position it saw it hold, then refuses; MinServing keeps one serving.
+func TestLagWithoutPrimary(t *testing.T) {
+	for _, floor := range []int{0, 1} {
+		t.Run(fmt.Sprint("MinServing ", floor), func(t *testing.T) {
+			cfg := replica.Config{MaxLag: time.Second, MinServing: floor}
+			bubble(t, cfg, func(t *testing.T, topo *replicatest.Topology, r *replica.Router) {
+				d, ctx := r.DB(), t.Context()
+				wait(2 * interval) // marks of the primary, which both replicas hold
+				topo.SetDown("p", true)
+				cut := time.Now()
+				wait(interval)
+				for range 10 {
+					require.NotEqual(t, "p", node(t, ctx, d, "SELECT 1"), "replicas serve while the primary is out of sight")
+				}
+				wait(cfg.MaxLag)
+				if floor == 0 {
+					var name string
+					err := d.QueryRowContext(ctx, "SELECT 1").Scan(&name)
+					require.ErrorIs(t, err, replica.ErrNoPrimary,
+						"%v after the primary went out of sight, past MaxLag, no replica is known to be current: %v", time.Since(cut), r.Status())
+					return
+				}
+				require.NotEqual(t, "p", node(t, ctx, d, "SELECT 1"), "the floor keeps a replica serving")
+			})
+		})
+	}
+}
+
 func TestStalenessBoundHoldsBetweenProbes(t *testing.T) {
 	// Probes every 10 s, MaxLag 11 s: a replica probed with a lag of 9 s
 	// may serve for 2 s after that probe was sent, not until the next one.
@@ -289,6 +320,8 @@ func TestBrokenConnectionTriggersProbeAndReadRetry(t *testing.T) {
 			rows, err := r.DB().QueryContext(t.Context(), "SELECT 1")
 			require.NoError(t, err, "a read that hits a dead replica is retried on another node")
 			require.NoError(t, rows.Close())
+			var from string
+			require.NoError(t, r.DB().QueryRowContext(t.Context(), "SELECT 1").Scan(&from), "QueryRow's reads are retried too")
 		}
 		synctest.Wait()
 		wait(time.Second) // the kicked probe round
