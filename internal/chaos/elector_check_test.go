@@ -1,8 +1,10 @@
 package chaos
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -143,5 +145,50 @@ func TestElectorFenceContiguity(t *testing.T) {
 	}
 	if v := electorCheckFence("redis", overlapping); v != "" {
 		t.Fatalf("overlapping writes were reported: %s", v)
+	}
+}
+
+// TestCheckElectorStall: a Done seen closed late by as much as the
+// process's timers ran late meanwhile keeps clause 3; later than that, it
+// breaks it.
+func TestCheckElectorStall(t *testing.T) {
+	late := func(stall int64) []porcupine.Operation {
+		h := electorValid()
+		op := eTerm(0, 1, 1, 0, 10, 350, 350+1000+1800)
+		out := op.Output.(ElectorTermOut)
+		out.Stall = time.Duration(stall * ms)
+		op.Output = out
+		h[0] = op
+		return h
+	}
+	if v := CheckElector(late(1800)); v != "" {
+		t.Fatalf("Done late by the slack and a 1.8 s stall of the process was reported: %s", v)
+	}
+	if v := CheckElector(late(500)); !strings.Contains(v, "clause 3: Done of term 1") {
+		t.Fatalf("Done 1.3 s later than the slack and a 0.5 s stall allow: want clause 3, got %q", v)
+	}
+}
+
+// TestStallMeter: Stall is the worst lateness of the meter's timers that
+// woke within the window; a meter run for a while measures some.
+func TestStallMeter(t *testing.T) {
+	m := NewStallMeter(NewHistory())
+	m.samples = []stallSample{{at: 100, late: 1}, {at: 200, late: 50}, {at: 300, late: 7}, {at: 400, late: 90}}
+	for _, c := range []struct {
+		from, to int64
+		want     time.Duration
+	}{{0, 99, 0}, {100, 300, 50}, {201, 300, 7}, {250, 1000, 90}, {401, 500, 0}} {
+		if got := m.Stall(c.from, c.to); got != c.want {
+			t.Errorf("Stall(%d, %d) = %v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+
+	const run = time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), run)
+	defer cancel()
+	m = NewStallMeter(NewHistory())
+	m.Run(ctx)
+	if n := len(m.samples); n == 0 || n > int(run/stallTick) {
+		t.Fatalf("a meter run for %v took %d samples, one per %v at most", run, n, stallTick)
 	}
 }

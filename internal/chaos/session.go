@@ -408,7 +408,11 @@ func (w *SessionWorkload) one(f *family, client int, kind string) {
 // before they returned, under the ID they presented or any ID a rotation
 // gave the same session, before or after it (the renewal supersedes them
 // all); and those presenting an ID a rotation replaced more than
-// RotateGrace before they returned (its forward has expired).
+// RotateGrace before they returned (its forward has expired), including
+// a rotation whose answer was lost: it may have taken effect, and then
+// the new ID reaches the client only in a later answer within the grace
+// (the Manager sends the new cookie to a request that presents the old
+// ID), which faults may keep from coming.
 func (w *SessionWorkload) markMayDrop() {
 	w.History.mu.Lock()
 	defer w.History.mu.Unlock()
@@ -418,6 +422,7 @@ func (w *SessionWorkload) markMayDrop() {
 		call     int64
 	}
 	rotations := map[int][]rotation{}         // what an ID was rotated to
+	lost := map[int][]rotation{}              // rotations whose answer was lost: to unknown
 	renews := map[int][]porcupine.Operation{} // by family
 	for _, op := range ops {
 		in := op.Input.(SessionOp)
@@ -425,6 +430,8 @@ func (w *SessionWorkload) markMayDrop() {
 		switch {
 		case in.Kind == "rotate" && out.NewID != "":
 			rotations[in.Family] = append(rotations[in.Family], rotation{in.ID, out.NewID, op.Call})
+		case in.Kind == "rotate" && !out.OK:
+			lost[in.Family] = append(lost[in.Family], rotation{from: in.ID, call: op.Call})
 		case in.Kind == "renew":
 			renews[in.Family] = append(renews[in.Family], op)
 		}
@@ -443,7 +450,7 @@ func (w *SessionWorkload) markMayDrop() {
 				}
 			}
 		}
-		for _, r := range rotations[in.Family] {
+		for _, r := range slices.Concat(rotations[in.Family], lost[in.Family]) {
 			if r.from == in.ID && op.Return-r.call > int64(w.RotateGrace) {
 				in.MayDrop = true
 			}
