@@ -77,6 +77,24 @@
 //   - A type that holds neither has no Close (cache.Memory, the
 //     balancers, the sharders).
 //
+// # Logging and metrics
+//
+// One rule for every package that logs: it takes a *slog.Logger in its
+// Config (Logger; httpproxy.Config.ErrorLog), and nil means slog.Default(),
+// read when the type is built. The default is slog.Default rather than
+// silence because what the library logs is what an operator must not miss
+// (a store failing behind a 503, a backend ejected, a lost lease, a
+// worker's handler panicking), and a service that set up slog has already
+// said where that goes; a program that wants silence passes
+// slog.New(slog.DiscardHandler). Nothing the library logs contains a
+// session ID, a secret, or a key or error that holds one: records name the
+// request by method and path, the backend by address, the job by ID.
+//
+// Metrics go through package observe: a Config's Meter (nil: off, at the
+// cost of a nil check) gets instruments bound once, so that a hot path
+// allocates nothing with metrics off or on; observe's documentation lists
+// every metric. Events are counted there and told in one log record.
+//
 // # Fakes and conformance kits
 //
 // Every interface has an in-memory implementation that is a product in its

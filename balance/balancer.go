@@ -93,6 +93,9 @@ func (c *Choice) Done(err error) {
 	if c.ep != nil && c.ep.tracks() {
 		c.ep.finish(c, err, aborted)
 	}
+	if c.health != nil && c.health.m.on {
+		c.health.finished(c, err, aborted)
+	}
 	switch {
 	case c.health == nil:
 	case c.trial:

@@ -132,7 +132,10 @@ func (h *Health) checkAll(ctx context.Context) {
 		if st == nil {
 			continue // removed while being checked
 		}
-		changed = st.observeCheck(results[i] == nil, h.cfg.Rise, h.cfg.Fall, time.Now()) || changed
+		if st.observeCheck(results[i] == nil, h.cfg.Rise, h.cfg.Fall, time.Now()) {
+			changed = true
+			h.noteStateLocked(st)
+		}
 	}
 	if changed && !h.closed {
 		_ = h.publishLocked()

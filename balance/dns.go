@@ -67,9 +67,12 @@ type DNSConfig struct {
 	// update should not take every backend out of service at once.
 	AllowEmpty bool
 	// OnError is told of every failed lookup and failed Target.Update in
-	// Run. nil logs them with slog.Default at level Warn. It is called
-	// from Run's goroutine and should not block.
+	// Run. nil logs them with Logger at level Warn. It is called from
+	// Run's goroutine and should not block.
 	OnError func(err error)
+	// Logger logs failed lookups when OnError is nil; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // An Updater takes backend sets: every Balancer does, and so does
@@ -257,7 +260,11 @@ func (d *DNS) report(err error) {
 		d.cfg.OnError(err)
 		return
 	}
-	slog.Default().Warn("balance: DNS discovery failed; keeping the last backend set",
+	log := d.cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("balance: DNS discovery failed; keeping the last backend set",
 		"name", d.cfg.Name, "err", err)
 }
 

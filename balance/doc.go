@@ -51,4 +51,14 @@
 // ErrClosed, while Pick, PickAddr and Eligible serve the last eligible set
 // so that requests in flight during a shutdown still find a backend. The
 // strategies hold no goroutine and have no Close.
+//
+// # Metrics and logs
+//
+// Health reports a balancer's metrics through HealthConfig.Meter (see
+// package observe): picks, requests in flight, errors and latency per
+// backend, health transitions, ejections and panic mode, whatever the
+// inner strategy; wrap a strategy in Health to measure it. Each backend's
+// instruments are bound when Update adds it, so a pick and its Done
+// allocate nothing with a Meter or without. Health transitions and panic
+// mode are also logged, once each, through HealthConfig.Logger.
 package balance

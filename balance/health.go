@@ -2,11 +2,15 @@ package balance
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // HealthConfig configures Health. The zero value is the default: passive
@@ -54,6 +58,15 @@ type HealthConfig struct {
 	// flooded; 0 disables. Only weighted strategies (WeightedRoundRobin,
 	// and the load-aware ones that read Weight) feel it.
 	SlowStart time.Duration
+
+	// Meter receives the balancer's metrics (see package observe): picks,
+	// requests in flight, errors and latency per backend, health
+	// transitions, ejections and panic mode, for any inner strategy. nil
+	// means none, at no cost.
+	Meter observe.Meter
+	// Logger logs health transitions (a backend down or ejected at Warn,
+	// back up at Info) and panic mode; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 func (c HealthConfig) withDefaults() (HealthConfig, error) {
@@ -134,6 +147,10 @@ func (c HealthConfig) withDefaults() (HealthConfig, error) {
 type Health struct {
 	inner Balancer
 	cfg   HealthConfig
+	log   *slog.Logger
+
+	noBackend  observe.Counter
+	panicGauge observe.Gauge
 
 	mu        sync.Mutex
 	all       []Backend
@@ -147,6 +164,7 @@ type Health struct {
 	lookup    atomic.Pointer[map[string]*backendHealth] // read by Pick
 	eligible  atomic.Pointer[map[string]Backend]        // read by PickAddr
 	trials    atomic.Pointer[[]trialSlot]               // read by Pick; nil when none
+	panicking bool                                      // in panic mode at the last publish
 }
 
 // A trialSlot is an ejected backend whose time is up, awaiting the one
@@ -167,7 +185,13 @@ func NewHealth(inner Balancer, cfg HealthConfig) (*Health, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Health{inner: inner, cfg: cfg, states: map[string]*backendHealth{}}
+	h := &Health{inner: inner, cfg: cfg, states: map[string]*backendHealth{}, log: cfg.Logger,
+		noBackend:  observe.NewCounter(cfg.Meter, observe.BalanceNoBackend),
+		panicGauge: observe.NewGauge(cfg.Meter, observe.BalancePanic)}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.panicGauge.Set(0)
 	empty := map[string]*backendHealth{}
 	h.lookup.Store(&empty)
 	none := map[string]Backend{}
@@ -180,6 +204,7 @@ func NewHealth(inner Balancer, cfg HealthConfig) (*Health, error) {
 type backendHealth struct {
 	h    *Health
 	addr string
+	m    backendMetrics
 
 	// Passive counters, updated on the Done path without the lock.
 	consecutive atomic.Int64
@@ -204,6 +229,7 @@ type backendHealth struct {
 	readmit      *time.Timer
 	upSince      time.Time // start of slow start
 	removed      bool
+	state        backendState // as last counted by noteStateLocked
 }
 
 // Update sets the full backend set; Health passes the eligible part of it
@@ -225,7 +251,7 @@ func (h *Health) Update(backends []Backend) error {
 	for _, b := range backends {
 		st := h.states[b.Addr]
 		if st == nil {
-			st = &backendHealth{h: h, addr: b.Addr}
+			st = &backendHealth{h: h, addr: b.Addr, m: newBackendMetrics(h.cfg.Meter, b.Addr)}
 			st.windowStart.Store(now.UnixNano())
 			if !first {
 				st.upSince = now
@@ -253,17 +279,26 @@ func (h *Health) Pick(ctx context.Context, key string) (Choice, error) {
 			if t.st.trialOpen.CompareAndSwap(true, false) {
 				c := NewChoice(t.b)
 				c.health, c.fails, c.trial = t.st, t.st.failed.Load(), true
+				if t.st.m.on {
+					t.st.picked(&c)
+				}
 				return c, nil
 			}
 		}
 	}
 	c, err := h.inner.Pick(ctx, key)
 	if err != nil {
+		if errors.Is(err, ErrNoBackend) {
+			h.noBackend.Inc()
+		}
 		return c, err
 	}
 	c.health = (*h.lookup.Load())[c.Backend().Addr]
 	if c.health != nil {
 		c.fails = c.health.failed.Load()
+		if c.health.m.on {
+			c.health.picked(&c)
+		}
 	}
 	return c, nil
 }
@@ -291,6 +326,9 @@ func (h *Health) PickAddr(ctx context.Context, addr string) (Choice, error) {
 	c.health = (*h.lookup.Load())[addr]
 	if c.health != nil {
 		c.fails = c.health.failed.Load()
+		if c.health.m.on {
+			c.health.picked(&c)
+		}
 	}
 	return c, nil
 }
@@ -299,7 +337,7 @@ func (h *Health) PickAddr(ctx context.Context, addr string) (Choice, error) {
 func (h *Health) Eligible() []Backend {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	eligible, _ := h.eligibleLocked(time.Now())
+	eligible, _, _ := h.eligibleLocked(time.Now())
 	return eligible
 }
 
@@ -351,7 +389,7 @@ const slowStartScale = 100
 
 // eligibleLocked computes the eligible set and, when a backend is still
 // ramping up, when its weight next needs raising.
-func (h *Health) eligibleLocked(now time.Time) (eligible []Backend, nextRamp time.Duration) {
+func (h *Health) eligibleLocked(now time.Time) (eligible []Backend, nextRamp time.Duration, panicking bool) {
 	for _, b := range h.all {
 		if st := h.states[b.Addr]; !st.activeDown && !st.ejected {
 			eligible = append(eligible, b)
@@ -359,9 +397,10 @@ func (h *Health) eligibleLocked(now time.Time) (eligible []Backend, nextRamp tim
 	}
 	if len(h.all) > 0 && float64(len(eligible)) < h.cfg.PanicThreshold*float64(len(h.all)) {
 		eligible = append(eligible[:0], h.all...) // panic: spread over all
+		panicking = true
 	}
 	if h.cfg.SlowStart <= 0 {
-		return eligible, 0
+		return eligible, 0, panicking
 	}
 	step := h.cfg.SlowStart / 10
 	for i, b := range eligible {
@@ -374,15 +413,24 @@ func (h *Health) eligibleLocked(now time.Time) (eligible []Backend, nextRamp tim
 		}
 		eligible[i].Weight = max(1, int(math.Round(float64(b.weight()*slowStartScale)*factor)))
 	}
-	return eligible, nextRamp
+	return eligible, nextRamp, panicking
 }
 
 // publishLocked pushes the eligible set to the inner Balancer and, while a
 // backend ramps up, schedules the next step.
 func (h *Health) publishLocked() error {
-	eligible, nextRamp := h.eligibleLocked(time.Now())
+	eligible, nextRamp, panicking := h.eligibleLocked(time.Now())
 	if err := h.inner.Update(eligible); err != nil {
 		return err
+	}
+	if h.panicking != panicking {
+		healthy := 0
+		for _, st := range h.states {
+			if st.stateLocked() == stateUp {
+				healthy++
+			}
+		}
+		h.notePanicLocked(panicking, healthy, len(h.all))
 	}
 	byAddr := make(map[string]Backend, len(eligible))
 	for _, b := range eligible {
@@ -458,6 +506,8 @@ func (h *Health) eject(st *backendHealth) {
 		backoff = h.cfg.MaxEjection
 	}
 	st.ejected, st.backoff = true, backoff
+	st.m.ejections.Inc()
+	h.noteStateLocked(st)
 	st.readmit = h.afterFuncLocked(backoff, func() { h.offerTrial(st) })
 	_ = h.publishLocked()
 }
@@ -489,6 +539,7 @@ func (st *backendHealth) trialDone(err error, aborted bool) {
 		h.readmitLocked(st)
 	default: // still down: the same time again
 		st.trial = false
+		st.m.ejections.Inc()
 		st.readmit = h.afterFuncLocked(st.backoff, func() { h.offerTrial(st) })
 		_ = h.publishLocked()
 	}
@@ -504,5 +555,6 @@ func (h *Health) readmitLocked(st *backendHealth) {
 	st.requests.Store(0)
 	st.failures.Store(0)
 	st.windowStart.Store(now.UnixNano())
+	h.noteStateLocked(st)
 	_ = h.publishLocked()
 }

@@ -332,9 +332,16 @@ func (l *Loader[T]) loadOnly(ctx context.Context, load func(context.Context) (T,
 // other callers get an answer and the lease is released.
 func (l *Loader[T]) callLoad(ctx context.Context, load func(context.Context) (T, error)) (v T, err error) {
 	l.stats.loads.Add(1)
+	var start time.Time
+	if l.stats.loadDuration.Enabled() {
+		start = time.Now()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: load panicked: %v", ErrLoadPanic, r)
+		}
+		if l.stats.loadDuration.Enabled() {
+			l.stats.loadDuration.ObserveDuration(time.Since(start))
 		}
 	}()
 	return load(ctx)

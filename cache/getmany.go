@@ -60,6 +60,7 @@ func (l *Loader[T]) GetMany(ctx context.Context, keys []string, ttl time.Duratio
 		seen[k] = struct{}{}
 		if l.local != nil {
 			if e, ok := l.local.get(k); ok {
+				l.stats.localHits.Inc()
 				if !e.notFound {
 					out[k] = e.v
 				}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // Defaults of LoaderConfig.
@@ -87,6 +89,12 @@ type LoaderConfig[T any] struct {
 	// of other processes, and theirs to this one. Without it, a local copy
 	// may be stale for up to LocalTTL after a change made elsewhere.
 	Invalidator Invalidator
+
+	// Meter receives the Loader's metrics (see package observe): hits by
+	// tier, misses, loads and their duration, load errors, lease waits,
+	// stale serves, refreshes, cache errors and the local tier's
+	// evictions; nil means none. Stats counts the same whether or not.
+	Meter observe.Meter
 }
 
 // A Loader is a typed cache-aside reader in front of an ObjectCache: Get
@@ -152,8 +160,11 @@ func NewLoader[T any](c ObjectCache, cfg LoaderConfig[T]) (*Loader[T], error) {
 	start := time.Now()
 	l := &Loader[T]{cache: c, cfg: cfg, codec: cfg.Codec, wallBase: start.UnixNano(), monoBase: start}
 	l.swap, _ = c.(SwapCache)
+	l.stats.bind(cfg.Meter)
 	if cfg.LocalTTL > 0 {
-		s, err := newStore[localEntry[T]](cfg.Local)
+		local := cfg.Local
+		local.Meter = cfg.Meter // the tier's evictions are the Loader's
+		s, err := newStore[localEntry[T]](local)
 		if err != nil {
 			return nil, err
 		}
@@ -184,6 +195,7 @@ func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load
 	}
 	if l.local != nil {
 		if e, ok := l.local.get(key); ok { // counted by the local store, off any shared cache line
+			l.stats.localHits.Inc()
 			if e.notFound {
 				return zero, ErrNotFound
 			}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // Defaults of MemoryConfig.
@@ -45,6 +47,10 @@ type MemoryConfig struct {
 	// and scan-polluted workloads; PolicyLRU is plain least recently used.
 	// Other values are ErrInvalidConfig.
 	Policy Policy
+	// Meter receives the store's evictions (scaleout.cache.evictions, see
+	// package observe); nil means none. A Loader's local tier reports
+	// through LoaderConfig.Meter instead.
+	Meter observe.Meter
 }
 
 // MemoryStats are the counters of a Memory since it was created.

@@ -1,6 +1,10 @@
 package cache
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/scaleout/scaleout/observe"
+)
 
 // Stats are the counters of a Loader since it was created.
 type Stats struct {
@@ -16,8 +20,40 @@ type Stats struct {
 	CacheErrors uint64 // calls to the cache that failed and were answered by the loader (fail open)
 }
 
+// counters are a Loader's figures: each kept for Stats and reported to
+// the Loader's Meter by the same Add.
 type counters struct {
-	hits, misses, loads, loadErrors, staleServes, leaseWaits, refreshes, cacheErrors atomic.Uint64
+	hits, misses, loads, loadErrors, staleServes, leaseWaits, refreshes, cacheErrors counter
+
+	localHits    observe.Counter // the local tier counts them itself, for Stats
+	loadDuration observe.Histogram
+}
+
+// counter is one of a Loader's counters.
+type counter struct {
+	n atomic.Uint64
+	c observe.Counter
+}
+
+func (c *counter) Add(n uint64) {
+	c.n.Add(n)
+	c.c.Add(int64(n))
+}
+
+func (c *counter) Load() uint64 { return c.n.Load() }
+
+// bind makes the counters' instruments from m (nil: none).
+func (c *counters) bind(m observe.Meter) {
+	c.hits.c = observe.NewCounter(m, observe.CacheHits, "shared")
+	c.localHits = observe.NewCounter(m, observe.CacheHits, "local")
+	c.misses.c = observe.NewCounter(m, observe.CacheMisses)
+	c.loads.c = observe.NewCounter(m, observe.CacheLoads)
+	c.loadErrors.c = observe.NewCounter(m, observe.CacheLoadErrors)
+	c.staleServes.c = observe.NewCounter(m, observe.CacheStaleServed)
+	c.leaseWaits.c = observe.NewCounter(m, observe.CacheLeaseWaits)
+	c.refreshes.c = observe.NewCounter(m, observe.CacheRefreshes)
+	c.cacheErrors.c = observe.NewCounter(m, observe.CacheErrors)
+	c.loadDuration = observe.NewHistogram(m, observe.CacheLoadDuration)
 }
 
 func (c *counters) snapshot() Stats {

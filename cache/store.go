@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // store is the sharded, bounded, expiring map behind Memory and the typed
@@ -65,6 +67,7 @@ func newStore[V any](cfg MemoryConfig) (*store[V], error) {
 	if maxBytes > 0 {
 		perBytes = max(1, maxBytes/int64(n))
 	}
+	evicted := observe.NewCounter(cfg.Meter, observe.CacheEvictions)
 	s := &store[V]{
 		shards:        make([]shard[V], n),
 		mask:          uint64(n - 1),
@@ -76,6 +79,7 @@ func newStore[V any](cfg MemoryConfig) (*store[V], error) {
 	s.stripes.init()
 	for i := range s.shards {
 		s.shards[i].init(perEntries, perBytes, cfg.Policy, s.tomb)
+		s.shards[i].evicted = evicted
 	}
 	return s, nil
 }
@@ -322,6 +326,7 @@ type shard[V any] struct {
 	maxBytes    int64
 	sketch      sketch
 	evictions   uint64
+	evicted     observe.Counter // evictions, reported to MemoryConfig.Meter
 	expirations uint64
 	_           [64]byte // keep the next shard's fields off these cache lines
 }
@@ -639,6 +644,7 @@ func (sh *shard[V]) evict(keep int32) {
 			}
 			sh.remove(v)
 			sh.evictions++
+			sh.evicted.Inc()
 		}
 	}
 	for sh.over() {
@@ -648,6 +654,7 @@ func (sh *shard[V]) evict(keep int32) {
 		}
 		sh.remove(v)
 		sh.evictions++
+		sh.evicted.Inc()
 	}
 }
 

@@ -160,7 +160,7 @@ type PairConfig struct {
 	// connections Run closes when it returns.
 	HTTPClient *http.Client
 	// Logger logs role changes at Info and rejected heartbeats at Warn;
-	// default discards.
+	// nil means slog.Default().
 	Logger *slog.Logger
 
 	// OnPromote is called when this member becomes active (ActivePassive);
@@ -304,7 +304,7 @@ func NewPair(cfg PairConfig) (*Pair, error) {
 		p.peerOrder = append(p.peerOrder, pe.ID)
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+		p.log = slog.Default()
 	}
 	p.log = p.log.With("pair", cfg.Self)
 	p.client = cfg.HTTPClient

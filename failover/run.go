@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // resignTimeout bounds the Resign that Run sends when ctx has ended.
@@ -28,6 +31,14 @@ type RunConfig struct {
 	// on Run's goroutine, before Run campaigns again; to stop on an
 	// error, cancel Run's ctx from it.
 	OnError func(t *Term, err error)
+	// Meter receives Run's metrics (see package observe): terms won, the
+	// current token, whether this candidate leads, terms that ended by
+	// self-fencing, and, on an Elector that is an Observer, changes of
+	// leader; nil means none.
+	Meter observe.Meter
+	// Logger logs each term won (Info) and ended (Warn when lost or
+	// self-fenced); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // runningOn holds the Electors that a Run is running on: a second Run on
@@ -72,6 +83,12 @@ func Run(ctx context.Context, e Elector, cfg RunConfig, fn func(ctx context.Cont
 	timer := time.NewTimer(cfg.RetryInterval)
 	timer.Stop()
 	defer timer.Stop()
+	met := newRunMetrics(cfg)
+	var observing sync.WaitGroup
+	octx, stopObserving := context.WithCancel(ctx)
+	defer observing.Wait()
+	defer stopObserving()
+	met.observe(octx, e, &observing)
 	for {
 		t, err := e.Campaign(ctx)
 		if err != nil {
@@ -80,11 +97,13 @@ func Run(ctx context.Context, e Elector, cfg RunConfig, fn func(ctx context.Cont
 			}
 			return err
 		}
+		met.won(ctx, t)
 		fnErr := runTerm(ctx, t, fn)
 		endedEarly := t.Err() == nil
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resignTimeout)
 		_ = e.Resign(rctx)
 		cancel()
+		met.ended(ctx, t)
 		if fnErr != nil && cfg.OnError != nil {
 			cfg.OnError(t, fnErr)
 		}

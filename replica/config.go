@@ -2,10 +2,13 @@ package replica
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/scaleout/scaleout/balance"
 	"github.com/scaleout/scaleout/shard"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // Defaults of Config.
@@ -102,6 +105,15 @@ type Config struct {
 	// node names. Without it, or for a write with no key, writes go to the
 	// preferred primary (see Router).
 	WriteSharder shard.Sharder
+
+	// Meter receives the Router's metrics (see package observe): each
+	// node's lag, role and serving state, reads and writes routed to it,
+	// reads that fell back to the primary, and ErrNoPrimary failures; nil
+	// means none.
+	Meter observe.Meter
+	// Logger logs changes of primary (a promotion followed, or no
+	// primary left); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // normalize fills defaults and validates c.

@@ -3,7 +3,9 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/observe"
 )
 
 // A ReplicaRouter hands out the connection pool a statement should use.
@@ -88,6 +91,9 @@ type Router struct {
 	wg      sync.WaitGroup
 
 	classes classCache
+
+	met routerMetrics
+	log *slog.Logger
 }
 
 var _ ReplicaRouter = (*Router)(nil)
@@ -95,6 +101,8 @@ var _ ReplicaRouter = (*Router)(nil)
 // member is a Node with what the Router knows of it.
 type member struct {
 	Node
+
+	met nodeMetrics
 
 	// Written under Router.mu by probe rounds.
 	state    State
@@ -145,6 +153,14 @@ func New(cfg Config, nodes ...Node) (*Router, error) {
 		kick:    make(chan struct{}, 1),
 		ready:   make(chan struct{}),
 		closed:  make(chan struct{}),
+		log:     cfg.Logger,
+		met: routerMetrics{
+			fallbacks: observe.NewCounter(cfg.Meter, observe.ReplicaPrimaryFallbacks),
+			noPrimary: observe.NewCounter(cfg.Meter, observe.ReplicaNoPrimary),
+		},
+	}
+	if r.log == nil {
+		r.log = slog.Default()
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
 	seen := make(map[string]bool, len(nodes))
@@ -160,7 +176,7 @@ func New(cfg Config, nodes ...Node) (*Router, error) {
 			return nil, fmt.Errorf("%w: node %q has a negative weight", ErrInvalidConfig, n.Name)
 		}
 		seen[n.Name] = true
-		m := &member{Node: n}
+		m := &member{Node: n, met: newNodeMetrics(cfg.Meter, n.Name)}
 		if cfg.Probe == nil {
 			m.state.Role, m.healthy, m.probed = n.Role, true, true
 		}
@@ -250,6 +266,18 @@ func (r *Router) Writer(ctx context.Context) (*sql.DB, error) {
 }
 
 func (r *Router) writer(ctx context.Context) (*member, error) {
+	m, err := r.writer1(ctx)
+	if err != nil {
+		if errors.Is(err, ErrNoPrimary) {
+			r.met.noPrimary.Inc()
+		}
+		return nil, err
+	}
+	m.met.writes.Inc()
+	return m, nil
+}
+
+func (r *Router) writer1(ctx context.Context) (*member, error) {
 	v, err := r.waitReady(ctx)
 	if err != nil {
 		return nil, err
@@ -325,12 +353,17 @@ func (r *Router) reader(ctx context.Context) (*member, balance.Choice, error) {
 			// The balancer may already hold a newer set than v: check.
 			m := v.readers[c.Backend().Addr]
 			if m != nil && now < m.servingUntil.Load() && m.position.Load() >= need {
+				m.met.reads.Inc()
 				return m, c, nil
 			}
 			c.Done(nil)
 		}
 	}
-	return r.fallback(v, need > 0)
+	m, c, err := r.fallback(v, need > 0)
+	if err == nil {
+		r.met.fallbacks.Inc()
+	}
+	return m, c, err
 }
 
 // fallback serves a read on the primary, unless StrictReads forbids it
@@ -340,8 +373,10 @@ func (r *Router) fallback(v *view, needPrimary bool) (*member, balance.Choice, e
 		return nil, balance.Choice{}, ErrNoReplica
 	}
 	if v.primary == nil {
+		r.met.noPrimary.Inc()
 		return nil, balance.Choice{}, fmt.Errorf("%w: no fit replica and %w", ErrNoReplica, ErrNoPrimary)
 	}
+	v.primary.met.reads.Inc()
 	return v.primary, balance.Choice{}, nil
 }
 
@@ -472,6 +507,7 @@ func (r *Router) rebuild() error {
 		return fmt.Errorf("%w: balancer: %v", ErrInvalidConfig, err)
 	}
 	r.view.Store(v)
+	r.noteViewLocked(old, v)
 	if old == nil || !sameView(old, v) {
 		close(r.changed)
 		r.changed = make(chan struct{})

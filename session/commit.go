@@ -19,11 +19,13 @@ func (m *Manager) commit(ctx context.Context, s *state) error {
 	switch {
 	case !s.changed():
 		if s.existed {
-			return m.touch(ctx, s, now)
+			err := m.touch(ctx, s, now)
+			m.met.failed(opRenew, err)
+			return err
 		}
 		return nil
 	case s.existed:
-		return m.merge(ctx, s, now)
+		return m.counted(s, func() error { return m.merge(ctx, s, now) })
 	case len(s.ops) == 0 && s.user == nil && s.lifetime == nil:
 		s.renew = renewNone // RenewID alone on a session that is not stored
 		return nil
@@ -31,8 +33,27 @@ func (m *Manager) commit(ctx context.Context, s *state) error {
 		s.drop()
 		return nil
 	default:
-		return m.create(ctx, s, now)
+		return m.counted(s, func() error { return m.create(ctx, s, now) })
 	}
+}
+
+// counted runs a commit that writes, and counts it: a commit, a renewal
+// when the request renewed the ID, or a failure. A commit that wrote
+// nothing (the session was gone, or renewed by another request) counts as
+// neither.
+func (m *Manager) counted(s *state, write func() error) error {
+	renewing := s.renew != renewNone
+	err := write()
+	switch {
+	case err != nil:
+		m.met.failed(opCommit, err)
+	case s.existed:
+		m.met.commits.Inc()
+		if renewing {
+			m.met.renewals.Inc()
+		}
+	}
+	return err
 }
 
 // drop discards the request's changes: its session was renewed by a login
@@ -94,7 +115,7 @@ func truncate(s string, n int) string {
 func (m *Manager) create(ctx context.Context, s *state, now time.Time) error {
 	enc, err := m.cfg.Codec.Encode(s.values)
 	if err != nil {
-		return fmt.Errorf("session: encode: %w", err)
+		return fmt.Errorf("%w: %w", errEncode, err)
 	}
 	base := record{created: now, deadline: now.Add(m.cfg.Lifetime)}
 	rec := m.newRecord(s, base, enc, rand.Uint64(), now)
@@ -228,7 +249,7 @@ func (m *Manager) merge(ctx context.Context, s *state, now time.Time) error {
 		reload = true
 		enc, err := m.cfg.Codec.Encode(values)
 		if err != nil {
-			return fmt.Errorf("session: encode: %w", err)
+			return fmt.Errorf("%w: %w", errEncode, err)
 		}
 		next := m.newRecord(s, rec, enc, cid, now)
 		if !m.live(next, now) {
@@ -236,6 +257,9 @@ func (m *Manager) merge(ctx context.Context, s *state, now time.Time) error {
 			return nil
 		}
 		tried = next.seq
+		if attempt > 0 {
+			m.met.mergeRetries.Inc()
+		}
 		newID, ver, err := m.store1(ctx, s, id, v, rec, next, now)
 		if err == nil {
 			s.values = values
@@ -243,7 +267,9 @@ func (m *Manager) merge(ctx context.Context, s *state, now time.Time) error {
 			return nil
 		}
 		lastErr = nil
-		if !errors.Is(err, ErrConflict) {
+		if errors.Is(err, ErrConflict) {
+			m.met.conflicts.Inc()
+		} else {
 			if m.cas == nil {
 				return err // without CAS a retry could apply the ops twice
 			}
@@ -330,6 +356,7 @@ func (m *Manager) touch(ctx context.Context, s *state, now time.Time) error {
 		}
 		if err == nil {
 			s.rec, s.version = rec, ver
+			m.met.renewals.Inc()
 		}
 		return err
 	}
@@ -343,7 +370,11 @@ func (m *Manager) touch(ctx context.Context, s *state, now time.Time) error {
 		return nil
 	}
 	cur.expiry, cur.seen = exp, now
-	return m.store.Save(ctx, s.id, cur.marshal(), exp)
+	if err := m.store.Save(ctx, s.id, cur.marshal(), exp); err != nil {
+		return err
+	}
+	m.met.renewals.Inc()
+	return nil
 }
 
 func (m *Manager) indexUser(ctx context.Context, rec record, id string) error {

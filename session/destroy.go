@@ -21,9 +21,10 @@ const maxFamily = 256
 // first (its renewal record is then followed) or fails (and deletes its
 // copy); a logout is never undone. The renewal records are deleted last.
 // Without a CASStore it is best effort.
-func (m *Manager) destroyFamily(ctx context.Context, id string) error {
+func (m *Manager) destroyFamily(ctx context.Context, id string) (err error) {
 	ctx, cancel := m.bounded(ctx)
 	defer cancel()
+	defer func() { m.met.failed(opDestroy, err) }()
 	var links []string
 	past := time.Unix(1, 0)
 	for steps := 0; id != "" && steps < maxFamily; steps++ {

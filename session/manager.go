@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // Config configures a Manager. Zero values mean the documented defaults.
@@ -55,6 +57,10 @@ type Config struct {
 	// answers and records the Manager could not read; default
 	// slog.Default(). Nothing logged ever contains a session ID.
 	Logger *slog.Logger
+	// Meter receives the Manager's metrics (see package observe): loads,
+	// commits, conflicts and merge retries, renewals, and store errors by
+	// operation; nil means none.
+	Meter observe.Meter
 	// CommitAttempts bounds the compare-and-swap attempts of one commit
 	// under contention; default 10. When they run out the request gets
 	// the ErrorHandler response and its changes are not saved.
@@ -85,6 +91,7 @@ type Manager struct {
 	index UserIndex // nil when the store keeps no user index
 	cfg   Config
 	log   *slog.Logger
+	met   metrics
 	// commits serializes the commits of one session within this process
 	// (striped by ID), so that concurrent requests of a session on one
 	// clone queue instead of failing each other's compare-and-swap;
@@ -124,7 +131,7 @@ func NewManager(store SessionStore, cfg Config) (*Manager, error) {
 	if err := cfg.Cookie.setDefaults(); err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, cfg: cfg, log: cfg.Logger}
+	m := &Manager{store: store, cfg: cfg, log: cfg.Logger, met: newMetrics(cfg.Meter)}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -230,9 +237,11 @@ func (m *Manager) load(ctx context.Context, id string) (*state, error) {
 	ctx, cancel := m.bounded(ctx)
 	defer cancel()
 	now := time.Now()
+	m.met.loads.Inc()
 	for hops := 0; id != "" && hops <= maxForwardHops; hops++ {
 		data, v, found, err := m.get(ctx, id)
 		if err != nil {
+			m.met.failed(opLoad, err)
 			return nil, err
 		}
 		if !found {

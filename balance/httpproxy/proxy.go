@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/observe"
 )
 
 // Defaults of Config.
@@ -143,6 +144,11 @@ type Config struct {
 	// ErrorLog receives failed requests, with the error and backend
 	// detail kept out of responses. nil means slog.Default().
 	ErrorLog *slog.Logger
+
+	// Meter receives the proxy's metrics (see package observe): requests
+	// by status class, retries, and upstream latency per backend; nil
+	// means none. The balancer's own figures come from balance.Health's.
+	Meter observe.Meter
 }
 
 // Proxy is an http.Handler that forwards requests to the backends a
@@ -165,6 +171,7 @@ type Proxy struct {
 	addrNames map[string]bool // the same and X-Forwarded-*, Forwarded
 	private   []string        // PrivatePaths, cleaned, without a trailing "/"
 	log       *slog.Logger
+	metrics   *metrics // nil without a Meter
 
 	// onDone, when set (by tests), sees every Choice.Done call.
 	onDone func(b balance.Backend, err error)
@@ -193,6 +200,7 @@ func New(lb balance.Balancer, cfg Config) (*Proxy, error) {
 		private:   cfg.PrivatePaths,
 		addrNames: map[string]bool{"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Forwarded-Host": true, "Forwarded": true},
 		log:       cfg.ErrorLog,
+		metrics:   newMetrics(cfg.Meter),
 	}
 	for _, h := range p.addrHdrs {
 		p.addrNames[h] = true
@@ -377,6 +385,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.log.LogAttrs(r.Context(), slog.LevelDebug, "httpproxy: private path refused",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		writeError(w, http.StatusNotFound, bodyNotFound)
+		p.metrics.answered(http.StatusNotFound)
 		return
 	}
 	st := &reqState{tls: r.TLS != nil, sticky: p.sticky != nil}
@@ -515,6 +524,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		slog.String("path", r.URL.Path),
 		slog.String("error", err.Error()))
 	writeError(w, status, body)
+	p.metrics.answered(status)
 }
 
 // writeError answers with status and a fixed body.

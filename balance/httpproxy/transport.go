@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/scaleout/scaleout/balance"
 )
@@ -84,8 +85,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if body != nil {
 			out.Body = body
 		}
+		var start time.Time
+		if p.metrics != nil {
+			start = time.Now()
+		}
 		resp, err := p.tr.RoundTrip(out)
 		if err == nil {
+			p.metrics.upstreamSince(c.Backend().Addr, start)
+			p.metrics.answered(resp.StatusCode)
 			return p.respond(st, &c, pinned, resp), nil
 		}
 
@@ -119,6 +126,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		tried = append(tried, c.Backend().Addr)
 		lastErr = err
+		p.metrics.retried()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scaleout/scaleout/cache"
+	"github.com/scaleout/scaleout/observe"
 )
 
 // Defaults of Config.
@@ -65,6 +66,7 @@ type Config[T any] struct {
 	LocalTTL     time.Duration
 	Local        cache.MemoryConfig
 	Invalidator  cache.Invalidator
+	Meter        observe.Meter
 }
 
 // Stats are the counters of an Objects since it was created.
@@ -150,6 +152,7 @@ func New[T any](c cache.ObjectCache, build func(ctx context.Context, key string)
 		LocalTTL:     cfg.LocalTTL,
 		Local:        cfg.Local,
 		Invalidator:  cfg.Invalidator,
+		Meter:        cfg.Meter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("objects: %w", err)
