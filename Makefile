@@ -19,9 +19,10 @@ benchtools:
 	scripts/benchtools.sh
 
 # NESTED_MODULES are modules of their own, so that their heavy dependencies stay out of
-# the root go.mod (the browser tests on chromedp, the GORM and pgx adapters); make test
+# the root go.mod (the browser tests on chromedp, the GORM and pgx adapters, the Prometheus
+# and OpenTelemetry adapters); make test
 # runs their tests too. bench/ is run by bench-compare.
-NESTED_MODULES := replica/adapters browsertest
+NESTED_MODULES := replica/adapters browsertest observe/promobserve observe/otelobserve
 
 test: services
 	eval "$$(scripts/services.sh env)"; \
