@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 )
@@ -349,6 +350,7 @@ func (m *Memory) enqueueLocked(j Job, id JobID, now time.Time) (JobID, error) {
 		q.unique[j.UniqueKey] = uniq{id: id, until: now.Add(j.UniqueFor)}
 	}
 	j.Payload = bytes.Clone(j.Payload)
+	j.Headers = maps.Clone(j.Headers)
 	mj := &mjob{m: m, id: id, job: j, q: q, enqueuedAt: now}
 	m.jobs[id] = mj
 	m.tick(q, now)
@@ -527,6 +529,7 @@ func (m *Memory) take(q *mqueue, lease time.Duration, now time.Time) *Delivery {
 			}
 			job := j.job
 			job.Payload = bytes.Clone(job.Payload)
+			job.Headers = maps.Clone(job.Headers)
 			return NewDelivery(j, Delivery{Job: job, ID: j.id, Attempt: j.attempt, Token: j.token, LeaseUntil: j.leaseUntil})
 		}
 	}
@@ -676,6 +679,7 @@ func (j *mjob) info() JobInfo {
 		Attempt:    j.attempt,
 		LastErr:    j.lastErr,
 		Priority:   j.job.Priority,
+		Headers:    maps.Clone(j.job.Headers),
 		EnqueuedAt: j.enqueuedAt,
 		StartedAt:  j.startedAt,
 		EndedAt:    j.endedAt,

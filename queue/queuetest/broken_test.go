@@ -81,6 +81,9 @@ var brokenQueues = map[string]string{
 	"IDs carry a slash":                           "IDForms",
 	"the slash form of an ID is not found":        "IDForms",
 	"Cancel after Close is no error":              "Close",
+	"drops headers":                               "Headers",
+	"accepts oversized headers":                   "Headers",
+	"a retry loses its headers":                   "Headers",
 }
 
 // backoff is the retry backoff the kit asks for (within MinBackoff and
@@ -121,6 +124,10 @@ func (b *broken) wrap(d *queue.Delivery) *queue.Delivery {
 		c.Attempt--
 	case "a redelivery keeps its token":
 		c.Token = 1
+	case "a retry loses its headers":
+		if c.Attempt > 1 {
+			c.Job.Headers = nil
+		}
 	}
 	return queue.NewDelivery(&settler{b: b, orig: d}, c)
 }
@@ -199,6 +206,16 @@ func loosen(how string, j queue.Job) queue.Job {
 		}
 	case "keeps ended jobs forever":
 		j.Retention = max(j.Retention, time.Hour)
+	case "drops headers":
+		j.Headers = nil
+	case "accepts oversized headers":
+		size := 0
+		for k, v := range j.Headers {
+			size += len(k) + len(v)
+		}
+		if size > queue.MaxHeaderBytes {
+			j.Headers = nil
+		}
 	}
 	return j
 }

@@ -168,6 +168,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"ManyWorkers", testManyWorkers},
 		{"IDForms", testIDForms},
 		{"Close", testClose},
+		{"Headers", testHeaders},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,6 +75,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -405,6 +406,7 @@ func (q *Queue) sendEnqueue(ctx context.Context, reqs []*enqReq) {
 // appendJobArgs appends a job's part of the enqueue script's ARGV (see
 // enqueueScript); now is the enqueued time in ms.
 func appendJobArgs(args []any, j queue.Job, now int64) []any {
+	hdr := encodeHeaders(j.Headers)
 	var runAt int64
 	if !j.RunAt.IsZero() {
 		runAt = max(j.RunAt.UnixMilli(), 1)
@@ -431,6 +433,9 @@ func appendJobArgs(args []any, j queue.Job, now int64) []any {
 	if j.UniqueKey != "" {
 		n += 2
 	}
+	if hdr != nil {
+		n += 2
+	}
 	args = append(args, j.ID, j.Priority, runAt, j.UniqueKey, ufor, n, j.Type, j.Payload, now)
 	if j.MaxAttempts != queue.DefaultMaxAttempts {
 		args = append(args, "m", j.MaxAttempts)
@@ -447,7 +452,33 @@ func appendJobArgs(args []any, j queue.Job, now int64) []any {
 	if j.UniqueKey != "" {
 		args = append(args, "u", j.UniqueKey)
 	}
+	if hdr != nil {
+		args = append(args, "h", hdr)
+	}
 	return args
+}
+
+// encodeHeaders encodes Job.Headers for the job hash's field h: nil for
+// none, so a job without headers stores no field.
+func encodeHeaders(h map[string]string) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(h) // a map of strings always encodes
+	return b
+}
+
+// decodeHeaders decodes the field h of a job hash; "" (absent, as in jobs
+// stored before headers existed) is nil.
+func decodeHeaders(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var h map[string]string
+	if err := json.Unmarshal([]byte(s), &h); err != nil {
+		return nil, fmt.Errorf("field h: %w", err)
+	}
+	return h, nil
 }
 
 // enqueueResult maps one job's item of the enqueue script's reply.
@@ -667,7 +698,7 @@ func (q *Queue) parseTake(name string, res []any, start time.Time, lease time.Du
 		}
 		return nil, time.Duration(w) * time.Millisecond, nil
 	}
-	if len(res) != 12 {
+	if len(res) != 13 {
 		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed reply of %d items", len(res))
 	}
 	var p parser
@@ -684,6 +715,9 @@ func (q *Queue) parseTake(name string, res []any, start time.Time, lease time.Du
 		Priority:    int(p.int(res[10])),
 	}
 	attempt, token := p.int(res[2]), p.int(res[3])
+	if hs := p.str(res[12]); hs != "" && p.err == nil {
+		j.Headers, p.err = decodeHeaders(hs)
+	}
 	if p.err != nil {
 		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed job %s/%s: %w", name, jobName, p.err)
 	}
@@ -983,6 +1017,12 @@ func parseInfo(id queue.JobID, qn string, h map[string]string) (queue.JobInfo, e
 	info.Attempt = int(p.num(h, "n"))
 	info.LastErr = h["le"]
 	info.Priority = int(p.num(h, "pr"))
+	if hs := h["h"]; hs != "" {
+		var err error
+		if info.Headers, err = decodeHeaders(hs); err != nil {
+			p.fail(err)
+		}
+	}
 	info.EnqueuedAt = p.time(h, "e", true)
 	info.RunAt = p.time(h, "ra", false)
 	info.StartedAt = p.time(h, "sa", false)

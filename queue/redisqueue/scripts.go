@@ -19,6 +19,8 @@ import (
 //	rt retention ms (absent = queue.DefaultRetention)
 //	to timeout ms (absent = 0)
 //	u  unique key    e  enqueued ms   ra run-at ms (scheduled only)
+//	h  headers, a JSON object of strings (absent = none; jobs stored
+//	   before headers existed have none)
 //	st state: s scheduled, r ready, a active, d done, x dead, c canceled
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
@@ -162,7 +164,7 @@ return out
 //	      backoff ms for attempt 1, 2, ... joined by commas
 //
 // Returns {1, name, attempt, token, type, payload, max, retention, timeout,
-// unique key, priority, enqueued ms} or {0, ms until something is due (-1
+// unique key, priority, enqueued ms, headers} or {0, ms until something is due (-1
 // for nothing)}.
 // dequeueBody is the body of dequeueScript and ackDequeueScript: with
 // base, chan, qn and now set, ARGV[BO] the backoffs (ms for attempt 1, 2,
@@ -232,14 +234,14 @@ if not blocked then
     local name = redis.call('LPOP', rk)
     while name do
       local jk = base .. 'j:' .. name
-      local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e')
+      local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e', 'h')
       if h[1] == 'r' then
         local n, k = (tonumber(h[2]) or 0) + 1, (tonumber(h[3]) or 0) + 1
         redis.call('HSET', jk, 'st', 'a', 'sa', now, 'n', n, 'k', k)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), name)
         if tokens then redis.call('HSET', KEYS[3], 'tk', tostring(tokens - 1)) end
-        for i = 4, 10 do if not h[i] then h[i] = '' end end
-        return {1, name, n, k, h[4], h[5], h[6], h[7], h[8], h[9], pri, h[10]}
+        for i = 4, 11 do if not h[i] then h[i] = '' end end
+        return {1, name, n, k, h[4], h[5], h[6], h[7], h[8], h[9], pri, h[10], h[11]}
       end
       name = redis.call('LPOP', rk)
     end
