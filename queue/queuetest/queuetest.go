@@ -169,6 +169,12 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"IDForms", testIDForms},
 		{"Close", testClose},
 		{"Headers", testHeaders},
+		{"InspectCounts", testInspectCounts},
+		{"InspectList", testInspectList},
+		{"InspectListStable", testInspectListStable},
+		{"InspectPause", testInspectPause},
+		{"InspectDead", testInspectDead},
+		{"InspectRaces", testInspectRaces},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
