@@ -362,6 +362,9 @@ func testInspectDead(t *testing.T, q queue.JobQueue, name string) {
 			require.Equal(t, id, d.ID)
 			require.NoError(t, d.Fail(ctx, errors.New("dead")))
 			ids = append(ids, id)
+			if n <= 10 {
+				time.Sleep(2 * time.Millisecond) // distinct times of death
+			}
 		}
 		return ids
 	}

@@ -122,6 +122,9 @@ type Queue struct {
 
 	sub subscriber
 
+	regMu      sync.RWMutex
+	registered map[string]bool // queues this process added to <prefix>queues
+
 	enqMu     sync.Mutex
 	enqGroups map[string]*enqGroup // by queue name, while it has calls in flight
 	enqSends  sync.WaitGroup       // goroutines sending waiting Enqueues; Close waits for them
@@ -174,6 +177,7 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 		single:     single,
 		closed:     make(chan struct{}),
 		enqGroups:  map[string]*enqGroup{},
+		registered: map[string]bool{},
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
 	q.sub.q = q
@@ -245,6 +249,9 @@ func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	}
 	j, id, err := queue.Prepare(j, q.maxPayload)
 	if err != nil {
+		return "", err
+	}
+	if err := q.register(ctx, "enqueue", j.Queue); err != nil {
 		return "", err
 	}
 	r := &enqReq{ctx: ctx, job: j, id: id, now: time.Now().UnixMilli()}
@@ -515,6 +522,13 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 			return nil, fmt.Errorf("job %d: %w", i, err)
 		}
 		prepared[i], ids[i] = pj, id
+	}
+	for i, j := range prepared {
+		if i == 0 || j.Queue != prepared[i-1].Queue {
+			if err := q.register(ctx, "enqueue batch", j.Queue); err != nil {
+				return nil, err
+			}
+		}
 	}
 	// Chunks of the jobs' indexes: by queue, in order, at most
 	// maxScriptJobs each.
@@ -1222,6 +1236,9 @@ func (q *Queue) SetLimits(ctx context.Context, qname string, l queue.Limits) err
 	}
 	if l.Burst == 0 {
 		l.Burst = max(1, int(l.Rate))
+	}
+	if err := q.register(ctx, "set limits", qname); err != nil {
+		return err
 	}
 	k := q.keys(qname)
 	err := setLimitsScript.Run(ctx, q.rdb, []string{k.lim, k.wake},
