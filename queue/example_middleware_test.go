@@ -10,15 +10,6 @@ import (
 	"github.com/scaleout/scaleout/queue"
 )
 
-// requestIDKey is the context key of a request's ID, in the web handler
-// and in the job handler alike.
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
 // A request ID flows from the HTTP handler that enqueued a job to the
 // handler that runs it: the web handler copies it into the job's headers,
 // and a Worker middleware puts it back into the job's context, where the
@@ -26,6 +17,14 @@ func requestID(ctx context.Context) string {
 // traceparent travels the same way (an OpenTelemetry propagator injects
 // into propagation.MapCarrier(job.Headers) and extracts from it).
 func ExampleMiddleware() {
+	// The context key of a request's ID, in the web handler and in the
+	// job handler alike.
+	type requestIDKey struct{}
+	requestID := func(ctx context.Context) string {
+		id, _ := ctx.Value(requestIDKey{}).(string)
+		return id
+	}
+
 	q, err := queue.NewMemory(queue.MemoryConfig{})
 	if err != nil {
 		log.Fatal(err)

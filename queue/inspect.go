@@ -41,10 +41,11 @@ type Inspector interface {
 	// cursor is "" for the first page, then the previous page's Next;
 	// limit is the page size, 0 for DefaultPageSize, at most MaxPageSize.
 	// The cursor is stable: paging on while jobs come and go never skips
-	// a job that stayed in the state throughout, and never lists it twice,
-	// except an active job whose lease was extended between pages (it
-	// moves later, and may be listed again). A bad limit, state or cursor
-	// is ErrInvalidConfig.
+	// a job that stayed in the state throughout, and does not list it
+	// twice, but for an active job whose lease was extended between pages
+	// (it moves later, and may be listed again) and the exceptions an
+	// implementation states. A bad limit, state or cursor is
+	// ErrInvalidConfig.
 	List(ctx context.Context, queue string, state State, cursor string, limit int) (Page, error)
 	// Pause stops every process's Dequeue from leasing the queue's jobs
 	// (Enqueue still stores them; jobs already leased run on) until

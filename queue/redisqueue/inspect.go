@@ -11,32 +11,6 @@ import (
 	"github.com/scaleout/scaleout/queue"
 )
 
-// Queue implements queue.Inspector with bounded work per call: no call
-// scans the keyspace, each runs one script on the queue's own keys (one
-// Cluster slot), and each states its cost below, with N the jobs in the
-// set concerned and P a page. Counts and List first bring the queue up to
-// date as a Dequeue does (at most 200 due jobs and 200 expired leases per
-// call) and drop up to 100 dead jobs whose retention passed.
-//
-//   - Queues: SMEMBERS of <prefix>queues, O(queues). A process adds a
-//     queue to it on its first Enqueue, Pause or SetLimits of the queue
-//     (one SADD per queue per process); queues used only by an older
-//     release's processes are missing until then.
-//   - Counts: O(1) in N: LLEN of the ten ready lists, ZCARD of the
-//     scheduled, active and dead sets, the head of each ready list for
-//     OldestReady. Dead counts the dead set, which also holds, until
-//     listed, jobs that died under an older release and have since
-//     expired.
-//   - List: ready O(C + P), C the position where the cursor's job now is
-//     in its list (LPOS, then LRANGE); scheduled, active and dead
-//     O(log N + P) (ZRANK, or a binary search among the members of the
-//     cursor's score when its job left, then ZRANGE), with an HGETALL per
-//     listed job. A page looks at no more than 10 pages' worth of entries
-//     whose job left the state; the dead set drops them as it goes.
-//   - Pause O(1); Resume O(1), pushing up to 64 wake tokens.
-//   - RequeueAll, DeleteAllDead: O(D log D) over D dead jobs, in scripts
-//     of at most 100 jobs each, so that none holds Redis up for long.
-//   - DeleteDead, Requeue: O(log D).
 var _ queue.Inspector = (*Queue)(nil)
 
 // deadBatch bounds the dead jobs one script of RequeueAll or

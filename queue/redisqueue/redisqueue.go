@@ -12,12 +12,15 @@
 //	<prefix>{q}:sched      zset: scheduled jobs (delays, retries) by run-at ms
 //	<prefix>{q}:active     zset: leased jobs by lease deadline ms
 //	<prefix>{q}:dead       zset: dead jobs by time of death (the newest 100,000)
+//	<prefix>{q}:deadx      zset: the same jobs by the end of their retention, to prune :dead
+//	<prefix>{q}:stat       hash: running totals of acked (d) and canceled (c) jobs
 //	<prefix>{q}:lim        hash: the queue's Limits and its token bucket
 //	<prefix>{q}:wake       list: wake tokens for blocked Dequeues (at most 64)
 //	<prefix>{q}:sl         string: set while a Dequeue may be blocked (expires in 3 s)
 //	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
 //	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
 //	<prefix>ended          pub/sub channel: the ID of every job that ends
+//	<prefix>queues         set: the names of the queues, for Inspector.Queues
 //
 // Ended jobs (done, dead or canceled) expire after their Retention.
 //
@@ -54,6 +57,44 @@
 // progress ends, at most the client's ReadTimeout (Dequeue's BLPOP
 // excepted: see above). A failed Enqueue may have enqueued its job: see
 // the queue package's documentation for retrying it safely with Job.ID.
+//
+// # Inspector
+//
+// Queue implements queue.Inspector with bounded work per call: no call
+// scans the keyspace, each runs one script on the queue's own keys (one
+// Cluster slot), and each states its cost below, with N the jobs in the
+// set concerned and P a page. Counts and List first bring the queue up to
+// date as a Dequeue does (at most 200 due jobs and 200 expired leases per
+// call) and drop up to 100 dead jobs whose retention passed.
+//
+//   - Queues: SMEMBERS of <prefix>queues, O(queues). A process adds a
+//     queue to it on its first Enqueue, Pause or SetLimits of the queue
+//     (one SADD per queue per process); queues used only by an older
+//     release's processes are missing until then.
+//   - Counts: O(1) in N: LLEN of the ten ready lists, ZCARD of the
+//     scheduled, active and dead sets, the head of each ready list for
+//     OldestReady. Dead counts the dead set, which also holds, until
+//     listed, jobs that died under an older release and have since
+//     expired.
+//   - List: ready O(C + P), C the position where the cursor's job now is
+//     in its list (LPOS, then LRANGE); scheduled, active and dead
+//     O(log N + P) (ZRANK, then ZRANGE; when the cursor's job left the
+//     set, a binary search among the T members of its score, O(log N ·
+//     log T)), with an HGETALL per listed job. A page looks at no more than 10 pages' worth of entries
+//     whose job left the state; the dead set drops them as it goes.
+//   - Pause O(1); Resume O(1), pushing up to 64 wake tokens.
+//   - RequeueAll, DeleteAllDead: O(D log D) over D dead jobs, in scripts
+//     of at most 100 jobs each, so that none holds Redis up for long.
+//   - DeleteDead, Requeue: O(log D).
+//
+// A pause is the field p of the queue's limits hash, which the dequeue
+// script already reads: it holds for every process at once and, with
+// Redis persistence, across a restart, and costs Dequeue nothing more.
+// Ready pages are in the order Dequeue takes the jobs; the cursor names
+// the last three jobs of the page in its ready list, and the next page
+// goes on after the first of them still there (jobs only leave a ready
+// list at its head, or by Cancel), so a page lists no job twice unless
+// all three were canceled between pages.
 //
 // # Wait
 //
