@@ -46,6 +46,14 @@ type MemoryConfig struct {
 //   - Ended jobs are forgotten at the end of their Retention exactly as far
 //     as Status, Wait and Cancel see, their memory freed within about a
 //     millisecond after by the next Enqueue.
+//   - Inspector calls hold the Memory's lock while they run, and cost,
+//     with n the queue's jobs in the state concerned: Queues O(q log q)
+//     for q queues (a queue once used is never forgotten); Counts O(1);
+//     List of ready or dead jobs O(n + page), of scheduled or active jobs
+//     O(n log n) (a sort); Pause and Resume O(1); RequeueAll and
+//     DeleteAllDead O(dead), at once; DeleteDead O(1). List's cursors
+//     have no exception to their stability but active jobs extended
+//     between pages.
 type Memory struct {
 	maxPayload int
 	backoff    func(int) time.Duration

@@ -10,16 +10,6 @@ import (
 	"time"
 )
 
-// Memory implements Inspector. Every call holds the Memory's lock while it
-// runs, and costs, with n the queue's jobs in the state concerned:
-//   - Queues: O(q log q) for q queues.
-//   - Counts: O(1), plus dropping expired entries it passes.
-//   - List: ready and dead O(n + page); scheduled and active
-//     O(n log n), a sort.
-//   - Pause, Resume: O(1) (Resume wakes the blocked Dequeues).
-//   - RequeueAll, DeleteAllDead: O(dead), at once.
-//   - DeleteDead: O(1).
-
 // Queues implements Inspector: the queues this Memory has seen, which it
 // never forgets.
 func (m *Memory) Queues(context.Context) ([]string, error) {
