@@ -292,6 +292,9 @@ func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	if err != nil {
 		return "", err
 	}
+	if q.isClosed() {
+		return "", queue.ErrClosed
+	}
 	if err := q.register(ctx, "enqueue", j.Queue); err != nil {
 		return "", err
 	}
