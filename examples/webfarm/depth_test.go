@@ -34,7 +34,7 @@ func TestQueueDepthIsExact(t *testing.T) {
 	}
 	enq(queue.Job{Type: "report", MaxAttempts: 1})
 	require.NoError(t, take().Fail(ctx, queue.Permanent(context.Canceled))) // dead
-	require.NoError(t, q.Cancel(ctx, enq(queue.Job{Type: "report"})))      // canceled
+	require.NoError(t, q.Cancel(ctx, enq(queue.Job{Type: "report"})))       // canceled
 	enq(queue.Job{Type: "report"})
 	_ = take() // running
 	enq(queue.Job{Type: "report", RunAt: time.Now().Add(time.Hour)})
