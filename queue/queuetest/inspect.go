@@ -427,10 +427,13 @@ func testInspectDead(t *testing.T, q queue.JobQueue, name string) {
 	require.NoError(t, err)
 	require.Equal(t, 250, n)
 	require.Equal(t, 250, counts(t, in, name).Ready)
+	var again []queue.JobID
 	for range 250 {
 		d := dequeue(t, q, longLease, name)
+		again = append(again, d.ID)
 		require.NoError(t, d.Fail(ctx, errors.New("dead")))
 	}
+	require.ElementsMatch(t, ids, again, "every dead job was requeued, once")
 	n, err = in.DeleteAllDead(ctx, name)
 	require.NoError(t, err)
 	require.Equal(t, 250, n)
