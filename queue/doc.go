@@ -14,6 +14,8 @@
 //     heartbeat, per-job timeouts, panic recovery and graceful shutdown.
 //   - Scheduler enqueues periodic jobs from cron-like schedules.
 //   - Type[T] gives a job type a Go payload type and a codec.
+//   - Inspector, an optional ability of a queue (Memory and redisqueue
+//     have it): counts, pages of jobs, pause and resume, dead letters.
 //
 // # Delivery
 //
@@ -84,6 +86,48 @@
 // pub/sub and reads the status when it subscribes, so an end that came
 // first is not missed. Ended jobs are kept for their Retention, then
 // forgotten (ErrNotFound).
+//
+// # Headers and middleware
+//
+// Job.Headers carry metadata beside the payload, from the code that
+// enqueues to the handler that runs the job: a W3C traceparent and
+// tracestate, a request ID, a tenant. The queue stores them with the job
+// (redisqueue in the job's hash; jobs stored before headers existed have
+// none) and hands a copy to every delivery, retries and requeues
+// included, and to Status. They are small by rule: keys of 1 to
+// MaxHeaderKey bytes of [A-Za-z0-9._-], case-sensitive, values valid
+// UTF-8, MaxHeaderBytes (8 KiB) of keys and values in all, beyond which
+// Enqueue fails with ErrHeadersTooLarge (a bad key or value is
+// ErrInvalidJob). The map is an OpenTelemetry carrier as it is
+// (propagation.MapCarrier), and propagators write lowercase keys.
+//
+// WorkerConfig.Middleware wraps every handler in functions of type
+// Middleware (func(Handler) Handler), the first outermost, so that what a
+// middleware puts in the context (from the headers: a span, a request ID,
+// a logger) the ones inside it and the handler see. The chain is built
+// once per handler, when Handle registers it, and runs once per delivery,
+// inside the Worker's panic recovery and the job's timeout; jobs of a
+// type with no handler run through it too. What it returns settles the
+// job as a handler's error does. ExampleMiddleware carries a request ID
+// from an HTTP handler to the job's handler.
+//
+// # Inspecting and steering a queue
+//
+// An Inspector (Memory, redisqueue) reports a queue's counts by state
+// (ready, scheduled, active and dead now; running totals of done and
+// canceled jobs; how long the oldest ready job has waited; whether it is
+// paused), lists its ready, scheduled, active or dead jobs page by page
+// with a cursor that skips no job that stayed in its state, pauses and
+// resumes it, and requeues or deletes its dead letters, one or all.
+// Ended jobs are kept only for Status, not indexed, so they are counted
+// as totals and not listed. A paused queue is not leased by any
+// process's Dequeue (on Redis the flag lives with the queue's limits,
+// read by every Dequeue, so it holds across processes and restarts) until
+// Resume, which wakes the blocked Dequeues; Enqueue goes on storing its
+// jobs. Cancel is JobQueue.Cancel. Each implementation states each call's
+// cost: none reads more of the queue than a page and the place where its
+// cursor left off (redisqueue: no keyspace scan, one script on the
+// queue's own keys, O(1) counts, O(log N + page) pages of sorted sets).
 //
 // # Periodic jobs
 //

@@ -12,6 +12,9 @@ var (
 	ErrEnded           = errors.New("queue: job already ended")
 	ErrPayloadTooLarge = errors.New("queue: payload too large")
 	ErrInvalidJob      = errors.New("queue: invalid job")
+	// ErrHeadersTooLarge is what Enqueue returns for a job whose headers
+	// exceed MaxHeaderBytes.
+	ErrHeadersTooLarge = errors.New("queue: headers too large")
 	ErrInvalidConfig   = errors.New("queue: invalid configuration")
 	ErrClosed          = errors.New("queue: closed")
 	// ErrAlreadyRunning is what Worker.Run and Scheduler.Run return at

@@ -62,7 +62,32 @@ type Job struct {
 	// the first job's ID with ErrDuplicate.
 	UniqueKey string
 	UniqueFor time.Duration
+
+	// Headers carry metadata from the code that enqueues to the handler
+	// that runs the job, beside the payload: a W3C traceparent and
+	// tracestate, a request ID, a tenant. The queue stores them with the
+	// job and hands them to every delivery (Delivery.Job.Headers) and to
+	// Status (JobInfo.Headers); Worker middleware reads them. The map is a
+	// propagation carrier as it is (OpenTelemetry's propagation.MapCarrier
+	// is a map[string]string). Keys are case-sensitive, 1 to
+	// MaxHeaderKey bytes of letters, digits and "-_."; lowercase keys
+	// ("traceparent", "request-id") match what propagators write. Values
+	// are valid UTF-8. Keys and values together are at most
+	// MaxHeaderBytes (ErrHeadersTooLarge); a bad key or value is
+	// ErrInvalidJob. An Enqueue answered by an existing job of the same
+	// ID (a retry) keeps the first job's headers.
+	Headers map[string]string
 }
+
+// Bounds of Job.Headers: headers travel with every delivery, so they are
+// for small metadata, not data (which belongs in the payload).
+const (
+	// MaxHeaderBytes bounds the sum of the lengths of a job's header keys
+	// and values.
+	MaxHeaderBytes = 8 << 10
+	// MaxHeaderKey bounds the length of one header key.
+	MaxHeaderKey = 64
+)
 
 // State is where a job is in its life.
 type State string
@@ -91,6 +116,7 @@ type JobInfo struct {
 	Attempt  int    // deliveries so far
 	LastErr  string // the last failure's message (a panic's value, not its stack)
 	Priority int
+	Headers  map[string]string // Job.Headers, nil when it had none
 
 	EnqueuedAt time.Time
 	RunAt      time.Time // next time it may run, for scheduled jobs

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 )
@@ -21,7 +22,7 @@ type MemoryConfig struct {
 
 // Memory is a JobQueue held in this process: for single-process
 // applications and as a fake in tests. It implements JobQueue, Settler,
-// BatchEnqueuer, DeadLetters and Limiter with the semantics their
+// BatchEnqueuer, DeadLetters, Limiter and Inspector with the semantics their
 // documentation gives, and passes queue/queuetest.
 //
 // Memory runs no goroutine of its own: delayed jobs, retries and expired
@@ -45,6 +46,14 @@ type MemoryConfig struct {
 //   - Ended jobs are forgotten at the end of their Retention exactly as far
 //     as Status, Wait and Cancel see, their memory freed within about a
 //     millisecond after by the next Enqueue.
+//   - Inspector calls hold the Memory's lock while they run, and cost,
+//     with n the queue's jobs in the state concerned: Queues O(q log q)
+//     for q queues (a queue once used is never forgotten); Counts O(1);
+//     List of ready or dead jobs O(n + page), of scheduled or active jobs
+//     O(n log n) (a sort); Pause and Resume O(1); RequeueAll and
+//     DeleteAllDead O(dead), at once; DeleteDead O(1). List's cursors
+//     have no exception to their stability but active jobs extended
+//     between pages.
 type Memory struct {
 	maxPayload int
 	backoff    func(int) time.Duration
@@ -56,6 +65,7 @@ type Memory struct {
 	// run, for Close to wait on.
 	timerRuns sync.WaitGroup
 	tokens    uint64 // the last fencing token handed out
+	readySeq  uint64 // the last mjob.readySeq handed out
 	jobs      map[JobID]*mjob
 	queues    map[string]*mqueue
 	// ended holds the ended jobs by Retention, each ring in the order
@@ -103,6 +113,7 @@ var (
 	_ BatchEnqueuer = (*Memory)(nil)
 	_ DeadLetters   = (*Memory)(nil)
 	_ Limiter       = (*Memory)(nil)
+	_ Inspector     = (*Memory)(nil)
 	_ Settler       = (*mjob)(nil)
 )
 
@@ -126,6 +137,8 @@ type mjob struct {
 	endedAt    time.Time
 	leaseUntil time.Time
 	done       chan struct{} // closed when the job ends; made on demand by Wait
+	readyAt    time.Time     // when it last became ready
+	readySeq   uint64        // the order it became ready in, across the Memory
 }
 
 // entry refers to a job in one of the indexes; it is stale when the job's
@@ -147,7 +160,11 @@ type mqueue struct {
 	active int
 	dead   []entry // in the order the jobs died
 	nstale int     // dead entries no longer live
+	ndead  int     // dead jobs (live entries of dead)
 	unique map[string]uniq
+
+	paused                   bool
+	doneTotal, canceledTotal int64
 
 	limits Limits
 	tokens float64
@@ -349,20 +366,24 @@ func (m *Memory) enqueueLocked(j Job, id JobID, now time.Time) (JobID, error) {
 		q.unique[j.UniqueKey] = uniq{id: id, until: now.Add(j.UniqueFor)}
 	}
 	j.Payload = bytes.Clone(j.Payload)
+	j.Headers = maps.Clone(j.Headers)
 	mj := &mjob{m: m, id: id, job: j, q: q, enqueuedAt: now}
 	m.jobs[id] = mj
 	m.tick(q, now)
 	if j.RunAt.After(now) {
 		m.schedule(mj, j.RunAt)
 	} else {
-		m.makeReady(mj)
+		m.makeReady(mj, now)
 	}
 	return id, nil
 }
 
-func (m *Memory) makeReady(j *mjob) {
+func (m *Memory) makeReady(j *mjob, now time.Time) {
 	j.seq++
 	j.state = StateReady
+	j.readyAt = now
+	m.readySeq++
+	j.readySeq = m.readySeq
 	j.q.ready[j.job.Priority].push(entry{j: j, seq: j.seq})
 	j.q.nready++
 	m.wakeOne(j.q)
@@ -412,8 +433,14 @@ func (m *Memory) end(j *mjob, s State, now time.Time) {
 			delete(j.q.unique, k)
 		}
 	}
-	if s == StateDead {
+	switch s {
+	case StateDead:
 		j.q.dead = append(j.q.dead, entry{j: j, seq: j.seq})
+		j.q.ndead++
+	case StateDone:
+		j.q.doneTotal++
+	case StateCanceled:
+		j.q.canceledTotal++
 	}
 	if j.done != nil {
 		close(j.done)
@@ -431,7 +458,7 @@ func (m *Memory) fail(j *mjob, msg string, permanent bool, now time.Time) {
 	if d := m.backoff(j.attempt); d > 0 {
 		m.schedule(j, now.Add(d))
 	} else {
-		m.makeReady(j)
+		m.makeReady(j, now)
 	}
 }
 
@@ -458,6 +485,7 @@ func (m *Memory) forget(now time.Time) {
 				delete(m.jobs, j.id)
 				j.seq++ // drops it from the dead list
 				if j.state == StateDead {
+					j.q.ndead--
 					j.q.compactDead()
 				}
 			}
@@ -478,13 +506,16 @@ func (m *Memory) tick(q *mqueue, now time.Time) {
 		j := q.sched.s[0]
 		m.leave(j)
 		j.runAt = time.Time{}
-		m.makeReady(j)
+		m.makeReady(j, now)
 	}
 }
 
 // allowed reports whether q's limits allow a lease now, and if not only
 // because of its rate, when they will.
 func (q *mqueue) allowed(now time.Time) (ok bool, at time.Time) {
+	if q.paused {
+		return false, time.Time{} // Resume wakes the waiters
+	}
 	l := q.limits
 	if l.Concurrency > 0 && q.active >= l.Concurrency {
 		return false, time.Time{}
@@ -527,6 +558,7 @@ func (m *Memory) take(q *mqueue, lease time.Duration, now time.Time) *Delivery {
 			}
 			job := j.job
 			job.Payload = bytes.Clone(job.Payload)
+			job.Headers = maps.Clone(job.Headers)
 			return NewDelivery(j, Delivery{Job: job, ID: j.id, Attempt: j.attempt, Token: j.token, LeaseUntil: j.leaseUntil})
 		}
 	}
@@ -676,6 +708,7 @@ func (j *mjob) info() JobInfo {
 		Attempt:    j.attempt,
 		LastErr:    j.lastErr,
 		Priority:   j.job.Priority,
+		Headers:    maps.Clone(j.job.Headers),
 		EnqueuedAt: j.enqueuedAt,
 		StartedAt:  j.startedAt,
 		EndedAt:    j.endedAt,
@@ -886,7 +919,7 @@ func (m *Memory) release(hint *mjob, d *Delivery) error {
 	}
 	m.leave(j)
 	j.attempt--
-	m.makeReady(j)
+	m.makeReady(j, now)
 	return nil
 }
 
@@ -919,20 +952,27 @@ func (m *Memory) Dead(_ context.Context, queue string, offset, limit int) ([]Job
 func (m *Memory) Requeue(_ context.Context, id JobID) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	j, err := m.lookup(id, time.Now())
+	now := time.Now()
+	j, err := m.lookup(id, now)
 	if err != nil {
 		return err
 	}
 	if j.state != StateDead {
 		return fmt.Errorf("%w: %s is %s, not dead", ErrNotFound, id, j.state)
 	}
+	m.requeue(j, now)
+	return nil
+}
+
+// requeue makes the dead job j ready with fresh attempts.
+func (m *Memory) requeue(j *mjob, now time.Time) {
 	j.attempt = 0
 	j.endedAt = time.Time{}
 	j.done = nil
 	j.state = "" // not final: leave has nothing to undo
+	j.q.ndead--
 	j.q.compactDead()
-	m.makeReady(j)
-	return nil
+	m.makeReady(j, now)
 }
 
 // SetLimits implements Limiter. Limits take effect at the next Dequeue.

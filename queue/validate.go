@@ -6,6 +6,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"time"
+	"unicode/utf8"
 )
 
 // maxName bounds queue names and caller-chosen job IDs.
@@ -30,8 +31,10 @@ func validName(s string) bool {
 
 // Prepare validates j and fills its defaults, for JobQueue
 // implementations: Queue, ID (a random one unless the caller chose it),
-// MaxAttempts and Retention. maxPayload of 0 means DefaultMaxPayload. Bad
-// input is an error wrapping ErrInvalidJob or ErrPayloadTooLarge.
+// MaxAttempts and Retention; empty Headers become nil (Prepare does not
+// copy them: a queue keeps a copy of its own). maxPayload of 0 means DefaultMaxPayload. Bad
+// input is an error wrapping ErrInvalidJob, ErrPayloadTooLarge or
+// ErrHeadersTooLarge.
 func Prepare(j Job, maxPayload int) (Job, JobID, error) {
 	if maxPayload <= 0 {
 		maxPayload = DefaultMaxPayload
@@ -55,6 +58,12 @@ func Prepare(j Job, maxPayload int) (Job, JobID, error) {
 	case (j.UniqueKey == "") != (j.UniqueFor == 0):
 		return j, "", fmt.Errorf("%w: UniqueKey and UniqueFor go together", ErrInvalidJob)
 	}
+	if err := checkHeaders(j.Headers); err != nil {
+		return j, "", err
+	}
+	if len(j.Headers) == 0 {
+		j.Headers = nil
+	}
 	if j.MaxAttempts == 0 {
 		j.MaxAttempts = DefaultMaxAttempts
 	}
@@ -65,6 +74,39 @@ func Prepare(j Job, maxPayload int) (Job, JobID, error) {
 		j.ID = randomID()
 	}
 	return j, FormatID(j.Queue, j.ID), nil
+}
+
+// checkHeaders validates Job.Headers: see its documentation.
+func checkHeaders(h map[string]string) error {
+	size := 0
+	for k, v := range h {
+		size += len(k) + len(v)
+		if !validHeaderKey(k) {
+			return fmt.Errorf("%w: header key %q: want 1 to %d bytes of [A-Za-z0-9._-]", ErrInvalidJob, k, MaxHeaderKey)
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("%w: header %q: value is not valid UTF-8", ErrInvalidJob, k)
+		}
+	}
+	if size > MaxHeaderBytes {
+		return fmt.Errorf("%w: %d bytes of keys and values, limit %d", ErrHeadersTooLarge, size, MaxHeaderBytes)
+	}
+	return nil
+}
+
+func validHeaderKey(k string) bool {
+	if k == "" || len(k) > MaxHeaderKey {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // randomID returns a job name of 80 bits from crypto/rand: job IDs end

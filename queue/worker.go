@@ -31,6 +31,13 @@ type HandlerFunc func(ctx context.Context, d *Delivery) error
 // Process calls f.
 func (f HandlerFunc) Process(ctx context.Context, d *Delivery) error { return f(ctx, d) }
 
+// Middleware wraps a Handler with behaviour shared by every job: reading
+// Job.Headers into the context (a trace span, a request ID, a tenant),
+// logging, metrics, recovery policies. It is called once per handler, when
+// the handler is registered, not once per job; the Handler it returns runs
+// every delivery of the jobs of that type. See WorkerConfig.Middleware.
+type Middleware func(Handler) Handler
+
 // ResultFunc adapts a function that returns the job's result to Handler:
 // when err is nil, the Worker acknowledges the job with the result
 // (JobInfo.Result). A Handler that wraps it (middleware) must pass on the
@@ -134,6 +141,19 @@ type WorkerConfig struct {
 	// Logger receives dequeue errors, lost leases, failed settlements and
 	// handlers' panics with their stacks; default none.
 	Logger *slog.Logger
+	// Middleware wraps every handler, the first outermost: with
+	// {A, B}, a job runs A, which calls B, which calls the handler, so
+	// what A puts in the context B and the handler see, and A sees what
+	// B and the handler return. The chain is built once per handler, in
+	// Handle (and once, in NewWorker, for jobs of a type with no handler:
+	// they run through the middleware too, into a handler that fails
+	// them permanently with ErrUnknownType). Each job's run of the chain
+	// is inside the Worker's panic recovery and the job's timeout, with
+	// the context the Worker gives the handler (its values, its deadline
+	// and its cancellation by Cancel or a lost lease); a middleware must
+	// pass on that context or one derived from it (see ResultFunc). What
+	// the chain returns settles the job, as a handler's error does.
+	Middleware []Middleware
 }
 
 // settleTimeout bounds each Ack, Fail, Release and Extend call.
@@ -157,7 +177,10 @@ type Worker struct {
 	total   int      // sum of weights
 
 	mu       sync.RWMutex
-	handlers map[string]Handler
+	handlers map[string]Handler // with the middleware applied
+	// unknown runs jobs of a type with no handler: the middleware around
+	// a handler failing them with ErrUnknownType.
+	unknown Handler
 
 	running atomic.Bool
 }
@@ -194,10 +217,23 @@ func NewWorker(q JobQueue, cfg WorkerConfig) (*Worker, error) {
 	case cfg.Heartbeat <= 0 || cfg.Heartbeat >= cfg.Lease:
 		return nil, fmt.Errorf("%w: worker: Heartbeat %v must be in (0, Lease %v)", ErrInvalidConfig, cfg.Heartbeat, cfg.Lease)
 	}
+	for i, mw := range cfg.Middleware {
+		if mw == nil {
+			return nil, fmt.Errorf("%w: worker: Middleware[%d] is nil", ErrInvalidConfig, i)
+		}
+	}
+	cfg.Middleware = slices.Clone(cfg.Middleware)
 	w := &Worker{q: q, cfg: cfg, log: cfg.Logger, handlers: map[string]Handler{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
+	unknown, err := w.chain(HandlerFunc(func(_ context.Context, d *Delivery) error {
+		return Permanent(fmt.Errorf("%w: %q", ErrUnknownType, d.Job.Type))
+	}))
+	if err != nil {
+		return nil, err
+	}
+	w.unknown = unknown
 	for name, weight := range cfg.Queues {
 		if !validName(name) {
 			return nil, fmt.Errorf("%w: worker: queue name %q: want 1 to %d bytes of [A-Za-z0-9._:-]", ErrInvalidConfig, name, maxName)
@@ -217,9 +253,10 @@ func NewWorker(q JobQueue, cfg WorkerConfig) (*Worker, error) {
 	return w, nil
 }
 
-// Handle registers h for jobs of jobType. It may be called while Run
-// runs. An empty type, a nil handler or a type already handled is an
-// error wrapping ErrInvalidConfig.
+// Handle registers h for jobs of jobType, wrapped in the Worker's
+// Middleware. It may be called while Run runs. An empty type, a nil
+// handler, a type already handled or a middleware returning a nil Handler
+// is an error wrapping ErrInvalidConfig.
 func (w *Worker) Handle(jobType string, h Handler) error {
 	if jobType == "" || h == nil {
 		return fmt.Errorf("%w: worker: Handle needs a job type and a handler", ErrInvalidConfig)
@@ -229,8 +266,22 @@ func (w *Worker) Handle(jobType string, h Handler) error {
 	if _, ok := w.handlers[jobType]; ok {
 		return fmt.Errorf("%w: worker: job type %q already has a handler", ErrInvalidConfig, jobType)
 	}
+	h, err := w.chain(h)
+	if err != nil {
+		return err
+	}
 	w.handlers[jobType] = h
 	return nil
+}
+
+// chain wraps h in the middleware, the first outermost.
+func (w *Worker) chain(h Handler) (Handler, error) {
+	for i := len(w.cfg.Middleware) - 1; i >= 0; i-- {
+		if h = w.cfg.Middleware[i](h); h == nil {
+			return nil, fmt.Errorf("%w: worker: Middleware[%d] returned a nil Handler", ErrInvalidConfig, i)
+		}
+	}
+	return h, nil
 }
 
 // HandleFunc registers f for jobs of jobType; see Handle.
@@ -377,13 +428,7 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 
 	h := w.handler(d.Job.Type)
 	if h == nil {
-		sctx, cancel := settle()
-		defer cancel()
-		err := Permanent(fmt.Errorf("%w: %q", ErrUnknownType, d.Job.Type))
-		if ferr := d.Fail(sctx, err); ferr != nil {
-			log.Error("queue: worker: failing a job of unknown type", "err", ferr)
-		}
-		return
+		h = w.unknown
 	}
 
 	timeout := cmp.Or(d.Job.Timeout, w.cfg.JobTimeout)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scaleout/scaleout/examples/webfarm/dashboard"
 	"github.com/scaleout/scaleout/failover"
+	"github.com/scaleout/scaleout/queue"
 	"github.com/scaleout/scaleout/replica"
 )
 
@@ -367,6 +368,23 @@ func (f *farm) poll(ctx context.Context) {
 	}
 }
 
+// queueDepth is the depth of the farm's job queue: its jobs not yet
+// ended (ready, scheduled or running), counted by the queue itself
+// (queue.Inspector), in memory or in Redis. Counting it from the clones'
+// "accepted" and "done" counters was wrong whenever a clone died: its
+// counters died with it while its jobs ran on elsewhere.
+func queueDepth(ctx context.Context, jobs queue.JobQueue) (int64, error) {
+	in, ok := jobs.(queue.Inspector)
+	if !ok {
+		return 0, fmt.Errorf("webfarm: the job queue %T cannot count its jobs", jobs)
+	}
+	c, err := in.Counts(ctx, queue.DefaultQueue)
+	if err != nil {
+		return 0, err
+	}
+	return int64(c.Pending()), nil
+}
+
 // state is the dashboard's snapshot.
 func (f *farm) state(ctx context.Context) dashboard.State {
 	st := dashboard.State{Time: time.Now().UTC(), Public: f.o.addr, Mode: f.b.mode}
@@ -396,7 +414,9 @@ func (f *farm) state(ctx context.Context) dashboard.State {
 	f.mu.Unlock()
 
 	st.Cache = dashboard.CacheStats(int64(hits), int64(misses))
-	st.Queue.Pending = max(0, st.Queue.Accepted-st.Queue.Done)
+	if depth, err := queueDepth(ctx, f.b.jobs); err == nil {
+		st.Queue.Pending = depth
+	}
 	st.Traffic = dashboard.Traffic{OK: f.traffic.ok.Load(), Failed: f.traffic.failed.Load()}
 	for _, s := range topo.Shards {
 		var n int64

@@ -123,6 +123,11 @@ func exercise(t *testing.T, c farmClient, users int) {
 			return err == nil && state == "done"
 		}, 30*time.Second, 50*time.Millisecond, "accepted job %s never finished", id)
 	}
+	// The dashboard's depth is the queue's own count, whichever clone
+	// accepted a job and whichever died: with every accepted job done it
+	// drains to 0 (the periodic precompute job may be running at times).
+	require.Eventually(t, func() bool { return c.state().Queue.Pending == 0 }, 15*time.Second, 50*time.Millisecond,
+		"the dashboard's queue depth never drained once the accepted jobs were done")
 
 	st := c.state()
 	require.Len(t, st.Shards, 3)

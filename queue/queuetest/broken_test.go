@@ -81,6 +81,16 @@ var brokenQueues = map[string]string{
 	"IDs carry a slash":                           "IDForms",
 	"the slash form of an ID is not found":        "IDForms",
 	"Cancel after Close is no error":              "Close",
+	"drops headers":                               "Headers",
+	"accepts oversized headers":                   "Headers",
+	"a retry loses its headers":                   "Headers",
+	"Counts ignores scheduled jobs":               "InspectCounts",
+	"OldestReady is always zero":                  "InspectCounts",
+	"List drops the last job of a page":           "InspectList",
+	"List pages by offset":                        "InspectListStable",
+	"Pause does nothing":                          "InspectPause",
+	"DeleteDead deletes a live job":               "InspectDead",
+	"RequeueAll requeues one job":                 "InspectDead",
 }
 
 // backoff is the retry backoff the kit asks for (within MinBackoff and
@@ -121,6 +131,10 @@ func (b *broken) wrap(d *queue.Delivery) *queue.Delivery {
 		c.Attempt--
 	case "a redelivery keeps its token":
 		c.Token = 1
+	case "a retry loses its headers":
+		if c.Attempt > 1 {
+			c.Job.Headers = nil
+		}
 	}
 	return queue.NewDelivery(&settler{b: b, orig: d}, c)
 }
@@ -199,6 +213,16 @@ func loosen(how string, j queue.Job) queue.Job {
 		}
 	case "keeps ended jobs forever":
 		j.Retention = max(j.Retention, time.Hour)
+	case "drops headers":
+		j.Headers = nil
+	case "accepts oversized headers":
+		size := 0
+		for k, v := range j.Headers {
+			size += len(k) + len(v)
+		}
+		if size > queue.MaxHeaderBytes {
+			j.Headers = nil
+		}
 	}
 	return j
 }
@@ -496,4 +520,88 @@ func TestKitCatchesBrokenQueues(t *testing.T) {
 			kitcheck.Catches(t, "TestBrokenQueueChild", clause, "a queue where "+how, brokenEnv+"="+how)
 		})
 	}
+}
+
+func (b *broken) Counts(ctx context.Context, name string) (queue.QueueCounts, error) {
+	c, err := b.Memory.Counts(ctx, name)
+	switch b.how {
+	case "Counts ignores scheduled jobs":
+		c.Scheduled = 0
+	case "OldestReady is always zero":
+		c.OldestReady = 0
+	}
+	return c, err
+}
+
+func (b *broken) List(ctx context.Context, name string, state queue.State, cursor string, limit int) (queue.Page, error) {
+	switch b.how {
+	case "List drops the last job of a page":
+		p, err := b.Memory.List(ctx, name, state, cursor, limit)
+		if len(p.Jobs) > 1 && p.Next != "" {
+			p.Jobs = p.Jobs[:len(p.Jobs)-1]
+		}
+		return p, err
+	case "List pages by offset":
+		return b.listByOffset(ctx, name, state, cursor, limit)
+	}
+	return b.Memory.List(ctx, name, state, cursor, limit)
+}
+
+// listByOffset pages by position, as LRANGE or LIMIT offset would: right
+// while nothing moves, wrong when jobs come and go between pages.
+func (b *broken) listByOffset(ctx context.Context, name string, state queue.State, cursor string, limit int) (queue.Page, error) {
+	offset := 0
+	if cursor != "" {
+		if _, err := fmt.Sscan(cursor, &offset); err != nil {
+			return queue.Page{}, fmt.Errorf("%w: cursor", queue.ErrInvalidConfig)
+		}
+	}
+	if limit == 0 {
+		limit = queue.DefaultPageSize
+	}
+	var all []queue.JobInfo
+	next := ""
+	for {
+		p, err := b.Memory.List(ctx, name, state, next, queue.MaxPageSize)
+		if err != nil {
+			return queue.Page{}, err
+		}
+		all = append(all, p.Jobs...)
+		if next = p.Next; next == "" {
+			break
+		}
+	}
+	all = all[min(offset, len(all)):]
+	page := queue.Page{Jobs: all[:min(limit, len(all))]}
+	if len(all) > limit {
+		page.Next = fmt.Sprint(offset + limit)
+	}
+	return page, nil
+}
+
+func (b *broken) Pause(ctx context.Context, name string) error {
+	if b.how == "Pause does nothing" {
+		return nil
+	}
+	return b.Memory.Pause(ctx, name)
+}
+
+func (b *broken) DeleteDead(ctx context.Context, id queue.JobID) error {
+	if b.how == "DeleteDead deletes a live job" {
+		if in, err := b.Memory.Status(ctx, id); err == nil && !in.State.Final() {
+			return b.Memory.Cancel(ctx, id)
+		}
+	}
+	return b.Memory.DeleteDead(ctx, id)
+}
+
+func (b *broken) RequeueAll(ctx context.Context, name string) (int, error) {
+	if b.how == "RequeueAll requeues one job" {
+		dead, err := b.Memory.Dead(ctx, name, 0, 1)
+		if err != nil || len(dead) == 0 {
+			return 0, err
+		}
+		return 1, b.Memory.Requeue(ctx, dead[0].ID)
+	}
+	return b.Memory.RequeueAll(ctx, name)
 }

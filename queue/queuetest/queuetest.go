@@ -3,8 +3,8 @@
 // other queues can run on their own.
 //
 // Run checks the JobQueue and Settler contract and, when the queue also
-// implements them, the queue.BatchEnqueuer, queue.DeadLetters and
-// queue.Limiter contracts:
+// implements them, the queue.BatchEnqueuer, queue.DeadLetters,
+// queue.Limiter and queue.Inspector contracts:
 //
 //   - Enqueue then Dequeue then Ack round-trips the job (Queue, Type,
 //     Payload of all 256 byte values, Priority) and keeps the result;
@@ -67,6 +67,36 @@
 //     delivery's Ack, Fail, Extend and Release, and EnqueueBatch, Dead,
 //     Requeue, SetLimits, AckAndDequeue where implemented) fails with
 //     queue.ErrClosed.
+//   - Headers: Job.Headers reach every delivery (the first, a retry, a
+//     requeued dead letter) and Status, copied both ways (a caller's or a
+//     handler's change to its map changes nothing in the queue); none for
+//     a job without; the largest (queue.MaxHeaderBytes) pass, one byte
+//     more, or many small ones over it, is queue.ErrHeadersTooLarge; bad
+//     keys (empty, a space, a colon, too long) and non-UTF-8 values are
+//     queue.ErrInvalidJob, and enqueue nothing; EnqueueBatch carries them.
+//   - Inspector, when implemented: Counts reports each state exactly
+//     (ready, scheduled, active, dead, the done and canceled totals,
+//     OldestReady within the time the oldest ready job waited), follows
+//     due jobs to ready and expired leases to their retry, and Queues
+//     lists the queue, sorted. List pages each state in its documented
+//     order with any page size up to queue.MaxPageSize (every page but the
+//     last full), carries the jobs' information, refuses ended states, bad
+//     sizes and bad cursors (queue.ErrInvalidConfig), and, while jobs are
+//     taken, canceled and enqueued between pages, never skips a ready or
+//     scheduled job that stayed so nor lists one twice. Pause stops
+//     Dequeue and AckAndDequeue from leasing the queue's jobs (not
+//     another queue's, not Enqueue), Resume wakes a blocked Dequeue
+//     within 1 s. DeleteDead removes a dead job for Status, Dead, List
+//     and Counts and refuses (queue.ErrNotFound) a job that is not dead;
+//     RequeueAll requeues every dead job, oldest death first, with fresh
+//     attempts, beyond any batch size; DeleteAllDead deletes them all.
+//     Races: jobs enqueued after Pause returned are not leased while
+//     paused by workers already dequeuing, and all run after Resume;
+//     RequeueAll twice at once and Requeue, against workers killing the
+//     jobs again, run each job exactly once per requeue; a dead job
+//     requeued and leased is not deleted (its worker's Ack succeeds),
+//     and against workers every dead job is either deleted (and never
+//     ran) or ran and acked.
 //   - Many concurrent producers and consumers (run the kit with -race):
 //     every job is delivered and acked exactly once when no lease expires;
 //     no delivery for 5 s after the last Enqueue, with jobs unacked, is a
@@ -168,6 +198,13 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"ManyWorkers", testManyWorkers},
 		{"IDForms", testIDForms},
 		{"Close", testClose},
+		{"Headers", testHeaders},
+		{"InspectCounts", testInspectCounts},
+		{"InspectList", testInspectList},
+		{"InspectListStable", testInspectListStable},
+		{"InspectPause", testInspectPause},
+		{"InspectDead", testInspectDead},
+		{"InspectRaces", testInspectRaces},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,15 +27,21 @@ import (
 // The process fault tests run this test binary as a worker process that
 // they kill or pause; the child finds its orders in these variables.
 const (
-	childMode   = "SCALEOUT_QUEUE_CHILD" // "hang" or "late-ack"
+	childMode   = "SCALEOUT_QUEUE_CHILD" // "hang", "late-ack" or "worker"
 	childAddr   = "SCALEOUT_QUEUE_ADDR"
 	childPrefix = "SCALEOUT_QUEUE_PREFIX"
 )
 
 func startChild(t *testing.T, mode, prefix string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
+	return startChildAt(t, mode, testenv.RedisAddr(t), prefix)
+}
+
+// startChildAt starts a child on the Redis at addr.
+func startChildAt(t *testing.T, mode, addr, prefix string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestQueueChild$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), childMode+"="+mode, childAddr+"="+testenv.RedisAddr(t), childPrefix+"="+prefix)
+	cmd.Env = append(os.Environ(), childMode+"="+mode, childAddr+"="+addr, childPrefix+"="+prefix)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -173,5 +179,12 @@ func TestQueueChild(t *testing.T) {
 		if !errors.Is(err, queue.ErrLeaseLost) {
 			t.Fatalf("late ack = %v, want ErrLeaseLost", err)
 		}
+	case "worker": // a real Worker on queue "pq", telling each job it runs, until killed
+		w, err := queue.NewWorker(q, queue.WorkerConfig{Queues: map[string]int{"pq": 1}, Concurrency: 4})
+		require.NoError(t, err)
+		require.NoError(t, w.HandleFunc("p", func(ctx context.Context, d *queue.Delivery) error {
+			return c.RPush(ctx, prefix+"ran", string(d.ID)).Err()
+		}))
+		_ = w.Run(ctx)
 	}
 }

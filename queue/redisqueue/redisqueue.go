@@ -12,12 +12,15 @@
 //	<prefix>{q}:sched      zset: scheduled jobs (delays, retries) by run-at ms
 //	<prefix>{q}:active     zset: leased jobs by lease deadline ms
 //	<prefix>{q}:dead       zset: dead jobs by time of death (the newest 100,000)
+//	<prefix>{q}:deadx      zset: the same jobs by the end of their retention, to prune :dead
+//	<prefix>{q}:stat       hash: running totals of acked (d) and canceled (c) jobs
 //	<prefix>{q}:lim        hash: the queue's Limits and its token bucket
 //	<prefix>{q}:wake       list: wake tokens for blocked Dequeues (at most 64)
 //	<prefix>{q}:sl         string: set while a Dequeue may be blocked (expires in 3 s)
 //	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
 //	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
 //	<prefix>ended          pub/sub channel: the ID of every job that ends
+//	<prefix>queues         set: the names of the queues, for Inspector.Queues
 //
 // Ended jobs (done, dead or canceled) expire after their Retention.
 //
@@ -55,6 +58,44 @@
 // excepted: see above). A failed Enqueue may have enqueued its job: see
 // the queue package's documentation for retrying it safely with Job.ID.
 //
+// # Inspector
+//
+// Queue implements queue.Inspector with bounded work per call: no call
+// scans the keyspace, each runs one script on the queue's own keys (one
+// Cluster slot), and each states its cost below, with N the jobs in the
+// set concerned and P a page. Counts and List first bring the queue up to
+// date as a Dequeue does (at most 200 due jobs and 200 expired leases per
+// call) and drop up to 100 dead jobs whose retention passed.
+//
+//   - Queues: SMEMBERS of <prefix>queues, O(queues). A process adds a
+//     queue to it on its first Enqueue, Pause or SetLimits of the queue
+//     (one SADD per queue per process); queues used only by an older
+//     release's processes are missing until then.
+//   - Counts: O(1) in N: LLEN of the ten ready lists, ZCARD of the
+//     scheduled, active and dead sets, the head of each ready list for
+//     OldestReady. Dead counts the dead set, which also holds, until
+//     listed, jobs that died under an older release and have since
+//     expired.
+//   - List: ready O(C + P), C the position where the cursor's job now is
+//     in its list (LPOS, then LRANGE); scheduled, active and dead
+//     O(log N + P) (ZRANK, then ZRANGE; when the cursor's job left the
+//     set, a binary search among the T members of its score, O(log N ·
+//     log T)), with an HGETALL per listed job. A page looks at no more than 10 pages' worth of entries
+//     whose job left the state; the dead set drops them as it goes.
+//   - Pause O(1); Resume O(1), pushing up to 64 wake tokens.
+//   - RequeueAll, DeleteAllDead: O(D log D) over D dead jobs, in scripts
+//     of at most 100 jobs each, so that none holds Redis up for long.
+//   - DeleteDead, Requeue: O(log D).
+//
+// A pause is the field p of the queue's limits hash, which the dequeue
+// script already reads: it holds for every process at once and, with
+// Redis persistence, across a restart, and costs Dequeue nothing more.
+// Ready pages are in the order Dequeue takes the jobs; the cursor names
+// the last three jobs of the page in its ready list, and the next page
+// goes on after the first of them still there (jobs only leave a ready
+// list at its head, or by Cancel), so a page lists no job twice unless
+// all three were canceled between pages.
+//
 // # Wait
 //
 // A Queue subscribes to <prefix>ended once, on first use of Wait, and fans
@@ -75,6 +116,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -120,6 +162,9 @@ type Queue struct {
 	closeStop context.CancelFunc
 
 	sub subscriber
+
+	regMu      sync.RWMutex
+	registered map[string]bool // queues this process added to <prefix>queues
 
 	enqMu     sync.Mutex
 	enqGroups map[string]*enqGroup // by queue name, while it has calls in flight
@@ -173,6 +218,7 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 		single:     single,
 		closed:     make(chan struct{}),
 		enqGroups:  map[string]*enqGroup{},
+		registered: map[string]bool{},
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
 	q.sub.q = q
@@ -244,6 +290,12 @@ func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	}
 	j, id, err := queue.Prepare(j, q.maxPayload)
 	if err != nil {
+		return "", err
+	}
+	if q.isClosed() {
+		return "", queue.ErrClosed
+	}
+	if err := q.register(ctx, "enqueue", j.Queue); err != nil {
 		return "", err
 	}
 	r := &enqReq{ctx: ctx, job: j, id: id, now: time.Now().UnixMilli()}
@@ -405,6 +457,7 @@ func (q *Queue) sendEnqueue(ctx context.Context, reqs []*enqReq) {
 // appendJobArgs appends a job's part of the enqueue script's ARGV (see
 // enqueueScript); now is the enqueued time in ms.
 func appendJobArgs(args []any, j queue.Job, now int64) []any {
+	hdr := encodeHeaders(j.Headers)
 	var runAt int64
 	if !j.RunAt.IsZero() {
 		runAt = max(j.RunAt.UnixMilli(), 1)
@@ -431,6 +484,9 @@ func appendJobArgs(args []any, j queue.Job, now int64) []any {
 	if j.UniqueKey != "" {
 		n += 2
 	}
+	if hdr != nil {
+		n += 2
+	}
 	args = append(args, j.ID, j.Priority, runAt, j.UniqueKey, ufor, n, j.Type, j.Payload, now)
 	if j.MaxAttempts != queue.DefaultMaxAttempts {
 		args = append(args, "m", j.MaxAttempts)
@@ -447,7 +503,33 @@ func appendJobArgs(args []any, j queue.Job, now int64) []any {
 	if j.UniqueKey != "" {
 		args = append(args, "u", j.UniqueKey)
 	}
+	if hdr != nil {
+		args = append(args, "h", hdr)
+	}
 	return args
+}
+
+// encodeHeaders encodes Job.Headers for the job hash's field h: nil for
+// none, so a job without headers stores no field.
+func encodeHeaders(h map[string]string) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(h) // a map of strings always encodes
+	return b
+}
+
+// decodeHeaders decodes the field h of a job hash; "" (absent, as in jobs
+// stored before headers existed) is nil.
+func decodeHeaders(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var h map[string]string
+	if err := json.Unmarshal([]byte(s), &h); err != nil {
+		return nil, fmt.Errorf("field h: %w", err)
+	}
+	return h, nil
 }
 
 // enqueueResult maps one job's item of the enqueue script's reply.
@@ -484,6 +566,13 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 			return nil, fmt.Errorf("job %d: %w", i, err)
 		}
 		prepared[i], ids[i] = pj, id
+	}
+	for i, j := range prepared {
+		if i == 0 || j.Queue != prepared[i-1].Queue {
+			if err := q.register(ctx, "enqueue batch", j.Queue); err != nil {
+				return nil, err
+			}
+		}
 	}
 	// Chunks of the jobs' indexes: by queue, in order, at most
 	// maxScriptJobs each.
@@ -667,7 +756,7 @@ func (q *Queue) parseTake(name string, res []any, start time.Time, lease time.Du
 		}
 		return nil, time.Duration(w) * time.Millisecond, nil
 	}
-	if len(res) != 12 {
+	if len(res) != 13 {
 		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed reply of %d items", len(res))
 	}
 	var p parser
@@ -684,6 +773,9 @@ func (q *Queue) parseTake(name string, res []any, start time.Time, lease time.Du
 		Priority:    int(p.int(res[10])),
 	}
 	attempt, token := p.int(res[2]), p.int(res[3])
+	if hs := p.str(res[12]); hs != "" && p.err == nil {
+		j.Headers, p.err = decodeHeaders(hs)
+	}
 	if p.err != nil {
 		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed job %s/%s: %w", name, jobName, p.err)
 	}
@@ -983,6 +1075,12 @@ func parseInfo(id queue.JobID, qn string, h map[string]string) (queue.JobInfo, e
 	info.Attempt = int(p.num(h, "n"))
 	info.LastErr = h["le"]
 	info.Priority = int(p.num(h, "pr"))
+	if hs := h["h"]; hs != "" {
+		var err error
+		if info.Headers, err = decodeHeaders(hs); err != nil {
+			p.fail(err)
+		}
+	}
 	info.EnqueuedAt = p.time(h, "e", true)
 	info.RunAt = p.time(h, "ra", false)
 	info.StartedAt = p.time(h, "sa", false)
@@ -1182,6 +1280,9 @@ func (q *Queue) SetLimits(ctx context.Context, qname string, l queue.Limits) err
 	}
 	if l.Burst == 0 {
 		l.Burst = max(1, int(l.Rate))
+	}
+	if err := q.register(ctx, "set limits", qname); err != nil {
+		return err
 	}
 	k := q.keys(qname)
 	err := setLimitsScript.Run(ctx, q.rdb, []string{k.lim, k.wake},

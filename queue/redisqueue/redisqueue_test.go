@@ -159,7 +159,8 @@ func TestKeyLayout(t *testing.T) {
 	keys, err := rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
 	sort.Strings(keys)
-	require.Equal(t, []string{p + "{kq}:j:one", p + "{kq}:r3"}, keys) // no sleepers: no wake token
+	// The queue is in the list of queues; no sleepers: no wake token.
+	require.Equal(t, []string{p + "queues", p + "{kq}:j:one", p + "{kq}:r3"}, keys)
 	d, err := q.Dequeue(ctx, []string{"kq"}, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, d.Ack(ctx, []byte("ok")))
@@ -168,13 +169,14 @@ func TestKeyLayout(t *testing.T) {
 	require.Greater(t, ttl, 23*time.Hour)
 	keys, err = rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
-	require.Subset(t, []string{p + "{kq}:j:one", p + "{kq}:wake"}, keys) // a wake token may remain
+	// The running total of acked jobs; a wake token may remain.
+	require.Subset(t, []string{p + "queues", p + "{kq}:j:one", p + "{kq}:stat", p + "{kq}:wake"}, keys)
 	_, err = q.Dequeue(ctxTimeout(t, 10*time.Millisecond), []string{"kq"}, time.Minute)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	keys, err = rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
 	sort.Strings(keys)
-	require.Equal(t, []string{p + "{kq}:j:one", p + "{kq}:sl"}, keys) // the sleepers mark expires
+	require.Equal(t, []string{p + "queues", p + "{kq}:j:one", p + "{kq}:sl", p + "{kq}:stat"}, keys) // the sleepers mark expires
 	sl, err := rdb.PTTL(ctx, p+"{kq}:sl").Result()
 	require.NoError(t, err)
 	require.Greater(t, sl, time.Duration(0))

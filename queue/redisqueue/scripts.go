@@ -19,6 +19,8 @@ import (
 //	rt retention ms (absent = queue.DefaultRetention)
 //	to timeout ms (absent = 0)
 //	u  unique key    e  enqueued ms   ra run-at ms (scheduled only)
+//	h  headers, a JSON object of strings (absent = none; jobs stored
+//	   before headers existed have none)
 //	st state: s scheduled, r ready, a active, d done, x dead, c canceled
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
@@ -53,8 +55,8 @@ end
 local function wake(wk)
   if redis.call('LLEN', wk) < 64 then redis.call('RPUSH', wk, '1') end
 end
-local function ready(base, jk, name, wk)
-  redis.call('HSET', jk, 'st', 'r')
+local function ready(base, jk, name, wk, now)
+  redis.call('HSET', jk, 'st', 'r', 'rs', now)
   redis.call('HDEL', jk, 'ra')
   redis.call('RPUSH', base .. 'r' .. (redis.call('HGET', jk, 'pr') or '0'), name)
   wake(wk)
@@ -72,14 +74,38 @@ local function finish(base, jk, name, st, now, chan, id)
   redis.call('HDEL', jk, 'ra')
   local h = redis.call('HMGET', jk, 'u', 'rt')
   unique_done(base, name, h[1])
-  local rt = tonumber(h[2]) or DEF_RT
-  redis.call('PEXPIRE', jk, math.max(rt, 1))
+  local rt = math.max(tonumber(h[2]) or DEF_RT, 1)
+  redis.call('PEXPIRE', jk, rt)
   if st == 'x' then
     local dk = base .. 'dead'
     redis.call('ZADD', dk, now, name)
+    redis.call('ZADD', base .. 'deadx', now + rt, name)
     redis.call('ZREMRANGEBYRANK', dk, 0, -100001)
+  elseif st == 'c' then
+    redis.call('HINCRBY', base .. 'stat', 'c', 1)
   end
   redis.call('PUBLISH', chan, id)
+end
+-- prune_dead drops from the dead set up to n jobs whose retention has
+-- passed (by the deadx index), so that its size counts the dead jobs.
+local function prune_dead(base, now, n)
+  local dx = base .. 'deadx'
+  local exp = redis.call('ZRANGEBYSCORE', dx, '-inf', now, 'LIMIT', 0, n)
+  for _, name in ipairs(exp) do
+    if redis.call('HGET', base .. 'j:' .. name, 'st') ~= 'x' then
+      redis.call('ZREM', dx, name)
+      redis.call('ZREM', base .. 'dead', name)
+    end
+  end
+end
+-- requeue makes the dead job name ready with fresh attempts.
+local function requeue(base, jk, name, wk, now)
+  redis.call('ZREM', base .. 'dead', name)
+  redis.call('ZREM', base .. 'deadx', name)
+  redis.call('PERSIST', jk)
+  redis.call('HSET', jk, 'n', 0)
+  redis.call('HDEL', jk, 'ed')
+  ready(base, jk, name, wk, now)
 end
 -- wake_limited pushes a wake token when the queue has a concurrency bound,
 -- since a lease just ended may let a blocked worker take a job.
@@ -162,17 +188,23 @@ return out
 //	      backoff ms for attempt 1, 2, ... joined by commas
 //
 // Returns {1, name, attempt, token, type, payload, max, retention, timeout,
-// unique key, priority, enqueued ms} or {0, ms until something is due (-1
+// unique key, priority, enqueued ms, headers} or {0, ms until something is due (-1
 // for nothing)}.
 // dequeueBody is the body of dequeueScript and ackDequeueScript: with
 // base, chan, qn and now set, ARGV[BO] the backoffs (ms for attempt 1, 2,
 // ... joined by commas) and ACKED whether a lease just ended.
-var dequeueBody = `-- (a) due scheduled jobs become ready
+var dequeueBody = tickBody + leaseBody
+
+// tickBody brings a queue up to date: due scheduled jobs become ready and
+// expired leases count as failed attempts. It needs base, chan, qn, now
+// and ARGV[BO] set, and KEYS: scheduled zset, active zset, limits hash,
+// wake list.
+var tickBody = `-- (a) due scheduled jobs become ready
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 200)
 for _, name in ipairs(due) do
   redis.call('ZREM', KEYS[1], name)
   local jk = base .. 'j:' .. name
-  if redis.call('HGET', jk, 'st') == 's' then ready(base, jk, name, KEYS[4]) end
+  if redis.call('HGET', jk, 'st') == 's' then ready(base, jk, name, KEYS[4], now) end
 end
 -- (b) expired leases count as failed attempts
 local bs = nil
@@ -197,19 +229,23 @@ for _, name in ipairs(exp) do
         redis.call('HSET', jk, 'st', 's', 'ra', now + b)
         redis.call('ZADD', KEYS[1], now + b, name)
       else
-        ready(base, jk, name, KEYS[4])
+        ready(base, jk, name, KEYS[4], now)
       end
     end
   end
 end
-if ARGV[2] == '0' then return {0, -1} end -- a tick: no lease
+`
+
+// leaseBody is the part of dequeueBody after tickBody: a lease.
+var leaseBody = `if ARGV[2] == '0' then return {0, -1} end -- a tick: no lease
 -- (c) limits
 local blocked, wait = false, -1
-local lim = redis.call('HMGET', KEYS[3], 'c', 'r', 'b', 'tk', 'ts')
+local lim = redis.call('HMGET', KEYS[3], 'c', 'r', 'b', 'tk', 'ts', 'p')
 local c, rate, tokens = tonumber(lim[1]), tonumber(lim[2]), nil
+if lim[6] then blocked = true end -- paused: Resume pushes wake tokens
 -- A lease just ended may let a blocked worker take a job.
 if ACKED and lim[1] then wake(KEYS[4]) end
-if c and c > 0 and redis.call('ZCARD', KEYS[2]) >= c then blocked = true end
+if not blocked and c and c > 0 and redis.call('ZCARD', KEYS[2]) >= c then blocked = true end
 if not blocked and rate and rate > 0 then
   local burst = tonumber(lim[3]) or math.max(1, math.floor(rate))
   tokens = tonumber(lim[4]) or burst
@@ -232,14 +268,14 @@ if not blocked then
     local name = redis.call('LPOP', rk)
     while name do
       local jk = base .. 'j:' .. name
-      local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e')
+      local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e', 'h')
       if h[1] == 'r' then
         local n, k = (tonumber(h[2]) or 0) + 1, (tonumber(h[3]) or 0) + 1
         redis.call('HSET', jk, 'st', 'a', 'sa', now, 'n', n, 'k', k)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), name)
         if tokens then redis.call('HSET', KEYS[3], 'tk', tostring(tokens - 1)) end
-        for i = 4, 10 do if not h[i] then h[i] = '' end end
-        return {1, name, n, k, h[4], h[5], h[6], h[7], h[8], h[9], pri, h[10]}
+        for i = 4, 11 do if not h[i] then h[i] = '' end end
+        return {1, name, n, k, h[4], h[5], h[6], h[7], h[8], h[9], pri, h[10], h[11]}
       end
       name = redis.call('LPOP', rk)
     end
@@ -288,6 +324,7 @@ if h[6] ~= ARGV[10] then
   if not dl or tonumber(dl) < now then return {-1} end
   redis.call('ZREM', KEYS[2], name)
   redis.call('HSET', jk, 'r', ARGV[7], 'st', 'd', 'ed', now, 'sn', ARGV[10])
+  redis.call('HINCRBY', base .. 'stat', 'd', 1)
   if h[5] then redis.call('HDEL', jk, 'le') end
   unique_done(base, name, h[3])
   redis.call('PEXPIRE', jk, math.max(tonumber(h[4]) or DEF_RT, 1))
@@ -308,6 +345,7 @@ local dl = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if not dl or tonumber(dl) < now then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], 'r', ARGV[4], 'st', 'd', 'ed', now, 'sn', ARGV[7])
+redis.call('HINCRBY', ARGV[1] .. 'stat', 'd', 1)
 if h[5] then redis.call('HDEL', KEYS[1], 'le') end
 unique_done(ARGV[1], ARGV[2], h[3])
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(h[4]) or DEF_RT, 1))
@@ -335,7 +373,7 @@ else
     redis.call('HSET', KEYS[1], 'st', 's', 'ra', now + b)
     redis.call('ZADD', KEYS[3], now + b, ARGV[2])
   else
-    ready(ARGV[1], KEYS[1], ARGV[2], KEYS[5])
+    ready(ARGV[1], KEYS[1], ARGV[2], KEYS[5], now)
   end
 end
 wake_limited(KEYS[4], KEYS[5])
@@ -367,7 +405,7 @@ if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'n', -1)
 redis.call('HSET', KEYS[1], 'sn', ARGV[4])
-ready(ARGV[1], KEYS[1], ARGV[2], KEYS[3])
+ready(ARGV[1], KEYS[1], ARGV[2], KEYS[3], now_ms())
 return 1
 `)
 
@@ -402,10 +440,6 @@ return 1
 // Returns 1, or 2 when there is no such dead job.
 var requeueScript = redis.NewScript(luaLib + `
 if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 2 end
-redis.call('ZREM', ARGV[1] .. 'dead', ARGV[2])
-redis.call('PERSIST', KEYS[1])
-redis.call('HSET', KEYS[1], 'n', 0)
-redis.call('HDEL', KEYS[1], 'ed')
-ready(ARGV[1], KEYS[1], ARGV[2], KEYS[2])
+requeue(ARGV[1], KEYS[1], ARGV[2], KEYS[2], now_ms())
 return 1
 `)
