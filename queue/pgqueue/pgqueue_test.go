@@ -66,3 +66,16 @@ func TestConformance(t *testing.T) {
 		return newQueue(t, db, prefix, pgqueue.Config{}, false)
 	})
 }
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func status(t testing.TB, q *pgqueue.Queue, id queue.JobID) queue.JobInfo {
+	t.Helper()
+	in, err := q.Status(context.Background(), id)
+	require.NoError(t, err)
+	return in
+}

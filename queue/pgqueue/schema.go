@@ -172,7 +172,7 @@ DECLARE
 	ex record;
 	holder text;
 	ts timestamptz := clock_timestamp();
-	at timestamptz := greatest(p_run_at, clock_timestamp());
+	at timestamptz := greatest(p_run_at, ts);
 BEGIN
 	SELECT j.type, j.payload INTO ex FROM {p}jobs j
 		WHERE j.queue = p_queue AND j.name = p_name AND (j.expires_at IS NULL OR j.expires_at > ts);
