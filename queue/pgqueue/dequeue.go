@@ -37,6 +37,7 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 	}
 	w := l.addReady(queues)
 	defer l.removeReady(queues, w)
+	l.awaitUp(ctx)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {

@@ -23,6 +23,11 @@ type listener struct {
 	q  *Queue
 	wg sync.WaitGroup
 
+	// up is closed once the listener first listens (or found it cannot):
+	// a caller that waits for it misses no notification sent after.
+	up     chan struct{}
+	upOnce sync.Once
+
 	mu    sync.Mutex
 	ready map[string]map[*waiter]struct{}
 	ended map[queue.JobID]map[*waiter]struct{}
@@ -53,11 +58,29 @@ func (q *Queue) listener() *listener {
 		return nil
 	}
 	if q.lis == nil {
-		l := &listener{q: q, ready: map[string]map[*waiter]struct{}{}, ended: map[queue.JobID]map[*waiter]struct{}{}}
+		l := &listener{q: q, up: make(chan struct{}), ready: map[string]map[*waiter]struct{}{}, ended: map[queue.JobID]map[*waiter]struct{}{}}
 		q.lis = l
 		l.wg.Go(l.run)
 	}
 	return q.lis
+}
+
+// awaitUp waits until the listener first listens, at most the poll
+// interval (the database may be down: then the caller polls).
+func (l *listener) awaitUp(ctx context.Context) {
+	select {
+	case <-l.up:
+		return
+	default:
+	}
+	t := time.NewTimer(l.q.poll)
+	defer t.Stop()
+	select {
+	case <-l.up:
+	case <-t.C:
+	case <-ctx.Done():
+	case <-l.q.closedCh:
+	}
 }
 
 func (l *listener) addReady(queues []string) *waiter {
@@ -150,6 +173,7 @@ func (l *listener) run() {
 	for ctx.Err() == nil {
 		heard, err := l.listenOnce(ctx)
 		if errors.Is(err, errNotPgx) || ctx.Err() != nil {
+			l.upOnce.Do(func() { close(l.up) })
 			return
 		}
 		if heard {
@@ -188,6 +212,7 @@ func (l *listener) listenOnce(ctx context.Context) (heard bool, err error) {
 			}
 		}
 		heard = true
+		l.upOnce.Do(func() { close(l.up) })
 		// Whatever was notified before now was lost: look again.
 		l.wakeAll()
 		for {

@@ -129,6 +129,7 @@ func (q *Queue) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error)
 	}
 	w := l.addEnded(id)
 	defer l.removeEnded(id, w)
+	l.awaitUp(ctx)
 	if _, err := q.db.ExecContext(ctx, q.sql(`UPDATE {p}jobs SET awaited = true WHERE queue = $1 AND name = $2 AND state IN (0, 1) AND NOT awaited`), qn, name); err != nil {
 		return queue.JobInfo{}, dbErr(ctx, "wait", err)
 	}
