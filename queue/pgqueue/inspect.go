@@ -3,7 +3,6 @@ package pgqueue
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -399,4 +398,3 @@ func (q *Queue) DeleteDead(ctx context.Context, id queue.JobID) error {
 	return nil
 }
 
-var _ = errors.New
