@@ -27,7 +27,14 @@
 //
 // The queue is a queue.Memory, in this process; -redis addr puts it in
 // Redis (queue/redisqueue), under a random key prefix deleted at exit, so
-// any number of processes could serve, work and schedule together.
+// any number of processes could serve, work and schedule together. -pg
+// dsn puts it in PostgreSQL (queue/pgqueue), in tables of a random prefix
+// dropped at exit, and shows the transactional enqueue: POST /reports
+// writes the request to a table and enqueues its job in one transaction
+// (pgqueue's EnqueueTx), so a request row never lacks its job, nor a job
+// its row:
+//
+//	go run ./examples/jobs -pg "$SCALEOUT_PG_PRIMARY_DSN"
 package main
 
 import (
@@ -61,6 +68,7 @@ import (
 type config struct {
 	Addr        string        // where to listen
 	Redis       string        // Redis address; "" keeps the queue in memory
+	PG          string        // PostgreSQL DSN; puts the queue in PostgreSQL
 	Every       string        // the prerender schedule: a duration or a schedule spec
 	Reports     int           // report requests the client posts
 	Work        time.Duration // a report's time, ±50 %
@@ -92,6 +100,7 @@ func main() {
 	cfg := defaultConfig()
 	flag.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
 	flag.StringVar(&cfg.Redis, "redis", "", "Redis address for the queue (default: in memory)")
+	flag.StringVar(&cfg.PG, "pg", "", "PostgreSQL DSN for the queue, with transactional enqueue (default: in memory)")
 	flag.StringVar(&cfg.Every, "every", cfg.Every, `how often to pre-render the front page: a duration ("1m") or a schedule ("@hourly", "*/5 * * * *")`)
 	flag.IntVar(&cfg.Reports, "reports", cfg.Reports, "report requests the client posts")
 	flag.DurationVar(&cfg.Work, "work", cfg.Work, "time a report takes (±50%)")
@@ -118,6 +127,7 @@ type result struct {
 	Pages    []string    // X-Rendered-By of the front pages the client read, distinct, in order
 	Page     string      // the last front page read
 	Keys     int         // Redis keys deleted at exit
+	Rows     int         // report requests written to PostgreSQL with their jobs (-pg)
 }
 
 // reportRun is one report request as the client saw it.
@@ -146,8 +156,28 @@ func run(ctx context.Context, out io.Writer, cfg config) (res result, err error)
 
 	// The queue.
 	var q queue.JobQueue
+	var pg *pgStore
 	where := "in memory (queue.Memory)"
-	if cfg.Redis == "" && cfg.client == nil {
+	if cfg.PG != "" {
+		var err error
+		pg, err = openPG(ctx, cfg.PG)
+		if err != nil {
+			return res, err
+		}
+		// Deferred first, so it runs last: the tables go once everything
+		// else has stopped.
+		defer func() {
+			res.Rows = pg.rows(context.WithoutCancel(ctx))
+			if derr := pg.drop(context.WithoutCancel(ctx)); derr != nil {
+				err = errors.Join(err, derr)
+				return
+			}
+			fmt.Fprintf(out, "dropped the example's tables (%s*) from PostgreSQL\n", pg.prefix)
+		}()
+		defer pg.q.Close()
+		q = pg.q
+		where = "in PostgreSQL (queue/pgqueue) in tables " + pg.prefix + "*, enqueued in the request's transaction"
+	} else if cfg.Redis == "" && cfg.client == nil {
 		m, err := queue.NewMemory(queue.MemoryConfig{})
 		if err != nil {
 			return res, err
@@ -193,7 +223,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (res result, err error)
 		where = "in Redis (queue/redisqueue) under " + prefix + "*"
 	}
 
-	a := &app{q: q, work: cfg.Work, maxWait: time.Minute, log: log}
+	a := &app{q: q, pg: pg, work: cfg.Work, maxWait: time.Minute, log: log}
 
 	// The Worker: reports and prerender jobs, the reports first.
 	worker, err := queue.NewWorker(q, queue.WorkerConfig{

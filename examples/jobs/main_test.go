@@ -311,3 +311,27 @@ func TestAPIHidesFailureDetails(t *testing.T) {
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
+
+// TestRunPG runs it on the test PostgreSQL: the same, each report request
+// written with its job in one transaction, and the tables dropped.
+func TestRunPG(t *testing.T) {
+	dsn := testenv.PGPrimaryDSN(t)
+	defer testenv.CheckGoroutines(t)()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cfg := testConfig()
+	cfg.PG = dsn
+	var out bytes.Buffer
+	res, err := run(ctx, &out, cfg)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, res, out.String())
+	if res.Rows != cfg.Reports {
+		t.Errorf("%d report requests written, want %d", res.Rows, cfg.Reports)
+	}
+	if !strings.Contains(out.String(), "dropped the example's tables") {
+		t.Errorf("the tables were not dropped")
+	}
+}

@@ -63,6 +63,7 @@ type page struct {
 // app is the web service and the job handlers around one JobQueue.
 type app struct {
 	q       queue.JobQueue
+	pg      *pgStore      // with -pg: requests and their jobs written in one transaction
 	work    time.Duration // a report's time, ±50 %
 	maxWait time.Duration // longest ?wait= honored
 	log     *slog.Logger
@@ -165,12 +166,19 @@ func (a *app) postReport(w http.ResponseWriter, r *http.Request) {
 	}
 	// The ID is the queue's: random (80 bits from crypto/rand), so a
 	// status URL cannot be guessed from another.
-	id, err := reportType.Enqueue(r.Context(), a.q, req, queue.Job{
+	opts := queue.Job{
 		Queue:       reportQueue,
 		MaxAttempts: 3,
 		Timeout:     time.Minute,
 		Retention:   time.Hour, // the status URL answers for an hour after the end
-	})
+	}
+	var id queue.JobID
+	var err error
+	if a.pg != nil {
+		id, err = a.pg.saveAndEnqueue(r.Context(), req, opts)
+	} else {
+		id, err = reportType.Enqueue(r.Context(), a.q, req, opts)
+	}
 	if err != nil {
 		a.log.Error("jobs: enqueueing a report", "err", err)
 		http.Error(w, "the job queue is unavailable, try again", http.StatusServiceUnavailable)

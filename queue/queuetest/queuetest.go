@@ -1,5 +1,5 @@
 // Package queuetest is the conformance kit for queue.JobQueue: the tests
-// every queue runs (queue.Memory, queue/redisqueue), and that authors of
+// every queue runs (queue.Memory, queue/redisqueue, queue/pgqueue), and that authors of
 // other queues can run on their own.
 //
 // Run checks the JobQueue and Settler contract and, when the queue also

@@ -73,9 +73,10 @@
 // session the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
-// file is rewritten whole, except the block between
-// <!-- proxybench:start --> and <!-- proxybench:end --> that
-// cmd/proxybench maintains: it is kept verbatim, at the end.
+// file is rewritten whole, except its tail from <!-- proxybench:start -->
+// on: the block up to <!-- proxybench:end --> that cmd/proxybench
+// maintains, and the sections measured by other scripts and written after
+// it (instrumentation overhead, River), kept verbatim, at the end.
 package main
 
 import (
@@ -226,7 +227,7 @@ func main() {
 		}
 		msg := ""
 		if keep != "" {
-			msg = " (kept its proxybench block)"
+			msg = " (kept its proxybench block and the sections after it)"
 		}
 		logf("wrote %s%s in %s", *out, msg, time.Since(start).Round(time.Second))
 	}
@@ -246,10 +247,11 @@ const (
 	proxybenchEnd   = "<!-- proxybench:end -->"
 )
 
-// proxybenchBlock returns the block of path from proxybenchStart to
-// proxybenchEnd, markers included and byte for byte, or "" when the file
-// or the block does not exist. Unbalanced markers are an error, as they
-// are for proxybench: the file needs fixing by hand.
+// proxybenchBlock returns the tail of path from proxybenchStart on: the
+// block to proxybenchEnd, markers included, and the sections after it,
+// byte for byte but for trailing newlines, or "" when the file or the
+// block does not exist. Unbalanced markers are an error, as they are for
+// proxybench: the file needs fixing by hand.
 func proxybenchBlock(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -266,7 +268,7 @@ func proxybenchBlock(path string) (string, error) {
 	case i < 0 || j < i:
 		return "", fmt.Errorf("%s: unbalanced %s / %s markers; fix the file by hand", path, proxybenchStart, proxybenchEnd)
 	}
-	return s[i : j+len(proxybenchEnd)], nil
+	return strings.TrimRight(s[i:], "\n"), nil
 }
 
 func fatal(err error) {

@@ -24,7 +24,8 @@ func TestProxybenchBlock(t *testing.T) {
 		name, file, want string
 		err              bool
 	}{
-		{name: "block", file: "# old\n\n" + block + "\ntrailing\n", want: block},
+		{name: "block", file: "# old\n\n" + block + "\n", want: block},
+		{name: "sections after the block", file: "# old\n\n" + block + "\n\n## By hand\n\ntext\n\n", want: block + "\n\n## By hand\n\ntext"},
 		{name: "none", file: "# old\n", want: ""},
 		{name: "start only", file: proxybenchStart + "\n", err: true},
 		{name: "end only", file: proxybenchEnd + "\n", err: true},

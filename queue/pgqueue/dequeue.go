@@ -1,0 +1,332 @@
+package pgqueue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/scaleout/scaleout/queue"
+)
+
+// Dequeue leases a ready job of the first of queues that has one its
+// Limits allow; see queue.JobQueue. It blocks until a notification says a
+// job may be ready, the next scheduled job or lease deadline of the queues
+// comes, or PollInterval passes, whichever is first.
+func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duration) (*queue.Delivery, error) {
+	if err := q.checkOpen(); err != nil {
+		return nil, err
+	}
+	if len(queues) == 0 || lease <= 0 {
+		return nil, fmt.Errorf("%w: pgqueue: Dequeue needs queues and a positive lease", queue.ErrInvalidConfig)
+	}
+	for _, qn := range queues {
+		if err := queue.CheckQueue(qn); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = q.ctx(ctx)
+	l := q.listener()
+	if l == nil {
+		return nil, queue.ErrClosed
+	}
+	w := l.addReady(queues)
+	defer l.removeReady(queues, w)
+	l.awaitUp(ctx)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if q.sweepDue() {
+			if _, err := q.sweep(ctx, queues); err != nil {
+				return nil, err
+			}
+		}
+		hint := time.Duration(-1)
+		for _, qn := range queues {
+			d, wait, err := q.leaseDetached(ctx, qn, lease)
+			if err != nil {
+				return nil, err
+			}
+			if d != nil {
+				return d, nil
+			}
+			if wait > 0 && (hint < 0 || wait < hint) {
+				hint = wait
+			}
+		}
+		q.maybeClean(ctx)
+		sched, expiry, err := q.nextDue(ctx, queues)
+		if err != nil {
+			return nil, err
+		}
+		if expiry >= 0 && expiry <= 0 {
+			// A lease ran out: turn it into a retry, and look again.
+			if n, err := q.sweep(ctx, queues); err != nil {
+				return nil, err
+			} else if n > 0 {
+				continue
+			}
+		}
+		sleep := q.poll
+		for _, d := range []time.Duration{sched, expiry, hint} {
+			if d >= 0 && d < sleep {
+				sleep = d
+			}
+		}
+		sleep = max(sleep, time.Millisecond)
+		if timer == nil {
+			timer = time.NewTimer(sleep)
+		} else {
+			timer.Reset(sleep)
+		}
+		select {
+		case <-w.ch:
+		case <-timer.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-q.closedCh:
+			return nil, queue.ErrClosed
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// leaseTimeout bounds a lease statement run on after its caller left.
+const leaseTimeout = 10 * time.Second
+
+// leaseDetached runs lease so that a job leased as ctx ends is not lost
+// with the reply: the statement runs on under its own context, and when
+// ctx ended first, Dequeue returns ctx's error at once and the job leased
+// meanwhile is released (given back without counting an attempt).
+func (q *Queue) leaseDetached(ctx context.Context, qn string, lease time.Duration) (*queue.Delivery, time.Duration, error) {
+	type result struct {
+		d    *queue.Delivery
+		wait time.Duration
+		err  error
+	}
+	ch := make(chan result, 1)
+	var mu sync.Mutex
+	abandoned := false
+	if !q.track() {
+		return nil, 0, queue.ErrClosed
+	}
+	go func() {
+		defer q.inflight.Done()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTimeout)
+		defer cancel()
+		d, wait, err := q.lease(lctx, qn, lease)
+		mu.Lock()
+		if !abandoned {
+			ch <- result{d, wait, err}
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		if d != nil {
+			_ = q.release(lctx, d)
+		}
+	}()
+	select {
+	case r := <-ch:
+		if r.d != nil && ctx.Err() != nil {
+			q.releaseAsync(r.d)
+			return nil, 0, ctx.Err()
+		}
+		return r.d, r.wait, r.err
+	case <-ctx.Done():
+		mu.Lock()
+		abandoned = true
+		mu.Unlock()
+		select {
+		case r := <-ch:
+			if r.d != nil {
+				q.releaseAsync(r.d)
+			}
+		default:
+		}
+		return nil, 0, ctx.Err()
+	}
+}
+
+// track registers a goroutine of the Queue for Close to wait on; false
+// once the Queue is closed.
+func (q *Queue) track() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.inflight.Add(1)
+	return true
+}
+
+// releaseAsync gives back a job leased for a caller that left.
+func (q *Queue) releaseAsync(d *queue.Delivery) {
+	if !q.track() {
+		return // its lease runs out
+	}
+	go func() {
+		defer q.inflight.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
+		defer cancel()
+		_ = q.release(q.ctx(ctx), d)
+	}()
+}
+
+// lease runs {p}lease on one queue: a delivery, or how long its rate
+// limit holds it back (0 when that is not why nothing was leased).
+func (q *Queue) lease(ctx context.Context, qn string, lease time.Duration) (*queue.Delivery, time.Duration, error) {
+	start := time.Now()
+	var (
+		name, typ                sql.NullString
+		payload, headers         []byte
+		prio                     sql.NullInt16
+		attempt, maxAtt          sql.NullInt32
+		token, tout, ret, waitMS sql.NullInt64
+	)
+	err := q.db.QueryRowContext(ctx, q.leaseSQL, qn, ms(lease)).Scan(&name, &typ, &payload, &headers, &prio,
+		&attempt, &maxAtt, &token, &tout, &ret, &waitMS)
+	if err == sql.ErrNoRows {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, dbErr(ctx, "dequeue", err)
+	}
+	if !name.Valid {
+		return nil, time.Duration(waitMS.Int64) * time.Millisecond, nil
+	}
+	h, err := decodeHeaders(headers)
+	if err != nil {
+		return nil, 0, err
+	}
+	if payload == nil {
+		payload = []byte{}
+	}
+	d := queue.NewDelivery(q, queue.Delivery{
+		Job: queue.Job{
+			Queue: qn, Type: typ.String, Payload: payload, ID: name.String, Priority: int(prio.Int16),
+			MaxAttempts: int(maxAtt.Int32), Timeout: time.Duration(tout.Int64) * time.Millisecond,
+			Retention: time.Duration(ret.Int64) * time.Millisecond, Headers: h,
+		},
+		ID:         queue.FormatID(qn, name.String),
+		Attempt:    int(attempt.Int32),
+		Token:      uint64(token.Int64),
+		LeaseUntil: start.Add(lease),
+	})
+	return d, 0, nil
+}
+
+// nextDueSQL finds, for the given queues, how long until the next
+// scheduled job is due and until the next lease runs out (negative: one
+// has), in seconds, NULL when there is none. Paused queues' jobs do not
+// count.
+const nextDueSQL = `SELECT min(s.at), min(a.at) FROM unnest($1::text[]) AS u(qn)
+LEFT JOIN LATERAL (SELECT extract(epoch FROM j.run_at - clock_timestamp()) AS at FROM {p}jobs j
+	WHERE j.queue = u.qn AND j.state = 0 AND j.run_at > clock_timestamp() ORDER BY j.run_at LIMIT 1) s ON true
+LEFT JOIN LATERAL (SELECT extract(epoch FROM j.lease_until - clock_timestamp()) AS at FROM {p}jobs j
+	WHERE j.queue = u.qn AND j.state = 1 ORDER BY j.lease_until LIMIT 1) a ON true`
+
+func (q *Queue) nextDue(ctx context.Context, queues []string) (sched, expiry time.Duration, err error) {
+	var s, a sql.NullFloat64
+	if err := q.db.QueryRowContext(ctx, q.sql(nextDueSQL), queues).Scan(&s, &a); err != nil {
+		return 0, 0, dbErr(ctx, "dequeue", err)
+	}
+	sched, expiry = -1, -1
+	if s.Valid {
+		sched = max(time.Duration(s.Float64*float64(time.Second)), 0)
+	}
+	if a.Valid {
+		expiry = max(time.Duration(a.Float64*float64(time.Second)), 0)
+	}
+	return sched, expiry, nil
+}
+
+// sweepDue reports whether this process should look for expired leases
+// before leasing: at most every DefaultSweepEvery, so that a queue that is
+// never empty still retries the jobs of dead workers.
+func (q *Queue) sweepDue() bool {
+	q.sweepMu.Lock()
+	defer q.sweepMu.Unlock()
+	if time.Since(q.lastSweep) < DefaultSweepEvery {
+		return false
+	}
+	q.lastSweep = time.Now()
+	return true
+}
+
+const expiredSQL = `SELECT queue, name, token, attempt FROM {p}jobs
+WHERE queue = ANY($1) AND state = 1 AND lease_until <= clock_timestamp() ORDER BY lease_until LIMIT 100`
+
+// sweep turns the expired leases of queues into failed attempts (retried
+// after their backoff, or dead), returning how many.
+func (q *Queue) sweep(ctx context.Context, queues []string) (int, error) {
+	rows, err := q.db.QueryContext(ctx, q.sql(expiredSQL), queues)
+	if err != nil {
+		return 0, dbErr(ctx, "sweep", err)
+	}
+	type exp struct {
+		queue, name string
+		token       int64
+		attempt     int
+	}
+	var list []exp
+	for rows.Next() {
+		var e exp
+		if err := rows.Scan(&e.queue, &e.name, &e.token, &e.attempt); err != nil {
+			rows.Close()
+			return 0, dbErr(ctx, "sweep", err)
+		}
+		list = append(list, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, dbErr(ctx, "sweep", err)
+	}
+	n := 0
+	for _, e := range list {
+		ok, err := q.fail(ctx, e.queue, e.name, e.token, e.attempt, false, "lease expired", true)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+const cleanSQL = `WITH d AS (DELETE FROM {p}jobs WHERE ctid = ANY(ARRAY(
+	SELECT ctid FROM {p}jobs WHERE expires_at <= clock_timestamp() LIMIT 1000)) RETURNING 1),
+u AS (DELETE FROM {p}uniq WHERE ctid = ANY(ARRAY(
+	SELECT ctid FROM {p}uniq WHERE until <= clock_timestamp() LIMIT 1000)) RETURNING 1)
+SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM u)`
+
+// maybeClean deletes jobs past their retention and unique keys past their
+// time, at most every DefaultSweepEvery per process (with jitter, so that
+// workers started together do not clean together). Errors are left to
+// the next time: cleaning is housekeeping.
+func (q *Queue) maybeClean(ctx context.Context) {
+	q.sweepMu.Lock()
+	if time.Since(q.lastClean) < DefaultSweepEvery {
+		q.sweepMu.Unlock()
+		return
+	}
+	q.lastClean = time.Now().Add(time.Duration(rand.Int64N(int64(DefaultSweepEvery / 4))))
+	q.sweepMu.Unlock()
+	var n int64
+	_ = q.db.QueryRowContext(ctx, q.sql(cleanSQL)).Scan(&n)
+}

@@ -1,0 +1,172 @@
+package pgqueue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/scaleout/scaleout/queue"
+)
+
+// A delivery is current while its job is active under its token and the
+// lease has not run out, by the database's clock.
+const current = `queue = $1 AND name = $2 AND token = $3 AND state = 1 AND lease_until > clock_timestamp()`
+
+// notifyEnded wakes the Waits on the ended jobs of CTE e that have one;
+// notifyLimited wakes the Dequeues of a queue under a concurrency limit,
+// as a slot freed.
+const (
+	notifyEnded   = `(SELECT count(pg_notify($CH_ENDED, e.queue || '~' || e.name)) FROM e WHERE e.awaited)`
+	notifyLimited = `(SELECT count(pg_notify($CH_READY, e.queue)) FROM e JOIN {p}queues qq ON qq.queue = e.queue WHERE qq.concurrency > 0)`
+)
+
+const ackSQL = `WITH e AS (
+	UPDATE {p}jobs SET state = 2, result = $4, lease_until = NULL, ended_at = clock_timestamp(),
+		expires_at = clock_timestamp() + retention_ms * interval '1 millisecond'
+	WHERE ` + current + `
+	RETURNING queue, name, awaited, unique_key),
+u AS (DELETE FROM {p}uniq x USING e WHERE x.queue = e.queue AND x.key = e.unique_key AND x.name = e.name),
+t AS (INSERT INTO {p}totals AS t (queue, shard, done) SELECT e.queue, $5, 1 FROM e
+	ON CONFLICT (queue, shard) DO UPDATE SET done = t.done + 1)
+SELECT ` + notifyEnded + ` + ` + notifyLimited + ` FROM e`
+
+// failSQL records a failed attempt: a retry after $5 ms, or death when
+// $4 (permanent) or the attempts are spent. {lease} is the condition on
+// the lease: current for Fail, run out for an expired lease.
+const failSQL = `WITH e AS (
+	UPDATE {p}jobs SET
+		state = CASE WHEN $4 OR attempt >= max_attempts THEN 3 ELSE 0 END,
+		run_at = clock_timestamp() + $5::bigint * interval '1 millisecond',
+		last_err = $6, lease_until = NULL,
+		ended_at = CASE WHEN $4 OR attempt >= max_attempts THEN clock_timestamp() END,
+		expires_at = CASE WHEN $4 OR attempt >= max_attempts THEN clock_timestamp() + retention_ms * interval '1 millisecond' END
+	WHERE queue = $1 AND name = $2 AND token = $3 AND state = 1 AND {lease}
+	RETURNING queue, name, state, awaited, unique_key, run_at <= clock_timestamp() AS ready),
+u AS (DELETE FROM {p}uniq x USING e WHERE e.state = 3 AND x.queue = e.queue AND x.key = e.unique_key AND x.name = e.name)
+SELECT (SELECT count(pg_notify($CH_ENDED, e.queue || '~' || e.name)) FROM e WHERE e.awaited AND e.state = 3)
+	+ (SELECT count(pg_notify($CH_READY, e.queue)) FROM e WHERE e.state = 0 AND e.ready)
+	+ ` + notifyLimited + ` FROM e`
+
+const extendSQL = `UPDATE {p}jobs SET lease_until = clock_timestamp() + $4::bigint * interval '1 millisecond' WHERE ` + current + ` RETURNING 1`
+
+const releaseSQL = `WITH e AS (
+	UPDATE {p}jobs SET state = 0, attempt = attempt - 1, run_at = clock_timestamp(), lease_until = NULL
+	WHERE ` + current + ` RETURNING queue)
+SELECT count(pg_notify($4, e.queue)) FROM e HAVING count(*) > 0`
+
+// channels fills in the channel parameters of a statement: $CH_ENDED and
+// $CH_READY become the parameters after the statement's own.
+func channels(s string, ended, ready int) string {
+	s = replaceAll(s, "$CH_ENDED", fmt.Sprintf("$%d", ended))
+	return replaceAll(s, "$CH_READY", fmt.Sprintf("$%d", ready))
+}
+
+// Ack ends the delivery's job successfully; see queue.Settler.
+func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error {
+	if err := q.checkOpen(); err != nil {
+		return err
+	}
+	ctx = q.ctx(ctx)
+	var n int64
+	err := q.db.QueryRowContext(ctx, q.ackSQL, d.Job.Queue, d.Job.ID, int64(d.Token), result,
+		rand.IntN(totalShards), q.endedChan, q.readyChan).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return queue.ErrLeaseLost
+	}
+	if err != nil {
+		return dbErr(ctx, "ack", err)
+	}
+	return nil
+}
+
+// Fail records a failed attempt; see queue.Settler.
+func (q *Queue) Fail(ctx context.Context, d *queue.Delivery, cause error) error {
+	if err := q.checkOpen(); err != nil {
+		return err
+	}
+	ctx = q.ctx(ctx)
+	msg := "failed"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	ok, err := q.fail(ctx, d.Job.Queue, d.Job.ID, int64(d.Token), d.Attempt, errors.Is(cause, queue.ErrPermanent), msg, false)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return queue.ErrLeaseLost
+	}
+	return nil
+}
+
+// fail records a failed attempt of the delivery with token: by its worker,
+// or because its lease expired.
+func (q *Queue) fail(ctx context.Context, qn, name string, token int64, attempt int, permanent bool, msg string, expired bool) (bool, error) {
+	s := q.failCurrentSQL
+	if expired {
+		s = q.failExpiredSQL
+	}
+	var n int64
+	err := q.db.QueryRowContext(ctx, s, qn, name, token, permanent, ms(max(q.backoff(attempt), 0)), msg,
+		q.endedChan, q.readyChan).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbErr(ctx, "fail", err)
+	}
+	return true, nil
+}
+
+// Extend renews the lease; see queue.Settler.
+func (q *Queue) Extend(ctx context.Context, d *queue.Delivery, lease time.Duration) error {
+	if err := q.checkOpen(); err != nil {
+		return err
+	}
+	if lease <= 0 {
+		return fmt.Errorf("%w: pgqueue: Extend needs a positive lease", queue.ErrInvalidConfig)
+	}
+	ctx = q.ctx(ctx)
+	var one int
+	err := q.db.QueryRowContext(ctx, q.extendSQL, d.Job.Queue, d.Job.ID, int64(d.Token), ms(lease)).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dbErr(ctx, "extend", err)
+	}
+	var state int
+	err = q.db.QueryRowContext(ctx, q.sql(`SELECT state FROM {p}jobs WHERE queue = $1 AND name = $2 AND token = $3`),
+		d.Job.Queue, d.Job.ID, int64(d.Token)).Scan(&state)
+	if err == nil && state == stateCanceled {
+		return queue.ErrCanceled
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return dbErr(ctx, "extend", err)
+	}
+	return queue.ErrLeaseLost
+}
+
+// Release gives the job back without counting the attempt; see
+// queue.Settler.
+func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
+	if err := q.checkOpen(); err != nil {
+		return err
+	}
+	return q.release(q.ctx(ctx), d)
+}
+
+func (q *Queue) release(ctx context.Context, d *queue.Delivery) error {
+	var n int64
+	err := q.db.QueryRowContext(ctx, q.releaseSQL, d.Job.Queue, d.Job.ID, int64(d.Token), q.readyChan).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return queue.ErrLeaseLost
+	}
+	if err != nil {
+		return dbErr(ctx, "release", err)
+	}
+	return nil
+}
