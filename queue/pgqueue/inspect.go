@@ -397,4 +397,3 @@ func (q *Queue) DeleteDead(ctx context.Context, id queue.JobID) error {
 	}
 	return nil
 }
-
