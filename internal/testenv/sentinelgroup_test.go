@@ -75,3 +75,37 @@ func TestSentinelGroupCutReplication(t *testing.T) {
 	require.Equal(t, "kept", c.Get(ctx, "k").Val(), "the acknowledged write is lost")
 	g.Rejoin(killed)
 }
+
+// TestClusterSwitches fails a shard of a private cluster over both ways and checks
+// that it ends healthy, with the replicated data served by the new master.
+func TestClusterSwitches(t *testing.T) {
+	t.Parallel()
+	cl := StartCluster(t, ClusterOptions{})
+	c := cl.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const key = "{k}v"
+	require.NoError(t, c.Set(ctx, key, "1", 0).Err())
+	first := cl.MasterOf(key)
+	second := cl.FailoverShard(key)
+	require.NotEqual(t, first, second)
+	require.Equal(t, "1", c.Get(ctx, key).Val(), "the client follows the switch")
+	require.NoError(t, c.Set(ctx, key, "2", 0).Err())
+	node, err := c.MasterForKey(ctx, key)
+	require.NoError(t, err)
+	require.NoError(t, node.Wait(ctx, 1, 5*time.Second).Err())
+
+	start := time.Now()
+	killed := cl.KillMaster(key)
+	require.Equal(t, second, killed)
+	third := cl.WaitSwitched(killed, key)
+	t.Logf("kill to a new master serving the slot: %v (node timeout 1 s)", time.Since(start))
+	require.Equal(t, first, third)
+	// go-redis learns of a dead master's replacement only at a state reload
+	// (every 10 s, or at a MOVED or READONLY reply, which a dead node never
+	// sends): until then every call goes to the dead node.
+	c.ReloadState(ctx)
+	require.Equal(t, "2", c.Get(ctx, key).Val())
+	cl.Rejoin(killed)
+	require.Equal(t, third, cl.MasterOf(key))
+}
