@@ -19,7 +19,7 @@ import (
 type reply string
 
 func (r reply) Error() string { return string(r) }
-func (reply) RedisError()       {}
+func (reply) RedisError()     {}
 
 func TestTransient(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
