@@ -2,6 +2,7 @@ package redisha
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -43,11 +44,16 @@ func Value[T any](ctx context.Context, c redis.UniversalClient, op func(ctx cont
 		end = time.Now().Add(DefaultBudget)
 	}
 	pause := PauseMin
+	var last error // the last Transient error, to name when ctx ends the next try
 	for {
 		v, err := op(ctx)
+		if err != nil && last != nil && ctx.Err() != nil && !Transient(err) {
+			return v, fmt.Errorf("%w; the try before: %w", err, last)
+		}
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return v, err
 		}
+		last = err
 		left := time.Until(end)
 		if left <= time.Millisecond {
 			return v, err
