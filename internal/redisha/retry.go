@@ -33,15 +33,28 @@ const DefaultBudget = 30 * time.Second
 // applied before the connection broke (a lost reply) runs twice, as go-redis's own
 // retries would run it.
 func Retry(ctx context.Context, c redis.UniversalClient, op func(ctx context.Context) error) error {
-	_, err := Value(ctx, c, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
+	return RetryWithin(ctx, c, DefaultBudget, op)
+}
+
+// RetryWithin is Retry with budget in place of DefaultBudget; see ValueWithin.
+func RetryWithin(ctx context.Context, c redis.UniversalClient, budget time.Duration, op func(ctx context.Context) error) error {
+	_, err := ValueWithin(ctx, c, budget, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
 	return err
 }
 
 // Value is Retry for an operation that returns a value.
 func Value[T any](ctx context.Context, c redis.UniversalClient, op func(ctx context.Context) (T, error)) (T, error) {
+	return ValueWithin(ctx, c, DefaultBudget, op)
+}
+
+// ValueWithin is Value with budget in place of DefaultBudget for a context without
+// deadline; a budget of 0 then makes one try, leaving retries to go-redis (a
+// cache, which fails open to its data source, would rather answer than wait out
+// a switch its caller set no deadline for).
+func ValueWithin[T any](ctx context.Context, c redis.UniversalClient, budget time.Duration, op func(ctx context.Context) (T, error)) (T, error) {
 	end, hasDeadline := ctx.Deadline()
 	if !hasDeadline {
-		end = time.Now().Add(DefaultBudget)
+		end = time.Now().Add(budget)
 	}
 	pause := PauseMin
 	var last error // the last Transient error, to name when ctx ends the next try
