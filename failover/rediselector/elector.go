@@ -90,6 +90,7 @@ import (
 
 	"github.com/scaleout/scaleout/failover"
 	"github.com/scaleout/scaleout/failover/internal/electcfg"
+	"github.com/scaleout/scaleout/internal/redisha"
 	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
@@ -106,6 +107,23 @@ type Config struct {
 	// failover.Config's defaults and constraints; ID must not hold white
 	// space and Lease must be at least Redis's 1 ms resolution.
 	failover.Config
+	// WaitReplicas, when positive, makes a term start only once that many
+	// replicas have confirmed its token and lease (WAIT), and a renewal
+	// extend the term only once they have confirmed it: tokens then never
+	// go backwards, nor are shared, across a failover that loses the
+	// master's last writes, as long as the replica promoted is one that
+	// confirmed (set it to the number of replicas for any). See "Fencing
+	// across failovers" in the package doc. 0 (the default) starts the term
+	// as soon as the master answers. Negative is invalid, and so is a
+	// client other than *redis.Client (single or Sentinel) or
+	// *redis.ClusterClient.
+	WaitReplicas int
+	// WaitTimeout bounds each wait of WaitReplicas: an acquire not confirmed
+	// in time gives the lease back and does not lead, a renewal not
+	// confirmed does not extend the term. Default RenewInterval / 2; it must
+	// be at least 1 ms and under RenewInterval, and set only with
+	// WaitReplicas.
+	WaitTimeout time.Duration
 }
 
 // Elector is a failover.Elector and failover.Observer on Redis. It is safe
@@ -165,6 +183,9 @@ func New(client redis.UniversalClient, cfg Config) (*Elector, error) {
 		return nil, fmt.Errorf("%w: %w", failover.ErrInvalidConfig, err)
 	}
 	cfg.Config = failover.Config(n)
+	if err := cfg.checkWait(client); err != nil {
+		return nil, err
+	}
 	if strings.ContainsAny(cfg.ID, " \t\r\n") {
 		return nil, fmt.Errorf("%w: ID %q contains white space", failover.ErrInvalidConfig, cfg.ID)
 	}
@@ -362,11 +383,19 @@ func (e *Elector) acquire(ctx context.Context, a *attempt) {
 	defer cancel()
 	defer context.AfterFunc(e.ctx, cancel)()
 	sent := time.Now()
-	res, err := acquireScript.Run(ctx, e.client, []string{e.leaseKey, e.tokenKey},
-		e.cfg.ID, e.cfg.Lease.Milliseconds(), strconv.FormatUint(a.floor, 10), e.channel,
-		strconv.FormatUint(a.own, 10)).Slice()
+	res, err := e.runAcquire(ctx, a)
 	var term *failover.Term
 	switch {
+	case errors.Is(err, errNotConfirmed):
+		// Won on the master, but not confirmed by enough replicas: a
+		// failover could hand the token out again. Give the lease back
+		// rather than lead with it.
+		if len(res) == 2 {
+			if tok, ok := res[1].(int64); ok {
+				e.seen(e.cfg.ID, uint64(tok))
+				e.resignValue(e.cfg.ID, uint64(tok))
+			}
+		}
 	case err != nil:
 	case len(res) != 2:
 		err = fmt.Errorf("rediselector: acquire answered %v", res)
@@ -427,11 +456,12 @@ func (e *Elector) renew(term *failover.Term) {
 			deadline = d
 		}
 		ctx, cancel := context.WithDeadline(e.ctx, deadline)
-		n, err := e.client.Eval(ctx, renewScript, keys, value, ms).Int()
+		n, err := e.runRenew(ctx, keys, value, ms)
 		cancel()
 		switch {
 		case err != nil:
-			// Unreachable or slow: keep trying; the deadline self-fences.
+			// Unreachable, slow or not confirmed by the replicas: keep
+			// trying; the deadline self-fences.
 		case n == 0:
 			term.End(failover.ErrLost)
 			return
@@ -471,7 +501,9 @@ func (e *Elector) resign(ctx context.Context) error {
 		return nil // expired or lost: the lease is not ours any more
 	}
 	value := e.cfg.ID + " " + strconv.FormatUint(t.Token, 10)
-	if err := resignScript.Run(ctx, e.client, []string{e.leaseKey}, value, e.channel).Err(); err != nil {
+	if err := redisha.Retry(ctx, e.client, func(ctx context.Context) error {
+		return resignScript.Run(ctx, e.client, []string{e.leaseKey}, value, e.channel).Err()
+	}); err != nil {
 		return fmt.Errorf("rediselector: resign: %w", err)
 	}
 	return nil
@@ -500,7 +532,9 @@ func (e *Elector) Leader(ctx context.Context) (failover.Leader, error) {
 
 // leader is Leader, for Observe's polls too.
 func (e *Elector) leader(ctx context.Context) (failover.Leader, error) {
-	vals, err := e.client.MGet(ctx, e.leaseKey, e.tokenKey).Result()
+	vals, err := redisha.Value(ctx, e.client, func(ctx context.Context) ([]any, error) {
+		return e.client.MGet(ctx, e.leaseKey, e.tokenKey).Result()
+	})
 	if err != nil {
 		return failover.Leader{}, fmt.Errorf("rediselector: leader: %w", err)
 	}
