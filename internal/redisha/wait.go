@@ -66,6 +66,11 @@ func Durable(ctx context.Context, c redis.UniversalClient, key string, replicas 
 	// WAIT's timeout is in milliseconds, and 0 would wait for ever.
 	w := p.Do(ctx, "WAIT", replicas, max(timeout.Milliseconds(), 1))
 	res, err := p.Exec(ctx)
+	if cc, ok := c.(*redis.ClusterClient); ok && err != nil && reroute(err) {
+		// The node's own client follows no redirection and tells the
+		// ClusterClient nothing: reload the slot map for the next try.
+		cc.ReloadState(ctx)
+	}
 	if err != nil {
 		for _, r := range res {
 			if r.Err() != nil && r != w {
