@@ -256,8 +256,8 @@ func firstAfter(terms []termRecord, at time.Time) time.Duration {
 	return -1
 }
 
-// TestFailoverElection: three candidates elect leaders in a loop through a forced
-// failover and the SIGKILL of the master, on Sentinel and on a Cluster, each by
+// TestFailoverElection: three candidates elect leaders in a loop through
+// testenv.Failovers() switches, alternately forced and the SIGKILL of the master, on Sentinel and on a Cluster, each by
 // default and durable. Durable, no term's token is ever at or below an earlier
 // term's; by default the figures are logged (a failover that loses the last INCR
 // may repeat a token; TestLossyFailoverTokens forces that case).
@@ -307,10 +307,15 @@ func TestFailoverElection(t *testing.T) {
 					es = append(es, e)
 				}
 				w := runElection(t, es)
-				time.Sleep(time.Second)
-				forced()
-				time.Sleep(time.Second)
-				killedAt := kill()
+				var kills []time.Time
+				for i := range testenv.Failovers() {
+					time.Sleep(time.Second)
+					if i%2 == 0 {
+						forced()
+					} else {
+						kills = append(kills, kill())
+					}
+				}
 				time.Sleep(2 * time.Second)
 				terms, errs := w.finish()
 				tokens := make([]uint64, len(terms))
@@ -318,8 +323,12 @@ func TestFailoverElection(t *testing.T) {
 					tokens[i] = tr.token
 				}
 				bad := tokenViolations(tokens)
-				t.Logf("%s/%s: %d terms, %d token regressions or duplicates, kill to the next term %v",
-					topo, tc.name, len(terms), bad, firstAfter(terms, killedAt))
+				var delays []time.Duration
+				for _, k := range kills {
+					delays = append(delays, firstAfter(terms, k))
+				}
+				t.Logf("%s/%s, %d switches: %d terms, %d token regressions or duplicates, kill to the next term %v",
+					topo, tc.name, testenv.Failovers(), len(terms), bad, delays)
 				require.Empty(t, errs)
 				require.NotEmpty(t, terms)
 				if tc.replicas > 0 {

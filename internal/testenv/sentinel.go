@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,3 +73,17 @@ var SentinelTopology = RedisTopology{"sentinel", func(t testing.TB) redis.Univer
 // RedisTopologiesWithSentinel are RedisTopologies and the Sentinel group: the
 // deployments of a store that claims to run on replicated Redis.
 var RedisTopologiesWithSentinel = append(append([]RedisTopology(nil), RedisTopologies...), SentinelTopology)
+
+// EnvFailovers sets how many switches the failover tests of the Redis-backed
+// primitives run (see Failovers).
+const EnvFailovers = "SCALEOUT_FAILOVERS"
+
+// Failovers returns how many master switches a failover test runs, alternately a
+// forced one and a killed master: SCALEOUT_FAILOVERS, default 2 (one of each), so
+// that CI stays short and a run for figures can ask for 20.
+func Failovers() int {
+	if n, err := strconv.Atoi(os.Getenv(EnvFailovers)); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}

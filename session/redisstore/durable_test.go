@@ -201,12 +201,38 @@ func (w *sessionWorkload) finish() sessionStats {
 	return w.stats
 }
 
+// killed marks the master dead from now on; the next killToFirst measures from it.
+func (w *sessionWorkload) killed() {
+	w.first.Store(0)
+	w.kill.Store(time.Now().UnixNano())
+}
+
+// killToFirst returns the time from the last kill to the first commit acknowledged
+// after it, or -1 if none was, and stops measuring.
 func (w *sessionWorkload) killToFirst() time.Duration {
-	k, f := w.kill.Load(), w.first.Load()
+	k, f := w.kill.Swap(0), w.first.Load()
 	if k == 0 || f == 0 {
 		return -1
 	}
 	return time.Duration(f - k)
+}
+
+// switches runs testenv.Failovers() switches while the workload runs, alternately
+// forced and a killed master, and returns the kill-to-first-commit delays.
+func (w *sessionWorkload) switches(forced func(), kill func(killed func())) []time.Duration {
+	var delays []time.Duration
+	for i := range testenv.Failovers() {
+		time.Sleep(300 * time.Millisecond)
+		if i%2 == 0 {
+			forced()
+			continue
+		}
+		kill(w.killed)
+		time.Sleep(300 * time.Millisecond)
+		delays = append(delays, w.killToFirst())
+	}
+	time.Sleep(300 * time.Millisecond)
+	return delays
 }
 
 func sessionIDs(n int) []string {
@@ -217,8 +243,9 @@ func sessionIDs(n int) []string {
 	return ids
 }
 
-// TestFailoverSentinel: sessions committed and logged out through a forced
-// failover and then the SIGKILL of the master. In every mode no call fails while
+// TestFailoverSentinel: sessions committed and logged out through
+// testenv.Failovers() switches (SCALEOUT_FAILOVERS, 2 by default), alternately a
+// forced failover and the SIGKILL of the master. In every mode no call fails while
 // its deadline allows (ErrNotReplicated aside, in durable mode, while the group
 // has no replica); with WaitReplicas 1 no acknowledged commit or logout is undone.
 func TestFailoverSentinel(t *testing.T) {
@@ -238,17 +265,15 @@ func TestFailoverSentinel(t *testing.T) {
 			require.NoError(t, err)
 			w := newSessionWorkload(s, sessionIDs(16))
 			w.start()
-			time.Sleep(300 * time.Millisecond)
-			g.Failover()
-			time.Sleep(300 * time.Millisecond)
-			killed := g.KillMaster()
-			w.kill.Store(time.Now().UnixNano()) // dead: every later success is the new master's
-			g.WaitSwitched(killed)
-			g.Rejoin(killed)
-			time.Sleep(300 * time.Millisecond)
+			delays := w.switches(func() { g.Failover() }, func(killed func()) {
+				k := g.KillMaster()
+				killed() // dead: every later success is the new master's
+				g.WaitSwitched(k)
+				g.Rejoin(k)
+			})
 			st := w.finish()
-			t.Logf("%s: %d commits, %d not replicated, %d failed, %d sessions rolled back, %d logouts undone, kill to first commit %v",
-				tc.name, st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(st.resurrected), w.killToFirst())
+			t.Logf("sentinel %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
+				tc.name, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
 			require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
 			require.Positive(t, st.commits)
 			if tc.replicas > 0 {
@@ -342,17 +367,15 @@ func TestFailoverCluster(t *testing.T) {
 			}
 			w := newSessionWorkload(s, ids)
 			w.start()
-			time.Sleep(300 * time.Millisecond)
-			cl.FailoverShard("s:{s0}")
-			time.Sleep(300 * time.Millisecond)
-			killed := cl.KillMaster("s:{s0}")
-			w.kill.Store(time.Now().UnixNano()) // dead: every later success is the new master's
-			cl.WaitSwitched(killed, "s:{s0}")
-			cl.Rejoin(killed)
-			time.Sleep(300 * time.Millisecond)
+			delays := w.switches(func() { cl.FailoverShard("s:{s0}") }, func(killed func()) {
+				k := cl.KillMaster("s:{s0}")
+				killed() // dead: every later success is the new master's
+				cl.WaitSwitched(k, "s:{s0}")
+				cl.Rejoin(k)
+			})
 			st := w.finish()
-			t.Logf("%s: %d commits, %d not replicated, %d failed, %d sessions rolled back, %d logouts undone, kill to first commit %v",
-				tc.name, st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(st.resurrected), w.killToFirst())
+			t.Logf("cluster %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
+				tc.name, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
 			require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
 			require.Positive(t, st.commits)
 			if tc.replicas > 0 {
