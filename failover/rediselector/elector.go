@@ -69,9 +69,77 @@
 //     candidates that were running when the token was lost therefore never
 //     go backwards, but a candidate started afresh knows nothing;
 //   - appendfsync always (every write on disk before the reply) closes the
-//     gap entirely, at the cost of a fsync per acquire and renewal; with
-//     Redis replication, a failover to a replica that missed the last INCR
-//     has the same risk, which WAIT 1 after acquire would narrow.
+//     gap entirely, at the cost of a fsync per acquire and renewal.
+//
+// # Fencing across failovers
+//
+// Replication is asynchronous: a master acknowledges the acquire script
+// before its replicas have it, and a failover (Sentinel, or a Cluster's
+// replica taking over) to a replica that missed it loses the INCR. The next
+// candidate that knows nothing of the lost token (one started afresh, or
+// that never heard the "acquired" message) is then handed the same token
+// again: two terms share a token, and no fence can tell them apart
+// (TestLossyFailoverTokens forces this case: tokens 1, 2, 2 by default).
+//
+// Config.WaitReplicas closes it. The acquire script is followed, on the same
+// connection, by WAIT WaitReplicas WaitTimeout, and the term starts only if
+// that many replicas confirmed; otherwise the candidate gives the lease
+// back (a DEL of its own value) and does not lead, and the token it drew is
+// never used. Renewals are confirmed the same way before they extend the
+// term. Why this is safe:
+//
+//   - WAIT returns once the replicas have acknowledged the replication
+//     offset of the connection's last write, which is after the INCR (and
+//     the floor SET) of the token and the SET of the lease: a replica that
+//     confirmed has the counter at or above the token, and the lease.
+//   - A term starts only with a confirmed token. A failover promotes a
+//     replica; if it is one that confirmed (with WaitReplicas equal to the
+//     number of replicas, every replica that can be promoted is), the new
+//     master's counter is at or above every started term's token, so its
+//     next INCR is larger than all of them. By induction over successive
+//     failovers (each later term is confirmed on the then-current master's
+//     replicas), tokens of started terms strictly increase and are never
+//     shared. A token drawn but not confirmed may be drawn again after a
+//     failover; that is harmless, since no term used it.
+//   - The lease survives too, with an expiry at least the term's deadline
+//     (extensions count only once confirmed), so at most one term is live
+//     at a time across the failover as well, not only fenced.
+//
+// The price: an acquire or renewal waits for the replicas (a round trip
+// more, measured in BenchmarkCommit of session/redisstore: about 1.5× a
+// plain write on loopback), and with fewer live replicas than WaitReplicas
+// nobody can lead (after a master's death, until a replica rejoins the new
+// master) and a leader's renewals stop extending its term, which then ends
+// at its deadline. Choose WaitReplicas below the number of replicas to keep
+// electing while one replica is down, at the risk that a failover promotes
+// the one that did not confirm (Sentinel and the Cluster prefer the replica
+// with the largest replication offset, which confirmed if it was reachable).
+//
+// failover.FenceTx (PostgreSQL) keeps its fence in PostgreSQL, so a Redis
+// failover cannot roll it back: with confirmed tokens it refuses every write
+// of a term older than the newest that wrote. FenceSet keeps its fence key on
+// the Redis it writes to, and a failover that loses the last fenced write
+// loses its fence with it; the write it fenced is lost too.
+//
+// # Running on replicated Redis
+//
+// Every call rides out the errors of a master switch (refused connections,
+// READONLY, LOADING, CLUSTERDOWN, TRYAGAIN, MOVED past go-redis's
+// redirections): Campaign keeps trying every RetryInterval until its ctx
+// ends, renewals every RenewInterval until the term's deadline, and Leader
+// and Resign retry within their ctx (internal/redisha). A term whose lease
+// was lost in the switch ends with failover.ErrLost at its next renewal.
+// What each mode survives, measured by TestFailoverElection (three
+// candidates electing in a loop through forced failovers and SIGKILLs of the
+// master, down-after 500 ms / node timeout 1 s):
+//
+//   - default: a switch that loses the last acquire can repeat a token
+//     (forced in TestLossyFailoverTokens; a plain SIGKILL rarely loses it on
+//     loopback, where replication lags by microseconds);
+//   - WaitReplicas 1 (one replica per master): no token regression or
+//     duplicate, in every run; a new term starts about 2-3 s after the kill
+//     of the master (the sentinels' or Cluster's switch, then a replica
+//     rejoining to confirm).
 //
 // Tokens are Lua numbers in the scripts: exact below 2^53.
 package rediselector
