@@ -131,7 +131,7 @@
 // was lost in the switch ends with failover.ErrLost at its next renewal.
 // What each mode survives, measured by TestFailoverElection (three
 // candidates electing in a loop through forced failovers and SIGKILLs of the
-// master, down-after 500 ms / node timeout 1 s):
+// master, down-after-milliseconds 500-1000 / node timeout 1 s):
 //
 //   - default: a switch that loses the last acquire can repeat a token
 //     (forced in TestLossyFailoverTokens; a plain SIGKILL rarely loses it on

@@ -68,7 +68,7 @@ func TestRetryAcrossKilledMaster(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		require.NoError(t, redisha.Retry(ctx, c, func(ctx context.Context) error { return c.Set(ctx, "k", "w", 0).Err() }))
-		t.Logf("sentinel: kill to first successful write %v (down-after 500 ms)", time.Since(start))
+		t.Logf("sentinel: kill to first successful write %v (down-after 1 s)", time.Since(start))
 		g.WaitSwitched(killed)
 		g.Rejoin(killed)
 	})

@@ -74,7 +74,7 @@
 // using it at that moment see errors it does not expect.
 //
 // A failover test starts its own: StartSentinelGroup runs a master, its replica and
-// three sentinels (down-after-milliseconds 500 ms) on free ports and returns once
+// three sentinels (down-after-milliseconds 1 s) on free ports and returns once
 // the sentinels know each other and the replica is in sync (about 3 s); StartCluster
 // runs three masters with a replica each (node timeout 1 s). Failover and
 // FailoverShard force a switch (SENTINEL FAILOVER, CLUSTER FAILOVER on the

@@ -18,8 +18,9 @@ import (
 // SentinelGroupOptions configures StartSentinelGroup. The zero value is valid.
 type SentinelGroupOptions struct {
 	// DownAfter is the sentinels' down-after-milliseconds: how long a master must
-	// not answer before they start a failover. Default 500 ms (a deployment's
-	// default is 30 s; tests want the switch, not the wait).
+	// not answer before they start a failover. Default 1 s (a deployment's
+	// default is 30 s; tests want the switch, not the wait, but a shorter one
+	// sees a master starved by a busy CI machine as down, and switches unasked).
 	DownAfter time.Duration
 	// Replicas is the number of replicas of the master; default 1.
 	Replicas int
@@ -107,7 +108,7 @@ func startNode(t testing.TB, dir string, replicaOf string, extra []string) *Redi
 func StartSentinelGroup(t testing.TB, opts SentinelGroupOptions) *SentinelGroup {
 	t.Helper()
 	if opts.DownAfter == 0 {
-		opts.DownAfter = 500 * time.Millisecond
+		opts.DownAfter = time.Second
 	}
 	if opts.Replicas == 0 {
 		opts.Replicas = 1

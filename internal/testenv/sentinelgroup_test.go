@@ -46,7 +46,7 @@ func TestSentinelGroupSwitches(t *testing.T) {
 	killed := g.KillMaster()
 	require.Equal(t, second, killed)
 	third := g.WaitSwitched(killed)
-	t.Logf("kill to a new master taking writes: %v (down-after 500 ms)", time.Since(start))
+	t.Logf("kill to a new master taking writes: %v (down-after 1 s)", time.Since(start))
 	require.Equal(t, first.Addr(), third.Addr())
 	require.Equal(t, "2", c.Get(ctx, "k").Val())
 	g.Rejoin(killed)

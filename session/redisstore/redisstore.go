@@ -69,7 +69,7 @@
 // deadline (the Manager's StoreTimeout), or for 30 s without one; only then
 // is the last error returned. A switch costs the requests in flight the
 // switch's time (kill of the master to the first successful commit: about 2 s
-// with down-after-milliseconds 500 on Sentinel, node timeout 1 s on a
+// with down-after-milliseconds 500-1000 on Sentinel, node timeout 1 s on a
 // Cluster), not an error.
 //
 // Replication is asynchronous, so what a switch keeps depends on
