@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,17 +93,23 @@ func (c *Cluster) node(addr string) *RedisNode {
 	return nil
 }
 
-// slotOwner asks the node at addr which master serves slot.
+// slotOwner asks the node at addr which master serves slot (CLUSTER SHARDS).
 func slotOwner(ctx context.Context, addr string, slot int) (master string, err error) {
 	cl := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	defer func() { _ = cl.Close() }()
-	slots, err := cl.ClusterSlots(ctx).Result()
+	shards, err := cl.ClusterShards(ctx).Result()
 	if err != nil {
 		return "", err
 	}
-	for _, s := range slots {
-		if s.Start <= slot && slot <= s.End {
-			return s.Nodes[0].Addr, nil
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start <= int64(slot) && int64(slot) <= r.End {
+				for _, n := range sh.Nodes {
+					if n.Role == "master" {
+						return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10)), nil
+					}
+				}
+			}
 		}
 	}
 	return "", fmt.Errorf("node %s: slot %d unassigned", addr, slot)
