@@ -28,6 +28,9 @@ var transientPrefixes = []string{
 // else (a closed client, a done context, a script's own error, WRONGTYPE, NOPERM) is
 // the same on the next try.
 func Transient(err error) bool {
+	if errors.Is(err, errReadReplica) {
+		return true
+	}
 	if err == nil || errors.Is(err, redis.ErrClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

@@ -119,3 +119,35 @@ func DurableScript(ctx context.Context, c redis.UniversalClient, script *redis.S
 	}
 	return v, err
 }
+
+// errReadReplica: a read meant for the master reached a replica.
+var errReadReplica = errors.New("redisha: the node read is a replica, not the master")
+
+// MasterRead runs the read commands cmds, then ROLE, in one pipeline on the
+// connection of key's master, and fails with a Transient error when that node is
+// not a master. A Sentinel client that dialled the old master after a failover (a
+// sentinel that has not yet heard of the switch still names it) would otherwise
+// read a demoted master: a replica, whose data may lag behind writes the new
+// master's replicas confirmed. On a Cluster a replica answers MOVED instead; there
+// MasterRead is one pipeline on the slot's master.
+func MasterRead(ctx context.Context, c redis.UniversalClient, key string, cmds func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	n, err := node(ctx, c, key)
+	if err != nil {
+		return nil, err
+	}
+	p := n.Pipeline()
+	cmds(p)
+	role := p.Do(ctx, "ROLE")
+	res, err := p.Exec(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return res, err
+	}
+	r, rerr := role.Slice()
+	if rerr != nil {
+		return res, rerr
+	}
+	if len(r) == 0 || r[0] != "master" {
+		return res, errReadReplica
+	}
+	return res[:len(res)-1], nil
+}
