@@ -59,10 +59,11 @@
 // forced Sentinel failover (SENTINEL FAILOVER) is different: the old master
 // keeps running, and a subscription on it hears nothing published on the new
 // master until the sentinels demote it and cut its pub/sub clients, a few
-// seconds later (TestFailover measured local tiers stale for up to about 5
-// s, then none). On a Cluster, PUBLISH reaches every node, and TestFailover
-// saw no stale read. There is no durable mode: a cache's entries are
-// rebuilt from the source of truth.
+// seconds later (TestFailover, 20 switches: reads missed acknowledged
+// writes for up to 15 s on a busy machine, none once the switches were
+// over). On a Cluster, PUBLISH reaches every node; the one stale key seen
+// there was a Set lost with a killed master. There is no durable mode: a
+// cache's entries are rebuilt from the source of truth.
 //
 // # Lifecycle
 //
