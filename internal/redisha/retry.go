@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -94,5 +95,6 @@ func reroute(err error) bool {
 	if _, ok := redis.IsMovedError(err); ok {
 		return true
 	}
-	return connection(err) || redis.IsClusterDownError(err) || redis.IsReadOnlyError(err)
+	return connection(err) || redis.IsClusterDownError(err) || redis.IsReadOnlyError(err) ||
+		strings.Contains(err.Error(), "cannot be used with replica instances")
 }

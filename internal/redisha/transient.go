@@ -49,6 +49,9 @@ func Transient(err error) bool {
 	var reply redis.Error
 	if errors.As(err, &reply) {
 		msg := reply.Error()
+		if strings.Contains(msg, "cannot be used with replica instances") {
+			return true // WAIT sent to a node demoted since the client looked
+		}
 		for _, p := range transientPrefixes {
 			if strings.HasPrefix(msg, p) || strings.Contains(msg, ": -"+p+" ") {
 				return true

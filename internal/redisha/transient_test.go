@@ -43,6 +43,7 @@ func TestTransient(t *testing.T) {
 		{reply("ASK 3999 127.0.0.1:6381"), true},
 		{reply("NOREPLICAS Not enough good replicas to write."), true},
 		{reply("ERR max number of clients reached"), true},
+		{reply("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."), true},
 		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
 		{reply("ERR Error running script (call to f_1): @user_script:3: user error"), false},
 		{reply("NOPERM this user has no permissions"), false},

@@ -129,6 +129,7 @@ func (w *sessionWorkload) run(id string, logout bool) {
 	exp := time.Now().Add(time.Hour)
 	acked := 0 // the counter of the last acknowledged commit
 	loggedOut := false
+	tried := false // a logout was sent but not acknowledged: it may have been applied
 	for n := 0; !w.stop.Load(); n++ {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		d, v, err := w.s.LoadVersion(ctx, id)
@@ -141,9 +142,12 @@ func (w *sessionWorkload) run(id string, logout bool) {
 		if v != 0 {
 			cur, _ = strconv.Atoi(string(d))
 		}
+		if tried && v == 0 {
+			loggedOut = true // the unacknowledged logout stuck: fine either way
+		}
 		w.mu.Lock()
 		switch {
-		case loggedOut && v != 0:
+		case loggedOut && v != 0 && !tried:
 			w.stats.resurrected[id] = true
 		case !loggedOut && cur < acked:
 			w.stats.rolledBack[id] = true
@@ -154,7 +158,9 @@ func (w *sessionWorkload) run(id string, logout bool) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if logout && n == 30 {
+		logoutNow := logout && (n == 30 || tried)
+		if logoutNow {
+			tried = true
 			_, err = w.s.SaveIf(ctx, id, nil, time.Now().Add(-time.Second), v)
 		} else {
 			_, err = w.s.SaveIf(ctx, id, []byte(strconv.Itoa(cur+1)), exp, v)
@@ -162,8 +168,8 @@ func (w *sessionWorkload) run(id string, logout bool) {
 		cancel()
 		switch {
 		case err == nil:
-			if logout && n == 30 {
-				loggedOut = true
+			if logoutNow {
+				loggedOut, tried = true, false
 			} else {
 				acked = cur + 1
 			}
