@@ -16,6 +16,10 @@
 # Services and where they live (all state — pid files, data dirs, logs — under $ROOT):
 #   Redis            reuse 127.0.0.1:6379 if it answers PING, else our own on 6390
 #   Redis Cluster    6 nodes on 127.0.0.1:7001-7006, 3 masters + 3 replicas
+#   Redis Sentinel   master group "scaleout": a master on 127.0.0.1:6391, its replica on 6392,
+#                    three sentinels (redis-server --sentinel) on 26391-26393, quorum 2;
+#                    ports of its own, so a Redis or a redis-sentinel on 6379/26379 is never
+#                    touched. Tests never fail this group over (they start private ones).
 #   Memcached        reuse 127.0.0.1:11211 if it answers `version`, else our own on 11311
 #   PostgreSQL       primary on 127.0.0.1:5433, streaming standby on 127.0.0.1:5434
 #   MariaDB          primary on 127.0.0.1:3307, replica on 127.0.0.1:3308 (GTID
@@ -30,10 +34,12 @@
 #
 # Knobs (environment variables; defaults in brackets):
 #   SCALEOUT_SERVICES_DIR          root of all state [/tmp/scaleout-services]
-#   SCALEOUT_SERVICES              which services `up` handles [redis cluster memcached pg mariadb chromium]
+#   SCALEOUT_SERVICES              which services `up` handles [redis cluster sentinel memcached pg mariadb chromium]
 #   SCALEOUT_REDIS_REUSE_PORT      port of a Redis to reuse [6379]
 #   SCALEOUT_REDIS_PORT            port of our own Redis [6390]
 #   SCALEOUT_REDIS_CLUSTER_PORT    first cluster port; nodes use it and the next 5 [7001]
+#   SCALEOUT_REDIS_SENTINEL_DATA_PORT  the Sentinel group's first Redis; its replica the next [6391]
+#   SCALEOUT_REDIS_SENTINEL_PORT   first sentinel port; sentinels use it and the next 2 [26391]
 #   SCALEOUT_MEMCACHED_REUSE_PORT  port of a memcached to reuse [11211]
 #   SCALEOUT_MEMCACHED_PORT        port of our own memcached [11311]
 #   SCALEOUT_PG_PRIMARY_PORT       [5433]
@@ -47,7 +53,7 @@
 set -euo pipefail
 
 ROOT="${SCALEOUT_SERVICES_DIR:-/tmp/scaleout-services}"
-SERVICES="${SCALEOUT_SERVICES:-redis cluster memcached pg mariadb chromium}"
+SERVICES="${SCALEOUT_SERVICES:-redis cluster sentinel memcached pg mariadb chromium}"
 HOST=127.0.0.1
 REDIS_REUSE_PORT="${SCALEOUT_REDIS_REUSE_PORT:-6379}"
 REDIS_PORT="${SCALEOUT_REDIS_PORT:-6390}"
@@ -60,6 +66,12 @@ MYSQL_PRIMARY_PORT="${SCALEOUT_MYSQL_PRIMARY_PORT:-3307}"
 MYSQL_REPLICA_PORT="${SCALEOUT_MYSQL_REPLICA_PORT:-3308}"
 CLUSTER_PORTS=()
 for i in 0 1 2 3 4 5; do CLUSTER_PORTS+=($((CLUSTER_PORT + i))); done
+SENTINEL_DATA_PORT="${SCALEOUT_REDIS_SENTINEL_DATA_PORT:-6391}"
+SENTINEL_PORT="${SCALEOUT_REDIS_SENTINEL_PORT:-26391}"
+SENTINEL_MASTER=scaleout
+SENTINEL_DATA_PORTS=("$SENTINEL_DATA_PORT" $((SENTINEL_DATA_PORT + 1)))
+SENTINEL_PORTS=()
+for i in 0 1 2; do SENTINEL_PORTS+=($((SENTINEL_PORT + i))); done
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -166,7 +178,7 @@ chromium_bin() { command -v chromium || command -v chromium-browser; }
 # ensure_programs: install (as root) or name the packages for everything `up` needs.
 ensure_programs() {
 	local pkgs=()
-	if wants redis || wants cluster; then
+	if wants redis || wants cluster || wants sentinel; then
 		command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server)
 	fi
 	if wants memcached; then
@@ -308,6 +320,98 @@ down_cluster() {
 	done
 	[[ -d $ROOT/cluster ]] && log "redis cluster: stopped ours"
 	rm -rf "$ROOT/cluster"
+}
+
+# ---------------------------------------------------------------- Redis Sentinel
+
+# One master group, "scaleout": a master and a replica (plain redis-server) watched by
+# three sentinels (redis-server --sentinel, the same Debian package) with quorum 2. The
+# group only serves; no test fails it over (a failover here would make every other
+# package's tests on it see the switch): failover tests start private groups of their
+# own (internal/testenv StartSentinelGroup). Whichever node is master now (an operator
+# may have failed it over) is fine: clients ask the sentinels.
+
+# sentinel_cli PORT ARGS...: redis-cli against a sentinel or a node of the group.
+sentinel_cli() { timeout 3 redis-cli -h "$HOST" -p "$@" 2>/dev/null | tr -d '\r'; }
+
+# sentinel_ok: all three sentinels answer, name the same master, know each other (2
+# other sentinels each) and see it up, and that master is a master with one replica
+# whose link is up.
+SENTINEL_ADDR_RE=' ip ([^ ]+) port ([0-9]+) '
+sentinel_ok() {
+	local p addr="" a info
+	command -v redis-cli >/dev/null || return 1
+	for p in "${SENTINEL_PORTS[@]}"; do
+		# One call per sentinel (redis-cli costs ~0.1 s on a busy machine): SENTINEL
+		# MASTER answers field/value lines, joined here into " k v k v ".
+		info=" $(sentinel_cli "$p" sentinel master "$SENTINEL_MASTER" | paste -sd' ' -) " || return 1
+		[[ $info =~ $SENTINEL_ADDR_RE ]] || return 1
+		a=${BASH_REMATCH[1]}:${BASH_REMATCH[2]}
+		[[ -z $addr || $a == "$addr" ]] || return 1
+		addr=$a
+		[[ $info == *" num-other-sentinels 2 "* && $info == *" flags master "* ]] || return 1
+	done
+	info=$(sentinel_cli "${addr##*:}" info replication) || return 1
+	grep -qx 'role:master' <<<"$info" && grep -qx 'connected_slaves:1' <<<"$info" &&
+		grep -q '^slave0:.*state=online' <<<"$info"
+}
+
+up_sentinel() {
+	local dir=$ROOT/sentinel p i
+	if sentinel_ok; then
+		log "redis sentinel: already up and ok (data ${SENTINEL_DATA_PORTS[*]}, sentinels ${SENTINEL_PORTS[*]})"
+		return 0
+	fi
+	# Anything partial is thrown away and built again: it takes about 3 seconds.
+	for p in "${SENTINEL_PORTS[@]}" "${SENTINEL_DATA_PORTS[@]}"; do
+		stop_pid "$dir/$p/redis.pid" redis-server
+		port_open "$p" && die "port $p is taken by something this script did not start; stop it or set SCALEOUT_REDIS_SENTINEL_DATA_PORT / SCALEOUT_REDIS_SENTINEL_PORT"
+	done
+	rm -rf "$dir"
+	log "redis sentinel: master $HOST:${SENTINEL_DATA_PORTS[0]}, replica ${SENTINEL_DATA_PORTS[1]}, sentinels ${SENTINEL_PORTS[*]}"
+	for i in 0 1; do
+		p=${SENTINEL_DATA_PORTS[$i]}
+		mkdir -p "$dir/$p"
+		local of=()
+		((i == 1)) && of=(--replicaof "$HOST" "${SENTINEL_DATA_PORTS[0]}")
+		redis-server --bind "$HOST" --port "$p" --daemonize yes \
+			--pidfile "$dir/$p/redis.pid" --logfile "$dir/$p/redis.log" --dir "$dir/$p" \
+			--save "" --appendonly no --repl-diskless-sync-delay 0 "${of[@]}" 9>&-
+	done
+	for p in "${SENTINEL_DATA_PORTS[@]}"; do wait_until 15 "sentinel group redis on $p" redis_ping "$p"; done
+	for p in "${SENTINEL_PORTS[@]}"; do
+		mkdir -p "$dir/$p"
+		# A sentinel rewrites its config file (what it learns of the group), so
+		# each has its own, made fresh here.
+		cat >"$dir/$p/sentinel.conf" <<-EOF
+			bind $HOST
+			port $p
+			daemonize yes
+			pidfile $dir/$p/redis.pid
+			logfile $dir/$p/sentinel.log
+			dir $dir/$p
+			sentinel monitor $SENTINEL_MASTER $HOST ${SENTINEL_DATA_PORTS[0]} 2
+			sentinel down-after-milliseconds $SENTINEL_MASTER 5000
+			sentinel failover-timeout $SENTINEL_MASTER 15000
+			sentinel parallel-syncs $SENTINEL_MASTER 1
+		EOF
+		redis-server "$dir/$p/sentinel.conf" --sentinel 9>&-
+	done
+	for p in "${SENTINEL_PORTS[@]}"; do wait_until 15 "sentinel on $p" redis_ping "$p"; done
+	# Sentinels find each other through hello messages every 2 s on the master.
+	wait_until 30 "the sentinels to agree on the master and know each other, and the replica to sync" sentinel_ok
+	log "redis sentinel: ok"
+}
+
+down_sentinel() {
+	local p
+	for p in "${SENTINEL_PORTS[@]}" "${SENTINEL_DATA_PORTS[@]}"; do
+		if [[ -e $ROOT/sentinel/$p/redis.pid ]]; then
+			stop_pid "$ROOT/sentinel/$p/redis.pid" redis-server
+		fi
+	done
+	[[ -d $ROOT/sentinel ]] && log "redis sentinel: stopped ours"
+	rm -rf "$ROOT/sentinel"
 }
 
 # ---------------------------------------------------------------- Memcached
@@ -658,12 +762,13 @@ up_chromium() {
 
 # print_env: after `up`, the UP_* variables say what up verified; otherwise probe.
 UP_VERIFIED=""
-UP_REDIS="" UP_CLUSTER="" UP_MEMCACHED="" UP_PG="" UP_MARIADB="" UP_CHROMIUM=""
+UP_REDIS="" UP_CLUSTER="" UP_SENTINEL="" UP_MEMCACHED="" UP_PG="" UP_MARIADB="" UP_CHROMIUM=""
 print_env() {
 	local a cl=()
 	if [[ -n $UP_VERIFIED ]]; then
 		redis_addr() { [[ -n $UP_REDIS ]] && echo "$UP_REDIS"; }
 		cluster_ok() { [[ -n $UP_CLUSTER ]]; }
+		sentinel_ok() { [[ -n $UP_SENTINEL ]]; }
 		memcached_addr() { [[ -n $UP_MEMCACHED ]] && echo "$UP_MEMCACHED"; }
 		pg_ok() { [[ -n $UP_PG ]]; }
 		mysql_serving() { [[ -n $UP_MARIADB ]]; }
@@ -673,6 +778,12 @@ print_env() {
 	if cluster_ok; then
 		for a in "${CLUSTER_PORTS[@]}"; do cl+=("$HOST:$a"); done
 		echo "export SCALEOUT_REDIS_CLUSTER_ADDRS=$(IFS=,; echo "${cl[*]}")"
+	fi
+	if sentinel_ok; then
+		cl=()
+		for a in "${SENTINEL_PORTS[@]}"; do cl+=("$HOST:$a"); done
+		echo "export SCALEOUT_REDIS_SENTINEL_ADDRS=$(IFS=,; echo "${cl[*]}")"
+		echo "export SCALEOUT_REDIS_SENTINEL_MASTER=$SENTINEL_MASTER"
 	fi
 	if a=$(memcached_addr); then echo "export SCALEOUT_MEMCACHED_ADDR=$a"; fi
 	if find_pg_bin && pg_ok; then
@@ -697,6 +808,7 @@ cmd_up() {
 	ensure_programs
 	if wants redis; then up_redis && UP_REDIS=$(redis_addr); fi
 	if wants cluster; then up_cluster && UP_CLUSTER=1; fi
+	if wants sentinel; then up_sentinel && UP_SENTINEL=1; fi
 	if wants memcached; then up_memcached && UP_MEMCACHED=$(memcached_addr); fi
 	if wants pg; then up_pg && UP_PG=1; fi
 	if wants mariadb; then up_mariadb && UP_MARIADB=1; fi
@@ -716,6 +828,7 @@ cmd_down() {
 	down_mariadb
 	down_pg
 	down_memcached
+	down_sentinel
 	down_cluster
 	down_redis
 	rm -f "$ROOT/env" "$ROOT/env.tmp" "$ROOT/apt.log"
@@ -740,6 +853,11 @@ cmd_status() {
 	else
 		for p in "${CLUSTER_PORTS[@]}"; do redis_ping "$p" && n=$((n + 1)); done
 		status_line redis-cluster down "$n of 6 nodes answer, cluster not ok"
+	fi
+	if sentinel_ok; then
+		status_line redis-sentinel up "master $(sentinel_cli "${SENTINEL_PORTS[0]}" sentinel get-master-addr-by-name "$SENTINEL_MASTER" | paste -sd: -), sentinels ${SENTINEL_PORTS[*]}"
+	else
+		status_line redis-sentinel down "not all of: 3 sentinels agreeing, a master with a synced replica"
 	fi
 	if a=$(memcached_addr); then
 		if [[ $a == *:$MEMCACHED_REUSE_PORT ]]; then

@@ -13,7 +13,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, b := range testenv.RedisTopologies {
+	for _, b := range testenv.RedisTopologiesWithSentinel {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			cachetest.Run(t, func(t *testing.T) cache.ObjectCache {

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/cache"
+	"github.com/scaleout/scaleout/internal/redisha"
 	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
@@ -98,7 +99,10 @@ func (inv *Invalidator) Publish(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if err := inv.client.Publish(ctx, inv.channel, encodeKeys(keys)).Err(); err != nil {
+	msg := encodeKeys(keys)
+	if err := redisha.RetryWithin(ctx, inv.client, 0, func(ctx context.Context) error {
+		return inv.client.Publish(ctx, inv.channel, msg).Err()
+	}); err != nil {
 		return fmt.Errorf("rediscache: publish invalidation: %w", err)
 	}
 	return nil

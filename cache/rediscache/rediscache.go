@@ -41,6 +41,30 @@
 // failures, answers with the last dial error until its background redial
 // succeeds, about a second later).
 //
+// # Running on replicated Redis
+//
+// On Sentinel (redis.NewFailoverClient) or a Cluster with replicas, a call
+// whose context has a deadline (a Loader's CacheTimeout) rides out the
+// errors of a master switch (refused connections, READONLY, LOADING,
+// CLUSTERDOWN, TRYAGAIN, MOVED) until that deadline, and a Loader then fails
+// open to its load function; a call without a deadline is tried once, as
+// before (go-redis's own retries aside), so a cache never holds a caller
+// longer than it asked for. Publish retries the same way.
+//
+// A failover can lose the master's last writes: a Set (the entry reverts to
+// an older value until its TTL or the next Set) or a Delete. The
+// Invalidator tells its Loaders to drop their local tiers whenever its
+// subscription drops and comes back, which a killed master causes at once,
+// so no local tier misses an invalidation published before a kill. A
+// forced Sentinel failover (SENTINEL FAILOVER) is different: the old master
+// keeps running, and a subscription on it hears nothing published on the new
+// master until the sentinels demote it and cut its pub/sub clients, a few
+// seconds later (TestFailover, 20 switches: reads missed acknowledged
+// writes for up to 15 s on a busy machine, none once the switches were
+// over). On a Cluster, PUBLISH reaches every node; the one stale key seen
+// there was a Set lost with a killed master. There is no durable mode: a
+// cache's entries are rebuilt from the source of truth.
+//
 // # Lifecycle
 //
 // A Cache holds no goroutine and no connection of its own, so it has no
@@ -58,6 +82,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/cache"
+	"github.com/scaleout/scaleout/internal/redisha"
 	"github.com/scaleout/scaleout/internal/redisopt"
 )
 
@@ -148,7 +173,8 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkKey("get", key); err != nil {
 		return nil, err
 	}
-	v, err := c.c.Get(ctx, c.key(key)).Bytes()
+	k := c.key(key)
+	v, err := redisha.ValueWithin(ctx, c.c, 0, func(ctx context.Context) ([]byte, error) { return c.c.Get(ctx, k).Bytes() })
 	if err != nil {
 		if err == redis.Nil {
 			return nil, cache.ErrMiss
@@ -170,7 +196,8 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := c.checkValue("set", value); err != nil {
 		return err
 	}
-	if err := c.c.Set(ctx, c.key(key), value, ttl).Err(); err != nil {
+	k := c.key(key)
+	if err := redisha.RetryWithin(ctx, c.c, 0, func(ctx context.Context) error { return c.c.Set(ctx, k, value, ttl).Err() }); err != nil {
 		return fmt.Errorf("rediscache: set: %w", err)
 	}
 	return nil
@@ -189,16 +216,20 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	case 0:
 		return nil
 	case 1:
-		if err := c.c.Del(ctx, c.key(keys[0])).Err(); err != nil {
+		k := c.key(keys[0])
+		if err := redisha.RetryWithin(ctx, c.c, 0, func(ctx context.Context) error { return c.c.Del(ctx, k).Err() }); err != nil {
 			return fmt.Errorf("rediscache: delete: %w", err)
 		}
 		return nil
 	}
-	p := c.c.Pipeline()
-	for _, k := range keys {
-		p.Del(ctx, c.key(k))
-	}
-	if _, err := p.Exec(ctx); err != nil {
+	if err := redisha.RetryWithin(ctx, c.c, 0, func(ctx context.Context) error {
+		p := c.c.Pipeline()
+		for _, k := range keys {
+			p.Del(ctx, c.key(k))
+		}
+		_, err := p.Exec(ctx)
+		return err
+	}); err != nil {
 		return fmt.Errorf("rediscache: delete %d keys: %w", len(keys), err)
 	}
 	return nil
@@ -217,8 +248,6 @@ func (c *Cache) GetMulti(ctx context.Context, keys []string) (map[string][]byte,
 	if len(keys) == 0 {
 		return out, nil
 	}
-	p := c.c.Pipeline()
-	cmds := make([]*redis.StringCmd, 0, len(keys))
 	names := make([]string, 0, len(keys))
 	seen := make(map[string]struct{}, len(keys))
 	for _, k := range keys {
@@ -226,11 +255,28 @@ func (c *Cache) GetMulti(ctx context.Context, keys []string) (map[string][]byte,
 			continue
 		}
 		seen[k] = struct{}{}
-		cmds = append(cmds, p.Get(ctx, c.key(k)))
 		names = append(names, k)
 	}
-	// Exec reports redis.Nil when any key missed: look at each command.
-	_, execErr := p.Exec(ctx)
+	// Exec reports redis.Nil when any key missed: look at each command. A
+	// switch's error sends the whole pipeline again.
+	var cmds []*redis.StringCmd
+	execErr := redisha.RetryWithin(ctx, c.c, 0, func(ctx context.Context) error {
+		p := c.c.Pipeline()
+		cmds = cmds[:0]
+		for _, k := range names {
+			cmds = append(cmds, p.Get(ctx, c.key(k)))
+		}
+		_, err := p.Exec(ctx)
+		for _, cmd := range cmds { // Exec names the first error, perhaps a miss
+			if cerr := cmd.Err(); cerr != nil && !errors.Is(cerr, redis.Nil) {
+				return cerr
+			}
+		}
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		return err
+	})
 	for i, cmd := range cmds {
 		v, err := cmd.Bytes()
 		switch {
@@ -265,11 +311,14 @@ func (c *Cache) SetMulti(ctx context.Context, items map[string][]byte, ttl time.
 	if len(items) == 0 {
 		return nil
 	}
-	p := c.c.Pipeline()
-	for k, v := range items {
-		p.Set(ctx, c.key(k), v, ttl)
-	}
-	if _, err := p.Exec(ctx); err != nil {
+	if err := redisha.RetryWithin(ctx, c.c, 0, func(ctx context.Context) error {
+		p := c.c.Pipeline()
+		for k, v := range items {
+			p.Set(ctx, c.key(k), v, ttl)
+		}
+		_, err := p.Exec(ctx)
+		return err
+	}); err != nil {
 		return fmt.Errorf("rediscache: set multi %d keys: %w", len(items), err)
 	}
 	return nil

@@ -365,7 +365,9 @@ func TestServerDown(t *testing.T) {
 
 	srv.Kill()
 	for range 3 { // including on pooled connections the kill broke
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// No deadline: one try (go-redis's own retries aside), as before the
+		// switch retries, so a Loader without CacheTimeout fails open at once.
+		tctx, cancel := context.WithCancel(ctx)
 		_, err := rc.Get(tctx, "k")
 		requireDown(t, err)
 		_, err = rc.Get(tctx, "absent")
@@ -376,6 +378,22 @@ func TestServerDown(t *testing.T) {
 		requireDown(t, rc.SetMulti(tctx, map[string][]byte{"a": {3}}, 0))
 		requireDown(t, rc.Delete(tctx, "k"))
 		requireDown(t, rc.Delete(tctx, "a", "b"))
+		cancel()
+	}
+
+	// With a deadline, the calls ride out what could be a switch, and report
+	// the client's error at the deadline. (A go-redis pipeline to a server
+	// that keeps refusing dials waits out the deadline itself and answers the
+	// context's error, so GetMulti and SetMulti are not here.)
+	for _, f := range []func(context.Context) error{
+		func(ctx context.Context) error { _, err := rc.Get(ctx, "k"); return err },
+		func(ctx context.Context) error { return rc.Set(ctx, "k", []byte("w"), 0) },
+		func(ctx context.Context) error { return rc.Delete(ctx, "a") },
+	} {
+		tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		start := time.Now()
+		requireDown(t, f(tctx))
+		require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "retried until about the deadline")
 		cancel()
 	}
 

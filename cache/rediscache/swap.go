@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/cache"
+	"github.com/scaleout/scaleout/internal/redisha"
 )
 
 var _ cache.SwapCache = (*Cache)(nil)
@@ -25,7 +26,8 @@ func (c *Cache) Add(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := c.checkValue("add", value); err != nil {
 		return err
 	}
-	ok, err := c.c.SetNX(ctx, c.key(key), value, ttl).Result()
+	k := c.key(key)
+	ok, err := redisha.ValueWithin(ctx, c.c, 0, func(ctx context.Context) (bool, error) { return c.c.SetNX(ctx, k, value, ttl).Result() })
 	if err != nil {
 		return fmt.Errorf("rediscache: add: %w", err)
 	}
@@ -63,7 +65,10 @@ func (c *Cache) CompareAndSwap(ctx context.Context, key string, old, value []byt
 	if err := c.checkValue("compare and swap", value); err != nil {
 		return err
 	}
-	n, err := compareAndSwap.Run(ctx, c.c, []string{c.key(key)}, old, value, strconv.FormatInt(ttl.Milliseconds(), 10)).Int()
+	keys, ms := []string{c.key(key)}, strconv.FormatInt(ttl.Milliseconds(), 10)
+	n, err := redisha.ValueWithin(ctx, c.c, 0, func(ctx context.Context) (int, error) {
+		return compareAndSwap.Run(ctx, c.c, keys, old, value, ms).Int()
+	})
 	if err != nil {
 		return fmt.Errorf("rediscache: compare and swap: %w", err)
 	}

@@ -12,6 +12,8 @@
 //	PGReplicaDSN       SCALEOUT_PG_REPLICA_DSN        postgres://... (its streaming standby)
 //	MySQLPrimaryDSN    SCALEOUT_MYSQL_PRIMARY_DSN     root@tcp(host:port)/scaleout?parseTime=true (MariaDB primary)
 //	MySQLReplicaDSN    SCALEOUT_MYSQL_REPLICA_DSN     root@tcp(...)/... (its read-only replica)
+//	RedisSentinelAddrs SCALEOUT_REDIS_SENTINEL_ADDRS  host:port,... (three sentinels)
+//	RedisSentinelMaster SCALEOUT_REDIS_SENTINEL_MASTER the name they monitor the master under
 //
 // When a variable is unset the test is skipped with a message naming it and saying how to
 // set it (eval "$(scripts/services.sh env)", or make test). When
@@ -61,6 +63,29 @@
 //
 // Pause freezes a private server with SIGSTOP (it keeps its connections and answers
 // nothing: a hung server) and Resume lets it go on.
+//
+// # Replicated Redis
+//
+// RedisSentinelClient returns a FailoverClient (go-redis's defaults but
+// ContextTimeoutEnabled) on the shared Sentinel group; SentinelTopology and
+// RedisTopologiesWithSentinel add it to the deployments a store is tested on. No
+// test may fail the shared group over, nor the shared Cluster: go test runs packages
+// in parallel, and a switch there would make every other package's test that is
+// using it at that moment see errors it does not expect.
+//
+// A failover test starts its own: StartSentinelGroup runs a master, its replica and
+// three sentinels (down-after-milliseconds 1 s) on free ports and returns once
+// the sentinels know each other and the replica is in sync (about 3 s); StartCluster
+// runs three masters with a replica each (node timeout 1 s). Failover and
+// FailoverShard force a switch (SENTINEL FAILOVER, CLUSTER FAILOVER on the
+// replica); KillMaster SIGKILLs the master, WaitSwitched waits for the new one and
+// Rejoin starts the dead node again as a replica. Every one of them returns only
+// once the topology is healthy again (all agree on the master, it takes writes,
+// the replicas are in sync), so the next step starts from a sound group.
+// CutReplication pauses the replicas and drops their links, so that the writes
+// that follow reach the master only: killing the master then loses them, the case
+// a durable setting must survive. Failovers says how many switches a failover test
+// runs (SCALEOUT_FAILOVERS, 2 by default).
 //
 // # Network faults
 //

@@ -13,14 +13,19 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for _, b := range testenv.RedisTopologies {
+	for _, b := range testenv.RedisTopologiesWithSentinel {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			sessiontest.Run(t, func(t *testing.T) session.SessionStore {
-				s, err := redisstore.New(b.Client(t), redisstore.Config{Prefix: testenv.Prefix(t)})
-				require.NoError(t, err)
-				return s
-			})
+			conformance(t, b, redisstore.Config{})
 		})
 	}
+}
+
+func conformance(t *testing.T, b testenv.RedisTopology, cfg redisstore.Config) {
+	sessiontest.Run(t, func(t *testing.T) session.SessionStore {
+		cfg.Prefix = testenv.Prefix(t)
+		s, err := redisstore.New(b.Client(t), cfg)
+		require.NoError(t, err)
+		return s
+	})
 }
