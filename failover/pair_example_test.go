@@ -39,10 +39,12 @@ func ExamplePair() {
 	ctxB, stopB := context.WithCancel(context.Background())
 	doneA, doneB := make(chan error, 1), make(chan error, 1)
 	go func() { doneA <- a.Run(ctxA) }()
-	go func() { doneB <- b.Run(ctxB) }()
 	for a.Role() != failover.Active {
 		time.Sleep(10 * time.Millisecond)
 	}
+	// b starts once a leads, as a standby joins a running service, so it
+	// hears a's heartbeats from its first interval on.
+	go func() { doneB <- b.Run(ctxB) }()
 	time.Sleep(100 * time.Millisecond)
 	fmt.Println("a:", a.Role(), "b:", b.Role())
 
