@@ -28,8 +28,8 @@ import (
 // It is kept rather than built on github.com/maypok86/otter/v2 because,
 // measured side by side (bench/impls/localtier.go, BENCHMARKS.md "Local
 // tier"), it has the higher hit ratio on Zipf and scan traces and the
-// faster hit and miss + set; otter holds an entry in about half the
-// memory. Otter also cannot bound entries and bytes at once, has no LRU,
+// faster serial hit and miss + set; otter holds an entry in about half
+// the memory. Otter also cannot bound entries and bytes at once, has no LRU,
 // and runs goroutines of its own, which Memory promises not to.
 type store[V any] struct {
 	shards        []shard[V]

@@ -221,14 +221,18 @@ func (c *comparison) localSummary() string {
 	return "In this run, ours at its defaults against the best otter row of each figure: " + strings.Join(parts, "; ") + "."
 }
 
-// localTierDecision is what the figures decided (issue 18), from the run
-// of 2026-12-07 on the shared 2-core VM (load average about 20): ours
-// hit 105 ns against otter's 159, miss + set 859 ns and 2 allocations
-// against 1,617 ns and 3, hit ratio 0.4 to 2.2 points higher in every
-// cell, memory per entry 210 B against 89 to 145 B.
+// localTierDecision is what the figures decided (issue 18), from two
+// runs on the shared 2-core VM at load averages of 14 to 26: ours hit
+// 105 and 109 ns serially against otter's best 159 and 165; from 2
+// goroutines 116 against 166 in one run, 113 against 92 in the other;
+// miss + set about 850 ns and 2 allocations against 1,620 ns and 3; hit
+// ratio 0.4 to 2.2 points higher in every cell; memory per entry 210 B
+// against 89 to 145 B.
 const localTierDecision = "**Decision** (issue 18, on `-runs 5`): cache.Memory keeps its own store. It wins on hit ratio " +
-	"(higher at every capacity of both traces), on the time of a hit and on the time and allocations of a miss + set; " +
-	"otter wins on memory, holding an entry in about half the bytes, which is the figure for our store to work on. " +
+	"(higher at every capacity of both traces), on the time of a serial hit and on the time and allocations of a " +
+	"miss + set. Otter wins on memory, holding an entry in about half the bytes, which is the figure for our store to " +
+	"work on; a hit from GOMAXPROCS goroutines went to ours in one run and to otter at its defaults in another (on 2 " +
+	"shared cores that figure is the noisiest), while otter configured as Memory's store is slower there too. " +
 	"Beyond the figures, Memory's contract asks what otter does not offer: bounds by entries and by bytes at once " +
 	"(otter takes MaximumSize or MaximumWeight), PolicyLRU, no goroutines (otter's maintenance and its expiry clean-up " +
 	"run on goroutines of its own, so a Memory on it would need a Close), and an entry that always survives its own write. " +
