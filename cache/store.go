@@ -26,6 +26,13 @@ import (
 // shard's eviction policy (sketch frequency, list order) only for one hit
 // in accessSample of each stripe, and only when the shard's lock is free,
 // as Caffeine's lossy read buffers do.
+//
+// It is kept rather than built on github.com/maypok86/otter/v2 because,
+// measured side by side (bench/impls/localtier.go, BENCHMARKS.md "Local
+// tier"), it has the higher hit ratio on Zipf and scan traces and the
+// faster serial hit and miss + set; otter holds an entry in about half
+// the memory. Otter also cannot bound entries and bytes at once, has no LRU,
+// and runs goroutines of its own, which Memory promises not to.
 type store[V any] struct {
 	shards        []shard[V]
 	mask          uint64

@@ -352,6 +352,7 @@ func (c *comparison) reportCache(body *strings.Builder) []check {
 	for _, r := range c.cacheRows {
 		fmt.Fprintf(body, "| %s | %s |\n", r.cc.Name, r.cc.Config)
 	}
+	c.reportLocalTier(body)
 	return all
 }
 

@@ -40,7 +40,10 @@
 //     cannot be compared. The Redis and Memcached rows need
 //     SCALEOUT_REDIS_ADDR and SCALEOUT_MEMCACHED_ADDR (eval "$(../scripts/services.sh env)");
 //     without them they are reported as not measured and their targets
-//     as missed.
+//     as missed. Then the local tier: cache.Memory against
+//     maypok86/otter/v2 (impls.LocalTierImpls), hits and miss + set in
+//     interleaved blocks, memory per entry, and hit ratios on a Zipf and
+//     a scan-polluted trace at three capacities.
 //
 //   - job queues: processing throughput (20,000 pre-enqueued no-op jobs
 //     drained at concurrency 10 and 50), enqueue throughput (serial, 16
@@ -69,7 +72,7 @@
 //     also measured interleaved for the time ratios.
 //
 // -only shard runs the first three, -only balance the fourth, -only cache
-// the fifth, -only queue the sixth, -only replica the seventh, -only
+// the fifth (-only localtier its local tier part alone), -only queue the sixth, -only replica the seventh, -only
 // session the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
@@ -118,7 +121,7 @@ func main() {
 	queueMemJobs := fs.Int("queue-mem-jobs", impls.QueueMemPerJobN, "backlog jobs of the queue's Redis bytes-per-job measurement (e.g. 1000000)")
 	replicaBenchtime := fs.Duration("replica-benchtime", 300*time.Millisecond, "duration of each replica routing benchmark run, the interleaved ones included")
 	sessionBenchtime := fs.Duration("session-benchtime", 500*time.Millisecond, "duration of each session benchmark run, the interleaved ones included")
-	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits), queue (job queue), "+
+	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits, with localtier), localtier (cache.Memory against otter), queue (job queue), "+
 		"replica (replica routing) or session (session middleware); "+
 		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
@@ -134,12 +137,15 @@ func main() {
 	switch *only {
 	case "all":
 		c.doShard, c.doBalance, c.doCache, c.doQueue, c.doReplica, c.doSession = true, true, true, true, true, true
+		c.doLocal = true
 	case "shard":
 		c.doShard = true
 	case "balance":
 		c.doBalance = true
 	case "cache":
 		c.doCache = true
+	case "localtier":
+		c.doLocal = true
 	case "queue":
 		c.doQueue = true
 	case "replica":
@@ -147,7 +153,7 @@ func main() {
 	case "session":
 		c.doSession = true
 	default:
-		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, queue, replica or session\n", *only)
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, localtier, queue, replica or session\n", *only)
 		os.Exit(2)
 	}
 	if *out != "" && *only != "all" {
@@ -190,6 +196,9 @@ func main() {
 		}
 		c.caches()
 		c.closeCache()
+	}
+	if c.doLocal {
+		c.localTier()
 	}
 	if c.doQueue {
 		c.queues()
@@ -288,6 +297,7 @@ type comparison struct {
 	// doShard, doBalance, doCache, doQueue, doReplica and doSession say
 	// which sections run (-only).
 	doShard, doBalance, doCache, doQueue, doReplica, doSession bool
+	doLocal                                                    bool // the local tier tables (cache.Memory against otter), in the cache section
 	benchtime, pickBenchtime, cacheBenchtime                   time.Duration
 	gomaxprocs                                                 int
 
@@ -321,6 +331,9 @@ type comparison struct {
 	// cacheIL are the interleaved remote measurements, whose ratios the
 	// remote ratio targets are checked on.
 	cacheIL []*ilRow
+	// localRows are the local tier measurements (cache.Memory against
+	// otter), in report order.
+	localRows []*localRow
 
 	// queue holds the queue measurements; queueLatency and queueMemJobs
 	// are their -queue-latency and -queue-mem-jobs.
@@ -626,6 +639,9 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 			body.WriteString("\n")
 		}
 		all = append(all, c.reportCache(&body)...)
+	}
+	if c.doLocal && !c.doCache {
+		c.reportLocalTier(&body)
 	}
 	if c.doQueue {
 		if body.Len() > 0 {
