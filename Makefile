@@ -71,8 +71,8 @@ lint:
 	for m in $(NESTED_MODULES); do \
 		(cd "$$m" && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...); \
 	done
-	# API compatibility against api/BASELINE (see README, Compatibility), and proof
-	# that the check catches a removed exported function.
+# API compatibility against api/BASELINE (see README, Compatibility), and proof that
+# the check catches a removed exported function.
 	scripts/apicheck.sh -selftest
 	scripts/apicheck.sh
 
