@@ -177,17 +177,21 @@ const noLocal = ^uint64(0)
 // there before (an encoding or cache error; not a voided lease, which
 // means a change replaced the entry): Get ignores it, Refresh reports it.
 func (l *Loader[T]) fillOr(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error), lease []byte, stale *envelope, serveStale bool, epoch uint64) (_ T, _ error, notStored error) {
-	start := time.Now()
+	start := l.now()
 	v, err := l.callLoad(ctx, load)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		l.stats.loadErrors.Add(1)
 	}
-	return l.keep(ctx, key, ttl, v, err, time.Since(start), lease, stale, serveStale, epoch)
+	return l.keep(ctx, key, ttl, v, err, start, time.Duration(l.now()-start), lease, stale, serveStale, epoch)
 }
 
-// keep stores what a load of key returned (v, err, after delta) as fillOr
-// says, and answers the caller as fillOr does.
-func (l *Loader[T]) keep(ctx context.Context, key string, ttl time.Duration, v T, err error, delta time.Duration, lease []byte, stale *envelope, serveStale bool, epoch uint64) (_ T, _ error, notStored error) {
+// keep stores what a load of key returned (v, err; the load began at
+// loadedAt, in l.now's clock, and took delta) as fillOr says, and answers
+// the caller as fillOr does. The entry is fresh for ttl from loadedAt, not
+// from now: the load may have read the source at its start, and a slow
+// load (or a slow store, or a busy machine) must not make what it read
+// live longer than ttl.
+func (l *Loader[T]) keep(ctx context.Context, key string, ttl time.Duration, v T, err error, loadedAt int64, delta time.Duration, lease []byte, stale *envelope, serveStale bool, epoch uint64) (_ T, _ error, notStored error) {
 	var zero T
 	var e envelope
 	var storeTTL time.Duration
@@ -198,11 +202,11 @@ func (l *Loader[T]) keep(ctx context.Context, key string, ttl time.Duration, v T
 			l.release(ctx, key, lease, stale)
 			return v, nil, fmt.Errorf("cache: encode %q: %w", key, merr) // the caller still gets its value; only caching failed
 		}
-		e = envelope{kind: kindValue, freshUntil: l.freshUntil(ttl), delta: delta, payload: payload}
-		storeTTL = l.storeTTL(ttl)
+		e = envelope{kind: kindValue, freshUntil: freshFrom(loadedAt, ttl), delta: delta, payload: payload}
+		storeTTL = l.storeTTLUntil(e.freshUntil)
 	case errors.Is(err, ErrNotFound) && l.cfg.NegativeTTL > 0:
-		e = envelope{kind: kindNotFound, freshUntil: l.freshUntil(l.cfg.NegativeTTL), delta: delta}
-		storeTTL = l.storeTTL(l.cfg.NegativeTTL)
+		e = envelope{kind: kindNotFound, freshUntil: freshFrom(loadedAt, l.cfg.NegativeTTL), delta: delta}
+		storeTTL = l.storeTTLUntil(e.freshUntil)
 	case errors.Is(err, ErrNotFound):
 		l.release(ctx, key, lease, stale)
 		return zero, err, nil
@@ -215,6 +219,10 @@ func (l *Loader[T]) keep(ctx context.Context, key string, ttl time.Duration, v T
 			}
 		}
 		return zero, err, nil
+	}
+	if storeTTL < 0 { // the load outlasted its ttl (and the stale window): nothing fresh to keep
+		l.release(ctx, key, lease, stale)
+		return v, err, nil
 	}
 	b := e.marshal()
 	var serr error

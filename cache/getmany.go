@@ -207,9 +207,9 @@ func (m *many[T]) loadAll(ctx context.Context, epoch uint64) error {
 	}
 	keys = append(keys, m.open...)
 	lctx, cancel := context.WithTimeout(ctx, l.cfg.LoadTimeout)
-	start := time.Now()
+	start := l.now()
 	vals, err := l.callLoadMany(lctx, m.load, keys)
-	delta := time.Since(start)
+	delta := time.Duration(l.now() - start)
 	cancel()
 	if err != nil {
 		l.stats.loadErrors.Add(1)
@@ -217,7 +217,7 @@ func (m *many[T]) loadAll(ctx context.Context, epoch uint64) error {
 	var failed bool
 	for _, f := range m.fill {
 		v, kerr := m.result(vals, err, f.key)
-		v, kerr, _ = l.keep(ctx, f.key, m.ttl, v, kerr, delta, f.lease, f.stale, true, epoch)
+		v, kerr, _ = l.keep(ctx, f.key, m.ttl, v, kerr, start, delta, f.lease, f.stale, true, epoch)
 		switch {
 		case kerr == nil:
 			m.out[f.key] = v

@@ -177,7 +177,11 @@ func NewLoader[T any](c ObjectCache, cfg LoaderConfig[T]) (*Loader[T], error) {
 }
 
 // Get returns the value of key: from the local tier, else from the cache,
-// else from load, whose result is stored for ttl (0: until evicted). A
+// else from load, whose result is stored for ttl (0: until evicted),
+// counted from when the load began, so that nothing a load read is served
+// as fresh longer than ttl after it read it, however slow the load or the
+// write back (a load that outlasts its ttl answers its caller and stores
+// nothing fresh). A
 // load that fails with ErrNotFound is answered with ErrNotFound, and
 // remembered for NegativeTTL. Concurrent Gets of one key in this process
 // share one flight; on a SwapCache one process in the cluster loads while
@@ -258,7 +262,7 @@ func (l *Loader[T]) Set(ctx context.Context, key string, v T, ttl time.Duration)
 	if err != nil {
 		return fmt.Errorf("cache: encode %q: %w", key, err)
 	}
-	e := envelope{kind: kindValue, freshUntil: l.freshUntil(ttl), payload: payload}
+	e := envelope{kind: kindValue, freshUntil: freshFrom(l.now(), ttl), payload: payload}
 	err = l.cache.Set(ctx, key, e.marshal(), l.storeTTL(ttl))
 	return errors.Join(err, l.invalidate(ctx, []string{key}))
 }
@@ -374,11 +378,27 @@ func (l *Loader[T]) fillLocal(key string, epoch uint64, e localEntry[T], size in
 // the hit path instead of the two of time.Now.
 func (l *Loader[T]) now() int64 { return l.wallBase + int64(time.Since(l.monoBase)) }
 
-func (l *Loader[T]) freshUntil(ttl time.Duration) int64 {
+// freshFrom is when an entry loaded (or set) at t stops being fresh; 0,
+// never, for a ttl of 0.
+func freshFrom(t int64, ttl time.Duration) int64 {
 	if ttl == 0 {
 		return 0
 	}
-	return l.now() + int64(ttl)
+	return t + int64(ttl)
+}
+
+// storeTTLUntil is how long the cache keeps an entry fresh until
+// freshUntil: the time left plus the stale window; 0 (no expiry) for
+// freshUntil 0, negative when even the stale window has passed.
+func (l *Loader[T]) storeTTLUntil(freshUntil int64) time.Duration {
+	if freshUntil == 0 {
+		return 0
+	}
+	left := time.Duration(freshUntil-l.now()) + l.cfg.StaleFor
+	if left == 0 {
+		return -1
+	}
+	return left
 }
 
 // storeTTL is how long the cache keeps an entry fresh for ttl: its TTL
