@@ -22,6 +22,11 @@ type endpoint struct {
 // track says which statistics a balancer needs; the others cost nothing.
 type track struct {
 	inflightOn bool
+	// total, when not nil, counts the balancer's requests in flight over
+	// all its backends: a running sum, so that a pick that needs it reads
+	// one counter rather than every backend's. Requests to a backend that
+	// an Update removed count until they are Done.
+	total      *atomic.Int64
 	latencyOn  bool
 	failuresOn bool
 	decay      time.Duration // the EWMA's time constant, when latency is tracked
@@ -61,6 +66,9 @@ func (e *endpoint) begin(c *Choice, timed bool) {
 func (e *endpoint) beginTracked(c *Choice, timed bool) {
 	if e.inflightOn {
 		e.inflight.Add(1)
+		if e.total != nil {
+			e.total.Add(1)
+		}
 	}
 	if timed && e.latencyOn {
 		c.start, c.timed = nanotime(), true
@@ -74,6 +82,9 @@ func (t *track) tracks() bool { return t.inflightOn || t.latencyOn || t.failures
 func (e *endpoint) finish(c *Choice, err error, aborted bool) {
 	if e.inflightOn {
 		e.inflight.Add(-1)
+		if e.total != nil {
+			e.total.Add(-1)
+		}
 	}
 	if aborted {
 		return // says nothing of the backend: neither a failure nor a latency

@@ -67,8 +67,11 @@ type ConsistentHashConfig struct {
 // of two random backends, as P2C does without latency.
 //
 // Cost: a pick hashes the key once and reads the home's in-flight count;
-// only when that is not zero does it read all n counts to find T, and only
-// when the home is full does it rank the others (O(n), no allocation).
+// only when that is not zero does it read T, a running total that every
+// pick and Done keeps, and only when the home is full does it rank the
+// others (O(n), no allocation). T counts requests to a backend that an
+// Update removed until they are Done, so the bounds are briefly a little
+// looser after a removal.
 // Update builds the partition table, O(Partitions · n · log): about a
 // millisecond at 10 backends. ConsistentHash is safe for concurrent use.
 type ConsistentHash struct {
@@ -110,7 +113,7 @@ func NewConsistentHash(cfg ConsistentHashConfig) (*ConsistentHash, error) {
 	case p < 0 || p > 1<<22:
 		return nil, fmt.Errorf("%w: ConsistentHash Partitions %d not in [1, %d]", ErrInvalidConfig, p, 1<<22)
 	}
-	h := &ConsistentHash{factor: c, partitions: p, reg: registry{track: track{inflightOn: true}}}
+	h := &ConsistentHash{factor: c, partitions: p, reg: registry{track: track{inflightOn: true, total: new(atomic.Int64)}}}
 	h.set.Store(&hashSet{})
 	return h, nil
 }
@@ -187,10 +190,7 @@ func (h *ConsistentHash) Pick(ctx context.Context, key string) (c Choice, err er
 		home.begin(&c, false)
 		return c, nil
 	}
-	var total int64
-	for _, e := range s.eps {
-		total += e.inflight.Load()
-	}
+	total := h.reg.track.total.Load()
 	scale := h.factor * float64(total+1) / s.total
 	if float64(load) < math.Ceil(scale*float64(home.weight())) {
 		home.begin(&c, false)

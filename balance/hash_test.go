@@ -280,3 +280,31 @@ func BenchmarkConsistentHashParallel(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkConsistentHashLoaded is a pick and Done with a request in flight
+// on every backend, so that the home is never idle and the bound is
+// computed: the cost must not grow with the number of backends.
+func BenchmarkConsistentHashLoaded(b *testing.B) {
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user:%018d", i)
+	}
+	for _, n := range []int{10, 100, 1000} {
+		h := newHash(b, balance.ConsistentHashConfig{}, balancetest.Backends(n))
+		ctx := context.Background()
+		for _, be := range balancetest.Backends(n) {
+			c, err := h.PickAddr(ctx, be.Addr)
+			require.NoError(b, err)
+			defer c.Done(nil)
+		}
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				c, _ := h.Pick(ctx, keys[i&1023])
+				c.Done(nil)
+				i++
+			}
+		})
+	}
+}
