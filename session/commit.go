@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func (m *Manager) newRecord(s *state, base record, enc []byte, cid uint64, now t
 	next.renewed = false
 	next.values, next.seen = enc, now
 	if l := s.lifetime; l != nil {
-		next.deadline = next.created.Add(cmpOr(l.Absolute, m.cfg.Lifetime))
+		next.deadline = next.created.Add(cmp.Or(l.Absolute, m.cfg.Lifetime))
 		next.idle, next.persist = l.Idle, l.Persist
 	}
 	if s.user != nil {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,17 +109,17 @@ func NewManager(store SessionStore, cfg Config) (*Manager, error) {
 	if cfg.Lifetime < 0 || cfg.IdleTimeout < 0 || cfg.TouchInterval < 0 || cfg.CommitAttempts < 0 {
 		return nil, fmt.Errorf("%w: negative duration or count", ErrInvalidConfig)
 	}
-	cfg.Lifetime = cmpOr(cfg.Lifetime, 24*time.Hour)
-	cfg.IdleTimeout = cmpOr(cfg.IdleTimeout, min(30*time.Minute, cfg.Lifetime))
+	cfg.Lifetime = cmp.Or(cfg.Lifetime, 24*time.Hour)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, min(30*time.Minute, cfg.Lifetime))
 	if cfg.IdleTimeout > cfg.Lifetime {
 		return nil, fmt.Errorf("%w: IdleTimeout %v exceeds Lifetime %v", ErrInvalidConfig, cfg.IdleTimeout, cfg.Lifetime)
 	}
-	cfg.TouchInterval = cmpOr(cfg.TouchInterval, cfg.IdleTimeout/10)
+	cfg.TouchInterval = cmp.Or(cfg.TouchInterval, cfg.IdleTimeout/10)
 	if cfg.TouchInterval >= cfg.IdleTimeout {
 		return nil, fmt.Errorf("%w: TouchInterval %v must be shorter than IdleTimeout %v", ErrInvalidConfig, cfg.TouchInterval, cfg.IdleTimeout)
 	}
-	cfg.RotateGrace = max(0, cmpOr(cfg.RotateGrace, 10*time.Second))
-	cfg.StoreTimeout = cmpOr(cfg.StoreTimeout, 3*time.Second)
+	cfg.RotateGrace = max(0, cmp.Or(cfg.RotateGrace, 10*time.Second))
+	cfg.StoreTimeout = cmp.Or(cfg.StoreTimeout, 3*time.Second)
 	if cfg.Codec == nil {
 		cfg.Codec = BinaryCodec{}
 	}
@@ -290,7 +291,7 @@ func (m *Manager) live(rec record, now time.Time) bool {
 }
 
 // idle is rec's idle timeout.
-func (m *Manager) idle(rec record) time.Duration { return cmpOr(rec.idle, m.cfg.IdleTimeout) }
+func (m *Manager) idle(rec record) time.Duration { return cmp.Or(rec.idle, m.cfg.IdleTimeout) }
 
 // expiry is when rec expires if touched now.
 func (m *Manager) expiry(rec record, now time.Time) time.Time {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -350,21 +351,14 @@ func SetLifetime(ctx context.Context, l Lifetime) error {
 	if l.Absolute < 0 || l.Idle < 0 {
 		return fmt.Errorf("%w: negative lifetime", ErrInvalidConfig)
 	}
-	abs := cmpOr(l.Absolute, s.m.cfg.Lifetime)
-	if idle := cmpOr(l.Idle, s.m.cfg.IdleTimeout); idle > abs {
+	abs := cmp.Or(l.Absolute, s.m.cfg.Lifetime)
+	if idle := cmp.Or(l.Idle, s.m.cfg.IdleTimeout); idle > abs {
 		return fmt.Errorf("%w: idle timeout %v exceeds lifetime %v", ErrInvalidConfig, idle, abs)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lifetime = &l
 	return nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Destroy ends the session now (a logout) and tells the client to drop its
