@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -112,7 +113,9 @@ func TestAllowLoopback(t *testing.T) {
 	}
 }
 
-func open() Config { return Config{Authorize: func(*http.Request) error { return nil }} }
+func open() Config {
+	return Config{Authorize: func(*http.Request) error { return nil }, Logger: slog.New(slog.DiscardHandler)}
+}
 
 // TestPageConfined checks the page's headers and that it runs no inline
 // script and loads nothing from elsewhere.

@@ -14,11 +14,15 @@ type history struct {
 	n      int
 	rings  map[string]*ring
 	totals map[string]float64 // running totals at the last sample, by key
-	last   time.Time          // of the last sample; zero before the first
+	next   map[string]float64 // totals of the sample being recorded
+	// sources are the queue stores and Meters the last sample read, by
+	// kind and name.
+	sources map[string]bool
+	last    time.Time // of the last sample; zero before the first
 }
 
 func newHistory(n int) history {
-	return history{n: n, rings: make(map[string]*ring), totals: make(map[string]float64)}
+	return history{n: n, rings: make(map[string]*ring), totals: make(map[string]float64), next: make(map[string]float64), sources: make(map[string]bool)}
 }
 
 // ring is one series: up to n points, oldest first.
@@ -46,11 +50,16 @@ func (hs *history) add(key string, t time.Time, v float64) {
 }
 
 // delta returns how much the running total of key grew since the last
-// sample, and records total; ok is false on the first sample of key, or
-// when the total went back (a source replaced or restarted).
-func (hs *history) delta(key string, total float64) (d float64, ok bool) {
+// sample, and records total. A total first seen counts from 0 when its
+// source was sampled before (a queue, backend or node that appeared since
+// had nothing then); ok is false otherwise on the first sample of key,
+// and when the total went back (a source replaced or restarted).
+func (hs *history) delta(key string, total float64, sourceSeen bool) (d float64, ok bool) {
 	prev, seen := hs.totals[key]
-	hs.totals[key] = total
+	hs.next[key] = total
+	if !seen && sourceSeen {
+		prev, seen = 0, true
+	}
 	if !seen || total < prev {
 		return 0, false
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -15,6 +16,7 @@ import (
 // sample records and what the panels show.
 type reading struct {
 	at        time.Time
+	stores    []string // the queue stores that listed their queues
 	queues    []queueReading
 	elections []electionReading
 	meters    []meterReading
@@ -59,6 +61,7 @@ func (h *Handler) read(ctx context.Context, withDead bool) reading {
 			rd.problems = append(rd.problems, fmt.Sprintf("queues %s: %v", s.name, err))
 			continue
 		}
+		rd.stores = append(rd.stores, s.name)
 		for _, q := range names {
 			c, err := s.in.Counts(ctx, q)
 			if err != nil {
@@ -78,6 +81,9 @@ func (h *Handler) read(ctx context.Context, withDead bool) reading {
 	}
 	for _, s := range elections {
 		l, err := s.e.Leader(ctx)
+		if errors.Is(err, failover.ErrNoLeader) {
+			l, err = failover.Leader{Vacant: true}, nil // a state to show, not a failure
+		}
 		rd.elections = append(rd.elections, electionReading{src: s, leader: l, err: err})
 	}
 	for _, m := range meters {

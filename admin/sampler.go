@@ -68,18 +68,28 @@ func (h *Handler) record(rd *reading) {
 		dt = rd.at.Sub(hs.last).Seconds()
 	}
 	hs.last = rd.at
+	// A running total first seen counts from 0 if its source was read by
+	// the last sample too.
+	was := hs.sources
+	hs.sources = make(map[string]bool, len(was))
+	for _, s := range rd.stores {
+		hs.sources["queue\x00"+s] = true
+	}
+	for _, m := range rd.meters {
+		hs.sources["meter\x00"+m.name] = true
+	}
 	// rate is the growth of a running total per second since the last
 	// sample; mean is the mean of a histogram's observations since then.
-	rate := func(key string, total float64) float64 {
-		d, ok := hs.delta(key, total)
+	rate := func(seen bool, key string, total float64) float64 {
+		d, ok := hs.delta(key, total, seen)
 		if !ok || !(dt > 0) {
 			return math.NaN()
 		}
 		return d / dt
 	}
-	mean := func(key string, sum float64, count int64) float64 {
-		ds, ok1 := hs.delta(key+"\x00sum", sum)
-		dc, ok2 := hs.delta(key+"\x00count", float64(count))
+	mean := func(seen bool, key string, sum float64, count int64) float64 {
+		ds, ok1 := hs.delta(key+"\x00sum", sum, seen)
+		dc, ok2 := hs.delta(key+"\x00count", float64(count), seen)
 		if !ok1 || !ok2 || dc == 0 {
 			return math.NaN()
 		}
@@ -88,41 +98,43 @@ func (h *Handler) record(rd *reading) {
 
 	for _, q := range rd.queues {
 		c, m := q.counts, rd.meter(q.store)
+		storeSeen, meterSeen := was["queue\x00"+q.store], was["meter\x00"+q.store]
 		key := func(fig string) string { return queueKey(q.store, c.Queue, fig) }
 		hs.add(key("depth"), rd.at, float64(c.Pending()))
-		hs.add(key("throughput"), rd.at, rate(key("done"), float64(c.DoneTotal)))
+		hs.add(key("throughput"), rd.at, rate(storeSeen, key("done"), float64(c.DoneTotal)))
 		sum, n, _ := m.sum(queueHandlerDuration, "queue", c.Queue)
-		hs.add(key("latency"), rd.at, mean(key("latency"), sum, n))
+		hs.add(key("latency"), rd.at, mean(meterSeen, key("latency"), sum, n))
 		failures := math.NaN()
 		if failed, _, ok := m.sum(queueFailed, "queue", c.Queue); ok {
-			failures = rate(key("failed"), failed)
+			failures = rate(meterSeen, key("failed"), failed)
 		}
 		hs.add(key("failures"), rd.at, failures)
 	}
 	for _, m := range rd.meters {
+		seen := was["meter\x00"+m.name]
 		if m.has("cache") {
 			key := func(fig string) string { return cacheKey(m.name, fig) }
 			hits, _, _ := m.sum(observe.CacheHits.Name)
 			misses, _, _ := m.sum(observe.CacheMisses.Name)
-			dh, ok1 := hs.delta(key("hits"), hits)
-			dm, ok2 := hs.delta(key("misses"), misses)
+			dh, ok1 := hs.delta(key("hits"), hits, seen)
+			dm, ok2 := hs.delta(key("misses"), misses, seen)
 			ratio := math.NaN()
 			if ok1 && ok2 && dh+dm > 0 {
 				ratio = dh / (dh + dm)
 			}
 			hs.add(key("hit_ratio"), rd.at, ratio)
 			loads, _, _ := m.sum(observe.CacheLoads.Name)
-			hs.add(key("loads"), rd.at, rate(key("loads_total"), loads))
+			hs.add(key("loads"), rd.at, rate(seen, key("loads_total"), loads))
 			sum, n, _ := m.sum(observe.CacheLoadDuration.Name)
-			hs.add(key("load_latency"), rd.at, mean(key("load_latency"), sum, n))
+			hs.add(key("load_latency"), rd.at, mean(seen, key("load_latency"), sum, n))
 		}
 		if m.has("balance") {
 			for _, b := range backends(m) {
 				key := func(fig string) string { return backendKey(m.name, b, fig) }
 				picks, _, _ := m.sum(observe.BalancePicks.Name, "backend", b)
-				hs.add(key("rate"), rd.at, rate(key("picks"), picks))
+				hs.add(key("rate"), rd.at, rate(seen, key("picks"), picks))
 				sum, n, _ := m.sum(observe.BalanceDuration.Name, "backend", b)
-				hs.add(key("latency"), rd.at, mean(key("latency"), sum, n))
+				hs.add(key("latency"), rd.at, mean(seen, key("latency"), sum, n))
 			}
 		}
 		if m.has("replica") {
@@ -135,6 +147,8 @@ func (h *Handler) record(rd *reading) {
 			}
 		}
 	}
+	// Totals not seen now are of series gone: forget them.
+	hs.totals, hs.next = hs.next, make(map[string]float64, len(hs.next))
 	h.noteLeaders(rd)
 	hs.forget(rd.at.Add(-h.cfg.Window))
 }

@@ -2,12 +2,10 @@ package admin
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
 
-	"github.com/scaleout/scaleout/failover"
 	"github.com/scaleout/scaleout/observe"
 )
 
@@ -220,11 +218,11 @@ func electionOf(e electionReading, m meterReading) electionPanel {
 		if v, _, ok := m.sum(observe.FailoverToken.Name); ok {
 			p.Token = strconv.FormatUint(uint64(v), 10)
 		}
-	case e.err != nil && !errors.Is(e.err, failover.ErrNoLeader):
+	case e.err != nil:
 		p.Error = e.err.Error()
 	default:
 		l := e.leader
-		p.Vacant = e.err != nil || l.Vacant
+		p.Vacant = l.Vacant
 		if !p.Vacant {
 			p.Leader = l.ID
 			p.Token = strconv.FormatUint(l.Token, 10)
