@@ -1,6 +1,7 @@
 package observe_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/scaleout/scaleout/observe"
@@ -52,4 +53,15 @@ func TestTee(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("a Tee's instruments allocate %v times per call, want 0", allocs)
 	}
+}
+
+// One Meter for two destinations: a page that shows the figures (package
+// admin) and a metrics system.
+func ExampleTee() {
+	page, system := observe.NewRecorder(), observe.NewRecorder()
+	m := observe.Tee(page, system)
+	picks := observe.NewCounter(m, observe.BalancePicks, "10.0.0.1:8080")
+	picks.Add(2)
+	fmt.Println(page.Value("scaleout.balance.picks"), system.Value("scaleout.balance.picks"))
+	// Output: 2 2
 }

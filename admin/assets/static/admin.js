@@ -196,9 +196,9 @@
       const body = p.querySelector('.dead-letters tbody');
       for (const d of q.deadLetters || []) {
         const row = keyed(body, d.id, () => el('tr', {dataset: {job: d.id}},
-          el('td', {}, d.id), el('td', {}, d.type), el('td', {}, String(d.attempt)),
+          el('td', {class: 'id'}, d.id), el('td', {}, d.type), el('td', {}, String(d.attempt)),
           el('td', {class: 'error'}, d.error), el('td', {}, fmtTime(d.died)),
-          el('td', {}, el('button', {class: 'retry', dataset: {action: 'retry', id: d.id}}, 'retry'), ' ',
+          el('td', {class: 'buttons'}, el('button', {class: 'retry', dataset: {action: 'retry', id: d.id}}, 'retry'), ' ',
             el('button', {class: 'delete danger', dataset: {action: 'delete', id: d.id}}, 'delete'))));
         row.children[2].textContent = String(d.attempt);
       }
@@ -298,7 +298,7 @@
       const p = keyed(box, c.name, () => el('div', {class: 'panel', dataset: {cache: c.name}},
         el('h3', {}, c.name),
         figures([['hit-ratio', 'hit ratio (now)'], ['hit-ratio-total', 'hit ratio (all)'], ['hits', 'hits'], ['misses', 'misses'],
-          ['loads', 'loads'], ['load-rate', 'loads'], ['load-latency', 'load time (mean)'], ['stale', 'stale served'],
+          ['loads', 'loads'], ['load-rate', 'load rate'], ['load-latency', 'load time (mean)'], ['stale', 'stale served'],
           ['refreshes', 'refreshes'], ['evictions', 'evictions'], ['load-errors', 'load errors']]),
         el('div', {class: 'charts'})));
       const f = n => p.querySelector('.value.' + n);
