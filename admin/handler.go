@@ -73,8 +73,8 @@ type Config struct {
 	// Title is the page's title: default DefaultTitle.
 	Title string
 	// Logger logs the actions taken from the page (which queue was
-	// paused, which dead letter requeued, from which address) and sources
-	// that fail to answer; nil means slog.Default().
+	// paused, which dead letter requeued, from which address); nil means
+	// slog.Default(). Sources that fail to answer are shown on the page.
 	Logger *slog.Logger
 }
 

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/scaleout/scaleout/observe"
@@ -43,16 +44,13 @@ func (h *Handler) sample(ctx context.Context) {
 	h.record(&rd)
 }
 
-// Keys of the series a sample records. Each is the kind of panel, the
-// source's name, what is measured in it, and the figure, apart by NULs
-// (which no name carries into a page).
-func queueKey(store, q, fig string) string { return "queue\x00" + store + "\x00" + q + "\x00" + fig }
-func cacheKey(m, fig string) string        { return "cache\x00" + m + "\x00" + fig }
-func backendKey(m, backend, fig string) string {
-	return "balance\x00" + m + "\x00" + backend + "\x00" + fig
-}
-func nodeKey(m, node, fig string) string  { return "replica\x00" + m + "\x00" + node + "\x00" + fig }
-func electionKey(name, fig string) string { return "failover\x00" + name + "\x00" + fig }
+// Keys of the series a sample records: the kind of panel, the source's
+// name, what is measured in it, and the figure.
+func seriesKey(parts ...string) string         { return strings.Join(parts, "\x00") }
+func queueKey(store, q, fig string) string     { return seriesKey("queue", store, q, fig) }
+func cacheKey(m, fig string) string            { return seriesKey("cache", m, fig) }
+func backendKey(m, backend, fig string) string { return seriesKey("balance", m, backend, fig) }
+func nodeKey(m, node, fig string) string       { return seriesKey("replica", m, node, fig) }
 
 // Metrics of package queue the panels read (their Descs are queue's).
 const (
