@@ -160,6 +160,16 @@ const (
 	depthPoints = `Number(` + mailPanel + `.querySelector('[data-chart="depth"] canvas').dataset.points || 0)`
 )
 
+// linePixels counts the pixels of the canvas at selector %s that are
+// about the colour of a chart's first line.
+const linePixels = `(() => {
+	const c = document.querySelector('%s');
+	const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+	let n = 0;
+	for (let i = 0; i < d.length; i += 4) if (d[i] < 90 && d[i+1] < 140 && d[i+2] > 180 && d[i+3] > 128) n++;
+	return n;
+})()`
+
 func mailValue(name string) string { return fmt.Sprintf(`Number(`+mailFigure+`)`, name) }
 
 // TestAdminPage opens the admin page in Chromium: refused before logging
@@ -200,6 +210,8 @@ func TestAdminPage(t *testing.T) {
 	points := evaluate[int](t, ctx, depthPoints)
 	waitFor(t, ctx, fmt.Sprintf(`%s > %d`, depthPoints, points+2), "the depth chart grows")
 	waitFor(t, ctx, `Number(document.querySelector('[data-cache="catalog"] [data-chart="hit_ratio"] canvas').dataset.points) > 2`, "the hit ratio chart")
+	// And the page draws it: pixels of the first line's colour (#2563eb).
+	waitFor(t, ctx, fmt.Sprintf(linePixels, `[data-queue="jobs/mail"] [data-chart="throughput"] canvas`)+` > 20`, "the throughput line drawn")
 
 	// A job dies.
 	s.failing.Store(true)
