@@ -65,3 +65,23 @@ func ExampleTee() {
 	fmt.Println(page.Value("scaleout.balance.picks"), system.Value("scaleout.balance.picks"))
 	// Output: 2 2
 }
+
+// BenchmarkTee measures a counter's Add through a Tee of two Recorders,
+// against one Recorder: the cost of the second destination.
+func BenchmarkTee(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		m    observe.Meter
+	}{
+		{"one", observe.NewRecorder()},
+		{"tee2", observe.Tee(observe.NewRecorder(), observe.NewRecorder())},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := observe.NewCounter(tc.m, observe.BalancePicks, "10.0.0.1:8080")
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Inc()
+			}
+		})
+	}
+}
