@@ -114,9 +114,9 @@ type electionSource struct {
 	e    failover.Elector
 	self string
 
-	// The leader last seen and since when, under Handler.mu: since is
-	// when the Handler first saw it, a change it saw when changed is set,
-	// else the first reading.
+	// Under Handler.mu: the leader (or vacancy) last seen, and since when
+	// the Handler has seen it. changed tells a change the Handler saw
+	// happen from the first reading, when the leader led already.
 	seen    failover.Leader
 	since   time.Time
 	known   bool
@@ -155,9 +155,10 @@ func New(cfg Config) (*Handler, error) {
 
 // Meter returns the Meter of the instance name, to pass in the Configs of
 // the primitives whose figures the page shows: every metric reported
-// through it is kept in memory and shown in the panel of its package
-// (balancers, caches, replicas, elections, queues), under name. The same
-// name returns the same Meter. To feed a metrics system too, pass
+// through it is kept in memory, and those of balance, cache, replica and
+// failover make a panel of their package under name (session and
+// httpproxy metrics are kept but have no panel). The same name returns
+// the same Meter. To feed a metrics system too, pass
 // observe.Tee(h.Meter(name), yours).
 //
 // Name is how the panels join what belongs together: the queue metrics of
