@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/scaleout/scaleout/queue"
@@ -157,8 +158,12 @@ func TestCSRF(t *testing.T) {
 }
 
 // TestQueueActions checks each action on a queue.Memory: what a user
-// relies on is what the queue does after the button.
-func TestQueueActions(t *testing.T) {
+// relies on is what the queue does after the button. It runs in a
+// synctest bubble, so that "Dequeue waits" is a wait for as long as one
+// likes, at no cost.
+func TestQueueActions(t *testing.T) { synctest.Test(t, testQueueActions) }
+
+func testQueueActions(t *testing.T) {
 	ctx := context.Background()
 	h, q, dead := withQueue(t)
 	s := openPage(t, h)
@@ -199,11 +204,11 @@ func TestQueueActions(t *testing.T) {
 	if code, res := act(queueAction{Store: "jobs", Queue: "mail", Action: "pause"}); code != 200 || !res.OK {
 		t.Fatalf("pause: %d %+v", code, res)
 	}
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, time.Hour)
 	d, err := q.Dequeue(short, []string{"mail"}, time.Minute)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Dequeue of a paused queue with 3 ready jobs = %v, %v; want it to wait", d, err)
+		t.Fatalf("Dequeue of a paused queue with 3 ready jobs = %v, %v; want it to wait out its hour", d, err)
 	}
 	if st := h.state(h.read(ctx, true)); !st.Queues[0].Paused {
 		t.Error("the panel does not show the queue paused")
