@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
@@ -225,4 +226,57 @@ func TestElection(t *testing.T) {
 			t.Errorf("b leads: %+v", p)
 		}
 	})
+}
+
+// TestElectionFromMetricsOnly checks the panel of an election known only
+// from failover.Run's metrics: this process's role and token.
+func TestElectionFromMetricsOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		e, err := failover.NewMemoryStore().Candidate(failover.Config{ID: "solo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = e.Close() }()
+		h := newHandler(t, open())
+		done := make(chan error, 1)
+		go func() {
+			done <- failover.Run(ctx, e, failover.RunConfig{Meter: h.Meter("cron"), Logger: slog.New(slog.DiscardHandler)},
+				func(ctx context.Context, _ *failover.Term) error { <-ctx.Done(); return nil })
+		}()
+		synctest.Wait()
+		st := h.state(h.read(ctx, false))
+		if len(st.Elections) != 1 {
+			t.Fatalf("elections %+v", st.Elections)
+		}
+		if p := st.Elections[0]; p.Name != "cron" || p.Role != "leader" || p.Token != "1" || p.Terms != 1 {
+			t.Errorf("panel %+v, want cron led by this process with token 1", p)
+		}
+		cancel()
+		<-done
+		synctest.Wait()
+		if p := h.state(h.read(t.Context(), false)).Elections[0]; p.Role != "follower" {
+			t.Errorf("after Run ended: role %q, want follower", p.Role)
+		}
+	})
+}
+
+// TestFailingSource checks that a source that fails is told on the page
+// and does not hide the others.
+func TestFailingSource(t *testing.T) {
+	h := newHandler(t, open())
+	q, err := queue.NewMemory(queue.MemoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Queues("jobs", q)
+	_ = q.Close()
+	observe.NewCounter(h.Meter("web"), observe.BalancePicks, "a:80").Inc()
+	st := h.state(h.read(t.Context(), true))
+	if len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "jobs") || !strings.Contains(st.Problems[0], queue.ErrClosed.Error()) {
+		t.Errorf("problems %q, want the closed queue store told", st.Problems)
+	}
+	if len(st.Balancers) != 1 || st.Balancers[0].Backends[0].Picks != 1 {
+		t.Errorf("balancers %+v, want web shown still", st.Balancers)
+	}
 }
