@@ -52,6 +52,11 @@
 //     master with a failover.Elector; Config.WriteSharder for
 //     master-master writes by key; replica/replicatest fakes a topology.
 //
+// Package admin is an operator's page for them, an http.Handler to mount
+// in a service: queues, elections, balancers, replicas and caches, live,
+// from the metrics they report, with buttons to requeue dead jobs and
+// pause queues.
+//
 // examples/webfarm runs all of them together: a balancer pair in front of
 // clones, shared sessions, sharded data on replicas behind a cache, a job
 // queue, an elected migrator, and a live dashboard to break it from.
@@ -62,8 +67,8 @@
 //
 //   - A type whose work is a loop the caller starts has Run(ctx) error
 //     (queue.Worker, queue.Scheduler, balance.Health, balance.DNS,
-//     balance.LoadProber, failover.Pair; failover.Run is the function
-//     form). Run blocks until ctx ends and returns only when every goroutine
+//     balance.LoadProber, failover.Pair, admin.Handler; failover.Run is
+//     the function form). Run blocks until ctx ends and returns only when every goroutine
 //     it started has ended; a second Run while one runs returns at once the
 //     package's ErrAlreadyRunning. Its constructor starts nothing.
 //   - A type that holds goroutines, connections or subscriptions from its

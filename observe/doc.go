@@ -5,7 +5,8 @@
 // adapters are modules of their own, so a service that wants none pays
 // nothing: observe/otelobserve (OpenTelemetry's metric API) and
 // observe/promobserve (Prometheus's client_golang). Recorder keeps the
-// figures in memory, as a fake for tests.
+// figures in memory, as a fake for tests; Tee reports to several Meters at
+// once (a metrics system and the page of package admin).
 //
 // # Instruments are bound once
 //
