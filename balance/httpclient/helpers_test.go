@@ -130,8 +130,8 @@ func deadAddr(t testing.TB) string {
 	return addr
 }
 
-// scripted hands out its addresses in order, one per Pick, the last one
-// for ever after.
+// scripted hands out its addresses in order, one per Pick, round and
+// round.
 type scripted struct {
 	mu    sync.Mutex
 	order []string
@@ -144,7 +144,7 @@ func (s *scripted) Pick(ctx context.Context, _ string) (balance.Choice, error) {
 	if len(s.order) == 0 {
 		return balance.Choice{}, balance.ErrNoBackend
 	}
-	addr := s.order[min(s.n, len(s.order)-1)]
+	addr := s.order[s.n%len(s.order)]
 	s.n++
 	return balance.NewChoice(balance.Backend{Addr: addr}), nil
 }
