@@ -168,7 +168,8 @@ func TestRetryPolicy(t *testing.T) {
 			resp, err := tr.RoundTrip(req)
 			calls := done.snapshot()
 			if !tc.retried {
-				require.Error(t, err, "not retried"); t.Logf("err %v calls %v", err, calls)
+				require.Error(t, err, "not retried")
+				t.Logf("err %v calls %v", err, calls)
 				require.Len(t, calls, 1)
 				require.Error(t, calls[0].err, "the broken backend is told of")
 				return
