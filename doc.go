@@ -13,7 +13,9 @@
 //     balance.Health for active and passive health checks;
 //     balance.LoadReporter and balance.LoadProber for reported load;
 //     balance.DNS for DNS-fed backend sets. Private backends behind one
-//     public entry point: balance/httpproxy.Proxy.
+//     public entry point: balance/httpproxy.Proxy. Balancing on the
+//     client side, the caller calling the clones directly:
+//     balance/httpclient.Transport, an http.RoundTripper.
 //   - Sticky sessions by cookie: httpproxy.Config.StickyCookie (a keyed
 //     hash of the backend, never its address).
 //   - Sessions every clone can read, kept in a shared store: package session —

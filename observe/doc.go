@@ -65,6 +65,8 @@
 //	scaleout.httpproxy.requests            counter        {request}    class                scaleout_httpproxy_requests_total
 //	scaleout.httpproxy.retries             counter        {retry}      -                    scaleout_httpproxy_retries_total
 //	scaleout.httpproxy.upstream.duration   histogram      s            backend              scaleout_httpproxy_upstream_duration_seconds
+//	scaleout.httpclient.requests           counter        {request}    class                scaleout_httpclient_requests_total
+//	scaleout.httpclient.retries            counter        {retry}      -                    scaleout_httpclient_retries_total
 //	scaleout.session.loads                 counter        {load}       -                    scaleout_session_loads_total
 //	scaleout.session.commits               counter        {commit}     -                    scaleout_session_commits_total
 //	scaleout.session.conflicts             counter        {conflict}   -                    scaleout_session_conflicts_total
@@ -95,7 +97,8 @@
 //	scaleout.replica.no_primary            counter        {statement}  -                    scaleout_replica_no_primary_total
 //
 // Labels: backend is balance.Backend.Addr; state is down, ejected or up;
-// class is 2xx, 3xx, 4xx or 5xx; op is load, commit, renew or destroy; tier
+// class is 2xx, 3xx, 4xx or 5xx (httpclient's also 1xx, and error for a
+// request that got no response); op is load, commit, renew or destroy; tier
 // is local or shared; node is the replica node's Name.
 //
 // # Instrumenting a package

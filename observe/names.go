@@ -41,6 +41,15 @@ var (
 		"Time from sending a request upstream to its response's header, by backend.", "backend")
 )
 
+// balance/httpclient. Label class is the status class (1xx to 5xx) of the
+// response the caller got, or error when it got none.
+var (
+	HTTPClientRequests = desc("scaleout.httpclient.requests", KindCounter, "{request}",
+		"Requests through the client-side Transport, by the status class of their response, or error.", "class")
+	HTTPClientRetries = desc("scaleout.httpclient.retries", KindCounter, "{retry}",
+		"Requests sent again to another backend after a failed attempt.")
+)
+
 // session: the Manager. Label op is load, commit, renew or destroy.
 var (
 	SessionLoads = desc("scaleout.session.loads", KindCounter, "{load}",
@@ -122,6 +131,7 @@ func Descs() []Desc {
 		BalancePicks, BalanceInFlight, BalanceErrors, BalanceDuration, BalanceNoBackend,
 		BalanceHealthy, BalanceHealthTransitions, BalanceEjections, BalancePanic,
 		HTTPProxyRequests, HTTPProxyRetries, HTTPProxyUpstreamDuration,
+		HTTPClientRequests, HTTPClientRetries,
 		SessionLoads, SessionCommits, SessionConflicts, SessionMergeRetries, SessionRenewals, SessionStoreErrors,
 		CacheHits, CacheMisses, CacheLoads, CacheLoadDuration, CacheLoadErrors, CacheLeaseWaits,
 		CacheStaleServed, CacheRefreshes, CacheErrors, CacheEvictions,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/balance/internal/httpretry"
 	"github.com/scaleout/scaleout/observe"
 )
 
@@ -515,7 +516,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		level = slog.LevelDebug
-	case isTimeout(err):
+	case httpretry.IsTimeout(err):
 		status, body = http.StatusGatewayTimeout, bodyGatewayTimeout
 	}
 	p.log.LogAttrs(r.Context(), level, "httpproxy: request failed",
@@ -535,14 +536,6 @@ func writeError(w http.ResponseWriter, status int, body string) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // bufferPool recycles ReverseProxy's copy buffers.

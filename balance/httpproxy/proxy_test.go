@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -27,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/balance/internal/httpretry"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -734,23 +734,8 @@ func TestServerClosesBeforeResponse(t *testing.T) {
 	calls := done.snapshot()
 	require.Len(t, calls, 2)
 	require.Error(t, calls[0].err)
-	require.True(t, isConnFailure(calls[0].err), "%v", calls[0].err)
+	require.True(t, httpretry.IsConnFailure(calls[0].err), "%v", calls[0].err)
 }
-
-func TestIsConnFailure(t *testing.T) {
-	require.False(t, isConnFailure(context.Canceled))
-	require.False(t, isConnFailure(context.DeadlineExceeded))
-	require.False(t, isConnFailure(errors.New("other")))
-	require.True(t, isConnFailure(&net.OpError{Op: "dial", Err: errors.New("x")}))
-	require.True(t, isConnFailure(io.EOF))
-	require.False(t, isConnFailure(&net.OpError{Op: "read", Err: timeoutErr{}}))
-}
-
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
 
 func TestCustomIsFailureAndKey(t *testing.T) {
 	c := newClone(t, "c")

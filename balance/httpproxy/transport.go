@@ -5,18 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/balance/internal/httpretry"
 )
-
-// maxRepicks bounds the picks one retry makes while the balancer keeps
-// returning backends this request already tried.
-const maxRepicks = 8
 
 // transport is the Proxy seen as the ReverseProxy's RoundTripper: it picks
 // a backend for each attempt, sends the request through the shared
@@ -29,13 +23,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p := (*Proxy)(t)
 	ctx := req.Context()
 	st := stateOf(ctx)
-	retryable := p.retries > 0 && canRetry(req)
+	retryable := p.retries > 0 && httpretry.CanRetry(req)
 	// A streamed body (the client's, not replayable) is held back from
 	// the transport's Close, so that a request whose connection was
-	// refused, and so never sent, can go to another backend with it.
-	var held *heldBody
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		held = &heldBody{rc: req.Body}
+	// refused, and so never sent, can go to another backend with it. The
+	// server closes it when the handler returns: the proxy never
+	// releases it.
+	var held *httpretry.Held
+	if !httpretry.Replayable(req) {
+		held = httpretry.Hold(req.Body)
 	}
 
 	var (
@@ -46,7 +42,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var body io.ReadCloser // a fresh copy of the body, for a retry
 		if held != nil {
 			body = held
-		} else if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
+		} else if attempt > 0 && httpretry.HasBody(req) {
 			var err error
 			if body, err = req.GetBody(); err != nil {
 				return nil, lastErr
@@ -69,7 +65,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if pinned == nil {
 			var err error
-			c, err = p.pick(ctx, req, tried, lastErr)
+			key := ""
+			if p.key != nil {
+				key = p.key(req)
+			}
+			c, err = httpretry.Pick(ctx, p.lb, key, tried, lastErr, p.done)
 			if err != nil {
 				if body != nil && body != held {
 					body.Close()
@@ -99,7 +99,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// No response. The client's fault (it went away, or its body broke
 		// off) says nothing about the backend: it counts neither way, and
 		// the client is not retried elsewhere.
-		if held != nil && held.broken.Load() {
+		if held != nil && held.Broken() {
 			err = fmt.Errorf("%w: %w", errClientBody, err)
 		}
 		if clientFault(ctx, err) {
@@ -120,46 +120,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Idempotent requests are retried on any connection failure; any
 		// request whose connection was refused, never having been sent,
 		// as long as its body is intact.
-		unsent := isDialFailure(err) && (held == nil || !held.read)
-		if attempt >= p.retries || ctx.Err() != nil || !(retryable && isConnFailure(err) || unsent && p.retries > 0) {
+		if attempt >= p.retries || ctx.Err() != nil || !httpretry.Again(err, retryable, held) {
 			return nil, err
 		}
 		tried = append(tried, c.Backend().Addr)
 		lastErr = err
 		p.metrics.retried()
 	}
-}
-
-// pick asks the balancer for a backend this request has not tried yet.
-// A pick of a tried backend is reported with the failure lastErr just
-// seen on it.
-func (p *Proxy) pick(ctx context.Context, req *http.Request, tried []string, lastErr error) (balance.Choice, error) {
-	key := ""
-	if p.key != nil {
-		key = p.key(req)
-	}
-	for i := 0; ; i++ {
-		c, err := p.lb.Pick(ctx, key)
-		if err != nil {
-			return c, err
-		}
-		if !contains(tried, c.Backend().Addr) {
-			return c, nil
-		}
-		p.done(&c, lastErr)
-		if i+1 >= maxRepicks {
-			return balance.Choice{}, lastErr
-		}
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // attemptRequest returns a shallow copy of req addressed to addr.
@@ -205,32 +172,6 @@ func (p *Proxy) done(c *balance.Choice, err error) {
 	}
 }
 
-// canRetry reports whether req may be sent again: idempotent, and with a
-// body that can be replayed.
-func canRetry(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return false
-	}
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	// The http.Transport convention: the header's presence, even empty,
-	// marks the request idempotent.
-	if _, ok := req.Header["Idempotency-Key"]; ok {
-		return true
-	}
-	_, ok := req.Header["X-Idempotency-Key"]
-	return ok
-}
-
-// isDialFailure reports a connection that was never established, so the
-// backend received nothing of the request.
-func isDialFailure(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial" && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-}
-
 // errClientBody marks a failed exchange whose client's request body broke
 // off (a short body, a client that hung up, a body over the server's
 // limit): the client's fault, not the backend's.
@@ -242,50 +183,6 @@ var errClientBody = errors.New("httpproxy: reading the client's request body fai
 // instead).
 func clientFault(ctx context.Context, err error) bool {
 	return errors.Is(err, errClientBody) || errors.Is(err, context.Canceled) && ctx.Err() != nil
-}
-
-// heldBody is a client's request body lent to one attempt at a time: the
-// transport's Close does not close it (the server closes the client's
-// body when the handler returns), read tells whether an attempt consumed
-// any of it, after which it cannot be sent again, and broken whether a
-// read failed.
-type heldBody struct {
-	rc     io.ReadCloser
-	read   bool
-	broken atomic.Bool // read by RoundTrip while the transport may still write
-}
-
-func (b *heldBody) Read(p []byte) (int, error) {
-	b.read = true
-	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF {
-		b.broken.Store(true)
-	}
-	return n, err
-}
-
-func (b *heldBody) Close() error { return nil }
-
-// isConnFailure reports whether err is a connection that failed before
-// any response arrived: worth trying on another backend. Timeouts after
-// the request was written are not.
-func isConnFailure(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	if isTimeout(err) {
-		return false
-	}
-	return errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNABORTED) ||
-		errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // doneBody reports the Choice done when the response body is closed,
