@@ -18,6 +18,7 @@ import (
 	"github.com/scaleout/scaleout/examples/webfarm/memdb"
 	"github.com/scaleout/scaleout/failover"
 	"github.com/scaleout/scaleout/failover/rediselector"
+	"github.com/scaleout/scaleout/observe"
 	"github.com/scaleout/scaleout/queue"
 	"github.com/scaleout/scaleout/queue/redisqueue"
 	"github.com/scaleout/scaleout/replica"
@@ -48,8 +49,9 @@ func (b *backends) Close() error {
 	return err
 }
 
-// openBackends builds the stores of o's flags.
-func openBackends(o options) (_ *backends, err error) {
+// openBackends builds the stores of o's flags; the database router
+// reports to dbMeter (nil: nowhere).
+func openBackends(o options, dbMeter observe.Meter) (_ *backends, err error) {
 	b := &backends{prefix: o.prefix}
 	defer func() {
 		if err != nil {
@@ -141,7 +143,7 @@ func openBackends(o options) (_ *backends, err error) {
 		b.closers = append(b.closers, c.Close)
 		nodes, probe = c.Nodes(), c.Probe()
 	}
-	if b.db, err = replica.New(replica.Config{Probe: probe, ProbeInterval: 250 * time.Millisecond, MaxLag: 2 * time.Second}, nodes...); err != nil {
+	if b.db, err = replica.New(replica.Config{Probe: probe, ProbeInterval: 250 * time.Millisecond, MaxLag: 2 * time.Second, Meter: dbMeter}, nodes...); err != nil {
 		return nil, err
 	}
 	b.closers = append(b.closers, b.db.Close)

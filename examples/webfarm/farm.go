@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scaleout/scaleout/admin"
 	"github.com/scaleout/scaleout/examples/webfarm/dashboard"
 	"github.com/scaleout/scaleout/failover"
 	"github.com/scaleout/scaleout/queue"
@@ -29,6 +30,7 @@ type farm struct {
 	admin    string // the controller's own address: dashboard, topology
 	secret   []byte
 	observer failover.Elector
+	adm      *admin.Handler // the library's admin page, at /admin/
 	traffic  traffic
 	ctx      context.Context
 
@@ -69,8 +71,8 @@ type lbNode struct {
 	node       *node
 }
 
-func newFarm(ctx context.Context, o options, b *backends, admin string) (*farm, error) {
-	f := &farm{o: o, b: b, admin: admin, ctx: ctx, nodes: map[string]*node{},
+func newFarm(ctx context.Context, o options, b *backends, addr string, adm *admin.Handler) (*farm, error) {
+	f := &farm{o: o, b: b, admin: addr, adm: adm, ctx: ctx, nodes: map[string]*node{},
 		stats: map[string]cloneStats{}, rates: map[string]float64{}, lbState: map[string]lbStatus{}}
 	f.secret = make([]byte, 32)
 	if _, err := rand.Read(f.secret); err != nil {
@@ -80,6 +82,10 @@ func newFarm(ctx context.Context, o options, b *backends, admin string) (*farm, 
 	if f.observer, err = b.elector("controller"); err != nil {
 		return nil, err
 	}
+	if in, ok := b.jobs.(queue.Inspector); ok {
+		adm.Queues("jobs", in)
+	}
+	adm.Election("migrator", f.observer, "")
 	f.topo.Shards = []string{"s0", "s1"}
 	for _, s := range f.topo.Shards {
 		if err := f.createTable(ctx, s); err != nil {
@@ -445,6 +451,7 @@ func (f *farm) state(ctx context.Context) dashboard.State {
 func (f *farm) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", dashboard.Handler("/api/state", "/api/actions"))
+	mux.Handle("/admin/", http.StripPrefix("/admin", f.adm))
 	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, f.state(r.Context()))
 	})

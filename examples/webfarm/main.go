@@ -16,7 +16,11 @@
 //   - a migrator elected among the clones (failover.Run) that moves users
 //     when a shard is added, fenced by its token;
 //   - simulated users sending traffic, and a dashboard with buttons to
-//     kill a clone, kill the active balancer, add a clone, add a shard.
+//     kill a clone, kill the active balancer, add a clone, add a shard;
+//   - the library's admin page (package admin) at /admin/ beside the
+//     dashboard: the queue's exact depth, dead letters and pause button,
+//     the election, the database's nodes and lag, with charts of the last
+//     minutes.
 //
 // With no flags everything is in this process and in memory. Flags switch
 // each part to a real server: -redis or -redis-cluster (sessions, queue,
@@ -44,6 +48,9 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/scaleout/scaleout/admin"
+	"github.com/scaleout/scaleout/observe"
 )
 
 type options struct {
@@ -110,7 +117,18 @@ func main() {
 
 // run runs the role o names until ctx ends.
 func run(ctx context.Context, o options, out io.Writer) error {
-	b, err := openBackends(o)
+	var adm *admin.Handler
+	var dbMeter observe.Meter
+	if o.role == "farm" {
+		// The demo's controller listens on loopback: its admin page serves
+		// this machine only. A real service sets Authorize.
+		var err error
+		if adm, err = admin.New(admin.Config{AllowLoopback: true, Interval: time.Second, Title: "Web farm admin"}); err != nil {
+			return err
+		}
+		dbMeter = adm.Meter("database")
+	}
+	b, err := openBackends(o, dbMeter)
 	if err != nil {
 		return err
 	}
@@ -136,22 +154,23 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return runLB(ctx, lbConfig{name: o.name, peer: o.peer, hb: l, peerHB: o.peerHB, public: o.addr,
 			priority: o.priority, secret: secret, controller: o.controller})
 	case "farm":
-		return runFarm(ctx, o, b, out)
+		return runFarm(ctx, o, b, adm, out)
 	default:
 		return fmt.Errorf("unknown -role %q", o.role)
 	}
 }
 
 // runFarm runs the controller, the nodes and the simulated users.
-func runFarm(ctx context.Context, o options, b *backends, out io.Writer) error {
+func runFarm(ctx context.Context, o options, b *backends, adm *admin.Handler, out io.Writer) error {
 	l, err := net.Listen("tcp", o.admin)
 	if err != nil {
 		return err
 	}
-	f, err := newFarm(ctx, o, b, l.Addr().String())
+	f, err := newFarm(ctx, o, b, l.Addr().String(), adm)
 	if err != nil {
 		return err
 	}
+	go func() { _ = adm.Run(ctx) }()
 	srv := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()

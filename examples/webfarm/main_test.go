@@ -46,6 +46,39 @@ func (c farmClient) state() dashboard.State {
 	return st
 }
 
+// adminState is what the farm's admin page (package admin, at /admin/)
+// polls: the parts of it the farm's tests read.
+type adminState struct {
+	Queues []struct {
+		Store     string `json:"store"`
+		Pending   int    `json:"pending"`
+		DoneTotal int64  `json:"doneTotal"`
+	} `json:"queues"`
+	Elections []struct {
+		Name   string `json:"name"`
+		Leader string `json:"leader"`
+	} `json:"elections"`
+	Replicas []struct {
+		Name  string `json:"name"`
+		Nodes []struct {
+			Name  string `json:"name"`
+			Role  string `json:"role"`
+			Reads int64  `json:"reads"`
+		} `json:"nodes"`
+	} `json:"replicas"`
+}
+
+func (c farmClient) adminState() adminState {
+	c.t.Helper()
+	resp, err := http.Get("http://" + c.admin + "/admin/api/state")
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	require.Equal(c.t, http.StatusOK, resp.StatusCode, "the admin page refused a request from loopback")
+	var st adminState
+	require.NoError(c.t, json.NewDecoder(resp.Body).Decode(&st))
+	return st
+}
+
 func (c farmClient) action(name string) string {
 	c.t.Helper()
 	resp, err := http.Post("http://"+c.admin+"/api/actions/"+name, "", nil)
@@ -150,6 +183,21 @@ func exercise(t *testing.T, c farmClient, users int) {
 		l := c.state().Leader
 		return !l.Vacant && l.Token > 0
 	}, 5*time.Second, 50*time.Millisecond, "no migrator leads")
+	// The admin page shows the same farm: the queue drained, its jobs
+	// done, the migrator's leader, the database's nodes serving reads.
+	require.Eventually(t, func() bool {
+		a := c.adminState()
+		return len(a.Queues) == 1 && a.Queues[0].Pending == 0 && a.Queues[0].DoneTotal >= int64(len(jobs)) &&
+			len(a.Elections) == 1 && a.Elections[0].Leader != ""
+	}, 5*time.Second, 50*time.Millisecond, "the admin page: %+v", c.adminState())
+	a := c.adminState()
+	require.Len(t, a.Replicas, 1)
+	require.Len(t, a.Replicas[0].Nodes, len(st.Database), "the database's nodes on the admin page: %+v", a.Replicas[0].Nodes)
+	var reads int64
+	for _, n := range a.Replicas[0].Nodes {
+		reads += n.Reads
+	}
+	require.Positive(t, reads, "the admin page counts the controller's reads")
 	up := 0
 	for _, cl := range st.Clones {
 		if cl.Up {
