@@ -181,9 +181,9 @@ type Worker struct {
 	q       JobQueue
 	cfg     WorkerConfig
 	log     *slog.Logger
-	queues  []string // by weight, highest first, ties by name
-	weights []int    // of queues
-	total   int      // sum of weights
+	queues  []string                 // by weight, highest first, ties by name
+	weights []int                    // of queues
+	total   int                      // sum of weights
 	metrics map[string]*queueMetrics // by queue, with a Meter
 
 	mu       sync.RWMutex
