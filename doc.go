@@ -61,7 +61,7 @@
 // One rule for every type of the library:
 //
 //   - A type whose work is a loop the caller starts has Run(ctx) error
-//     (queue.Worker, queue.Scheduler, balance.Health, balance.DNS,
+//     (queue.Worker, queue.Scheduler, queue.DepthReporter, balance.Health, balance.DNS,
 //     balance.LoadProber, failover.Pair; failover.Run is the function
 //     form). Run blocks until ctx ends and returns only when every goroutine
 //     it started has ended; a second Run while one runs returns at once the
