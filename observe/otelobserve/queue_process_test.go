@@ -187,7 +187,7 @@ func TestJobTraceChild(t *testing.T) {
 	for _, s := range sr.Ended() {
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		line, _ := json.Marshal(childSpan{
 			Name: s.Name(), Kind: s.SpanKind().String(),
