@@ -68,9 +68,10 @@
 // One rule for every type of the library:
 //
 //   - A type whose work is a loop the caller starts has Run(ctx) error
-//     (queue.Worker, queue.Scheduler, balance.Health, balance.DNS,
-//     balance.LoadProber, failover.Pair, admin.Handler; failover.Run is
-//     the function form). Run blocks until ctx ends and returns only when every goroutine
+//     (queue.Worker, queue.Scheduler, queue.DepthReporter, balance.Health,
+//     balance.DNS, balance.LoadProber, failover.Pair, admin.Handler;
+//     failover.Run is the function form). Run blocks until ctx ends and
+//     returns only when every goroutine
 //     it started has ended; a second Run while one runs returns at once the
 //     package's ErrAlreadyRunning. Its constructor starts nothing.
 //   - A type that holds goroutines, connections or subscriptions from its

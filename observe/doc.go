@@ -95,11 +95,22 @@
 //	scaleout.replica.writes                counter        {statement}  node                 scaleout_replica_writes_total
 //	scaleout.replica.primary_fallbacks     counter        {statement}  -                    scaleout_replica_primary_fallbacks_total
 //	scaleout.replica.no_primary            counter        {statement}  -                    scaleout_replica_no_primary_total
+//	scaleout.queue.enqueued                counter        {job}        queue                scaleout_queue_enqueued_total
+//	scaleout.queue.started                 counter        {job}        queue                scaleout_queue_started_total
+//	scaleout.queue.succeeded               counter        {job}        queue                scaleout_queue_succeeded_total
+//	scaleout.queue.failed                  counter        {job}        queue                scaleout_queue_failed_total
+//	scaleout.queue.retried                 counter        {job}        queue                scaleout_queue_retried_total
+//	scaleout.queue.dead_lettered           counter        {job}        queue                scaleout_queue_dead_lettered_total
+//	scaleout.queue.handler.duration        histogram      s            queue                scaleout_queue_handler_duration_seconds
+//	scaleout.queue.lease_losses            counter        {lease}      queue                scaleout_queue_lease_losses_total
+//	scaleout.queue.depth                   gauge          {job}        queue, state         scaleout_queue_depth
+//	scaleout.queue.oldest_age              gauge          s            queue                scaleout_queue_oldest_age_seconds
 //
-// Labels: backend is balance.Backend.Addr; state is down, ejected or up;
-// class is 2xx, 3xx, 4xx or 5xx (httpclient's also 1xx, and error for a
-// request that got no response); op is load, commit, renew or destroy; tier
-// is local or shared; node is the replica node's Name.
+// Labels: backend is balance.Backend.Addr; state is down, ejected or up
+// (balance) or ready, scheduled, active or dead (queue); class is 2xx,
+// 3xx, 4xx or 5xx (httpclient's also 1xx, and error for a request that got
+// no response); op is load, commit, renew or destroy; tier is local or
+// shared; node is the replica node's Name; queue is the job queue's name.
 //
 // # Instrumenting a package
 //

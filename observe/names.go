@@ -124,6 +124,34 @@ var (
 		"Statements that failed with ErrNoPrimary.")
 )
 
+// queue: the Worker (started to lease_losses, by the queue of the job),
+// the queues' Enqueue (enqueued) and DepthReporter (depth, oldest_age).
+// Label queue is the job's queue; state is ready, scheduled, active or
+// dead.
+var (
+	QueueEnqueued = desc("scaleout.queue.enqueued", KindCounter, "{job}",
+		"Jobs stored by Enqueue or EnqueueBatch, not counting an Enqueue answered by a job already stored under its ID.", "queue")
+	QueueStarted = desc("scaleout.queue.started", KindCounter, "{job}",
+		"Deliveries whose handler the Worker started.", "queue")
+	QueueSucceeded = desc("scaleout.queue.succeeded", KindCounter, "{job}",
+		"Deliveries whose handler returned nil and whose Ack the queue accepted.", "queue")
+	QueueFailed = desc("scaleout.queue.failed", KindCounter, "{job}",
+		"Attempts whose handler returned an error, panicked or timed out, whatever happens to the job next.", "queue")
+	QueueRetried = desc("scaleout.queue.retried", KindCounter, "{job}",
+		"Failed attempts the queue accepted and scheduled to run again.", "queue")
+	QueueDeadLettered = desc("scaleout.queue.dead_lettered", KindCounter, "{job}",
+		"Failed attempts the queue accepted that made the job dead (attempts spent, a permanent error, no handler).", "queue")
+	QueueHandlerDuration = Desc{Name: "scaleout.queue.handler.duration", Kind: KindHistogram, Unit: "s",
+		Description: "Time a handler, with the Worker's middleware, took to return.", Labels: []string{"queue"},
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800}}
+	QueueLeaseLosses = desc("scaleout.queue.lease_losses", KindCounter, "{lease}",
+		"Deliveries the Worker found no longer its own (ErrLeaseLost from a heartbeat, an Ack or a Fail).", "queue")
+	QueueDepth = desc("scaleout.queue.depth", KindGauge, "{job}",
+		"Jobs of the queue in the state at DepthReporter's last poll.", "queue", "state")
+	QueueOldestAge = desc("scaleout.queue.oldest_age", KindGauge, "s",
+		"How long the oldest ready job had waited at DepthReporter's last poll (QueueCounts.OldestReady); 0 when none is ready.", "queue")
+)
+
 // Descs returns the descriptions of every metric of the library, for an
 // adapter that registers them up front or a dashboard that lists them.
 func Descs() []Desc {
@@ -138,5 +166,7 @@ func Descs() []Desc {
 		FailoverTerms, FailoverToken, FailoverLeader, FailoverLeaderChanges, FailoverSelfFencing,
 		ReplicaLag, ReplicaPrimary, ReplicaServing, ReplicaReads, ReplicaWrites,
 		ReplicaPrimaryFallbacks, ReplicaNoPrimary,
+		QueueEnqueued, QueueStarted, QueueSucceeded, QueueFailed, QueueRetried, QueueDeadLettered,
+		QueueHandlerDuration, QueueLeaseLosses, QueueDepth, QueueOldestAge,
 	}
 }

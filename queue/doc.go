@@ -16,6 +16,7 @@
 //   - Type[T] gives a job type a Go payload type and a codec.
 //   - Inspector, an optional ability of a queue (Memory and redisqueue
 //     have it): counts, pages of jobs, pause and resume, dead letters.
+//   - DepthReporter polls an Inspector's counts into gauges.
 //
 // # Delivery
 //
@@ -110,6 +111,50 @@
 // type with no handler run through it too. What it returns settles the
 // job as a handler's error does. ExampleMiddleware carries a request ID
 // from an HTTP handler to the job's handler.
+//
+// # Metrics and tracing
+//
+// Metrics go through package observe (its documentation lists each one's
+// name, unit and labels; every series is by queue), counted where each
+// event happens:
+//
+//   - Enqueued jobs, by the queue that stores them: the Meter of
+//     MemoryConfig, redisqueue.Config or pgqueue.Config
+//     (scaleout.queue.enqueued). A backend is what knows whether an
+//     Enqueue stored a job or named one already stored under its ID (a
+//     retry, or a Scheduler on another machine that enqueued the slot
+//     first), which is not counted again; a wrapper around the JobQueue
+//     could not tell, and would hide the queue's optional interfaces
+//     (Inspector, BatchEnqueuer) from whoever holds it.
+//   - What the Worker does with each delivery, by WorkerConfig.Meter, with
+//     the instruments of each queue of WorkerConfig.Queues bound by
+//     NewWorker: started, then one of succeeded (the handler returned nil
+//     and the Ack was accepted) or failed (an error, a panic, a timeout or
+//     no handler), a failure then retried or dead-lettered as the queue
+//     accepted it; the handler's duration, its middleware included; and
+//     lease_losses, deliveries found no longer the Worker's (by a
+//     heartbeat, an Ack or a Fail refused with ErrLeaseLost), which are
+//     neither succeeded nor failed. A delivery canceled (Cancel), or cut
+//     off by shutdown and released, is only started.
+//   - How many jobs wait, by state, and how long the oldest ready one has
+//     waited: a property of the queue, not of any process, polled from an
+//     Inspector by a DepthReporter (scaleout.queue.depth,
+//     scaleout.queue.oldest_age). Run one, or aggregate with max.
+//
+// With no Meter, the default, each costs a nil check, and a job's round
+// through a Worker allocates the same with a Meter and without.
+//
+// Traces cross the queue in Job.Headers. With OpenTelemetry,
+// observe/otelobserve's InjectJob writes the enqueuing request's trace
+// context into a job's headers, and its JobMiddleware, first in
+// WorkerConfig.Middleware, runs each delivery in a consumer span that is
+// a child of the request's span, in whichever process the job runs, with
+// the job's queue, type and attempt and the handler's error
+// (otelobserve.ExampleJobMiddleware).
+//
+// The Worker, the Scheduler and the DepthReporter log through their
+// Config's Logger, slog.Default() when nil, as every package of the
+// library does.
 //
 // # Inspecting and steering a queue
 //

@@ -17,8 +17,9 @@ var (
 	ErrHeadersTooLarge = errors.New("queue: headers too large")
 	ErrInvalidConfig   = errors.New("queue: invalid configuration")
 	ErrClosed          = errors.New("queue: closed")
-	// ErrAlreadyRunning is what Worker.Run and Scheduler.Run return at
-	// once while a Run of the same Worker or Scheduler is in progress.
+	// ErrAlreadyRunning is what Worker.Run, Scheduler.Run and
+	// DepthReporter.Run return at once while a Run of the same Worker,
+	// Scheduler or DepthReporter is in progress.
 	ErrAlreadyRunning = errors.New("queue: already running")
 	// ErrPermanent, wrapped in a handler's error, sends the job to the
 	// dead-letter set at once instead of retrying it.

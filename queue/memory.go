@@ -9,6 +9,8 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // MemoryConfig configures a Memory queue. The zero value is valid.
@@ -19,6 +21,10 @@ type MemoryConfig struct {
 	// failure); nil means DefaultBackoff. A result of 0 or less retries at
 	// once.
 	Backoff func(attempt int) time.Duration
+	// Meter receives scaleout.queue.enqueued, by queue (see package
+	// observe); nil means none. The Worker's metrics are its own
+	// (WorkerConfig.Meter), and the depth of the queues DepthReporter's.
+	Meter observe.Meter
 }
 
 // Memory is a JobQueue held in this process: for single-process
@@ -58,6 +64,7 @@ type MemoryConfig struct {
 type Memory struct {
 	maxPayload int
 	backoff    func(int) time.Duration
+	meter      observe.Meter
 
 	mu       sync.Mutex
 	closed   bool
@@ -170,6 +177,8 @@ type mqueue struct {
 	limits Limits
 	tokens float64
 	filled time.Time // when tokens was last refilled
+
+	enqueued observe.Counter // scaleout.queue.enqueued of this queue
 }
 
 type uniq struct {
@@ -191,6 +200,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	return &Memory{
 		maxPayload: cfg.MaxPayload,
 		backoff:    cfg.Backoff,
+		meter:      cfg.Meter,
 		closedCh:   make(chan struct{}),
 		jobs:       make(map[JobID]*mjob),
 		queues:     make(map[string]*mqueue),
@@ -221,9 +231,10 @@ func (m *Memory) queue(name string) *mqueue {
 	q := m.queues[name]
 	if q == nil {
 		q = &mqueue{
-			name:   name,
-			sched:  jobHeap{at: func(j *mjob) time.Time { return j.runAt }},
-			leases: jobHeap{at: func(j *mjob) time.Time { return j.leaseUntil }},
+			name:     name,
+			sched:    jobHeap{at: func(j *mjob) time.Time { return j.runAt }},
+			leases:   jobHeap{at: func(j *mjob) time.Time { return j.leaseUntil }},
+			enqueued: observe.NewCounter(m.meter, observe.QueueEnqueued, name),
 		}
 		m.queues[name] = q
 	}
@@ -370,6 +381,7 @@ func (m *Memory) enqueueLocked(j Job, id JobID, now time.Time) (JobID, error) {
 	j.Headers = maps.Clone(j.Headers)
 	mj := &mjob{m: m, id: id, job: j, q: q, enqueuedAt: now}
 	m.jobs[id] = mj
+	q.enqueued.Inc()
 	m.tick(q, now)
 	if j.RunAt.After(now) {
 		m.schedule(mj, j.RunAt)

@@ -21,7 +21,9 @@ type SchedulerConfig struct {
 	// process was not running) is skipped. Default: half the interval to
 	// the next slot, at most an hour; never more than that interval.
 	MaxDelay time.Duration
-	// Logger receives enqueue errors and skipped slots; default none.
+	// Logger receives enqueue errors and skipped slots; nil means
+	// slog.Default() (see the logging rule in package scaleout's
+	// documentation).
 	Logger *slog.Logger
 }
 
@@ -95,7 +97,7 @@ func NewScheduler(q JobQueue, cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	s := &Scheduler{q: q, cfg: cfg, log: cfg.Logger, names: map[string]bool{}}
 	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+		s.log = slog.Default()
 	}
 	return s, nil
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scaleout/scaleout/observe"
 )
 
 // A Handler runs jobs of one type. Returning nil acknowledges the job
@@ -139,8 +141,15 @@ type WorkerConfig struct {
 	// released for another worker. Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Logger receives dequeue errors, lost leases, failed settlements and
-	// handlers' panics with their stacks; default none.
+	// handlers' panics with their stacks; nil means slog.Default() (see
+	// the logging rule in package scaleout's documentation).
 	Logger *slog.Logger
+	// Meter receives the Worker's metrics, by queue (see package observe
+	// and the package documentation's Metrics and tracing): jobs started,
+	// succeeded, failed, retried and dead-lettered, handler durations and
+	// lost leases. nil means none. Each queue of Queues has its
+	// instruments bound once, by NewWorker.
+	Meter observe.Meter
 	// Middleware wraps every handler, the first outermost: with
 	// {A, B}, a job runs A, which calls B, which calls the handler, so
 	// what A puts in the context B and the handler see, and A sees what
@@ -172,9 +181,10 @@ type Worker struct {
 	q       JobQueue
 	cfg     WorkerConfig
 	log     *slog.Logger
-	queues  []string // by weight, highest first, ties by name
-	weights []int    // of queues
-	total   int      // sum of weights
+	queues  []string                 // by weight, highest first, ties by name
+	weights []int                    // of queues
+	total   int                      // sum of weights
+	metrics map[string]*queueMetrics // by queue, with a Meter
 
 	mu       sync.RWMutex
 	handlers map[string]Handler // with the middleware applied
@@ -225,7 +235,7 @@ func NewWorker(q JobQueue, cfg WorkerConfig) (*Worker, error) {
 	cfg.Middleware = slices.Clone(cfg.Middleware)
 	w := &Worker{q: q, cfg: cfg, log: cfg.Logger, handlers: map[string]Handler{}}
 	if w.log == nil {
-		w.log = slog.New(slog.DiscardHandler)
+		w.log = slog.Default()
 	}
 	unknown, err := w.chain(HandlerFunc(func(_ context.Context, d *Delivery) error {
 		return Permanent(fmt.Errorf("%w: %q", ErrUnknownType, d.Job.Type))
@@ -249,6 +259,12 @@ func NewWorker(q JobQueue, cfg WorkerConfig) (*Worker, error) {
 	for _, name := range w.queues {
 		w.weights = append(w.weights, cfg.Queues[name])
 		w.total += cfg.Queues[name]
+	}
+	if cfg.Meter != nil {
+		w.metrics = make(map[string]*queueMetrics, len(w.queues))
+		for _, name := range w.queues {
+			w.metrics[name] = newQueueMetrics(cfg.Meter, name)
+		}
 	}
 	return w, nil
 }
@@ -421,7 +437,6 @@ func (w *Worker) slot(ctx, jobsCtx context.Context) {
 // from one queue, is not shutting down (ctx) and the queue is an
 // AckDequeuer, an Ack also leases the next job, which process returns.
 func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Delivery) {
-	log := w.log.With("job", d.ID, "type", d.Job.Type, "attempt", d.Attempt)
 	settle := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(jobsCtx), settleTimeout)
 	}
@@ -444,14 +459,23 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		w.heartbeat(hbCtx, d, cancelJob, log)
+		w.heartbeat(hbCtx, d, cancelJob)
 	}()
 
+	qm := w.metricsOf(d)
+	qm.started.Inc()
+	var start time.Time
+	if qm.duration.Enabled() {
+		start = time.Now()
+	}
 	err := runHandler(runCtx, h, d)
+	if qm.duration.Enabled() {
+		qm.duration.ObserveDuration(time.Since(start))
+	}
 	stopHB()
 	<-hbDone
 	if pe, ok := errors.AsType[*PanicError](err); ok {
-		log.Error("queue: worker: handler panicked", "panic", pe.Value, "stack", string(pe.Stack))
+		w.jobLog(d).Error("queue: worker: handler panicked", "panic", pe.Value, "stack", string(pe.Stack))
 	}
 
 	cause := context.Cause(jobCtx)
@@ -460,11 +484,14 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 	switch {
 	case errors.Is(cause, ErrLeaseLost) || errors.Is(cause, ErrCanceled):
 		// Someone else owns the job now, or nobody wants it: hands off.
-		log.Warn("queue: worker: job stopped", "cause", cause, "err", err)
+		if errors.Is(cause, ErrLeaseLost) {
+			qm.leaseLosses.Inc()
+		}
+		w.jobLog(d).Warn("queue: worker: job stopped", "cause", cause, "err", err)
 	case errors.Is(cause, errShutdown) && err != nil:
 		// Cut off by shutdown: give it back without counting the attempt.
 		if rerr := d.Release(sctx); rerr != nil {
-			log.Error("queue: worker: releasing a job at shutdown", "err", rerr)
+			w.jobLog(d).Error("queue: worker: releasing a job at shutdown", "err", rerr)
 		}
 	case err == nil:
 		slot.mu.Lock()
@@ -473,22 +500,34 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 		if ad, ok := w.q.(AckDequeuer); ok && len(w.queues) == 1 && ctx.Err() == nil {
 			var aerr error
 			if next, aerr = ad.AckAndDequeue(sctx, d, res, w.cfg.Lease); aerr != nil {
-				log.Error("queue: worker: acknowledging a job", "err", aerr)
+				w.jobLog(d).Error("queue: worker: acknowledging a job", "err", aerr)
 			}
+			qm.settled(aerr, qm.succeeded)
 			return next
 		}
-		if aerr := d.Ack(sctx, res); aerr != nil {
-			log.Error("queue: worker: acknowledging a job", "err", aerr)
+		aerr := d.Ack(sctx, res)
+		if aerr != nil {
+			w.jobLog(d).Error("queue: worker: acknowledging a job", "err", aerr)
 		}
+		qm.settled(aerr, qm.succeeded)
 	default:
 		if errors.Is(context.Cause(runCtx), errJobTimeout) {
 			err = fmt.Errorf("queue: job timed out after %v: %w", timeout, err)
 		}
-		if ferr := d.Fail(sctx, err); ferr != nil {
-			log.Error("queue: worker: failing a job", "err", ferr, "job_err", err)
+		ferr := d.Fail(sctx, err)
+		if ferr != nil {
+			w.jobLog(d).Error("queue: worker: failing a job", "err", ferr, "job_err", err)
 		}
+		qm.failedAttempt(d, err, ferr)
 	}
 	return nil
+}
+
+// jobLog returns the logger of the records about d, made only when one is
+// written: slog.Default's handler allocates for With, and a job that goes
+// well logs nothing.
+func (w *Worker) jobLog(d *Delivery) *slog.Logger {
+	return w.log.With("job", d.ID, "type", d.Job.Type, "attempt", d.Attempt)
 }
 
 // runHandler calls h, turning a panic into a *PanicError.
@@ -505,7 +544,7 @@ func runHandler(ctx context.Context, h Handler, d *Delivery) (err error) {
 // queue says the delivery is no longer current or the job was canceled,
 // or extensions keep failing until the lease has run out, it cancels the
 // job with that cause.
-func (w *Worker) heartbeat(ctx context.Context, d *Delivery, cancelJob context.CancelCauseFunc, log *slog.Logger) {
+func (w *Worker) heartbeat(ctx context.Context, d *Delivery, cancelJob context.CancelCauseFunc) {
 	leaseUntil := d.LeaseUntil
 	t := time.NewTicker(w.cfg.Heartbeat)
 	defer t.Stop()
@@ -528,7 +567,7 @@ func (w *Worker) heartbeat(ctx context.Context, d *Delivery, cancelJob context.C
 		case ctx.Err() != nil:
 			return
 		default:
-			log.Error("queue: worker: extending a lease", "err", err)
+			w.jobLog(d).Error("queue: worker: extending a lease", "err", err)
 			if !leaseUntil.IsZero() && time.Now().After(leaseUntil) {
 				cancelJob(fmt.Errorf("%w: lease ran out while extending failed: %w", ErrLeaseLost, err))
 				return

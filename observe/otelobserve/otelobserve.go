@@ -13,6 +13,19 @@
 // bucket boundaries. Measurements carry context.Background(): the hot
 // paths of the library (a pick, a cache hit) have no context to give, so
 // exemplars are not linked to traces.
+//
+// # Traces across the job queue
+//
+// A job runs later and often elsewhere than the request that enqueued it;
+// its trace goes with it in Job.Headers. InjectJob, called before
+// Enqueue, writes the caller's trace context there (W3C traceparent and
+// tracestate through the configured propagator), and JobMiddleware, in
+// the Worker's Middleware, reads it back and runs each delivery in a
+// consumer span, a child of the enqueuing span, with the job's queue,
+// type and attempt, and the handler's error recorded. Both use the
+// global tracer provider and propagator unless given others
+// (WithTracerProvider, WithPropagator); the global propagator carries
+// nothing until the program sets one. See ExampleJobMiddleware.
 package otelobserve
 
 import (

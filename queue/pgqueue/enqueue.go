@@ -103,6 +103,7 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job) (queue
 		if err != nil {
 			return "", dbErr(ctx, "enqueue", err)
 		}
+		q.enqueued.Get(j.Queue).Inc()
 		return id, nil
 	}
 	var ukey *string
@@ -116,8 +117,14 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job) (queue
 	if err != nil {
 		return "", dbErr(ctx, "enqueue", err)
 	}
+	if outcome == outcomeStored {
+		q.enqueued.Get(j.Queue).Inc()
+	}
 	return outcomeErr(j.Queue, outcome, name)
 }
+
+// outcomeStored is the outcome of {p}enqueue that stored the job.
+const outcomeStored = 0
 
 // outcomeErr turns an outcome of {p}enqueue into Enqueue's answer.
 func outcomeErr(qn string, outcome int, name string) (queue.JobID, error) {
@@ -196,6 +203,10 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 	}
 	defer rows.Close()
 	ids := make([]queue.JobID, 0, n)
+	var stored []bool // by job, when counting
+	if q.enqueued != nil {
+		stored = make([]bool, 0, n)
+	}
 	var first error
 	for rows.Next() {
 		var outcome int
@@ -212,9 +223,19 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 			id = queue.FormatID(queues[len(ids)], names[len(ids)])
 		}
 		ids = append(ids, id)
+		if stored != nil {
+			stored = append(stored, outcome == outcomeStored)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return ids, dbErr(ctx, "enqueue batch", err)
+	}
+	// Counted once every row is read: the statement is one transaction,
+	// and an error before here stored none of the jobs.
+	for i, ok := range stored {
+		if ok {
+			q.enqueued.Get(queues[i]).Inc()
+		}
 	}
 	return ids, first
 }

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scaleout/scaleout/observe"
 	"github.com/scaleout/scaleout/queue"
+	"github.com/scaleout/scaleout/queue/internal/perqueue"
 	"github.com/scaleout/scaleout/replica"
 )
 
@@ -54,6 +56,13 @@ type Config struct {
 	// connection is down, or a notification was lost with it); default
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// Meter receives scaleout.queue.enqueued, by queue (see package
+	// observe): the jobs this process's Enqueue, EnqueueTx, EnqueuePgxTx
+	// and EnqueueBatch stored, not an Enqueue answered by the job already
+	// stored under its ID. A job enqueued in a transaction is counted when
+	// its statement stored it, even if the transaction then rolls back.
+	// nil means none.
+	Meter observe.Meter
 }
 
 // Queue is a queue.JobQueue on PostgreSQL. Its methods are safe for
@@ -68,6 +77,7 @@ type Queue struct {
 	maxPayload int
 	backoff    func(int) time.Duration
 	poll       time.Duration
+	enqueued   *perqueue.Counters
 
 	enqueueSQL, leaseSQL, enqueueFnSQL                            string
 	ackSQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL string
@@ -129,6 +139,7 @@ func New(db DB, cfg Config) (*Queue, error) {
 		maxPayload: cfg.MaxPayload,
 		backoff:    cfg.Backoff,
 		poll:       cfg.PollInterval,
+		enqueued:   perqueue.New(cfg.Meter, observe.QueueEnqueued),
 		closedCh:   make(chan struct{}),
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())

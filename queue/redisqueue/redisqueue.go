@@ -128,7 +128,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scaleout/scaleout/internal/redisopt"
+	"github.com/scaleout/scaleout/observe"
 	"github.com/scaleout/scaleout/queue"
+	"github.com/scaleout/scaleout/queue/internal/perqueue"
 )
 
 // DefaultPrefix starts every key when Config.Prefix is empty.
@@ -144,6 +146,11 @@ type Config struct {
 	// Backoff is the wait before retry number attempt (1 after the first
 	// failure); default queue.DefaultBackoff.
 	Backoff func(attempt int) time.Duration
+	// Meter receives scaleout.queue.enqueued, by queue (see package
+	// observe): the jobs this process's Enqueue and EnqueueBatch stored,
+	// not an Enqueue answered by the job already stored under its ID.
+	// nil means none.
+	Meter observe.Meter
 }
 
 // Queue is a queue.JobQueue on Redis. Its methods are safe for concurrent
@@ -155,6 +162,7 @@ type Queue struct {
 	maxPayload int
 	backoff    func(int) time.Duration
 	single     bool // one BLPOP may cover the wake lists of all queues
+	enqueued   *perqueue.Counters
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -216,6 +224,7 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 		maxPayload: cfg.MaxPayload,
 		backoff:    cfg.Backoff,
 		single:     single,
+		enqueued:   perqueue.New(cfg.Meter, observe.QueueEnqueued),
 		closed:     make(chan struct{}),
 		enqGroups:  map[string]*enqGroup{},
 		registered: map[string]bool{},
@@ -453,7 +462,11 @@ func (q *Queue) sendEnqueue(ctx context.Context, reqs []*enqReq) {
 			r.err = err
 			continue
 		}
-		r.out, r.err = enqueueResult(r.job.Queue, r.id, res[i])
+		var stored bool
+		r.out, stored, r.err = enqueueResult(r.job.Queue, r.id, res[i])
+		if stored {
+			q.enqueued.Get(r.job.Queue).Inc()
+		}
 	}
 }
 
@@ -535,18 +548,22 @@ func decodeHeaders(s string) (map[string]string, error) {
 	return h, nil
 }
 
-// enqueueResult maps one job's item of the enqueue script's reply.
-func enqueueResult(qname string, id queue.JobID, res any) (queue.JobID, error) {
+// enqueueResult maps one job's item of the enqueue script's reply; stored
+// reports whether the script stored the job (not a retry's no-op).
+func enqueueResult(qname string, id queue.JobID, res any) (_ queue.JobID, stored bool, _ error) {
 	switch v := res.(type) {
 	case int64:
-		if v == codeOK {
-			return id, nil
+		switch v {
+		case codeOK:
+			return id, true, nil
+		case codeExists:
+			return id, false, nil
 		}
 	case string:
 		other := queue.FormatID(qname, v)
-		return other, fmt.Errorf("%w: %s", queue.ErrDuplicate, other)
+		return other, false, fmt.Errorf("%w: %s", queue.ErrDuplicate, other)
 	}
-	return "", fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
+	return "", false, fmt.Errorf("redisqueue: enqueue: malformed reply %v", res)
 }
 
 // maxScriptJobs bounds the jobs of one enqueue script call, so one call
@@ -628,10 +645,13 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 				continue
 			}
 			for m, i := range c {
-				id, err := enqueueResult(prepared[i].Queue, ids[i], res[m])
+				id, stored, err := enqueueResult(prepared[i].Queue, ids[i], res[m])
 				if err != nil {
 					fail(fmt.Errorf("job %d: %w", i, err))
 					continue
+				}
+				if stored {
+					q.enqueued.Get(prepared[i].Queue).Inc()
 				}
 				out[i] = id
 			}

@@ -120,6 +120,7 @@ const (
 	codeOK       = 1
 	codeCanceled = 2 // the job was canceled / not found for Cancel
 	codeEnded    = 3
+	codeExists   = 4 // enqueue: the same job is stored under the ID (a retry)
 )
 
 // enqueueScript stores jobs of one queue, each atomically on its own, and
@@ -132,9 +133,10 @@ const (
 //	      (field, value, ...: those of m, rt, pr, to, u that differ from
 //	      their defaults)
 //
-// Returns one item per job: 1 (enqueued, or its ID already holds a job of
-// the same type and payload: a retry), or the name of the job holding its
-// ID (with another type or payload) or its unique key.
+// Returns one item per job: 1 (enqueued), 4 (its ID already holds a job of
+// the same type and payload: a retry, which stores nothing), or the name
+// of the job holding its ID (with another type or payload) or its unique
+// key.
 var enqueueScript = redis.NewScript(`
 local base = ARGV[1]
 local out, i, now, ready, nready = {}, 2, nil, {}, 0
@@ -147,7 +149,7 @@ while i <= #ARGV do
   local res = 1
   local held = redis.call('HMGET', jk, 't', 'p')
   if held[1] or held[2] then
-    if held[1] ~= ty or held[2] ~= pl then res = name end
+    if held[1] ~= ty or held[2] ~= pl then res = name else res = 4 end
   elseif u ~= '' and not redis.call('SET', base .. 'u:' .. u, name, 'NX', 'PX', ARGV[s-5]) then
     res = redis.call('GET', base .. 'u:' .. u) or name
   else
