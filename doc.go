@@ -71,9 +71,9 @@
 //     (queue.Worker, queue.Scheduler, queue.DepthReporter, balance.Health,
 //     balance.DNS, balance.LoadProber, failover.Pair, admin.Handler;
 //     failover.Run is the function form). Run blocks until ctx ends and
-//     returns only when every goroutine
-//     it started has ended; a second Run while one runs returns at once the
-//     package's ErrAlreadyRunning. Its constructor starts nothing.
+//     returns only when every goroutine it started has ended; a second Run
+//     while one runs returns at once the package's ErrAlreadyRunning. Its
+//     constructor starts nothing.
 //   - A type that holds goroutines, connections or subscriptions from its
 //     constructor has Close() error (the in-memory stores with a janitor,
 //     queue and elector backends, cache.Loader, rediscache.Invalidator,
