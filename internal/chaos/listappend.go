@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -31,6 +32,28 @@ func CheckSessions(ops []porcupine.Operation) string {
 		}
 	}
 	return ""
+}
+
+// historyLimit bounds the operations a violation lists: the first and
+// the last of them.
+const historyLimit = 80
+
+// history lists a family's operations in the order of their calls, one
+// a line, for a violation's report: what the family did before and
+// around the operation that broke the rule.
+func history(ops []porcupine.Operation, describe func(porcupine.Operation) string) string {
+	sorted := slices.SortedFunc(slices.Values(ops), func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	var b strings.Builder
+	for i, op := range sorted {
+		if len(sorted) > historyLimit && i == historyLimit/2 {
+			fmt.Fprintf(&b, "  ... %d more\n", len(sorted)-historyLimit)
+		}
+		if len(sorted) > historyLimit && i >= historyLimit/2 && i < len(sorted)-historyLimit/2 {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s\n", describe(op))
+	}
+	return b.String()
 }
 
 // A listNode is one operation in the order graph of a family, or its
@@ -118,7 +141,8 @@ func checkFamily(ops []porcupine.Operation) string {
 	}
 
 	if len(detached) > 0 && len(deathCauses) == 0 {
-		return fmt.Sprintf("the family vanished while alive: no logout or crash, yet\n  %s", describe(detached[0]))
+		return fmt.Sprintf("the family vanished while alive: no logout or crash, yet\n  %s\nthe family's history:\n%s",
+			describe(detached[0]), history(ops, describe))
 	}
 	// The family ends within the interval of one of the causes (the
 	// first to take effect), or not at all when nothing says it did: try

@@ -117,3 +117,22 @@ func TestCheckSessionsIsFast(t *testing.T) {
 		t.Fatalf("%d operations took %v to check", len(ops), took)
 	}
 }
+
+// A vanished family's report lists what the family did, so that a
+// violation found in a long run can be understood from the report alone.
+func TestVanishedReportsTheFamily(t *testing.T) {
+	ops := []porcupine.Operation{
+		{ClientId: 1, Input: SessionOp{Kind: "append", Family: 7, ID: "a", Value: "v1"}, Output: SessionOut{OK: true, Attached: true}, Call: 1e9, Return: 2e9},
+		{ClientId: 2, Input: SessionOp{Kind: "rotate", Family: 7, ID: "a"}, Output: SessionOut{OK: true, Attached: true, NewID: "b"}, Call: 3e9, Return: 4e9},
+		{ClientId: 3, Input: SessionOp{Kind: "read", Family: 7, ID: "b"}, Output: SessionOut{OK: true}, Call: 5e9, Return: 6e9},
+	}
+	got := CheckSessions(ops)
+	for _, want := range []string{"the family vanished while alive", "the family's history:", "append v1", "rotate", "read"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "append v1") > strings.Index(got, "rotate") {
+		t.Errorf("the history is not in the order of the calls:\n%s", got)
+	}
+}

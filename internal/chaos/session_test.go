@@ -109,7 +109,9 @@ func sessionBackends(t *testing.T) []func(t *testing.T) chaosBackend {
 			return b
 		},
 		func(t *testing.T) chaosBackend {
-			srv := testenv.StartMemcached(t)
+			// The model keeps every acknowledged write until a crash: a full
+			// server must refuse a store (a failed request) rather than evict.
+			srv := testenv.StartMemcachedWith(t, testenv.MemcachedOptions{NoEviction: true})
 			b := chaosBackend{name: "memcached", procs: []Process{srv}, losesData: true}
 			for range clones {
 				p := testenv.StartFaultProxy(t, srv.Addr())

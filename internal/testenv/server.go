@@ -320,14 +320,37 @@ func (r *RedisServer) Restart() {
 // MemcachedServer is a private memcached for one test. See the package doc.
 type MemcachedServer struct{ s server }
 
+// MemcachedOptions configures StartMemcachedWith.
+type MemcachedOptions struct {
+	// MemoryMB is the item memory (memcached's -m); 0 means 64, memcached's default.
+	MemoryMB int
+	// NoEviction makes a full server refuse a store with "SERVER_ERROR out of memory"
+	// (memcached's -M) rather than evict what it holds: for a test whose model
+	// counts every acknowledged write as kept until a crash.
+	NoEviction bool
+}
+
 // StartMemcached starts a memcached of the test's own on a free loopback port and waits
 // until it answers. t.Cleanup kills it.
 func StartMemcached(t testing.TB) *MemcachedServer {
 	t.Helper()
+	return StartMemcachedWith(t, MemcachedOptions{})
+}
+
+// StartMemcachedWith is StartMemcached with opts.
+func StartMemcachedWith(t testing.TB, opts MemcachedOptions) *MemcachedServer {
+	t.Helper()
+	mem := opts.MemoryMB
+	if mem == 0 {
+		mem = 64
+	}
 	m := &MemcachedServer{s: server{
 		name: "memcached",
 		args: func(port int) []string {
-			a := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64"}
+			a := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", strconv.Itoa(mem)}
+			if opts.NoEviction {
+				a = append(a, "-M")
+			}
 			if os.Geteuid() == 0 {
 				a = append(a, "-u", "root") // memcached refuses to run as root otherwise
 			}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -177,3 +178,26 @@ type leakRecorder struct {
 func (r *leakRecorder) Error(args ...any)                 { r.failed = true }
 func (r *leakRecorder) Errorf(format string, args ...any) { r.failed = true }
 func (r *leakRecorder) Helper()                           {}
+
+// NoEviction: a full server refuses the store instead of evicting what it
+// holds, so a test counting on every acknowledged write is told, not
+// silently let down.
+func TestStartMemcachedNoEviction(t *testing.T) {
+	t.Parallel()
+	m := StartMemcachedWith(t, MemcachedOptions{MemoryMB: 2, NoEviction: true})
+	c := memcache.New(m.Addr())
+	value := make([]byte, 100<<10)
+	var stored int
+	var refused error
+	for stored = 0; stored < 1000; stored++ {
+		if refused = c.Set(&memcache.Item{Key: fmt.Sprint("k", stored), Value: value}); refused != nil {
+			break
+		}
+	}
+	require.Error(t, refused, "%d items of 100 KiB fitted in 2 MB", stored)
+	require.Contains(t, refused.Error(), "out of memory")
+	for i := range stored {
+		_, err := c.Get(fmt.Sprint("k", i))
+		require.NoError(t, err, "item %d of %d evicted", i, stored)
+	}
+}
