@@ -15,8 +15,11 @@
 //
 // # Expiry
 //
-// Memcached takes an expiration in whole seconds. A TTL is rounded up to the
-// next second, so an entry never expires early by a fraction. Up to 30 days it
+// Memcached takes an expiration in whole seconds, and its clock ticks once a
+// second. A TTL is rounded up to the next second and one second is added
+// for the tick, so an entry never expires early; it may live up to two
+// seconds past its TTL (a Loader's entries carry their own freshness and are
+// not served past it). Up to 30 days it
 // is sent as relative seconds; beyond, as an absolute Unix time (which then
 // depends on the server's clock agreeing with the client's), clamped to the
 // int32 limit of the protocol (2038-01-19). A TTL of 0 means no expiry (the

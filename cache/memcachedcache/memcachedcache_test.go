@@ -153,13 +153,13 @@ func TestExpiration(t *testing.T) {
 		want int32
 	}{
 		{0, 0},
-		{time.Nanosecond, 1},
-		{time.Second, 1},
-		{time.Second + time.Millisecond, 2},
-		{90 * time.Second, 90},
-		{30 * day, maxRelative},
-		{30*day + time.Nanosecond, int32(now.Unix()) + maxRelative + 1},
-		{365 * day, int32(now.Unix() + 365*86400)},
+		{time.Nanosecond, 2}, // rounded up, and a second for the server's tick
+		{time.Second, 2},
+		{time.Second + time.Millisecond, 3},
+		{90 * time.Second, 91},
+		{30*day - time.Second, maxRelative},
+		{30*day - time.Second + time.Nanosecond, int32(now.Unix()) + maxRelative + 1},
+		{365 * day, int32(now.Unix() + 365*86400 + 1)},
 		{100 * 365 * day, math.MaxInt32},
 		{time.Duration(math.MaxInt64), math.MaxInt32},
 	}

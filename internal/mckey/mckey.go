@@ -42,10 +42,17 @@ func Key(prefix, s, marker string) string {
 	return prefix + marker + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// Expiration converts a deadline into memcached's expiration, rounding up
-// so an item never expires early: relative seconds up to 30 days, an
-// absolute Unix time beyond (capped at the protocol's 2038 limit). ok is
-// false when the deadline is not after now.
+// Expiration converts a deadline into memcached's expiration so that an
+// item never expires early: relative seconds up to 30 days, an absolute
+// Unix time beyond (capped at the protocol's 2038 limit). ok is false when
+// the deadline is not after now.
+//
+// Memcached's clock counts whole seconds, moved on once a second, and an
+// item is dropped at the tick that reaches its expiration: an item set
+// just before a tick with a relative expiration of n seconds is gone after
+// a little more than n-1 (TestNeverEarlyOnAServer). So the deadline is
+// rounded up to a whole second and one second is added: an item lives at
+// least until its deadline, and at most two seconds past it.
 func Expiration(now, deadline time.Time) (exp int32, ok bool) {
 	d := deadline.Sub(now)
 	if d <= 0 {
@@ -55,10 +62,11 @@ func Expiration(now, deadline time.Time) (exp int32, ok bool) {
 	if d%time.Second != 0 {
 		secs++ // round up, without the overflow of d + time.Second - 1
 	}
+	secs++ // the server's tick
 	if secs <= maxRelative {
 		return int32(secs), true
 	}
-	u := deadline.Unix()
+	u := deadline.Unix() + 1
 	if deadline.Nanosecond() > 0 {
 		u++
 	}

@@ -34,10 +34,11 @@ func TestExpiration(t *testing.T) {
 	}{
 		{now, 0, false},
 		{now.Add(-time.Second), 0, false},
-		{now.Add(time.Nanosecond), 1, true},
-		{now.Add(1500 * time.Millisecond), 2, true},
-		{now.Add(maxRelative * time.Second), maxRelative, true},
-		{now.Add(maxRelative*time.Second + time.Nanosecond), int32(now.Unix()) + maxRelative + 1, true},
+		{now.Add(time.Nanosecond), 2, true}, // rounded up, plus the server's tick
+		{now.Add(1500 * time.Millisecond), 3, true},
+		{now.Add(time.Second), 2, true},
+		{now.Add((maxRelative - 1) * time.Second), maxRelative, true},
+		{now.Add((maxRelative-1)*time.Second + time.Nanosecond), int32(now.Unix()) + maxRelative + 1, true},
 		{now.AddDate(100, 0, 0), math.MaxInt32, true},
 		{now.Add(time.Duration(math.MaxInt64)), math.MaxInt32, true}, // no overflow
 	} {

@@ -41,8 +41,11 @@
 // # Expiry
 //
 // Memcached takes an expiration in whole seconds, relative to now when at
-// most 30 days, else an absolute Unix time. Expiries are rounded up to the
-// next second, so a session never expires early by a fraction; one more than
+// most 30 days, else an absolute Unix time, and its clock ticks once a
+// second. Expiries are rounded up to the next second and one second is
+// added for the tick, so a session never expires early (it may be kept up to
+// two seconds past its expiry; the Manager refuses it after its expiry all
+// the same, and a rotation's forward after its grace); one more than
 // 30 days away is sent as an absolute time and so depends on the server's
 // clock agreeing with the client's. Expiries beyond 2038-01-19 (the int32
 // limit of the protocol) are clamped to it. An expiry that is not in the

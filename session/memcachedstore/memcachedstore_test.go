@@ -93,33 +93,6 @@ func TestKeys(t *testing.T) {
 	require.LessOrEqual(t, len(s2.userKey(long)), 250)
 }
 
-func TestExpiration(t *testing.T) {
-	now := time.Date(2026, 11, 27, 10, 0, 0, 500_000_000, time.UTC)
-	tests := []struct {
-		name   string
-		expiry time.Time
-		want   int32
-		ok     bool
-	}{
-		{"past", now.Add(-time.Second), 0, false},
-		{"now", now, 0, false},
-		{"zero", time.Time{}, 0, false},
-		{"1ns rounds up", now.Add(time.Nanosecond), 1, true},
-		{"1.5s rounds up", now.Add(1500 * time.Millisecond), 2, true},
-		{"exact", now.Add(10 * time.Second), 10, true},
-		{"30 days relative", now.Add(maxRelative * time.Second), maxRelative, true},
-		{"over 30 days absolute", now.Add(maxRelative*time.Second + time.Second), int32(now.Unix() + maxRelative + 2), true},
-		{"far future clamped", now.AddDate(100, 0, 0), math.MaxInt32, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := expiration(now, tt.expiry)
-			require.Equal(t, tt.ok, ok)
-			require.Equal(t, tt.want, got)
-		})
-	}
-}
-
 func TestSaveLoadDelete(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
