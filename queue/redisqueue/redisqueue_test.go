@@ -92,23 +92,25 @@ func TestRefusesClientWithoutContextTimeouts(t *testing.T) {
 	}
 }
 
-// A Redis error is wrapped and never ErrNotFound.
+// A Redis error is wrapped and never ErrNotFound. (A refused connection
+// is tried again until the call's deadline, or for redisha.DefaultBudget
+// without one: the calls here have a short deadline.)
 func TestRedisErrors(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer func() { _ = rdb.Close() }()
 	q, err := redisqueue.New(rdb, redisqueue.Config{})
 	require.NoError(t, err)
 	defer func() { _ = q.Close() }()
-	ctx := t.Context()
-	_, err = q.Status(ctx, "default/abc")
+	ctx := func() context.Context { return ctxTimeout(t, 300*time.Millisecond) }
+	_, err = q.Status(ctx(), "default/abc")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, queue.ErrNotFound)
 	require.Contains(t, err.Error(), "redisqueue: status")
-	_, err = q.Enqueue(ctx, queue.Job{Type: "x"})
+	_, err = q.Enqueue(ctx(), queue.Job{Type: "x"})
 	require.ErrorContains(t, err, "redisqueue: enqueue")
-	err = q.Cancel(ctx, "default/abc")
+	err = q.Cancel(ctx(), "default/abc")
 	require.NotErrorIs(t, err, queue.ErrNotFound)
-	err = q.Requeue(ctx, "default/abc")
+	err = q.Requeue(ctx(), "default/abc")
 	require.NotErrorIs(t, err, queue.ErrNotFound)
 }
 
