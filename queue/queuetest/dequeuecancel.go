@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -17,10 +18,13 @@ import (
 const (
 	cancelTries = 400
 	cancelReady = 20
-	// cancelStep spaces the points at which the tries end: try i ends
-	// (i/2 mod 100) steps after it starts, from at once to 2 ms, which
-	// covers a round trip to a local server and the work of the call.
-	cancelStep = 20 * time.Microsecond
+	// cancelPoints is how many points at which a try ends walk over one
+	// and a half times the time a Dequeue takes, measured first (at most
+	// cancelSpan): try i ends (i/2 mod cancelPoints) steps after it
+	// starts, so that the tries end before the call reaches the server,
+	// while it works, and after it answered.
+	cancelPoints = 100
+	cancelSpan   = 30 * time.Millisecond
 )
 
 // testDequeueCanceled: a Dequeue whose context ends at any point, while
@@ -40,6 +44,18 @@ func testDequeueCanceled(t *testing.T, q queue.JobQueue, name string) {
 	for range cancelReady {
 		add()
 	}
+	// The time a Dequeue takes here, with a ready job: the median of a
+	// few.
+	var times []time.Duration
+	for range 7 {
+		start := time.Now()
+		d := dequeue(t, q, longLease, name)
+		times = append(times, time.Since(start))
+		require.NoError(t, d.Release(ctx))
+	}
+	slices.Sort(times)
+	took := times[len(times)/2]
+	step := max(min(took*3/2, cancelSpan)/cancelPoints, time.Microsecond)
 	delivered := map[queue.JobID]int{}
 	take := func(d *queue.Delivery, how string) {
 		t.Helper()
@@ -51,7 +67,7 @@ func testDequeueCanceled(t *testing.T, q queue.JobQueue, name string) {
 	}
 	canceled := 0
 	for i := range cancelTries {
-		after := time.Duration(i/2%100) * cancelStep
+		after := time.Duration(i/2%cancelPoints) * step
 		var dctx context.Context
 		var cancel context.CancelFunc
 		if i%2 == 0 {
@@ -92,8 +108,8 @@ func testDequeueCanceled(t *testing.T, q queue.JobQueue, name string) {
 		}
 		take(d, "drain")
 	}
-	t.Logf("%d of %d Dequeues ended by their context; %d jobs, the last %d drained in %v",
-		canceled, cancelTries, len(ids), cancelReady, time.Since(start))
+	t.Logf("Dequeue took up to %v; %d of %d Dequeues ended by their context (ending 0 to %v after they started); %d jobs, the last %d drained in %v",
+		took, canceled, cancelTries, step*(cancelPoints-1), len(ids), cancelReady, time.Since(start))
 	for id := range ids {
 		in := status(t, q, id)
 		require.Equal(t, queue.StateDone, in.State, "%s", id)
