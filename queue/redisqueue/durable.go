@@ -32,7 +32,7 @@ type NotReplicatedError struct {
 }
 
 func (e *NotReplicatedError) Error() string {
-	return fmt.Sprintf("redisqueue: %d of %d replicas confirmed the write within %v (it is on the master, and may or may not survive a failover)",
+	return fmt.Sprintf("%d of %d replicas confirmed the write within %v (it is on the master, and may or may not survive a failover)",
 		e.Acked, e.Want, e.Timeout)
 }
 

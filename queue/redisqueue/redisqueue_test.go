@@ -42,7 +42,7 @@ func newQueue(t testing.TB, rdb redis.UniversalClient, cfg redisqueue.Config) *r
 func shortBackoff(int) time.Duration { return 20 * time.Millisecond }
 
 func TestConformance(t *testing.T) {
-	for _, topo := range testenv.RedisTopologies {
+	for _, topo := range testenv.RedisTopologiesWithSentinel {
 		t.Run(topo.Name, func(t *testing.T) {
 			rdb := topo.Client(t)
 			prefix := testenv.Prefix(t)
