@@ -19,6 +19,7 @@
 //	<prefix>{q}:sl         string: set while a Dequeue may be blocked (expires in 3 s)
 //	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
 //	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
+//	<prefix>{q}:dq:<nonce> string: the job a Dequeue call leased, "-" once given back (see below)
 //	<prefix>ended          pub/sub channel: the ID of every job that ends
 //	<prefix>queues         set: the names of the queues, for Inspector.Queues
 //
@@ -37,6 +38,20 @@
 // Cluster the wake lists of different queues live in different slots, so
 // Dequeue over several queues blocks on each in turn for at most 50 ms; a
 // single queue blocks as on one server.
+//
+// A Dequeue call carries a nonce, and the script that leases a job for it
+// records so (<prefix>{q}:dq:<nonce>, deleted when the job is settled,
+// expiring with the lease and in at most a minute). A run again of the
+// script after a lost reply (go-redis's own retry, or the Queue's through
+// a switch) answers the same delivery instead of leasing a second job.
+// When the call fails all the same (its context ended while the script
+// ran, the reply was lost for good), a background script gives the job
+// back: it is ready again at the head of its list at once, its attempt
+// not counted, instead of leased to nobody until its lease runs out; and
+// the record becomes a tombstone, so that the call's script, should it
+// reach Redis only later (a request overtaken by the call's failure),
+// leases nothing. Close waits for the give-backs in flight (at most 2 s
+// each). AckAndDequeue does the same for the job it leases.
 //
 // A ctx deadline bounds the BLPOP itself. When ctx is canceled or the
 // Queue closed during the BLPOP, a push to a key of that call's own (in
@@ -57,6 +72,52 @@
 // progress ends, at most the client's ReadTimeout (Dequeue's BLPOP
 // excepted: see above). A failed Enqueue may have enqueued its job: see
 // the queue package's documentation for retrying it safely with Job.ID.
+//
+// # Running on replicated Redis
+//
+// On Sentinel (redis.NewFailoverClient) or a Cluster with replicas, every
+// call rides out the errors of a master switch (refused and broken
+// connections, READONLY, LOADING, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, MOVED
+// past go-redis's redirections): it is tried again, with a pause that
+// doubles from 25 ms to 1 s, until its context's deadline, or for 30 s
+// without one (redisha.Retry; on a Cluster the slot map is reloaded after a
+// connection error, so a killed master's slots are found on its replica as
+// soon as it is promoted). Every script is safe to run again: Enqueue by
+// the job's ID, Ack, Fail, Release, Cancel and Requeue by a nonce of the
+// call stored in the job (a run again reports the first one's success),
+// Dequeue by its record (above), Extend and SetLimits by nature.
+//
+// Replication is asynchronous, so what a switch keeps depends on
+// Config.WaitReplicas:
+//
+//   - 0 (the default): a call returns once the master has its write. A
+//     failover can lose the master's last writes: an acknowledged Enqueue
+//     gone, an acknowledged Ack undone (the job leased again, and run
+//     again once its lease runs out). TestLossyFailover forces it.
+//   - n > 0: every call that changes the queue (Enqueue, EnqueueBatch,
+//     Dequeue's lease, Ack, Fail, Extend, Release, AckAndDequeue, Cancel,
+//     Requeue, SetLimits) sends WAIT n after its script, on the same
+//     connection, and returns only once n replicas confirmed the write.
+//     If fewer did within WaitTimeout, the call fails with an error
+//     wrapping a *NotReplicatedError (errors.Is ErrNotReplicated), which
+//     says how many did: the write is on the master and may or may not
+//     survive a failover, so treat the call as failed with an unknown
+//     outcome and retry it as after any failure (an Enqueue with the same
+//     Job.ID; a settling call again, which answers queue.ErrLeaseLost if
+//     the first took effect and survived). A Dequeue whose lease was not
+//     confirmed gives the job back and fails: a lease on the master alone
+//     could, after a failover, hand the job and its fencing token to a
+//     second worker. An acknowledged write survives any failover that
+//     promotes a replica among the n; with n the number of replicas, any
+//     failover. The failover tests (SENTINEL FAILOVER, CLUSTER FAILOVER
+//     and killed masters, with jobs enqueued and worked throughout) saw
+//     every acknowledged Enqueue complete and no acknowledged Ack undone.
+//     The cost: each call waits for a replica's acknowledgement (one more
+//     round trip, on loopback); with fewer than n replicas up (a dead
+//     master's replica promoted and not yet given one) every change fails
+//     with ErrNotReplicated after WaitTimeout. Status then reads the
+//     master (ROLE in the same round trip), never a demoted one a
+//     Sentinel client may still reach after a switch.
 //
 // # Inspector
 //
