@@ -19,7 +19,8 @@
 //	<prefix>{q}:sl         string: set while a Dequeue may be blocked (expires in 3 s)
 //	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
 //	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
-//	<prefix>{q}:dq:<nonce> string: the job a Dequeue call leased, "-" once given back (see below)
+//	<prefix>{q}:dq:<nonce> string: the job a Dequeue call leased (expires with the lease, in at
+//	                       most 60 s), "-" once the call failed (expires in 10 s; see below)
 //	<prefix>ended          pub/sub channel: the ID of every job that ends
 //	<prefix>queues         set: the names of the queues, for Inspector.Queues
 //

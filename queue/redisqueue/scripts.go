@@ -64,10 +64,11 @@ const sleepTTL = 3000
 // dqTTL bounds, in ms, how long a Dequeue record lives (it lives no longer
 // than the lease it records): a call that leased a job is long over by
 // then. tombTTL is how long the tombstone of a given-back call lives, far
-// longer than a request can wait in a socket buffer.
+// longer than a request can wait in a socket buffer (as the key that
+// unblocks a canceled BLPOP).
 const (
 	dqTTL   = 60000
-	tombTTL = 60000
+	tombTTL = 10000
 )
 
 // luaLib is prepended to the scripts that use it.
