@@ -812,6 +812,7 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 	}
 	backoffs := q.backoffs()
 	nonce := newNonce() // the call's: see "Dequeue records" in scripts.go
+outer:
 	for {
 		if q.isClosed() {
 			return nil, queue.ErrClosed
@@ -826,10 +827,22 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 				// The script may have leased a job whose reply is lost:
 				// give it back.
 				q.giveBack(ks[i], nonce)
+				nonce = newNonce() // the old one's is a tombstone now
 				if cerr := ended(ctx); cerr != nil {
 					return nil, cerr
 				}
-				return nil, err
+				if !redisha.Transient(err) {
+					return nil, err
+				}
+				// A switch outlasting the retries: ride it out until ctx
+				// ends, as the BLPOP's failures are.
+				if q.pause(ctx, 100*time.Millisecond) != nil {
+					if q.isClosed() {
+						return nil, queue.ErrClosed
+					}
+					return nil, ctx.Err()
+				}
+				continue outer
 			}
 			if d != nil {
 				return d, nil
