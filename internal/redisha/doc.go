@@ -34,11 +34,10 @@
 // replica that was not among them; with n equal to the number of replicas, every
 // replica the sentinels (or the Cluster) can promote has it.
 //
-// # For the queue
+// # Users
 //
-// queue/redisqueue has its own copy of Transient (transient.go) and of the retry
-// pause. To adopt this package it replaces transient(err) by redisha.Transient(err),
-// wraps its calls in redisha.Retry(ctx, q.client, ...), and, for a durable Enqueue
-// or Ack, runs its script through redisha.DurableScript with the number of
-// replicas its Config asks for.
+// session/redisstore, failover/rediselector, the Redis cache and queue/redisqueue
+// (every script through Value and DurableScript, Status through MasterRead with
+// WaitReplicas) use this package; Durable's error says how many replicas confirmed
+// (NotReplicatedError).
 package redisha

@@ -14,6 +14,21 @@ import (
 // failover.
 var ErrNotReplicated = errors.New("fewer replicas than required confirmed the write")
 
+// NotReplicatedError is the error Durable returns when fewer replicas than asked
+// confirmed the write: it says how many did. It wraps ErrNotReplicated.
+type NotReplicatedError struct {
+	Acked   int           // replicas that confirmed the write in time
+	Want    int           // replicas asked for
+	Timeout time.Duration // how long WAIT waited
+}
+
+func (e *NotReplicatedError) Error() string {
+	return fmt.Sprintf("%v: %d of %d within %v", ErrNotReplicated, e.Acked, e.Want, e.Timeout)
+}
+
+// Unwrap returns ErrNotReplicated.
+func (e *NotReplicatedError) Unwrap() error { return ErrNotReplicated }
+
 // ErrWaitUnsupported: Durable was given a client whose commands it cannot keep on
 // one connection with the WAIT that follows them (a Ring, or a wrapper of the
 // caller's).
@@ -48,8 +63,8 @@ func node(ctx context.Context, c redis.UniversalClient, key string) (*redis.Clie
 // Durable runs cmds, then WAIT replicas timeout, in one pipeline on the connection
 // of key's master, and returns the commands' replies. With replicas <= 0 it runs
 // cmds alone, as one pipeline on c. It fails with the first command's error, or
-// with an error wrapping ErrNotReplicated when fewer than replicas replicas
-// confirmed within timeout (the commands ran: their replies are returned with it).
+// with a *NotReplicatedError (wrapping ErrNotReplicated) when fewer than replicas
+// replicas confirmed within timeout (the commands ran: their replies are returned with it).
 // Every command of cmds must touch key's slot. ctx's deadline must leave room for
 // timeout, or the call times out instead.
 func Durable(ctx context.Context, c redis.UniversalClient, key string, replicas int, timeout time.Duration, cmds func(p redis.Pipeliner)) ([]redis.Cmder, error) {
@@ -80,7 +95,7 @@ func Durable(ctx context.Context, c redis.UniversalClient, key string, replicas 
 		return res[:len(res)-1], err
 	}
 	if got, _ := w.Int64(); got < int64(replicas) {
-		return res[:len(res)-1], fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, got, replicas, timeout)
+		return res[:len(res)-1], &NotReplicatedError{Acked: int(got), Want: replicas, Timeout: timeout}
 	}
 	return res[:len(res)-1], nil
 }

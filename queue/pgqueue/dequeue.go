@@ -44,33 +44,46 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 			timer.Stop()
 		}
 	}()
+	sweep := func(ctx context.Context) (int, error) { return q.sweep(ctx, queues) }
 	for {
 		if q.sweepDue() {
-			if _, err := q.sweep(ctx, queues); err != nil {
+			if _, err := detach(ctx, q, sweep, nil); err != nil {
 				return nil, err
 			}
 		}
 		hint := time.Duration(-1)
 		for _, qn := range queues {
-			d, wait, err := q.leaseDetached(ctx, qn, lease)
+			r, err := detach(ctx, q, func(ctx context.Context) (leased, error) {
+				d, wait, err := q.lease(ctx, qn, lease)
+				return leased{d, wait}, err
+			}, func(ctx context.Context, r leased) {
+				if r.d != nil {
+					// Leased for a caller who left: give it back.
+					_ = q.release(ctx, r.d)
+				}
+			})
 			if err != nil {
 				return nil, err
 			}
-			if d != nil {
-				return d, nil
+			if r.d != nil {
+				return r.d, nil
 			}
-			if wait > 0 && (hint < 0 || wait < hint) {
-				hint = wait
+			if r.wait > 0 && (hint < 0 || r.wait < hint) {
+				hint = r.wait
 			}
 		}
 		q.maybeClean(ctx)
-		sched, expiry, err := q.nextDue(ctx, queues)
+		due, err := detach(ctx, q, func(ctx context.Context) ([2]time.Duration, error) {
+			sched, expiry, err := q.nextDue(ctx, queues)
+			return [2]time.Duration{sched, expiry}, err
+		}, nil)
 		if err != nil {
 			return nil, err
 		}
+		sched, expiry := due[0], due[1]
 		if expiry >= 0 && expiry <= 0 {
 			// A lease ran out: turn it into a retry, and look again.
-			if n, err := q.sweep(ctx, queues); err != nil {
+			if n, err := detach(ctx, q, sweep, nil); err != nil {
 				return nil, err
 			} else if n > 0 {
 				continue
@@ -105,61 +118,110 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 	}
 }
 
-// leaseTimeout bounds a lease statement run on after its caller left.
-const leaseTimeout = 10 * time.Second
+// statementTimeout bounds a statement of Dequeue run on after its caller
+// left (see detach).
+const statementTimeout = 10 * time.Second
 
-// leaseDetached runs lease so that a job leased as ctx ends is not lost
-// with the reply: the statement runs on under its own context, and when
-// ctx ended first, Dequeue returns ctx's error at once and the job leased
-// meanwhile is released (given back without counting an attempt).
-func (q *Queue) leaseDetached(ctx context.Context, qn string, lease time.Duration) (*queue.Delivery, time.Duration, error) {
+// cancelGrace is how long a Dequeue whose context ended waits for its
+// statement in flight to finish (see detach): a few times a statement's
+// usual time, well under a second.
+const cancelGrace = 200 * time.Millisecond
+
+// leased is what a lease statement found: a delivery, or how long the
+// queue's rate limit holds it back.
+type leased struct {
+	d    *queue.Delivery
+	wait time.Duration
+}
+
+// detach runs fn, one step of a Dequeue that ctx may end at any moment, on
+// a context of its own (ctx's values, no cancellation, statementTimeout),
+// and returns its result, or ctx's error when ctx ended first. A statement
+// canceled midway costs its connection: the pgx driver closes it (and the
+// server's backend runs on until it notices), so a worker whose Dequeues
+// end often (a short poll deadline, a shutdown) would open a connection
+// for each, and past max_connections every client of the server is
+// refused ("too many clients"). So when ctx ends, detach waits up to
+// cancelGrace for the statement to finish, and its connection goes back
+// to the pool for the next call; if it did something the caller will now
+// never see (a job leased), abandoned (when not nil) undoes it (releases
+// the job, its attempt not counted) before detach returns. A statement
+// still running after the grace (a hung server) is left to finish in the
+// background, abandoned then called on its result; Close waits for it.
+func detach[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, error), abandoned func(context.Context, T)) (T, error) {
+	var zero T
+	if err := ended(ctx); err != nil {
+		return zero, err
+	}
 	type result struct {
-		d    *queue.Delivery
-		wait time.Duration
-		err  error
+		v   T
+		err error
 	}
 	ch := make(chan result, 1)
 	var mu sync.Mutex
-	abandoned := false
+	left := false // the caller returned: the result is abandoned's
 	if !q.track() {
-		return nil, 0, queue.ErrClosed
+		return zero, queue.ErrClosed
+	}
+	undo := func(v T) {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
+		defer cancel()
+		abandoned(actx, v)
 	}
 	go func() {
 		defer q.inflight.Done()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTimeout)
-		defer cancel()
-		d, wait, err := q.lease(lctx, qn, lease)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
+		v, err := fn(sctx)
+		cancel()
 		mu.Lock()
-		if !abandoned {
-			ch <- result{d, wait, err}
-			mu.Unlock()
-			return
+		gone := left
+		if !gone {
+			ch <- result{v, err}
 		}
 		mu.Unlock()
-		if d != nil {
-			_ = q.release(lctx, d)
+		if gone && err == nil && abandoned != nil {
+			undo(v)
 		}
 	}()
+	var r result
 	select {
-	case r := <-ch:
-		if r.d != nil && ctx.Err() != nil {
-			q.releaseAsync(r.d)
-			return nil, 0, ctx.Err()
-		}
-		return r.d, r.wait, r.err
+	case r = <-ch:
 	case <-ctx.Done():
-		mu.Lock()
-		abandoned = true
-		mu.Unlock()
+		grace := time.NewTimer(cancelGrace)
+		defer grace.Stop()
 		select {
-		case r := <-ch:
-			if r.d != nil {
-				q.releaseAsync(r.d)
+		case r = <-ch:
+		case <-grace.C:
+			mu.Lock()
+			left = true
+			mu.Unlock()
+			select {
+			case r = <-ch: // sent before left was set
+			default:
+				return zero, ctx.Err()
 			}
-		default:
 		}
-		return nil, 0, ctx.Err()
 	}
+	if cerr := ended(ctx); cerr != nil {
+		if r.err == nil && abandoned != nil {
+			undo(r.v) // done as ctx ended: the caller returns ctx's error
+		}
+		return zero, cerr
+	}
+	return r.v, r.err
+}
+
+// ended returns ctx's error, or context.DeadlineExceeded once its deadline
+// has passed: a socket read or dial bounded by the deadline may fail (an
+// i/o timeout) a moment before ctx's own timer fires.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // track registers a goroutine of the Queue for Close to wait on; false
@@ -172,19 +234,6 @@ func (q *Queue) track() bool {
 	}
 	q.inflight.Add(1)
 	return true
-}
-
-// releaseAsync gives back a job leased for a caller that left.
-func (q *Queue) releaseAsync(d *queue.Delivery) {
-	if !q.track() {
-		return // its lease runs out
-	}
-	go func() {
-		defer q.inflight.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
-		defer cancel()
-		_ = q.release(q.ctx(ctx), d)
-	}()
 }
 
 // lease runs {p}lease on one queue: a delivery, or how long its rate
@@ -327,6 +376,9 @@ func (q *Queue) maybeClean(ctx context.Context) {
 	}
 	q.lastClean = time.Now().Add(time.Duration(rand.Int64N(int64(DefaultSweepEvery / 4))))
 	q.sweepMu.Unlock()
-	var n int64
-	_ = q.db.QueryRowContext(ctx, q.sql(cleanSQL)).Scan(&n)
+	_, _ = detach(ctx, q, func(ctx context.Context) (int64, error) {
+		var n int64
+		err := q.db.QueryRowContext(ctx, q.sql(cleanSQL)).Scan(&n)
+		return n, err
+	}, nil)
 }

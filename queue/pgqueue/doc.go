@@ -56,6 +56,17 @@
 // process, 1,000 at a time); Status stops knowing them as soon as the
 // Retention has passed.
 //
+// A Dequeue whose context ends (a deadline, a cancellation) does not
+// cancel the statement it has in flight: the pgx driver closes the
+// connection of a canceled statement (and the server's backend runs on
+// until it notices), so Dequeues that often end midway, as a worker's
+// polls or a shutdown, would open a connection each and could exhaust
+// max_connections. It waits up to 200 ms for the statement, which then
+// returns its connection to the pool, and releases a job the statement
+// leased meanwhile (its attempt not counted) before it returns the
+// context's error. A statement still running after that (a hung server)
+// finishes in the background; Close waits for it.
+//
 // # Faults
 //
 // Every committed change is as durable as PostgreSQL makes it: with

@@ -88,7 +88,7 @@ type Queue struct {
 	closeCtx  context.Context
 	closeStop context.CancelFunc
 	lis       *listener
-	inflight  sync.WaitGroup // lease statements run on past their caller
+	inflight  sync.WaitGroup // statements of Dequeue run on past their caller (detach)
 
 	sweepMu   sync.Mutex
 	lastSweep time.Time
@@ -208,7 +208,7 @@ func (q *Queue) ctx(ctx context.Context) context.Context {
 // dbErr wraps a database error, or returns the context's error when the
 // context ended (the driver's error then says no more).
 func dbErr(ctx context.Context, what string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ended(ctx); cerr != nil {
 		return cerr
 	}
 	return fmt.Errorf("pgqueue: %s: %w", what, err)

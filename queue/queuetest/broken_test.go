@@ -70,6 +70,7 @@ var brokenQueues = map[string]string{
 	"keeps ended jobs forever":                    "Retention",
 	"Dequeue polls slowly":                        "DequeueBlocks",
 	"Dequeue overstays its context":               "DequeueBlocks",
+	"a canceled Dequeue keeps its lease":          "DequeueCanceled",
 	"Dequeue serves the queues in reverse order":  "SeveralQueues",
 	"ignores Concurrency":                         "Concurrency",
 	"ignores Rate":                                "Rate",
@@ -321,6 +322,17 @@ func (b *broken) Dequeue(ctx context.Context, queues []string, lease time.Durati
 		return b.poll(ctx, queues, lease)
 	case "Dequeue overstays its context":
 		return b.overstay(ctx, queues, lease)
+	case "a canceled Dequeue keeps its lease":
+		// The lease is taken whatever ctx says, and the reply dropped
+		// when ctx has ended, as a server's reply lost with the call.
+		d, err := b.Memory.Dequeue(context.WithoutCancel(ctx), queues, lease)
+		if err == nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return b.wrap(d), nil
 	case "delivers a job twice":
 		b.mu.Lock()
 		b.dequeues++

@@ -53,6 +53,10 @@
 //     returns it promptly: the kit allows 1 s, a good queue takes a few
 //     ms) and honours its context (its error, within 1 s of its end);
 //     with several queues it takes from the first that has a ready job.
+//   - A Dequeue whose context ends (a deadline or a cancellation, at any
+//     point of the call) while jobs are ready either returns a delivery
+//     or takes nothing: every job is delivered soon after by another
+//     Dequeue, well within its lease, with Attempt 1.
 //   - Limiter: Concurrency bounds the leased jobs of a queue and a Dequeue
 //     blocked by it proceeds when a job is acked; Rate spaces deliveries.
 //   - BatchEnqueuer: EnqueueBatch returns IDs in order; the jobs are
@@ -191,6 +195,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"InvalidJobs", testInvalidJobs},
 		{"Retention", testRetention},
 		{"DequeueBlocks", testDequeueBlocks},
+		{"DequeueCanceled", testDequeueCanceled},
 		{"SeveralQueues", testSeveralQueues},
 		{"Concurrency", testConcurrency},
 		{"Rate", testRate},

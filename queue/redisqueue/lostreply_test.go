@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,37 +44,116 @@ func requireOneJob(t *testing.T, q *redisqueue.Queue, qname string, id queue.Job
 	require.ErrorIs(t, err, context.DeadlineExceeded, "a second job was enqueued")
 }
 
-// The reply to an Enqueue is lost after Redis stored the job: the caller
-// gets an error although the job exists. Retrying with the same Job.ID
-// returns the same job, with no error, and exactly one job runs.
+// The reply to an Enqueue is lost after Redis stored the job. The Queue
+// rides out the broken connection itself (redisha.Retry, even with
+// go-redis's retries off): the script runs again, finds the job it
+// stored, and the Enqueue succeeds with one job.
 func TestEnqueueRetryAfterLostReply(t *testing.T) {
-	q, proxy, direct := proxiedQueue(t, redis.Options{MaxRetries: -1})
+	q, proxy, _ := proxiedQueue(t, redis.Options{MaxRetries: -1})
 	ctx := t.Context()
 	// Load the script first, so that the dropped EVALSHA is the one that
 	// enqueues (not a NOSCRIPT answer).
 	_, err := q.Enqueue(ctx, queue.Job{Queue: "warm", Type: "x"})
 	require.NoError(t, err)
 
-	job := queue.Job{Queue: "lost", Type: "ship", ID: "order:1", Payload: []byte("to: Ada")}
 	proxy.DropReply(isEnqueueScript)
-	_, err = q.Enqueue(ctx, job)
-	require.Error(t, err, "the reply was dropped")
-	require.EqualValues(t, 1, proxy.DroppedReplies())
+	id, err := q.Enqueue(ctx, queue.Job{Queue: "lost", Type: "ship", Payload: []byte("to: Ada")})
+	require.EqualValues(t, 1, proxy.DroppedReplies(), "the first reply was dropped")
+	require.NoError(t, err, "the Queue's own retry found the job it had stored")
+	requireOneJob(t, q, "lost", id)
+}
+
+// An Enqueue whose context ends while its request is on its way fails,
+// and yet Redis stores the job when the request arrives: the ambiguous
+// outcome the queue package documents. Retrying with the same Job.ID
+// returns the same job, with no error, and exactly one job runs.
+func TestEnqueueRetryAfterDeadline(t *testing.T) {
+	q, proxy, direct := proxiedQueue(t, redis.Options{MaxRetries: -1})
+	ctx := t.Context()
+	_, err := q.Enqueue(ctx, queue.Job{Queue: "warm", Type: "x"})
+	require.NoError(t, err)
+
+	require.NoError(t, q.SetLimits(ctx, "late", queue.Limits{})) // registers the queue
+
+	job := queue.Job{Queue: "late", Type: "ship", ID: "order:1", Payload: []byte("to: Ada")}
+	const delay = 300 * time.Millisecond
+	proxy.SetDelay(delay)
+	_, err = q.Enqueue(ctxTimeout(t, delay/3), job)
+	require.Error(t, err, "the Enqueue's deadline passed before any reply")
+	time.Sleep(2 * delay) // the request reaches Redis
+	proxy.SetDelay(0)
 	require.NoError(t, q.Close())
 
-	// The failed Enqueue did enqueue: the ambiguous outcome the package
-	// documents.
+	// The failed Enqueue did enqueue.
 	q2 := newQueue(t, direct, redisqueue.Config{})
-	id := queue.FormatID("lost", "order:1")
+	id := queue.FormatID("late", "order:1")
 	info, err := q2.Status(ctx, id)
 	require.NoError(t, err, "the job of the failed Enqueue is in Redis")
 	require.Equal(t, queue.StateReady, info.State)
 
 	// The caller retries: the same job, no error, one job.
 	got, err := q2.Enqueue(ctx, job)
-	require.NoError(t, err, "a retry after a lost reply must not be an error")
+	require.NoError(t, err, "a retry after a failed Enqueue must not be an error")
 	require.Equal(t, id, got)
-	requireOneJob(t, q2, "lost", id)
+	requireOneJob(t, q2, "late", id)
+}
+
+// The reply to a Dequeue's script is lost after it leased a job. The
+// Queue runs the script again with the call's nonce (redisha.Retry; with
+// go-redis's retries it would be go-redis), which answers the same
+// delivery instead of leasing a second job: no job stays leased to
+// nobody, and no attempt is counted twice.
+func TestDequeueRetryAfterLostReply(t *testing.T) {
+	for _, retries := range []int{-1, 0} { // the Queue's retry; go-redis's own
+		t.Run(fmt.Sprintf("MaxRetries=%d", retries), func(t *testing.T) {
+			q, proxy, _ := proxiedQueue(t, redis.Options{MaxRetries: retries})
+			ctx := t.Context()
+			settleOnce(t, q, "dq") // loads the scripts
+			a, err := q.Enqueue(ctx, queue.Job{Queue: "dq", Type: "x"})
+			require.NoError(t, err)
+			b, err := q.Enqueue(ctx, queue.Job{Queue: "dq", Type: "x"})
+			require.NoError(t, err)
+
+			proxy.DropReply(isEnqueueScript) // every script call is an EVALSHA
+			dropped := proxy.DroppedReplies()
+			d, err := q.Dequeue(ctxTimeout(t, 5*time.Second), []string{"dq"}, time.Minute)
+			require.NoError(t, err)
+			require.Equal(t, dropped+1, proxy.DroppedReplies(), "the first reply was dropped")
+			require.Equal(t, a, d.ID, "the run again answers the job the lost reply leased")
+			require.Equal(t, 1, d.Attempt)
+			d2, err := q.Dequeue(ctxTimeout(t, 2*time.Second), []string{"dq"}, time.Minute)
+			require.NoError(t, err, "the second job is still ready")
+			require.Equal(t, b, d2.ID)
+			require.Equal(t, 1, d2.Attempt)
+			require.NoError(t, d.Ack(ctx, nil), "the delivery answered again holds the lease")
+			require.NoError(t, d2.Ack(ctx, nil))
+		})
+	}
+}
+
+// A Dequeue whose context ends while its request is on its way returns
+// its error at once, and gives back the job its script leases when the
+// request arrives: the job is ready again, its attempt not counted, long
+// before its lease would run out.
+func TestDequeueGiveBackAfterDeadline(t *testing.T) {
+	q, proxy, direct := proxiedQueue(t, redis.Options{MaxRetries: -1})
+	ctx := t.Context()
+	settleOnce(t, q, "gb")
+	a, err := q.Enqueue(ctx, queue.Job{Queue: "gb", Type: "x"})
+	require.NoError(t, err)
+	const delay = 200 * time.Millisecond
+	proxy.SetDelay(delay)
+	_, err = q.Dequeue(ctxTimeout(t, delay/2), []string{"gb"}, time.Hour)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	proxy.SetDelay(0)
+	q2 := newQueue(t, direct, redisqueue.Config{})
+	start := time.Now()
+	d, err := q2.Dequeue(ctxTimeout(t, 5*time.Second), []string{"gb"}, time.Minute)
+	require.NoError(t, err, "the job leased for the failed Dequeue is given back")
+	require.Equal(t, a, d.ID)
+	require.Equal(t, 1, d.Attempt, "the failed Dequeue's attempt is not counted")
+	t.Logf("given back %v after the Dequeue failed (lease 1 h)", time.Since(start))
+	require.NoError(t, d.Ack(ctx, nil))
 }
 
 // go-redis retries a command whose connection broke on its own (MaxRetries,

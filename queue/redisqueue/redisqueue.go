@@ -19,6 +19,8 @@
 //	<prefix>{q}:sl         string: set while a Dequeue may be blocked (expires in 3 s)
 //	<prefix>{q}:u:<key>    string: a held unique key, valued with the job's name
 //	<prefix>{q}:x:<rand>   list: unblocks one canceled Dequeue (expires in 10 s)
+//	<prefix>{q}:dq:<nonce> string: the job a Dequeue call leased (expires with the lease, in at
+//	                       most 60 s), "-" once the call failed (expires in 10 s; see below)
 //	<prefix>ended          pub/sub channel: the ID of every job that ends
 //	<prefix>queues         set: the names of the queues, for Inspector.Queues
 //
@@ -37,6 +39,20 @@
 // Cluster the wake lists of different queues live in different slots, so
 // Dequeue over several queues blocks on each in turn for at most 50 ms; a
 // single queue blocks as on one server.
+//
+// A Dequeue call carries a nonce, and the script that leases a job for it
+// records so (<prefix>{q}:dq:<nonce>, deleted when the job is settled,
+// expiring with the lease and in at most a minute). A run again of the
+// script after a lost reply (go-redis's own retry, or the Queue's through
+// a switch) answers the same delivery instead of leasing a second job.
+// When the call fails all the same (its context ended while the script
+// ran, the reply was lost for good), a background script gives the job
+// back: it is ready again at the head of its list at once, its attempt
+// not counted, instead of leased to nobody until its lease runs out; and
+// the record becomes a tombstone, so that the call's script, should it
+// reach Redis only later (a request overtaken by the call's failure),
+// leases nothing. Close waits for the give-backs in flight (at most 2 s
+// each). AckAndDequeue does the same for the job it leases.
 //
 // A ctx deadline bounds the BLPOP itself. When ctx is canceled or the
 // Queue closed during the BLPOP, a push to a key of that call's own (in
@@ -57,6 +73,52 @@
 // progress ends, at most the client's ReadTimeout (Dequeue's BLPOP
 // excepted: see above). A failed Enqueue may have enqueued its job: see
 // the queue package's documentation for retrying it safely with Job.ID.
+//
+// # Running on replicated Redis
+//
+// On Sentinel (redis.NewFailoverClient) or a Cluster with replicas, every
+// call rides out the errors of a master switch (refused and broken
+// connections, READONLY, LOADING, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, MOVED
+// past go-redis's redirections): it is tried again, with a pause that
+// doubles from 25 ms to 1 s, until its context's deadline, or for 30 s
+// without one (redisha.Retry; on a Cluster the slot map is reloaded after a
+// connection error, so a killed master's slots are found on its replica as
+// soon as it is promoted). Every script is safe to run again: Enqueue by
+// the job's ID, Ack, Fail, Release, Cancel and Requeue by a nonce of the
+// call stored in the job (a run again reports the first one's success),
+// Dequeue by its record (above), Extend and SetLimits by nature.
+//
+// Replication is asynchronous, so what a switch keeps depends on
+// Config.WaitReplicas:
+//
+//   - 0 (the default): a call returns once the master has its write. A
+//     failover can lose the master's last writes: an acknowledged Enqueue
+//     gone, an acknowledged Ack undone (the job leased again, and run
+//     again once its lease runs out). TestLossyFailover forces it.
+//   - n > 0: every call that changes the queue (Enqueue, EnqueueBatch,
+//     Dequeue's lease, Ack, Fail, Extend, Release, AckAndDequeue, Cancel,
+//     Requeue, SetLimits) sends WAIT n after its script, on the same
+//     connection, and returns only once n replicas confirmed the write.
+//     If fewer did within WaitTimeout, the call fails with an error
+//     wrapping a *NotReplicatedError (errors.Is ErrNotReplicated), which
+//     says how many did: the write is on the master and may or may not
+//     survive a failover, so treat the call as failed with an unknown
+//     outcome and retry it as after any failure (an Enqueue with the same
+//     Job.ID; a settling call again, which answers queue.ErrLeaseLost if
+//     the first took effect and survived). A Dequeue whose lease was not
+//     confirmed gives the job back and fails: a lease on the master alone
+//     could, after a failover, hand the job and its fencing token to a
+//     second worker. An acknowledged write survives any failover that
+//     promotes a replica among the n; with n the number of replicas, any
+//     failover. The failover tests (SENTINEL FAILOVER, CLUSTER FAILOVER
+//     and killed masters, with jobs enqueued and worked throughout) saw
+//     every acknowledged Enqueue complete and no acknowledged Ack undone.
+//     The cost: each call waits for a replica's acknowledgement (one more
+//     round trip, on loopback); with fewer than n replicas up (a dead
+//     master's replica promoted and not yet given one) every change fails
+//     with ErrNotReplicated after WaitTimeout. Status then reads the
+//     master (ROLE in the same round trip), never a demoted one a
+//     Sentinel client may still reach after a switch.
 //
 // # Inspector
 //
@@ -127,6 +189,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/scaleout/scaleout/internal/redisha"
 	"github.com/scaleout/scaleout/internal/redisopt"
 	"github.com/scaleout/scaleout/observe"
 	"github.com/scaleout/scaleout/queue"
@@ -151,6 +214,20 @@ type Config struct {
 	// not an Enqueue answered by the job already stored under its ID.
 	// nil means none.
 	Meter observe.Meter
+	// WaitReplicas, when positive, makes every call that changes the queue
+	// (Enqueue, EnqueueBatch, Dequeue's lease, Ack, Fail, Extend, Release,
+	// AckAndDequeue, Cancel, Requeue, SetLimits) return only once that
+	// many replicas confirm its write (WAIT), so that a failover to one
+	// of them keeps it; see "Running on replicated Redis" in the package
+	// doc. 0 (the default) answers once the master has it. Negative is
+	// invalid, and so is a client other than *redis.Client (single or
+	// Sentinel) or *redis.ClusterClient.
+	WaitReplicas int
+	// WaitTimeout bounds the wait of WaitReplicas; a write not confirmed
+	// in time fails with a *NotReplicatedError. Default
+	// DefaultWaitTimeout; it must be at least 1 ms, and set only with
+	// WaitReplicas.
+	WaitTimeout time.Duration
 }
 
 // Queue is a queue.JobQueue on Redis. Its methods are safe for concurrent
@@ -163,6 +240,9 @@ type Queue struct {
 	backoff    func(int) time.Duration
 	single     bool // one BLPOP may cover the wake lists of all queues
 	enqueued   *perqueue.Counters
+
+	replicas    int           // Config.WaitReplicas
+	waitTimeout time.Duration // Config.WaitTimeout
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -177,6 +257,7 @@ type Queue struct {
 	enqMu     sync.Mutex
 	enqGroups map[string]*enqGroup // by queue name, while it has calls in flight
 	enqSends  sync.WaitGroup       // goroutines sending waiting Enqueues; Close waits for them
+	giveBacks sync.WaitGroup       // give-backs of failed Dequeues (giveback.go); Close waits for them
 }
 
 var (
@@ -216,18 +297,23 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 	if cfg.Backoff == nil {
 		cfg.Backoff = queue.DefaultBackoff
 	}
+	if err := cfg.checkWait(client); err != nil {
+		return nil, err
+	}
 	_, single := client.(*redis.Client)
 	q := &Queue{
-		rdb:        client,
-		prefix:     cfg.Prefix,
-		channel:    cfg.Prefix + "ended",
-		maxPayload: cfg.MaxPayload,
-		backoff:    cfg.Backoff,
-		single:     single,
-		enqueued:   perqueue.New(cfg.Meter, observe.QueueEnqueued),
-		closed:     make(chan struct{}),
-		enqGroups:  map[string]*enqGroup{},
-		registered: map[string]bool{},
+		rdb:         client,
+		prefix:      cfg.Prefix,
+		channel:     cfg.Prefix + "ended",
+		maxPayload:  cfg.MaxPayload,
+		backoff:     cfg.Backoff,
+		single:      single,
+		enqueued:    perqueue.New(cfg.Meter, observe.QueueEnqueued),
+		replicas:    cfg.WaitReplicas,
+		waitTimeout: cfg.WaitTimeout,
+		closed:      make(chan struct{}),
+		enqGroups:   map[string]*enqGroup{},
+		registered:  map[string]bool{},
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
 	q.sub.q = q
@@ -255,6 +341,7 @@ func (q *Queue) Close() error {
 		q.closeStop()
 		q.sub.stop()
 		q.enqSends.Wait()
+		q.giveBacks.Wait()
 	})
 	return nil
 }
@@ -451,9 +538,14 @@ func (q *Queue) sendEnqueue(ctx context.Context, reqs []*enqReq) {
 	for _, r := range reqs {
 		args = appendJobArgs(args, r.job, r.now)
 	}
-	res, err := enqueueScript.Run(ctx, q.rdb, []string{k.sched, k.wake}, args...).Slice()
+	v, err := q.run(ctx, enqueueScript, []string{k.sched, k.wake}, args...)
+	var short error // the replicas' silence, for the jobs the call wrote
+	if notReplicated(err) {
+		short, err = wrap("enqueue", err), nil
+	}
+	res, _ := v.([]any)
 	if err == nil && len(res) != len(reqs) {
-		err = fmt.Errorf("redisqueue: enqueue: malformed reply of %d items for %d jobs", len(res), len(reqs))
+		err = fmt.Errorf("redisqueue: enqueue: malformed reply %v for %d jobs", v, len(reqs))
 	} else if err != nil {
 		err = wrap("enqueue", err)
 	}
@@ -466,6 +558,9 @@ func (q *Queue) sendEnqueue(ctx context.Context, reqs []*enqReq) {
 		r.out, stored, r.err = enqueueResult(r.job.Queue, r.id, res[i])
 		if stored {
 			q.enqueued.Get(r.job.Queue).Inc()
+		}
+		if r.err == nil && short != nil {
+			r.err = short
 		}
 	}
 }
@@ -609,54 +704,107 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 	}
 	now := time.Now().UnixMilli()
 	out := make([]queue.JobID, len(jobs))
-	todo := chunks
 	var firstErr error
 	fail := func(err error) {
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(todo))
-		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for n, c := range todo {
-				k := q.keys(prepared[c[0]].Queue)
-				args := make([]any, 0, 1+11*len(c))
-				args = append(args, k.base)
-				for _, i := range c {
-					args = appendJobArgs(args, prepared[i], now)
-				}
-				cmds[n] = enqueueScript.EvalSha(ctx, p, []string{k.sched, k.wake}, args...)
+	chunkArgs := func(c []int) ([]string, []any) {
+		k := q.keys(prepared[c[0]].Queue)
+		args := make([]any, 0, 1+11*len(c))
+		args = append(args, k.base)
+		for _, i := range c {
+			args = appendJobArgs(args, prepared[i], now)
+		}
+		return []string{k.sched, k.wake}, args
+	}
+	results := func(c []int, res []any, short error) {
+		if len(res) != len(c) {
+			fail(wrap("enqueue batch", fmt.Errorf("malformed reply of %d items for %d jobs", len(res), len(c))))
+			return
+		}
+		for m, i := range c {
+			id, stored, err := enqueueResult(prepared[i].Queue, ids[i], res[m])
+			if stored {
+				q.enqueued.Get(prepared[i].Queue).Inc()
 			}
-			return nil
-		})
-		var again [][]int
-		for n, c := range todo {
-			res, err := cmds[n].Slice()
-			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0 {
-				again = append(again, c)
+			if err == nil && short != nil {
+				err = short
+			}
+			if err != nil {
+				fail(fmt.Errorf("job %d: %w", i, err))
 				continue
 			}
-			if err == nil && len(res) != len(c) {
-				err = fmt.Errorf("malformed reply of %d items for %d jobs", len(res), len(c))
+			out[i] = id
+		}
+	}
+	if q.replicas > 0 {
+		// Each queue's WAIT must follow its own write on its own
+		// connection: one durable call per chunk.
+		for _, c := range chunks {
+			keys, args := chunkArgs(c)
+			v, err := q.run(ctx, enqueueScript, keys, args...)
+			var short error
+			if notReplicated(err) {
+				short, err = wrap("enqueue batch", err), nil
 			}
 			if err != nil {
 				fail(wrap("enqueue batch", err))
 				continue
 			}
-			for m, i := range c {
-				id, stored, err := enqueueResult(prepared[i].Queue, ids[i], res[m])
-				if err != nil {
-					fail(fmt.Errorf("job %d: %w", i, err))
-					continue
-				}
-				if stored {
-					q.enqueued.Get(prepared[i].Queue).Inc()
-				}
-				out[i] = id
+			res, _ := v.([]any)
+			results(c, res, short)
+		}
+		return out, firstErr
+	}
+	todo := chunks
+	noScriptLoaded := false // a NOSCRIPT loads the script once
+	pause := redisha.PauseMin
+	end, ok := ctx.Deadline()
+	if !ok {
+		end = time.Now().Add(redisha.DefaultBudget)
+	}
+	for len(todo) > 0 {
+		cmds := make([]*redis.Cmd, len(todo))
+		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for n, c := range todo {
+				keys, args := chunkArgs(c)
+				cmds[n] = enqueueScript.EvalSha(ctx, p, keys, args...)
+			}
+			return nil
+		})
+		var again [][]int
+		var noScript, switching error
+		for n, c := range todo {
+			res, err := cmds[n].Slice()
+			switch {
+			case err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && !noScriptLoaded:
+				noScript = err
+				again = append(again, c)
+			case err != nil && redisha.Transient(err) && ctx.Err() == nil && time.Until(end) > pause:
+				// A master switch: the chunk is sent again (the script is
+				// safe to run twice) while ctx allows.
+				switching = err
+				again = append(again, c)
+			case err != nil:
+				fail(wrap("enqueue batch", err))
+			default:
+				results(c, res, nil)
 			}
 		}
-		if len(again) > 0 {
+		if switching != nil {
+			if cc, ok := q.rdb.(*redis.ClusterClient); ok {
+				cc.ReloadState(ctx)
+			}
+			if err := q.pause(ctx, pause); err != nil {
+				fail(wrap("enqueue batch", switching))
+				return out, firstErr
+			}
+			pause = min(2*pause, redisha.PauseMax)
+		}
+		if noScript != nil {
+			noScriptLoaded = true
 			if err := enqueueScript.Load(ctx, q.rdb).Err(); err != nil {
 				return out, wrap("enqueue batch: load script", err)
 			}
@@ -683,6 +831,8 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 		wakes[i] = ks[i].wake
 	}
 	backoffs := q.backoffs()
+	nonce := newNonce() // the call's: see "Dequeue records" in scripts.go
+outer:
 	for {
 		if q.isClosed() {
 			return nil, queue.ErrClosed
@@ -692,12 +842,27 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 		}
 		wait := time.Second
 		for i, name := range queues {
-			d, w, err := q.take(ctx, name, ks[i], lease, backoffs)
+			d, w, err := q.take(ctx, name, ks[i], lease, backoffs, nonce)
 			if err != nil {
-				if ctx.Err() != nil {
+				// The script may have leased a job whose reply is lost:
+				// give it back.
+				q.giveBack(ks[i], nonce)
+				nonce = newNonce() // the old one's is a tombstone now
+				if cerr := ended(ctx); cerr != nil {
+					return nil, cerr
+				}
+				if !redisha.Transient(err) {
+					return nil, err
+				}
+				// A switch outlasting the retries: ride it out until ctx
+				// ends, as the BLPOP's failures are.
+				if q.pause(ctx, 100*time.Millisecond) != nil {
+					if q.isClosed() {
+						return nil, queue.ErrClosed
+					}
 					return nil, ctx.Err()
 				}
-				return nil, err
+				continue outer
 			}
 			if d != nil {
 				return d, nil
@@ -707,8 +872,8 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 			}
 		}
 		if err := q.block(ctx, wakes, wait); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+			if cerr := ended(ctx); cerr != nil {
+				return nil, cerr
 			}
 			// The server may be restarting: pause, then try again.
 			if q.pause(ctx, 100*time.Millisecond) != nil {
@@ -716,6 +881,19 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 			}
 		}
 	}
+}
+
+// ended returns ctx's error, or context.DeadlineExceeded once its deadline
+// has passed: a socket read that go-redis bounds by the deadline may end
+// (an i/o timeout) a moment before ctx's own timer fires.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // backoffs is the script argument of the backoffs of attempts 1 to 10
@@ -755,16 +933,32 @@ func (q *Queue) pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// take runs the dequeue script on one queue: a delivery, or how long until
-// something there is due (negative: nothing).
-func (q *Queue) take(ctx context.Context, name string, k qkeys, lease time.Duration, backoffs string) (*queue.Delivery, time.Duration, error) {
-	args := []any{k.base, ms(lease), q.channel, name, backoffs}
+// take runs the dequeue script on one queue for the Dequeue call nonce: a
+// delivery, or how long until something there is due (negative:
+// nothing). A run again after a lost reply answers the same delivery. On
+// an error the call may have leased a job: the caller gives it back.
+func (q *Queue) take(ctx context.Context, name string, k qkeys, lease time.Duration, backoffs, nonce string) (*queue.Delivery, time.Duration, error) {
+	args := []any{k.base, ms(lease), q.channel, name, backoffs, nonce}
 	start := time.Now()
-	res, err := dequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake}, args...).Slice()
-	if err != nil {
+	v, err := q.run(ctx, dequeueScript, []string{k.sched, k.active, k.lim, k.wake}, args...)
+	short := notReplicated(err)
+	if err != nil && !short {
 		return nil, 0, wrap("dequeue", err)
 	}
-	return q.parseTake(name, res, start, lease)
+	res, ok := v.([]any)
+	if !ok {
+		return nil, 0, fmt.Errorf("redisqueue: dequeue: malformed reply %v", v)
+	}
+	d, wait, perr := q.parseTake(name, res, start, lease)
+	if perr != nil {
+		return nil, 0, perr
+	}
+	if d != nil && short {
+		// The lease is on the master alone: a failover could hand the
+		// job, and its fencing token, to another worker.
+		return nil, 0, wrap("dequeue", err)
+	}
+	return d, wait, nil
 }
 
 // parseTake decodes the reply of the dequeue script.
@@ -900,12 +1094,19 @@ func (q *Queue) settle(ctx context.Context, op string, d *queue.Delivery, s *red
 	if q.isClosed() {
 		return 0, queue.ErrClosed
 	}
-	code, err := s.Run(ctx, q.rdb, keys, args...).Int64()
-	if err != nil {
+	v, err := q.run(ctx, s, keys, args...)
+	if err != nil && !notReplicated(err) {
 		return 0, wrap(op, err)
+	}
+	code, ok := v.(int64)
+	if !ok {
+		return 0, fmt.Errorf("redisqueue: %s: malformed reply %v", op, v)
 	}
 	if code == codeLost {
 		return code, fmt.Errorf("%w: %s token %d", queue.ErrLeaseLost, d.ID, d.Token)
+	}
+	if err != nil {
+		return code, wrap(op, err)
 	}
 	return code, nil
 }
@@ -931,14 +1132,15 @@ func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error
 		result = []byte{}
 	}
 	_, err = q.settle(ctx, "ack", d, ackScript, []string{k.job(name), k.active, k.lim, k.wake},
-		k.base, name, d.Token, result, q.channel, string(d.ID), settleNonce())
+		k.base, name, d.Token, result, q.channel, string(d.ID), newNonce())
 	return err
 }
 
-// settleNonce names one settling call, so that a run again of its script
-// (go-redis's own retry after a broken connection) recognizes that the
-// call already took effect (the job hash's sn field: see scripts.go).
-func settleNonce() string {
+// newNonce names one call, so that a run again of its script (go-redis's
+// own retry after a broken connection, or redisha.Retry's) recognizes
+// that the call already took effect (the job hash's sn field, a Dequeue
+// record: see scripts.go).
+func newNonce() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
 	return hex.EncodeToString(b[:])
@@ -965,17 +1167,32 @@ func (q *Queue) AckAndDequeue(ctx context.Context, d *queue.Delivery, result []b
 	if result == nil {
 		result = []byte{}
 	}
-	args := []any{k.base, ms(lease), q.channel, qn, name, d.Token, result, string(d.ID), q.backoffs(), settleNonce()}
+	nonce := newNonce() // of the ack, and of the Dequeue record of the next job
+	args := []any{k.base, ms(lease), q.channel, qn, name, d.Token, result, string(d.ID), q.backoffs(), nonce}
 	start := time.Now()
-	res, err := ackDequeueScript.Run(ctx, q.rdb, []string{k.sched, k.active, k.lim, k.wake, k.job(name)}, args...).Slice()
-	if err != nil {
+	v, err := q.run(ctx, ackDequeueScript, []string{k.sched, k.active, k.lim, k.wake, k.job(name)}, args...)
+	short := notReplicated(err)
+	if err != nil && !short {
+		q.giveBack(k, nonce)
 		return nil, wrap("ack", err)
+	}
+	res, ok := v.([]any)
+	if !ok {
+		q.giveBack(k, nonce)
+		return nil, fmt.Errorf("redisqueue: ack: malformed reply %v", v)
 	}
 	if len(res) == 1 {
 		return nil, fmt.Errorf("%w: %s token %d", queue.ErrLeaseLost, d.ID, d.Token)
 	}
-	next, _, err := q.parseTake(qn, res, start, lease)
-	return next, err
+	next, _, perr := q.parseTake(qn, res, start, lease)
+	if perr != nil || short {
+		q.giveBack(k, nonce)
+		if perr != nil {
+			return nil, perr
+		}
+		return nil, wrap("ack", err) // the ack is on the master alone
+	}
+	return next, nil
 }
 
 // Fail implements queue.Settler. The backoff is computed here with
@@ -993,7 +1210,7 @@ func (q *Queue) Fail(ctx context.Context, d *queue.Delivery, cause error) error 
 		perm = 1
 	}
 	_, err = q.settle(ctx, "fail", d, failScript, []string{k.job(name), k.active, k.sched, k.lim, k.wake},
-		k.base, name, d.Token, msg, perm, ms(q.backoff(d.Attempt)), q.channel, string(d.ID), settleNonce())
+		k.base, name, d.Token, msg, perm, ms(q.backoff(d.Attempt)), q.channel, string(d.ID), newNonce())
 	return err
 }
 
@@ -1008,14 +1225,13 @@ func (q *Queue) Extend(ctx context.Context, d *queue.Delivery, lease time.Durati
 	}
 	start := time.Now()
 	code, err := q.settle(ctx, "extend", d, extendScript, []string{k.job(name), k.active}, name, d.Token, ms(lease))
-	if err != nil {
-		return err
-	}
 	if code == codeCanceled {
 		return fmt.Errorf("%w: %s", queue.ErrCanceled, d.ID)
 	}
-	d.LeaseUntil = start.Add(lease)
-	return nil
+	if code == codeOK {
+		d.LeaseUntil = start.Add(lease) // on the master, when err says the replicas did not confirm
+	}
+	return err
 }
 
 // Release implements queue.Settler.
@@ -1024,7 +1240,7 @@ func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token, settleNonce())
+	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token, newNonce())
 	return err
 }
 
@@ -1041,17 +1257,23 @@ func (q *Queue) Cancel(ctx context.Context, id queue.JobID) error {
 		return err
 	}
 	k := q.keys(qn)
-	code, err := cancelScript.Run(ctx, q.rdb, []string{k.job(name), k.sched, k.active, k.lim, k.wake},
-		k.base, name, q.channel, string(queue.FormatID(qn, name))).Int64()
-	switch {
-	case err != nil:
+	v, err := q.run(ctx, cancelScript, []string{k.job(name), k.sched, k.active, k.lim, k.wake},
+		k.base, name, q.channel, string(queue.FormatID(qn, name)), newNonce())
+	if err != nil && !notReplicated(err) {
 		return wrap("cancel", err)
-	case code == codeCanceled:
+	}
+	switch v {
+	case int64(codeOK):
+		if err != nil {
+			return wrap("cancel", err)
+		}
+		return nil
+	case int64(codeCanceled):
 		return fmt.Errorf("%w: %s", queue.ErrNotFound, id)
-	case code == codeEnded:
+	case int64(codeEnded):
 		return fmt.Errorf("%w: %s", queue.ErrEnded, id)
 	}
-	return nil
+	return fmt.Errorf("redisqueue: cancel: malformed reply %v", v)
 }
 
 // Status implements queue.JobQueue.
@@ -1063,7 +1285,7 @@ func (q *Queue) Status(ctx context.Context, id queue.JobID) (queue.JobInfo, erro
 	if err != nil {
 		return queue.JobInfo{}, err
 	}
-	h, err := q.rdb.HGetAll(ctx, q.keys(qn).job(name)).Result()
+	h, err := q.readJob(ctx, q.keys(qn).job(name))
 	if err != nil {
 		return queue.JobInfo{}, wrap("status", err)
 	}
@@ -1260,12 +1482,15 @@ func (q *Queue) Requeue(ctx context.Context, id queue.JobID) error {
 		return err
 	}
 	k := q.keys(qn)
-	code, err := requeueScript.Run(ctx, q.rdb, []string{k.job(name), k.wake}, k.base, name).Int64()
-	if err != nil {
+	v, err := q.run(ctx, requeueScript, []string{k.job(name), k.wake}, k.base, name, newNonce())
+	if err != nil && !notReplicated(err) {
 		return wrap("requeue", err)
 	}
-	if code != codeOK {
+	if v != int64(codeOK) {
 		return fmt.Errorf("%w: %s is not a dead job", queue.ErrNotFound, id)
+	}
+	if err != nil {
+		return wrap("requeue", err)
 	}
 	return nil
 }
@@ -1308,8 +1533,8 @@ func (q *Queue) SetLimits(ctx context.Context, qname string, l queue.Limits) err
 		return err
 	}
 	k := q.keys(qname)
-	err := setLimitsScript.Run(ctx, q.rdb, []string{k.lim, k.wake},
-		l.Concurrency, strconv.FormatFloat(l.Rate, 'g', -1, 64), l.Burst).Err()
+	_, err := q.run(ctx, setLimitsScript, []string{k.lim, k.wake},
+		l.Concurrency, strconv.FormatFloat(l.Rate, 'g', -1, 64), l.Burst)
 	if err != nil {
 		return wrap("set limits", err)
 	}

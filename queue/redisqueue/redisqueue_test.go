@@ -11,8 +11,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +44,7 @@ func newQueue(t testing.TB, rdb redis.UniversalClient, cfg redisqueue.Config) *r
 func shortBackoff(int) time.Duration { return 20 * time.Millisecond }
 
 func TestConformance(t *testing.T) {
-	for _, topo := range testenv.RedisTopologies {
+	for _, topo := range testenv.RedisTopologiesWithSentinel {
 		t.Run(topo.Name, func(t *testing.T) {
 			rdb := topo.Client(t)
 			prefix := testenv.Prefix(t)
@@ -92,23 +94,25 @@ func TestRefusesClientWithoutContextTimeouts(t *testing.T) {
 	}
 }
 
-// A Redis error is wrapped and never ErrNotFound.
+// A Redis error is wrapped and never ErrNotFound. (A refused connection
+// is tried again until the call's deadline, or for redisha.DefaultBudget
+// without one: the calls here have a short deadline.)
 func TestRedisErrors(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer func() { _ = rdb.Close() }()
 	q, err := redisqueue.New(rdb, redisqueue.Config{})
 	require.NoError(t, err)
 	defer func() { _ = q.Close() }()
-	ctx := t.Context()
-	_, err = q.Status(ctx, "default/abc")
+	ctx := func() context.Context { return ctxTimeout(t, 300*time.Millisecond) }
+	_, err = q.Status(ctx(), "default/abc")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, queue.ErrNotFound)
 	require.Contains(t, err.Error(), "redisqueue: status")
-	_, err = q.Enqueue(ctx, queue.Job{Type: "x"})
+	_, err = q.Enqueue(ctx(), queue.Job{Type: "x"})
 	require.ErrorContains(t, err, "redisqueue: enqueue")
-	err = q.Cancel(ctx, "default/abc")
+	err = q.Cancel(ctx(), "default/abc")
 	require.NotErrorIs(t, err, queue.ErrNotFound)
-	err = q.Requeue(ctx, "default/abc")
+	err = q.Requeue(ctx(), "default/abc")
 	require.NotErrorIs(t, err, queue.ErrNotFound)
 }
 
@@ -164,27 +168,48 @@ func TestKeyLayout(t *testing.T) {
 	d, err := q.Dequeue(ctx, []string{"kq"}, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, d.Ack(ctx, []byte("ok")))
+	info, err := q.Status(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, queue.StateDone, info.State)
+	require.Equal(t, []byte("ok"), info.Result)
 	ttl, err := rdb.PTTL(ctx, p+"{kq}:j:one").Result()
 	require.NoError(t, err)
 	require.Greater(t, ttl, 23*time.Hour)
 	keys, err = rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
-	// The running total of acked jobs; a wake token may remain.
+	// The running total of acked jobs; a wake token may remain. The Ack
+	// deleted the Dequeue's record.
 	require.Subset(t, []string{p + "queues", p + "{kq}:j:one", p + "{kq}:stat", p + "{kq}:wake"}, keys)
 	_, err = q.Dequeue(ctxTimeout(t, 10*time.Millisecond), []string{"kq"}, time.Minute)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, q.Close()) // waits for the Dequeue's give-back, if any
 	keys, err = rdb.Keys(ctx, p+"*").Result()
 	require.NoError(t, err)
 	sort.Strings(keys)
+	// A Dequeue whose deadline cut its script call leaves the tombstone of
+	// its give-back, which expires.
+	keys = slices.DeleteFunc(keys, func(k string) bool {
+		if !strings.HasPrefix(k, p+"{kq}:dq:") {
+			return false
+		}
+		v, err := rdb.Get(ctx, k).Result()
+		require.NoError(t, err)
+		require.Equal(t, "-", v, "the record of a Dequeue whose job ended")
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		require.NoError(t, err)
+		require.Greater(t, ttl, time.Duration(0))
+		require.LessOrEqual(t, ttl, 10*time.Second)
+		return true
+	})
+	if !slices.Contains(keys, p+"{kq}:sl") { // the script never ran
+		require.Equal(t, []string{p + "queues", p + "{kq}:j:one", p + "{kq}:stat"}, keys)
+		return
+	}
 	require.Equal(t, []string{p + "queues", p + "{kq}:j:one", p + "{kq}:sl", p + "{kq}:stat"}, keys) // the sleepers mark expires
 	sl, err := rdb.PTTL(ctx, p+"{kq}:sl").Result()
 	require.NoError(t, err)
 	require.Greater(t, sl, time.Duration(0))
 	require.LessOrEqual(t, sl, 3*time.Second)
-	info, err := q.Status(ctx, id)
-	require.NoError(t, err)
-	require.Equal(t, queue.StateDone, info.State)
-	require.Equal(t, []byte("ok"), info.Result)
 }
 
 // A blocked Dequeue wakes within a few milliseconds of an Enqueue.

@@ -24,11 +24,27 @@ import (
 //	st state: s scheduled, r ready, a active, d done, x dead, c canceled
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
-//	sn the nonce of the last settling call (Ack, Fail, Release) that took
-//	   effect: go-redis runs a command again when its connection broke
-//	   (MaxRetries), so a script may run twice for one call, and the
-//	   second run, finding its own nonce, reports the first one's success
-//	   instead of a lost lease
+//	sn the nonce of the last settling call (Ack, Fail, Release, Cancel,
+//	   Requeue) that took effect: go-redis runs a command again when its
+//	   connection broke (MaxRetries), and so does the Queue after a
+//	   transient error (redisha.Retry), so a script may run twice for one
+//	   call, and the second run, finding its own nonce, reports the first
+//	   one's success instead of a lost lease; it also writes the field
+//	   again, so that a WAIT after it (Config.WaitReplicas) covers the
+//	   first run's write
+//	dq the nonce of the Dequeue call that leased the job (see below)
+//
+// Dequeue records: a Dequeue call carries a nonce, and the script that
+// leases a job for it also sets <base>dq:<nonce> to "<token>:<name>"
+// (expiring with the lease, at most dqTTL ms; settling the job deletes
+// it). A run again of the call's script (a lost reply) finds the record
+// and answers the same delivery instead of leasing a second job. A call
+// that fails (its context ended, its reply lost for good) runs
+// giveBackScript with its nonce: the job the record names, still leased
+// under the record's token, goes back to the head of its ready list
+// without counting the attempt, and the record becomes a tombstone "-"
+// (for tombTTL ms), so that the call's script, should it reach Redis only
+// now (a request overtaken by the call's failure), leases nothing.
 //
 // The scripts read the clock with TIME wherever a time is compared with
 // another process's (run-at, lease deadlines, the token bucket), so every
@@ -45,9 +61,19 @@ import (
 // that found nothing; Dequeue blocks for at most a second at a time.
 const sleepTTL = 3000
 
+// dqTTL bounds, in ms, how long a Dequeue record lives (it lives no longer
+// than the lease it records): a call that leased a job is long over by
+// then. tombTTL is how long the tombstone of a given-back call lives, far
+// longer than a request can wait in a socket buffer (as the key that
+// unblocks a canceled BLPOP).
+const (
+	dqTTL   = 60000
+	tombTTL = 10000
+)
+
 // luaLib is prepended to the scripts that use it.
 var luaLib = fmt.Sprintf(`
-local DEF_M, DEF_RT = %d, %d
+local DEF_M, DEF_RT, DQ_TTL, TOMB_TTL = %d, %d, %d, %d
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -107,12 +133,25 @@ local function requeue(base, jk, name, wk, now)
   redis.call('HDEL', jk, 'ed')
   ready(base, jk, name, wk, now)
 end
+-- drop_dq deletes the record of the Dequeue call that leased the job.
+local function drop_dq(base, jk)
+  local v = redis.call('HGET', jk, 'dq')
+  if v then
+    redis.call('DEL', base .. 'dq:' .. v)
+    redis.call('HDEL', jk, 'dq')
+  end
+end
+-- dq_record returns the token and name a Dequeue record holds.
+local function dq_record(rec)
+  local sep = string.find(rec, ':', 1, true)
+  return string.sub(rec, 1, sep - 1), string.sub(rec, sep + 1)
+end
 -- wake_limited pushes a wake token when the queue has a concurrency bound,
 -- since a lease just ended may let a blocked worker take a job.
 local function wake_limited(lk, wk)
   if redis.call('HEXISTS', lk, 'c') == 1 then wake(wk) end
 end
-`, queue.DefaultMaxAttempts, queue.DefaultRetention.Milliseconds())
+`, queue.DefaultMaxAttempts, queue.DefaultRetention.Milliseconds(), dqTTL, tombTTL)
 
 // Result codes of the scripts.
 const (
@@ -149,7 +188,14 @@ while i <= #ARGV do
   local res = 1
   local held = redis.call('HMGET', jk, 't', 'p')
   if held[1] or held[2] then
-    if held[1] ~= ty or held[2] ~= pl then res = name else res = 4 end
+    if held[1] ~= ty or held[2] ~= pl then
+      res = name
+    else
+      -- The same job again (a retry): a write all the same, so that a
+      -- WAIT after it covers the first run's.
+      redis.call('HSET', jk, 't', ty)
+      res = 4
+    end
   elseif u ~= '' and not redis.call('SET', base .. 'u:' .. u, name, 'NX', 'PX', ARGV[s-5]) then
     res = redis.call('GET', base .. 'u:' .. u) or name
   else
@@ -187,14 +233,16 @@ return out
 //
 //	KEYS: scheduled zset, active zset, limits hash, wake list
 //	ARGV: base, lease ms (0: only steps a and b), channel, queue name,
-//	      backoff ms for attempt 1, 2, ... joined by commas
+//	      backoff ms for attempt 1, 2, ... joined by commas, the call's
+//	      nonce (its Dequeue record)
 //
 // Returns {1, name, attempt, token, type, payload, max, retention, timeout,
 // unique key, priority, enqueued ms, headers} or {0, ms until something is due (-1
 // for nothing)}.
 // dequeueBody is the body of dequeueScript and ackDequeueScript: with
 // base, chan, qn and now set, ARGV[BO] the backoffs (ms for attempt 1, 2,
-// ... joined by commas) and ACKED whether a lease just ended.
+// ... joined by commas), ACKED whether a lease just ended and DQN the
+// call's nonce.
 var dequeueBody = tickBody + leaseBody
 
 // tickBody brings a queue up to date: due scheduled jobs become ready and
@@ -217,6 +265,7 @@ for _, name in ipairs(exp) do
   local h = redis.call('HMGET', jk, 'st', 'n', 'm')
   if h[1] == 'a' then
     local n, m = tonumber(h[2]) or 0, tonumber(h[3]) or DEF_M
+    drop_dq(base, jk)
     redis.call('HSET', jk, 'le', 'lease expired')
     if n >= m then
       finish(base, jk, name, 'x', now, chan, qn .. '~' .. name)
@@ -240,6 +289,21 @@ end
 
 // leaseBody is the part of dequeueBody after tickBody: a lease.
 var leaseBody = `if ARGV[2] == '0' then return {0, -1} end -- a tick: no lease
+-- A run again of a call (DQN) that leased a job answers the same delivery;
+-- a call given back leases nothing.
+local dqk = base .. 'dq:' .. DQN
+local rec = redis.call('GET', dqk)
+if rec == '-' then return {0, -1} end
+if rec then
+  local k, name = dq_record(rec)
+  local jk = base .. 'j:' .. name
+  local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e', 'h', 'pr')
+  if h[1] == 'a' and h[3] == k then
+    redis.call('HSET', jk, 'dq', DQN) -- a write, so that a WAIT after it covers the lease
+    for i = 4, 11 do if not h[i] then h[i] = '' end end
+    return {1, name, tonumber(h[2]), tonumber(k), h[4], h[5], h[6], h[7], h[8], h[9], tonumber(h[12]) or 0, h[10], h[11]}
+  end
+end
 -- (c) limits
 local blocked, wait = false, -1
 local lim = redis.call('HMGET', KEYS[3], 'c', 'r', 'b', 'tk', 'ts', 'p')
@@ -273,8 +337,9 @@ if not blocked then
       local h = redis.call('HMGET', jk, 'st', 'n', 'k', 't', 'p', 'm', 'rt', 'to', 'u', 'e', 'h')
       if h[1] == 'r' then
         local n, k = (tonumber(h[2]) or 0) + 1, (tonumber(h[3]) or 0) + 1
-        redis.call('HSET', jk, 'st', 'a', 'sa', now, 'n', n, 'k', k)
+        redis.call('HSET', jk, 'st', 'a', 'sa', now, 'n', n, 'k', k, 'dq', DQN)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), name)
+        redis.call('SET', dqk, k .. ':' .. name, 'PX', math.min(tonumber(ARGV[2]), DQ_TTL))
         if tokens then redis.call('HSET', KEYS[3], 'tk', tostring(tokens - 1)) end
         for i = 4, 11 do if not h[i] then h[i] = '' end end
         return {1, name, n, k, h[4], h[5], h[6], h[7], h[8], h[9], pri, h[10], h[11]}
@@ -301,7 +366,7 @@ return {0, wait}
 `
 
 var dequeueScript = redis.NewScript(luaLib + `
-local base, chan, qn, BO, ACKED = ARGV[1], ARGV[3], ARGV[4], 5, false
+local base, chan, qn, BO, ACKED, DQN = ARGV[1], ARGV[3], ARGV[4], 5, false, ARGV[6]
 local now = now_ms()
 ` + dequeueBody)
 
@@ -310,13 +375,14 @@ local now = now_ms()
 //
 //	KEYS: scheduled zset, active zset, limits hash, wake list, job hash
 //	ARGV: base, lease ms, channel, queue name, name, token, result, id,
-//	      backoff ms for attempt 1, 2, ... joined by commas, nonce
+//	      backoff ms for attempt 1, 2, ... joined by commas, nonce (of
+//	      the ack and of the Dequeue record)
 //
 // Returns {-1} when the delivery is not current (nothing leased), else
 // what dequeueScript returns. A run again of a call whose ack took effect
-// (its nonce) leases as dequeueScript does.
+// (its nonce) answers as dequeueScript does for a run again.
 var ackDequeueScript = redis.NewScript(luaLib + `
-local base, chan, qn, BO, ACKED = ARGV[1], ARGV[3], ARGV[4], 9, true
+local base, chan, qn, BO, ACKED, DQN = ARGV[1], ARGV[3], ARGV[4], 9, true, ARGV[10]
 local jk, name = KEYS[5], ARGV[5]
 local h = redis.call('HMGET', jk, 'st', 'k', 'u', 'rt', 'le', 'sn')
 local now = now_ms()
@@ -325,6 +391,7 @@ if h[6] ~= ARGV[10] then
   local dl = redis.call('ZSCORE', KEYS[2], name)
   if not dl or tonumber(dl) < now then return {-1} end
   redis.call('ZREM', KEYS[2], name)
+  drop_dq(base, jk)
   redis.call('HSET', jk, 'r', ARGV[7], 'st', 'd', 'ed', now, 'sn', ARGV[10])
   redis.call('HINCRBY', base .. 'stat', 'd', 1)
   if h[5] then redis.call('HDEL', jk, 'le') end
@@ -340,12 +407,13 @@ end
 //	ARGV: base, name, token, result, channel, id, nonce
 var ackScript = redis.NewScript(luaLib + `
 local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'u', 'rt', 'le', 'sn')
-if h[6] == ARGV[7] then return 1 end
+if h[6] == ARGV[7] then redis.call('HSET', KEYS[1], 'sn', ARGV[7]); return 1 end
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 local dl = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if not dl or tonumber(dl) < now then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+drop_dq(ARGV[1], KEYS[1])
 redis.call('HSET', KEYS[1], 'r', ARGV[4], 'st', 'd', 'ed', now, 'sn', ARGV[7])
 redis.call('HINCRBY', ARGV[1] .. 'stat', 'd', 1)
 if h[5] then redis.call('HDEL', KEYS[1], 'le') end
@@ -362,10 +430,11 @@ return 1
 //	ARGV: base, name, token, error text, permanent (1/0), backoff ms, channel, id, nonce
 var failScript = redis.NewScript(luaLib + `
 local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'n', 'm', 'sn')
-if h[5] == ARGV[9] then return 1 end
+if h[5] == ARGV[9] then redis.call('HSET', KEYS[1], 'sn', ARGV[9]); return 1 end
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 local now = now_ms()
 redis.call('ZREM', KEYS[2], ARGV[2])
+drop_dq(ARGV[1], KEYS[1])
 redis.call('HSET', KEYS[1], 'le', ARGV[4], 'sn', ARGV[9])
 if ARGV[5] == '1' or (tonumber(h[3]) or 0) >= (tonumber(h[4]) or DEF_M) then
   finish(ARGV[1], KEYS[1], ARGV[2], 'x', now, ARGV[7], ARGV[8])
@@ -402,9 +471,10 @@ return 1
 //	ARGV: base, name, token, nonce
 var releaseScript = redis.NewScript(luaLib + `
 local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'sn')
-if h[3] == ARGV[4] then return 1 end
+if h[3] == ARGV[4] then redis.call('HSET', KEYS[1], 'sn', ARGV[4]); return 1 end
 if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+drop_dq(ARGV[1], KEYS[1])
 redis.call('HINCRBY', KEYS[1], 'n', -1)
 redis.call('HSET', KEYS[1], 'sn', ARGV[4])
 ready(ARGV[1], KEYS[1], ARGV[2], KEYS[3], now_ms())
@@ -414,13 +484,14 @@ return 1
 // cancelScript cancels a waiting or running job.
 //
 //	KEYS: job hash, scheduled zset, active zset, limits hash, wake list
-//	ARGV: base, name, channel, id
+//	ARGV: base, name, channel, id, nonce
 //
 // Returns 1 canceled, 2 not found, 3 already ended.
 var cancelScript = redis.NewScript(luaLib + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'pr')
+local h = redis.call('HMGET', KEYS[1], 'st', 'pr', 'sn')
 local st = h[1]
 if not st then return 2 end
+if h[3] == ARGV[5] then redis.call('HSET', KEYS[1], 'sn', ARGV[5]); return 1 end
 if st == 'd' or st == 'x' or st == 'c' then return 3 end
 if st == 'r' then
   redis.call('LREM', ARGV[1] .. 'r' .. (h[2] or '0'), 1, ARGV[2])
@@ -428,8 +499,10 @@ elseif st == 's' then
   redis.call('ZREM', KEYS[2], ARGV[2])
 elseif st == 'a' then
   redis.call('ZREM', KEYS[3], ARGV[2])
+  drop_dq(ARGV[1], KEYS[1])
   wake_limited(KEYS[4], KEYS[5])
 end
+redis.call('HSET', KEYS[1], 'sn', ARGV[5])
 finish(ARGV[1], KEYS[1], ARGV[2], 'c', now_ms(), ARGV[3], ARGV[4])
 return 1
 `)
@@ -437,11 +510,49 @@ return 1
 // requeueScript makes a dead job ready again with fresh attempts.
 //
 //	KEYS: job hash, wake list
-//	ARGV: base, name
+//	ARGV: base, name, nonce
 //
 // Returns 1, or 2 when there is no such dead job.
 var requeueScript = redis.NewScript(luaLib + `
-if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 2 end
+local h = redis.call('HMGET', KEYS[1], 'st', 'sn')
+if h[2] == ARGV[3] then redis.call('HSET', KEYS[1], 'sn', ARGV[3]); return 1 end
+if h[1] ~= 'x' then return 2 end
+redis.call('HSET', KEYS[1], 'sn', ARGV[3])
 requeue(ARGV[1], KEYS[1], ARGV[2], KEYS[2], now_ms())
+return 1
+`)
+
+// giveBackScript undoes the lease of a Dequeue call that failed (see
+// "Dequeue records" above): the job the call's record names, when still
+// leased under the record's token, goes back to the head of its ready
+// list without counting the attempt (and its rate token back to the
+// bucket), and the record becomes a tombstone.
+//
+//	KEYS: active zset, limits hash, wake list
+//	ARGV: base, nonce
+//
+// Returns 1 when a job was given back, else 0.
+var giveBackScript = redis.NewScript(luaLib + `
+local base = ARGV[1]
+local dk = base .. 'dq:' .. ARGV[2]
+local rec = redis.call('GET', dk)
+redis.call('SET', dk, '-', 'PX', TOMB_TTL)
+if not rec or rec == '-' then return 0 end
+local k, name = dq_record(rec)
+local jk = base .. 'j:' .. name
+local h = redis.call('HMGET', jk, 'st', 'k', 'pr', 'n')
+if h[1] ~= 'a' or h[2] ~= k then return 0 end
+redis.call('ZREM', KEYS[1], name)
+redis.call('HDEL', jk, 'dq')
+local n = (tonumber(h[4]) or 1) - 1
+redis.call('HSET', jk, 'st', 'r', 'n', n)
+if n == 0 then redis.call('HDEL', jk, 'sa') end
+redis.call('LPUSH', base .. 'r' .. (h[3] or '0'), name)
+wake(KEYS[3])
+local lim = redis.call('HMGET', KEYS[2], 'r', 'b', 'tk')
+if lim[1] and lim[3] then
+  local burst = tonumber(lim[2]) or math.max(1, math.floor(tonumber(lim[1])))
+  redis.call('HSET', KEYS[2], 'tk', tostring(math.min(burst, tonumber(lim[3]) + 1)))
+end
 return 1
 `)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scaleout/scaleout/internal/redisha"
 	"github.com/scaleout/scaleout/queue"
 )
 
@@ -180,25 +182,25 @@ func (q *Queue) Wait(ctx context.Context, id queue.JobID) (queue.JobInfo, error)
 		return queue.JobInfo{}, queue.ErrClosed
 	}
 	k := q.keys(qn)
-	pause := retryPauseMin
+	pause := redisha.PauseMin
 	for {
 		info, leaseEnd, err := q.waitStatus(ctx, id, qn, k, name)
 		if ctx.Err() != nil {
 			return queue.JobInfo{}, ctx.Err()
 		}
-		if err != nil && transient(err) {
+		if err != nil && redisha.Transient(err) {
 			// A restart, a failover, a moved slot: the job is still where
 			// it was; read again once Redis can answer.
 			if perr := q.pause(ctx, pause); perr != nil {
 				return queue.JobInfo{}, perr
 			}
-			pause = min(2*pause, retryPauseMax)
+			pause = min(2*pause, redisha.PauseMax)
 			continue
 		}
 		if err != nil {
 			return queue.JobInfo{}, err
 		}
-		pause = retryPauseMin
+		pause = redisha.PauseMin
 		if info.State.Final() {
 			return info, nil
 		}
@@ -229,7 +231,7 @@ func (q *Queue) waitSignal(ctx context.Context, c <-chan struct{}, expiry <-chan
 	case <-expiry:
 		// A transient failure is met again, and ridden out, by the next
 		// read of the status.
-		if err := q.tick(ctx, qn); err != nil && ctx.Err() == nil && !transient(err) {
+		if err := q.tick(ctx, qn); err != nil && ctx.Err() == nil && !redisha.Transient(err) {
 			return err
 		}
 	case <-ctx.Done():
