@@ -46,7 +46,15 @@ type queueWorkload struct {
 	leaseLost     int
 	failed        int // other errors
 	errs          []error
+
+	// kill is when the last master was killed (Unix ns), until an Enqueue
+	// is acknowledged after it; firstAfterKill holds those times.
+	kill           atomic.Int64
+	firstAfterKill []time.Duration
 }
+
+// killed marks a master killed now.
+func (w *queueWorkload) killed() { w.kill.Store(time.Now().UnixNano()) }
 
 func newQueueWorkload(q *redisqueue.Queue, name string) *queueWorkload {
 	return &queueWorkload{q: q, name: name, enqueued: map[queue.JobID]bool{},
@@ -100,6 +108,9 @@ func (w *queueWorkload) produce(p int) {
 			if w.record(err, false) {
 				w.mu.Lock()
 				w.enqueued[id] = true
+				if k := w.kill.Load(); k != 0 && w.kill.CompareAndSwap(k, 0) {
+					w.firstAfterKill = append(w.firstAfterKill, time.Duration(time.Now().UnixNano()-k).Round(time.Millisecond))
+				}
 				w.mu.Unlock()
 				break
 			}
@@ -195,9 +206,9 @@ func (w *queueWorkload) check(t *testing.T, topo string, left map[queue.JobID]st
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t.Logf("%s, %d switches: %d Enqueues acknowledged of %d calls, %d runs, %d Acks acknowledged of %d calls, %d not replicated, %d lease lost, %d failed; %d acknowledged jobs not done, %d acks undone",
+	t.Logf("%s, %d switches: %d Enqueues acknowledged of %d calls, %d runs, %d Acks acknowledged of %d calls, %d not replicated, %d lease lost, %d failed; %d acknowledged jobs not done, %d acks undone; first acknowledged Enqueue after each master's SIGKILL: %v",
 		topo, testenv.Failovers(), len(w.enqueued), w.enqueueCalls, w.runs, len(w.acked), w.ackCalls,
-		w.notReplicated, w.leaseLost, w.failed, len(left), len(w.ackUndone))
+		w.notReplicated, w.leaseLost, w.failed, len(left), len(w.ackUndone), w.firstAfterKill)
 	require.Positive(t, len(w.enqueued))
 	require.Empty(t, left, "acknowledged Enqueues whose job never completed")
 	require.Empty(t, w.ackUndone, "jobs delivered again after an Ack of theirs was acknowledged")
@@ -217,6 +228,7 @@ func TestFailoverSentinel(t *testing.T) {
 	w.start(2, 4)
 	switches(func() { g.Failover() }, func() {
 		k := g.KillMaster()
+		w.killed()
 		g.WaitSwitched(k)
 		g.Rejoin(k)
 	})
@@ -234,6 +246,7 @@ func TestFailoverCluster(t *testing.T) {
 	w.start(2, 4)
 	switches(func() { cl.FailoverShard(key) }, func() {
 		k := cl.KillMaster(key)
+		w.killed()
 		cl.WaitSwitched(k, key)
 		cl.Rejoin(k)
 	})
