@@ -27,10 +27,6 @@ import (
 	"github.com/scaleout/scaleout/session"
 )
 
-// maxRelative is the longest expiration memcached takes as relative
-// seconds: the boundary the expiration tables probe.
-const maxRelative = 30 * 24 * 60 * 60
-
 // hashed is an independent statement of how unsafe IDs are hashed.
 func hashed(s string) string {
 	sum := sha256.Sum256([]byte(s))
