@@ -244,9 +244,15 @@ func (c *Cluster) FailoverShard(key string) *RedisNode {
 	ctx, cancel := context.WithTimeout(context.Background(), switchTimeout)
 	defer cancel()
 	m := c.MasterOf(key)
-	replicas, err := replicasOf(ctx, m.Addr())
-	if err != nil || len(replicas) == 0 {
-		c.t.Fatalf("testenv: cluster: no replica of %s to fail over to (%v)", m.Addr(), err)
+	// A node that Rejoin brought back replicates already, but the master may
+	// hear of it as its replica only a moment later, by gossip.
+	var replicas []string
+	var last error
+	if err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		replicas, last = replicasOf(ctx, m.Addr())
+		return last == nil && len(replicas) > 0, nil
+	}); err != nil {
+		c.t.Fatalf("testenv: cluster: no replica of %s to fail over to (%v)", m.Addr(), last)
 	}
 	cl := redis.NewClient(&redis.Options{Addr: replicas[0], ContextTimeoutEnabled: true})
 	defer func() { _ = cl.Close() }()

@@ -25,6 +25,12 @@ import (
 // master that died comes back after it.
 const failoverLease = 2 * time.Second
 
+// callTimeout bounds the workload's Enqueue and Ack calls. It outlasts a
+// switch (a Cluster's killed master is replaced 3.7-5.5 s after its
+// SIGKILL here), which a call rides out within its deadline; a call that
+// still fails then is counted as failed.
+const callTimeout = 20 * time.Second
+
 // queueWorkload enqueues and works jobs while masters switch, and records
 // what each call was told.
 type queueWorkload struct {
@@ -99,7 +105,7 @@ func (w *queueWorkload) produce(p int) {
 		// An Enqueue that failed is tried again with its ID (safe: the
 		// queue package's rule), until acknowledged or stopped.
 		for !w.stopEnqueue.Load() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 			id, err := w.q.Enqueue(ctx, job)
 			cancel()
 			w.mu.Lock()
@@ -137,7 +143,7 @@ func (w *queueWorkload) work() {
 			w.ackUndone[d.ID] = true
 		}
 		w.mu.Unlock()
-		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		actx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		err = d.Ack(actx, nil)
 		cancel()
 		w.mu.Lock()
