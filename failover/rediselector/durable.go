@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -18,31 +17,18 @@ import (
 var errNotConfirmed = redisha.ErrNotReplicated
 
 // checkWait validates WaitReplicas and WaitTimeout, after the failover.Config
-// defaults are in, and fills in WaitTimeout's default.
+// defaults are in, and fills in WaitTimeout's default (RenewInterval/2).
 func (cfg *Config) checkWait(c redis.UniversalClient) error {
-	switch {
-	case cfg.WaitReplicas < 0:
-		return fmt.Errorf("%w: negative WaitReplicas %d", failover.ErrInvalidConfig, cfg.WaitReplicas)
-	case cfg.WaitTimeout < 0:
-		return fmt.Errorf("%w: negative WaitTimeout %v", failover.ErrInvalidConfig, cfg.WaitTimeout)
-	case cfg.WaitReplicas == 0 && cfg.WaitTimeout != 0:
-		return fmt.Errorf("%w: WaitTimeout %v without WaitReplicas", failover.ErrInvalidConfig, cfg.WaitTimeout)
-	case cfg.WaitReplicas == 0:
-		return nil
-	case cfg.WaitTimeout == 0:
-		cfg.WaitTimeout = cfg.RenewInterval / 2
+	t, err := redisha.CheckWaitConfig(c, cfg.WaitReplicas, cfg.WaitTimeout, cfg.RenewInterval/2)
+	if err != nil {
+		return fmt.Errorf("%w: %w", failover.ErrInvalidConfig, err)
 	}
-	switch {
-	case cfg.WaitTimeout < time.Millisecond:
-		return fmt.Errorf("%w: WaitTimeout %v under WAIT's 1 ms resolution", failover.ErrInvalidConfig, cfg.WaitTimeout)
-	case cfg.WaitTimeout >= cfg.RenewInterval:
+	if cfg.WaitReplicas > 0 && t >= cfg.RenewInterval {
 		// A renewal is bounded by RenewInterval: a wait as long would leave
 		// no time for the renewal itself.
-		return fmt.Errorf("%w: WaitTimeout %v must be under RenewInterval %v", failover.ErrInvalidConfig, cfg.WaitTimeout, cfg.RenewInterval)
+		return fmt.Errorf("%w: WaitTimeout %v must be under RenewInterval %v", failover.ErrInvalidConfig, t, cfg.RenewInterval)
 	}
-	if err := redisha.CheckWait(c, cfg.WaitReplicas); err != nil {
-		return fmt.Errorf("%w: WaitReplicas: %w", failover.ErrInvalidConfig, err)
-	}
+	cfg.WaitTimeout = t
 	return nil
 }
 

@@ -48,6 +48,34 @@ func CheckWait(c redis.UniversalClient, replicas int) error {
 	return fmt.Errorf("%w, not a %T", ErrWaitUnsupported, c)
 }
 
+// CheckWaitConfig validates a primitive's WaitReplicas and WaitTimeout and
+// returns the timeout to use: def when replicas > 0 and timeout is 0. It
+// refuses a negative setting, a timeout without replicas, a timeout under
+// WAIT's 1 ms resolution and a client Durable cannot wait on (CheckWait).
+// Its errors name the field; the caller wraps them in its package's
+// ErrInvalidConfig.
+func CheckWaitConfig(c redis.UniversalClient, replicas int, timeout, def time.Duration) (time.Duration, error) {
+	switch {
+	case replicas < 0:
+		return 0, fmt.Errorf("negative WaitReplicas %d", replicas)
+	case timeout < 0:
+		return 0, fmt.Errorf("negative WaitTimeout %v", timeout)
+	case replicas == 0 && timeout != 0:
+		return 0, fmt.Errorf("WaitTimeout %v without WaitReplicas", timeout)
+	case replicas == 0:
+		return 0, nil
+	case timeout == 0:
+		timeout = def
+	}
+	if timeout < time.Millisecond {
+		return 0, fmt.Errorf("WaitTimeout %v under WAIT's 1 ms resolution", timeout)
+	}
+	if err := CheckWait(c, replicas); err != nil {
+		return 0, fmt.Errorf("WaitReplicas: %w", err)
+	}
+	return timeout, nil
+}
+
 // node returns the client of the master serving key: c itself, or on a Cluster
 // the node of key's slot.
 func node(ctx context.Context, c redis.UniversalClient, key string) (*redis.Client, error) {

@@ -41,21 +41,11 @@ func (e *NotReplicatedError) Unwrap() error { return ErrNotReplicated }
 
 // checkWait validates WaitReplicas and WaitTimeout and fills in the default.
 func (cfg *Config) checkWait(c redis.UniversalClient) error {
-	switch {
-	case cfg.WaitReplicas < 0:
-		return fmt.Errorf("%w: redisqueue: negative WaitReplicas %d", queue.ErrInvalidConfig, cfg.WaitReplicas)
-	case cfg.WaitTimeout < 0:
-		return fmt.Errorf("%w: redisqueue: negative WaitTimeout %v", queue.ErrInvalidConfig, cfg.WaitTimeout)
-	case cfg.WaitReplicas == 0 && cfg.WaitTimeout != 0:
-		return fmt.Errorf("%w: redisqueue: WaitTimeout %v without WaitReplicas", queue.ErrInvalidConfig, cfg.WaitTimeout)
-	case cfg.WaitReplicas > 0 && cfg.WaitTimeout == 0:
-		cfg.WaitTimeout = DefaultWaitTimeout
-	case cfg.WaitReplicas > 0 && cfg.WaitTimeout < time.Millisecond:
-		return fmt.Errorf("%w: redisqueue: WaitTimeout %v under WAIT's 1 ms resolution", queue.ErrInvalidConfig, cfg.WaitTimeout)
+	t, err := redisha.CheckWaitConfig(c, cfg.WaitReplicas, cfg.WaitTimeout, DefaultWaitTimeout)
+	if err != nil {
+		return fmt.Errorf("%w: redisqueue: %w", queue.ErrInvalidConfig, err)
 	}
-	if err := redisha.CheckWait(c, cfg.WaitReplicas); err != nil {
-		return fmt.Errorf("%w: redisqueue: WaitReplicas: %w", queue.ErrInvalidConfig, err)
-	}
+	cfg.WaitTimeout = t
 	return nil
 }
 

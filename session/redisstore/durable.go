@@ -22,21 +22,11 @@ var ErrNotReplicated = redisha.ErrNotReplicated
 
 // checkWait validates WaitReplicas and WaitTimeout and fills in the default.
 func (cfg *Config) checkWait(c redis.UniversalClient) error {
-	switch {
-	case cfg.WaitReplicas < 0:
-		return fmt.Errorf("redisstore: negative WaitReplicas %d: %w", cfg.WaitReplicas, session.ErrInvalidConfig)
-	case cfg.WaitTimeout < 0:
-		return fmt.Errorf("redisstore: negative WaitTimeout %v: %w", cfg.WaitTimeout, session.ErrInvalidConfig)
-	case cfg.WaitReplicas == 0 && cfg.WaitTimeout != 0:
-		return fmt.Errorf("redisstore: WaitTimeout %v without WaitReplicas: %w", cfg.WaitTimeout, session.ErrInvalidConfig)
-	case cfg.WaitReplicas > 0 && cfg.WaitTimeout == 0:
-		cfg.WaitTimeout = DefaultWaitTimeout
-	case cfg.WaitReplicas > 0 && cfg.WaitTimeout < time.Millisecond:
-		return fmt.Errorf("redisstore: WaitTimeout %v under WAIT's 1 ms resolution: %w", cfg.WaitTimeout, session.ErrInvalidConfig)
+	t, err := redisha.CheckWaitConfig(c, cfg.WaitReplicas, cfg.WaitTimeout, DefaultWaitTimeout)
+	if err != nil {
+		return fmt.Errorf("redisstore: %w: %w", err, session.ErrInvalidConfig)
 	}
-	if err := redisha.CheckWait(c, cfg.WaitReplicas); err != nil {
-		return fmt.Errorf("redisstore: WaitReplicas: %w: %w", session.ErrInvalidConfig, err)
-	}
+	cfg.WaitTimeout = t
 	return nil
 }
 
