@@ -120,16 +120,6 @@ func backendsOf(cs ...*clone) []balance.Backend {
 	return bs
 }
 
-// deadAddr returns a loopback address nothing listens on.
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
 // scripted hands out its addresses in order, one per Pick, round and
 // round.
 type scripted struct {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/observe"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestMetrics(t *testing.T) {
 	rec := observe.NewRecorder()
 	live := newClone(t, "live")
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	// Every request first goes to the dead backend, then to the live one.
 	tr, _ := newTransport(t, &scripted{order: []string{dead, live.addr}}, Config{Meter: rec})
 	client := &http.Client{Transport: tr}

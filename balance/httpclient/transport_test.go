@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scaleout/scaleout/balance"
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -136,7 +137,7 @@ type onlyReader struct{ io.Reader }
 // TestRetryPolicy checks which failed attempts go to another backend.
 func TestRetryPolicy(t *testing.T) {
 	live := newClone(t, "live")
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	broken := closer(t)
 	for _, tc := range []struct {
 		name    string
@@ -212,7 +213,7 @@ func (b *trackedBody) closes() int { b.mu.Lock(); defer b.mu.Unlock(); return b.
 // after the last attempt that may send it.
 func TestStreamBodyClosedOnce(t *testing.T) {
 	live := newClone(t, "live")
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	for _, tc := range []struct {
 		name  string
 		order []string
@@ -323,7 +324,7 @@ func TestNoBackend(t *testing.T) {
 // TestEveryBackendDown: the error is the last attempt's, naming its
 // backend, after Retries retries on distinct backends.
 func TestEveryBackendDown(t *testing.T) {
-	dead := []string{deadAddr(t), deadAddr(t), deadAddr(t), deadAddr(t)}
+	dead := []string{testenv.RefusedAddr(t), testenv.RefusedAddr(t), testenv.RefusedAddr(t), testenv.RefusedAddr(t)}
 	bs := make([]balance.Backend, len(dead))
 	for i, a := range dead {
 		bs[i] = balance.Backend{Addr: a}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -111,16 +110,6 @@ func backendsOf(cs ...*clone) []balance.Backend {
 		bs[i] = balance.Backend{Addr: c.addr()}
 	}
 	return bs
-}
-
-// deadAddr returns a loopback address nothing listens on.
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
 }
 
 // countingLB counts picks of the balancer it wraps. It hides the wrapped

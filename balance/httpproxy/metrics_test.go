@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/scaleout/scaleout/internal/testenv"
 	"github.com/scaleout/scaleout/observe"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestMetrics(t *testing.T) {
 	rec := observe.NewRecorder()
 	live := newClone(t, "live")
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	// Every request first goes to the dead backend, then is retried on
 	// the live one.
 	p, _ := newProxy(t, &scripted{order: []string{dead, live.addr()}}, Config{Meter: rec, PrivatePaths: []string{"/admin"}})

@@ -27,6 +27,7 @@ import (
 
 	"github.com/scaleout/scaleout/balance"
 	"github.com/scaleout/scaleout/balance/internal/httpretry"
+	"github.com/scaleout/scaleout/internal/testenv"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -100,7 +101,7 @@ func TestSpread(t *testing.T) {
 // request.
 func TestDoneOncePerChoice(t *testing.T) {
 	cs := clones(t, 2)
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	lb := newRR(t, append(backendsOf(cs...), balance.Backend{Addr: dead}))
 	p, done := newProxy(t, lb, Config{})
 	url, client := serve(t, p)
@@ -238,7 +239,7 @@ func TestRetryPolicy(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				live := newClone(t, "live")
-				first := deadAddr(t)
+				first := testenv.RefusedAddr(t)
 				if !refused {
 					first = hangUpAddr(t)
 				}
@@ -308,7 +309,7 @@ func hangUpAddr(t *testing.T) string {
 func TestRetryGetBody(t *testing.T) {
 	live := newClone(t, "live")
 	lb := &countingLB{Balancer: new(balance.RoundRobin)}
-	require.NoError(t, lb.Update([]balance.Backend{{Addr: deadAddr(t)}, {Addr: live.addr()}}))
+	require.NoError(t, lb.Update([]balance.Backend{{Addr: testenv.RefusedAddr(t)}, {Addr: live.addr()}}))
 	p, _ := newProxy(t, lb, Config{})
 	req := httptest.NewRequest(http.MethodPut, "/headers", nil)
 	req.Header.Set("Idempotency-Key", "k")
@@ -328,7 +329,7 @@ func TestRetryGetBody(t *testing.T) {
 func TestRetriesBounded(t *testing.T) {
 	var bs []balance.Backend
 	for range 5 {
-		bs = append(bs, balance.Backend{Addr: deadAddr(t)})
+		bs = append(bs, balance.Backend{Addr: testenv.RefusedAddr(t)})
 	}
 	for _, tc := range []struct {
 		retries int
@@ -355,7 +356,7 @@ func TestRetriesBounded(t *testing.T) {
 // extra pick as the failure it just saw.
 func TestRetrySkipsTriedBackend(t *testing.T) {
 	live := newClone(t, "live")
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	lb := &countingLB{Balancer: &scripted{order: []string{dead, dead, dead, live.addr()}}}
 	p, done := newProxy(t, lb, Config{})
 	rec := httptest.NewRecorder()
@@ -393,7 +394,7 @@ func (s *scripted) Update([]balance.Backend) error { return nil }
 
 func TestErrorMapping(t *testing.T) {
 	slow := newClone(t, "slow")
-	dead := deadAddr(t)
+	dead := testenv.RefusedAddr(t)
 	for _, tc := range []struct {
 		name   string
 		set    []balance.Backend
