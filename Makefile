@@ -7,7 +7,7 @@ SHELL := bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: services services-down benchtools test test-stress chaos lint bench bench-compare
+.PHONY: services services-down benchtools test test-stress chaos failover-figures lint bench bench-compare
 
 services:
 	scripts/services.sh up
@@ -60,6 +60,22 @@ chaos: services
 	SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 0 -v ./internal/chaos \
 		-test.parallel 8 -chaos.model-duration $(CHAOS_DURATION) -chaos.parallel -chaos.seed 0 -chaos.report "$(CURDIR)/CHAOS.md" \
 		-chaos.commit "$$(git rev-parse --short HEAD 2>/dev/null)"
+
+# failover-figures runs the failover tests of the Redis-backed primitives (queue, session,
+# elector, cache) through FAILOVERS master switches each on Sentinel and on a Cluster,
+# default and durable, then the durable settings' benchmarks, in one run, and prints the
+# figures side by side (internal/cmd/failoverfigures); the raw output is kept in
+# FIGURES_LOG.
+FAILOVERS ?= 20
+FIGURES_LOG ?= $(or $(TMPDIR),/tmp)/scaleout-failover-figures.log
+FAILOVER_PKGS := ./queue/redisqueue ./session/redisstore ./failover/rediselector ./cache/rediscache
+
+failover-figures: services
+	eval "$$(scripts/services.sh env)"; \
+	{ SCALEOUT_FAILOVERS=$(FAILOVERS) SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -count=1 -p 1 -timeout 60m -v -run '^TestFailover(Sentinel|Cluster|Election)?$$' $(FAILOVER_PKGS); \
+	  SCALEOUT_REQUIRE_SERVICES=1 $(GO) test -count=5 -run '^$$' -bench 'EnqueueDurable|Commit$$' -benchtime 2000x ./queue/redisqueue ./session/redisstore; \
+	} > "$(FIGURES_LOG)" 2>&1 || { tail -50 "$(FIGURES_LOG)"; echo "failover-figures: a run failed; the log is $(FIGURES_LOG)"; exit 1; }
+	$(GO) run ./internal/cmd/failoverfigures < "$(FIGURES_LOG)"
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \

@@ -221,6 +221,9 @@ func TestFailover(t *testing.T) {
 			}
 			t.Logf("%s, %d switches: %d writes, %d reads, %d failed, %d stale reads on %d of %d keys (invalidation or Set lost), stale for up to %v, kill to first Set %v",
 				topo, testenv.Failovers(), w.writes, w.reads, len(w.failed), staleReads, len(w.stale), len(w.keys), w.maxStale, delays)
+			testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "cache", Topology: topo, Setting: "default", Switches: testenv.Failovers(),
+				Counts:      map[string]int{testenv.CountAcknowledged: w.writes, testenv.CountFailed: len(w.failed), testenv.CountStaleKeys: len(staleAfter)},
+				KillToFirst: delays})
 			require.Empty(t, w.failed, "calls failed within their %v deadline", opTimeout)
 			require.Positive(t, w.writes)
 		})

@@ -329,6 +329,9 @@ func TestFailoverElection(t *testing.T) {
 				}
 				t.Logf("%s/%s, %d switches: %d terms, %d token regressions or duplicates, kill to the next term %v",
 					topo, tc.name, testenv.Failovers(), len(terms), bad, delays)
+				testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "elector", Topology: topo, Setting: tc.name, Switches: testenv.Failovers(),
+					Counts:      map[string]int{testenv.CountAcknowledged: len(terms), testenv.CountFailed: len(errs), testenv.CountTokenFaults: bad},
+					KillToFirst: delays})
 				require.Empty(t, errs)
 				require.NotEmpty(t, terms)
 				if tc.replicas > 0 {

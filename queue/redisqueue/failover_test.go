@@ -161,8 +161,10 @@ func (w *queueWorkload) work() {
 
 // drain stops the producers and waits until every acknowledged Enqueue's
 // job is done, or until patience; it returns the jobs not done, with their
-// state.
-func (w *queueWorkload) drain(t *testing.T, patience time.Duration) map[queue.JobID]string {
+// state. With lossy (the default setting, asynchronous replication), a job
+// the queue does not know is lost with a switch's writes: it is returned as
+// such at once, since no wait brings it back.
+func (w *queueWorkload) drain(t *testing.T, patience time.Duration, lossy bool) (left map[queue.JobID]string, lost int) {
 	t.Helper()
 	w.stopEnqueue.Store(true)
 	deadline := time.Now().Add(patience)
@@ -173,12 +175,14 @@ func (w *queueWorkload) drain(t *testing.T, patience time.Duration) map[queue.Jo
 			ids = append(ids, id)
 		}
 		w.mu.Unlock()
-		left := map[queue.JobID]string{}
+		left, lost = map[queue.JobID]string{}, 0
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			info, err := w.q.Status(ctx, id)
 			cancel()
 			switch {
+			case lossy && errors.Is(err, queue.ErrNotFound):
+				lost++
 			case err != nil:
 				left[id] = err.Error()
 			case info.State != queue.StateDone:
@@ -188,7 +192,7 @@ func (w *queueWorkload) drain(t *testing.T, patience time.Duration) map[queue.Jo
 		if len(left) == 0 || time.Now().After(deadline) {
 			w.stopWork.Store(true)
 			w.wg.Wait()
-			return left
+			return left, lost
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -208,55 +212,92 @@ func switches(forced, kill func()) {
 	time.Sleep(300 * time.Millisecond)
 }
 
-func (w *queueWorkload) check(t *testing.T, topo string, left map[queue.JobID]string) {
+// check logs the workload's counts and asserts what the setting promises:
+// with WaitReplicas, no acknowledged job lost and no Ack undone; with either,
+// no call failed within its deadline and every job the queue still knows
+// completes (a script's writes replicate whole, so a switch loses a job
+// entirely or not at all).
+func (w *queueWorkload) check(t *testing.T, topo, setting string, durable bool, left map[queue.JobID]string, lost int) {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t.Logf("%s, %d switches: %d Enqueues acknowledged of %d calls, %d runs, %d Acks acknowledged of %d calls, %d not replicated, %d lease lost, %d failed; %d acknowledged jobs not done, %d acks undone; first acknowledged Enqueue after each master's SIGKILL: %v",
-		topo, testenv.Failovers(), len(w.enqueued), w.enqueueCalls, w.runs, len(w.acked), w.ackCalls,
-		w.notReplicated, w.leaseLost, w.failed, len(left), len(w.ackUndone), w.firstAfterKill)
+	t.Logf("%s %s, %d switches: %d Enqueues acknowledged of %d calls, %d runs, %d Acks acknowledged of %d calls, %d not replicated, %d lease lost, %d failed; %d acknowledged jobs lost, %d not done, %d acks undone; first acknowledged Enqueue after each master's SIGKILL: %v",
+		topo, setting, testenv.Failovers(), len(w.enqueued), w.enqueueCalls, w.runs, len(w.acked), w.ackCalls,
+		w.notReplicated, w.leaseLost, w.failed, lost, len(left), len(w.ackUndone), w.firstAfterKill)
+	testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "queue", Topology: topo, Setting: setting, Switches: testenv.Failovers(),
+		Counts: map[string]int{testenv.CountAcknowledged: len(w.enqueued), testenv.CountFailed: w.failed,
+			testenv.CountJobsLost: lost, testenv.CountJobsTwice: len(w.ackUndone)},
+		KillToFirst: w.firstAfterKill})
 	require.Positive(t, len(w.enqueued))
 	require.Empty(t, left, "acknowledged Enqueues whose job never completed")
-	require.Empty(t, w.ackUndone, "jobs delivered again after an Ack of theirs was acknowledged")
 	require.Zero(t, w.failed, "calls failed other than ErrNotReplicated, ErrLeaseLost or a Dequeue's deadline: %v", w.errs)
+	if durable {
+		require.Zero(t, lost, "acknowledged Enqueues lost")
+		require.Empty(t, w.ackUndone, "jobs delivered again after an Ack of theirs was acknowledged")
+	}
+}
+
+// failoverModes are the settings the failover tests run: the default
+// (asynchronous replication: what a switch loses is counted, not refused) and
+// WaitReplicas 1.
+var failoverModes = []struct {
+	name string
+	cfg  redisqueue.Config
+}{
+	{"default", redisqueue.Config{Prefix: "q:"}},
+	{"durable", redisqueue.Config{Prefix: "q:", WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond}},
 }
 
 // TestFailoverSentinel: jobs enqueued and worked through testenv.Failovers()
 // switches (SCALEOUT_FAILOVERS, 2 by default) of a private Sentinel group,
-// alternately SENTINEL FAILOVER and the SIGKILL of the master, with
-// WaitReplicas 1: every acknowledged Enqueue's job completes, and no job runs
-// again after an Ack of it was acknowledged.
+// alternately SENTINEL FAILOVER and the SIGKILL of the master, in each of
+// failoverModes: with WaitReplicas 1, every acknowledged Enqueue's job
+// completes, and no job runs again after an Ack of it was acknowledged.
 func TestFailoverSentinel(t *testing.T) {
 	t.Parallel()
-	g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{})
-	q := newQueue(t, g.Client(t), redisqueue.Config{Prefix: "q:", WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
-	w := newQueueWorkload(q, "jobs")
-	w.start(2, 4)
-	switches(func() { g.Failover() }, func() {
-		k := g.KillMaster()
-		w.killed()
-		g.WaitSwitched(k)
-		g.Rejoin(k)
-	})
-	w.check(t, "sentinel", w.drain(t, 20*time.Second))
+	for _, m := range failoverModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{})
+			q := newQueue(t, g.Client(t), m.cfg)
+			w := newQueueWorkload(q, "jobs")
+			w.start(2, 4)
+			switches(func() { g.Failover() }, func() {
+				k := g.KillMaster()
+				w.killed()
+				g.WaitSwitched(k)
+				g.Rejoin(k)
+			})
+			durable := m.cfg.WaitReplicas > 0
+			left, lost := w.drain(t, 20*time.Second, !durable)
+			w.check(t, "sentinel", m.name, durable, left, lost)
+		})
+	}
 }
 
 // TestFailoverCluster: the same on a private Cluster, the queue's shard failed
 // over (CLUSTER FAILOVER on its replica) and its master killed.
 func TestFailoverCluster(t *testing.T) {
 	t.Parallel()
-	cl := testenv.StartCluster(t, testenv.ClusterOptions{})
-	q := newQueue(t, cl.Client(t), redisqueue.Config{Prefix: "q:", WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
-	const key = "q:{jobs}:x" // a key of the queue's slot
-	w := newQueueWorkload(q, "jobs")
-	w.start(2, 4)
-	switches(func() { cl.FailoverShard(key) }, func() {
-		k := cl.KillMaster(key)
-		w.killed()
-		cl.WaitSwitched(k, key)
-		cl.Rejoin(k)
-	})
-	w.check(t, "cluster", w.drain(t, 20*time.Second))
+	for _, m := range failoverModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			cl := testenv.StartCluster(t, testenv.ClusterOptions{})
+			q := newQueue(t, cl.Client(t), m.cfg)
+			const key = "q:{jobs}:x" // a key of the queue's slot
+			w := newQueueWorkload(q, "jobs")
+			w.start(2, 4)
+			switches(func() { cl.FailoverShard(key) }, func() {
+				k := cl.KillMaster(key)
+				w.killed()
+				cl.WaitSwitched(k, key)
+				cl.Rejoin(k)
+			})
+			durable := m.cfg.WaitReplicas > 0
+			left, lost := w.drain(t, 20*time.Second, !durable)
+			w.check(t, "cluster", m.name, durable, left, lost)
+		})
+	}
 }
 
 // TestLossyFailover forces the case asynchronous replication loses: an

@@ -280,6 +280,10 @@ func TestFailoverSentinel(t *testing.T) {
 			st := w.finish()
 			t.Logf("sentinel %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
 				tc.name, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
+			testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "session", Topology: "sentinel", Setting: tc.name, Switches: testenv.Failovers(),
+				Counts: map[string]int{testenv.CountAcknowledged: st.commits, testenv.CountFailed: st.failed,
+					testenv.CountRolledBack: len(st.rolledBack), testenv.CountLogoutUndone: len(st.resurrected)},
+				KillToFirst: delays})
 			require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
 			require.Positive(t, st.commits)
 			if tc.replicas > 0 {
@@ -382,6 +386,10 @@ func TestFailoverCluster(t *testing.T) {
 			st := w.finish()
 			t.Logf("cluster %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
 				tc.name, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
+			testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "session", Topology: "cluster", Setting: tc.name, Switches: testenv.Failovers(),
+				Counts: map[string]int{testenv.CountAcknowledged: st.commits, testenv.CountFailed: st.failed,
+					testenv.CountRolledBack: len(st.rolledBack), testenv.CountLogoutUndone: len(st.resurrected)},
+				KillToFirst: delays})
 			require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
 			require.Positive(t, st.commits)
 			if tc.replicas > 0 {
