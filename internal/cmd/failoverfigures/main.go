@@ -50,6 +50,7 @@ func parse(r io.Reader) ([]testenv.FailoverFigures, map[string][]float64, error)
 	benches := map[string][]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	pending := "" // the benchmark whose result is still to come
 	for sc.Scan() {
 		line := sc.Text()
 		if i := strings.Index(line, testenv.FiguresMarker); i >= 0 {
@@ -60,30 +61,42 @@ func parse(r io.Reader) ([]testenv.FailoverFigures, map[string][]float64, error)
 			figs = append(figs, f)
 			continue
 		}
-		if name, ns, ok := benchLine(line); ok {
-			benches[name] = append(benches[name], ns)
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "Benchmark") {
+			pending = benchName(f[0])
+			f = f[1:]
+		}
+		// A benchmark's result may come lines after its name, when the
+		// code under test logged in between (go-redis's sentinel client
+		// logs each master it finds).
+		if ns, ok := nsPerOp(f); ok && pending != "" {
+			benches[pending] = append(benches[pending], ns)
+			pending = ""
 		}
 	}
 	return figs, benches, sc.Err()
 }
 
-// benchLine parses "BenchmarkX/a/b-8  2000  252000 ns/op ...".
-func benchLine(line string) (name string, ns float64, ok bool) {
-	f := strings.Fields(line)
-	if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || f[3] != "ns/op" {
-		return "", 0, false
-	}
-	ns, err := strconv.ParseFloat(f[2], 64)
-	if err != nil {
-		return "", 0, false
-	}
-	name = f[0]
+// benchName strips the -GOMAXPROCS suffix off a benchmark's name.
+func benchName(name string) string {
 	if i := strings.LastIndexByte(name, '-'); i > 0 {
 		if _, err := strconv.Atoi(name[i+1:]); err == nil {
-			name = name[:i]
+			return name[:i]
 		}
 	}
-	return name, ns, true
+	return name
+}
+
+// nsPerOp parses a result's fields: "2000 252000 ns/op ...".
+func nsPerOp(f []string) (float64, bool) {
+	if len(f) < 3 || f[2] != "ns/op" {
+		return 0, false
+	}
+	if _, err := strconv.Atoi(f[0]); err != nil {
+		return 0, false
+	}
+	ns, err := strconv.ParseFloat(f[1], 64)
+	return ns, err == nil
 }
 
 func write(w io.Writer, figs []testenv.FailoverFigures, benches map[string][]float64) {
