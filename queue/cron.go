@@ -30,8 +30,9 @@ type Schedule interface {
 //     multiples of the duration since the zero time, independent of when
 //     the schedule was parsed, so that every process agrees on them.
 //
-// Cron fields are wall-clock times in UTC; ParseScheduleInLocation reads
-// them in another location.
+// Cron fields are wall-clock times in UTC unless the spec names its zone
+// ("CRON_TZ=Asia/Tokyo 0 9 * * *"); ParseScheduleInLocation reads them in
+// another location.
 //
 // A bad spec is an error wrapping ErrInvalidConfig.
 func ParseSchedule(spec string) (Schedule, error) {
@@ -40,14 +41,37 @@ func ParseSchedule(spec string) (Schedule, error) {
 
 // ParseScheduleInLocation is like ParseSchedule but reads a cron spec's
 // fields as wall-clock times in loc, as time.ParseInLocation does for a
-// time; nil means UTC. It does not change "@every" schedules. Across a
-// daylight-saving change, a wall time that does not exist that day is
-// skipped, and one that occurs twice is due only the first time.
+// time; nil means UTC. A spec may name its own zone instead, as robfig/cron
+// and asynq do: "CRON_TZ=America/New_York 30 2 * * *" (or "TZ=..."); an
+// unknown zone is an error. Zones do not change "@every" schedules.
+//
+// Across a daylight-saving change the rule is ISC cron's, and it depends
+// on whether the minute or hour field starts with "*":
+//
+//   - a fixed-time schedule (neither does, as "30 2 * * *" or "@daily")
+//     runs a slot whose wall time the clocks skip at the first instant after
+//     the gap, once however many slots fell in it (at 03:00 when 02:00-03:00
+//     is skipped), and a wall time that occurs twice only the first time:
+//     a daily job runs once every day;
+//   - a wildcard schedule (one does, as "*/15 * * * *" or "@hourly") follows
+//     real time: slots in a skipped hour do not exist, and a repeated hour's
+//     slots are due in both of its passes, so that it never pauses.
 func ParseScheduleInLocation(spec string, loc *time.Location) (Schedule, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
 	s := strings.TrimSpace(spec)
+	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			name, after, _ := strings.Cut(rest, " ")
+			zone, err := time.LoadLocation(name)
+			if err != nil || name == "" {
+				return nil, scheduleError(spec, "time zone %q: unknown", name)
+			}
+			loc, s = zone, strings.TrimSpace(after)
+			break
+		}
+	}
 	if rest, ok := strings.CutPrefix(s, "@every"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
 		d, err := time.ParseDuration(strings.TrimSpace(rest))
 		if err != nil {
@@ -78,7 +102,9 @@ func ParseScheduleInLocation(spec string, loc *time.Location) (Schedule, error) 
 	if len(fields) != 5 {
 		return nil, scheduleError(spec, "want 5 fields (minute hour day-of-month month day-of-week), have %d", len(fields))
 	}
-	c := &cron{loc: loc}
+	// ISC cron's test for a wildcard job: the minute or hour field
+	// starts with "*".
+	c := &cron{loc: loc, wildcard: strings.HasPrefix(fields[0], "*") || strings.HasPrefix(fields[1], "*")}
 	var err error
 	for i, f := range []struct {
 		dst   *uint64
@@ -205,6 +231,9 @@ type cron struct {
 	minute, hour, dom, month, dow uint64
 	domStar, dowStar              bool
 	loc                           *time.Location
+	// wildcard: the minute or hour field starts with "*"; see
+	// ParseScheduleInLocation for what it changes across DST changes.
+	wildcard bool
 }
 
 // maxSearchYears bounds Next's search: every satisfiable spec has a slot
@@ -229,10 +258,19 @@ func (c *cron) dayDue(t time.Time) bool {
 // Next searches the wall clock of c's location minute by minute, skipping
 // whole months, days and hours that cannot match. It walks a UTC time
 // standing for the wall clock so that daylight-saving changes do not
-// disturb the arithmetic, and converts each candidate to the location.
+// disturb the arithmetic, and turns each matching wall time into the
+// instants it stands for (see at).
 func (c *cron) Next(after time.Time) time.Time {
 	local := after.In(c.loc)
-	w := time.Date(local.Year(), local.Month(), local.Day(), local.Hour(), local.Minute(), 0, 0, time.UTC).Add(time.Minute)
+	w := time.Date(local.Year(), local.Month(), local.Day(), local.Hour(), local.Minute(), 0, 0, time.UTC)
+	if c.wildcard && !steady(after, c.loc) {
+		// after may lie in the first pass of a repeated hour, whose second
+		// pass has earlier wall times still to come: start the walk before
+		// them (no zone repeats more than 2 hours), and let at pick the
+		// instants after after.
+		w = w.Add(-2 * time.Hour)
+	}
+	w = w.Add(time.Minute)
 	limit := w.Year() + maxSearchYears
 	for w.Year() <= limit {
 		switch {
@@ -251,14 +289,112 @@ func (c *cron) Next(after time.Time) time.Time {
 				w = w.Add(time.Duration(bits.TrailingZeros64(rest)) * time.Minute)
 			}
 		default:
-			t := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), 0, 0, c.loc)
-			if t.After(after) && t.Hour() == w.Hour() && t.Minute() == w.Minute() && t.Day() == w.Day() {
+			if t, second, ok := c.at(w, after); ok {
+				if second {
+					// Later wall times of the repeated hour's first pass
+					// come earlier in real time.
+					return c.firstPassBefore(w, after, t)
+				}
 				return t
 			}
-			// Not after (a repeated wall time) or not a real time (a
-			// skipped one): try the next minute.
 			w = w.Add(time.Minute)
 		}
 	}
 	return time.Time{}
+}
+
+// at returns the first instant after after at which the wall time w (a UTC
+// time standing for a wall clock in c.loc) is due, if any: the instant
+// itself; for a wildcard schedule the second pass of a repeated wall time
+// too (second reports it); for a fixed-time one, the end of the gap for a
+// skipped wall time.
+func (c *cron) at(w, after time.Time) (t time.Time, second, ok bool) {
+	first, last, exists := c.instants(w)
+	switch {
+	case !exists: // w is skipped: clocks jumped over it
+		if c.wildcard {
+			return time.Time{}, false, false
+		}
+		end := c.gapEnd(w)
+		return end, false, end.After(after)
+	case first.After(after):
+		return first, false, true
+	case c.wildcard && last.After(after):
+		return last, true, true
+	}
+	return time.Time{}, false, false
+}
+
+// instants returns the first and last instants whose wall clock in c.loc
+// reads w (a UTC time standing for a wall clock): the same one but in a
+// repeated hour; exists is false for a wall time the clocks skip.
+// (time.Date picks either instant of a repeated wall time, depending on
+// the zone.)
+func (c *cron) instants(w time.Time) (first, last time.Time, exists bool) {
+	t := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), 0, 0, c.loc)
+	if steady(t, c.loc) {
+		return t, t, true
+	}
+	for _, near := range []time.Time{t.Add(-3 * time.Hour), t, t.Add(3 * time.Hour)} {
+		_, off := near.Zone()
+		u := w.Add(-time.Duration(off) * time.Second).In(c.loc)
+		if !sameWall(u, w) {
+			continue
+		}
+		if !exists || u.Before(first) {
+			first = u
+		}
+		if !exists || u.After(last) {
+			last = u
+		}
+		exists = true
+	}
+	return first, last, exists
+}
+
+// firstPassBefore returns the first instant after after and before t2, the
+// second pass of the repeated wall time w, of a due wall time later than w
+// in its first pass, or t2 when there is none.
+func (c *cron) firstPassBefore(w, after, t2 time.Time) time.Time {
+	for m := w.Add(time.Minute); ; m = m.Add(time.Minute) {
+		t, _, exists := c.instants(m)
+		if !exists {
+			continue
+		}
+		if !t.Before(t2) {
+			return t2
+		}
+		if t.After(after) && c.wallDue(m) {
+			return t
+		}
+	}
+}
+
+// wallDue reports whether every field matches the wall time w.
+func (c *cron) wallDue(w time.Time) bool {
+	return c.month&(1<<int(w.Month())) != 0 && c.dayDue(w) && c.hour&(1<<w.Hour()) != 0 && c.minute&(1<<w.Minute()) != 0
+}
+
+// steady reports whether loc keeps one offset from 3 hours before t to 3
+// hours after it: no clock change near t (no zone changes twice in 6 hours).
+func steady(t time.Time, loc *time.Location) bool {
+	_, before := t.Add(-3 * time.Hour).In(loc).Zone()
+	_, after := t.Add(3 * time.Hour).In(loc).Zone()
+	return before == after
+}
+
+// sameWall reports whether t's wall clock reads w's (a UTC time standing
+// for a wall clock).
+func sameWall(t, w time.Time) bool {
+	return t.Year() == w.Year() && t.YearDay() == w.YearDay() && t.Hour() == w.Hour() && t.Minute() == w.Minute()
+}
+
+// gapEnd is the first instant after the skipped wall time w: the first
+// later wall minute that exists, as an instant.
+func (c *cron) gapEnd(w time.Time) time.Time {
+	for m := w.Add(time.Minute); ; m = m.Add(time.Minute) {
+		if t, _, exists := c.instants(m); exists {
+			return t
+		}
+	}
 }

@@ -93,11 +93,6 @@ func TestScheduleNextInZone(t *testing.T) {
 			want:  time.Date(2026, 7, 1, 13, 0, 0, 0, time.UTC),
 		},
 		{
-			name: "spring forward skips the missing time", loc: ny, spec: "30 2 * * *",
-			after: time.Date(2026, 3, 8, 0, 0, 0, 0, ny),
-			want:  time.Date(2026, 3, 9, 2, 30, 0, 0, ny),
-		},
-		{
 			name: "fall back runs the repeated time once", loc: ny, spec: "30 1 * * *",
 			after: time.Date(2026, 11, 1, 0, 0, 0, 0, ny),
 			want:  time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC), // 01:30 EDT
@@ -106,11 +101,6 @@ func TestScheduleNextInZone(t *testing.T) {
 			name: "after the first of a repeated time", loc: ny, spec: "30 1 * * *",
 			after: time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC),
 			want:  time.Date(2026, 11, 2, 6, 30, 0, 0, time.UTC), // next day 01:30 EST
-		},
-		{
-			name: "hourly through fall back", loc: ny, spec: "0 * * * *",
-			after: time.Date(2026, 11, 1, 5, 0, 0, 0, time.UTC), // 01:00 EDT
-			want:  time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC), // 02:00 EST; 01:00 EST is the same wall time
 		},
 		{
 			name: "across a DST change", loc: berlin, spec: "0 9 * * *",
@@ -130,6 +120,157 @@ func TestScheduleNextInZone(t *testing.T) {
 			got := s.Next(tt.after)
 			require.True(t, tt.want.Equal(got), "got %v, want %v", got, tt.want)
 		})
+	}
+}
+
+// TestScheduleAcrossDST lists the slots of schedules through both
+// daylight-saving changes of 2025 in New York (clocks skip 02:00-03:00 on
+// March 9 and repeat 01:00-02:00 on November 2): a fixed-time schedule runs
+// a skipped slot at the end of the gap and a repeated one once; a wildcard
+// schedule follows real time.
+func TestScheduleAcrossDST(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	est, edt := time.FixedZone("EST", -5*3600), time.FixedZone("EDT", -4*3600)
+	at := func(loc *time.Location, month time.Month, day, hour, min int) time.Time {
+		return time.Date(2025, month, day, hour, min, 0, 0, loc)
+	}
+	for _, tt := range []struct {
+		name string
+		spec string
+		from time.Time
+		want []time.Time
+	}{
+		{"fixed, spring forward: at the end of the gap", "30 2 * * *", at(est, 3, 8, 0, 0),
+			[]time.Time{at(est, 3, 8, 2, 30), at(edt, 3, 9, 3, 0), at(edt, 3, 10, 2, 30)}},
+		{"fixed, two slots in the gap: one run", "0,30 2 * * *", at(est, 3, 9, 0, 0),
+			[]time.Time{at(edt, 3, 9, 3, 0), at(edt, 3, 10, 2, 0), at(edt, 3, 10, 2, 30)}},
+		{"fixed, a slot at the gap's end too: one run", "30 2,3 * * *", at(est, 3, 9, 0, 0),
+			[]time.Time{at(edt, 3, 9, 3, 0), at(edt, 3, 9, 3, 30), at(edt, 3, 10, 2, 30)}},
+		{"fixed, fall back: the first pass only", "30 1 * * *", at(edt, 11, 1, 0, 0),
+			[]time.Time{at(edt, 11, 1, 1, 30), at(edt, 11, 2, 1, 30), at(est, 11, 3, 1, 30)}},
+		{"wildcard, spring forward: the skipped hour has no slots", "30 * * * *", at(est, 3, 9, 0, 45),
+			[]time.Time{at(est, 3, 9, 1, 30), at(edt, 3, 9, 3, 30), at(edt, 3, 9, 4, 30)}},
+		{"wildcard, fall back: both passes", "*/30 * * * *", at(edt, 11, 2, 0, 45),
+			[]time.Time{at(edt, 11, 2, 1, 0), at(edt, 11, 2, 1, 30), at(est, 11, 2, 1, 0), at(est, 11, 2, 1, 30), at(est, 11, 2, 2, 0)}},
+		{"@hourly, fall back: every real hour", "@hourly", at(edt, 11, 2, 0, 30),
+			[]time.Time{at(edt, 11, 2, 1, 0), at(est, 11, 2, 1, 0), at(est, 11, 2, 2, 0)}},
+		{"@daily, spring forward: unaffected", "@daily", at(est, 3, 8, 12, 0),
+			[]time.Time{at(est, 3, 9, 0, 0), at(edt, 3, 10, 0, 0)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := queue.ParseScheduleInLocation(tt.spec, ny)
+			require.NoError(t, err)
+			after := tt.from
+			for i, want := range tt.want {
+				got := s.Next(after)
+				require.True(t, want.Equal(got), "slot %d: got %v, want %v", i, got.In(ny), want)
+				after = got
+			}
+		})
+	}
+}
+
+// TestScheduleDSTBruteForce checks Next around daylight-saving changes
+// against a scan of real minutes, in New York (1 hour) and at Lord Howe
+// Island (30 minutes): a wildcard schedule is due at every instant whose
+// wall time matches; a fixed-time one at the first instant of a matching
+// wall time, and at the end of a gap that skipped one.
+func TestScheduleDSTBruteForce(t *testing.T) {
+	specs := []struct {
+		spec         string
+		wildcard     bool
+		minute, hour func(int) bool
+	}{
+		{"*/15 * * * *", true, func(m int) bool { return m%15 == 0 }, cronAll},
+		{"10,40 * * * *", true, func(m int) bool { return m == 10 || m == 40 }, cronAll}, // the hour field's "*" makes it wildcard
+		{"*/20 1-3 * * *", true, func(m int) bool { return m%20 == 0 }, func(h int) bool { return h >= 1 && h <= 3 }},
+		{"30 2 * * *", false, cronEq(30), cronEq(2)},
+		{"0,15,45 1,2 * * *", false, func(m int) bool { return m == 0 || m == 15 || m == 45 }, func(h int) bool { return h == 1 || h == 2 }},
+	}
+	var zones []*time.Location
+	for _, name := range []string{"America/New_York", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(name)
+		require.NoError(t, err)
+		zones = append(zones, loc)
+	}
+	wallOf := func(t time.Time) [5]int {
+		return [5]int{t.Year(), t.YearDay(), t.Hour(), t.Minute(), 0}
+	}
+	for _, loc := range zones {
+		// The zone's changes in 2025: where the offset differs an hour apart.
+		var changes []time.Time
+		for h := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC); h.Year() == 2025; h = h.Add(time.Hour) {
+			_, a := h.In(loc).Zone()
+			if _, b := h.Add(time.Hour).In(loc).Zone(); a != b {
+				changes = append(changes, h)
+			}
+		}
+		require.Len(t, changes, 2, loc)
+		for _, sp := range specs {
+			s, err := queue.ParseScheduleInLocation(sp.spec, loc)
+			require.NoError(t, err)
+			due := func(l time.Time) bool { return sp.minute(l.Minute()) && sp.hour(l.Hour()) }
+			want := func(after time.Time) time.Time {
+				for u := after.Truncate(time.Minute).Add(time.Minute); ; u = u.Add(time.Minute) {
+					l, prev := u.In(loc), u.Add(-time.Minute).In(loc)
+					if sp.wildcard {
+						if due(l) {
+							return u
+						}
+						continue
+					}
+					first := true // l's wall time never read before u
+					for _, back := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+						if wallOf(u.Add(-back).In(loc)) == wallOf(l) {
+							first = false
+						}
+					}
+					if due(l) && first {
+						return u
+					}
+					// A gap ends at u: the wall minutes it skipped, read in
+					// the offset before it.
+					_, po := prev.Zone()
+					_, lo := l.Zone()
+					for k := 1; k <= (lo-po)/60; k++ {
+						if due(prev.Add(time.Duration(k) * time.Minute).In(time.FixedZone("", po))) {
+							return u
+						}
+					}
+				}
+			}
+			for _, ch := range changes {
+				for off := -150 * time.Minute; off <= 150*time.Minute; off += 7 * time.Minute {
+					after := ch.Add(off).Add(13 * time.Second)
+					w := want(after)
+					require.True(t, w.Equal(s.Next(after)), "%s in %v after %v: got %v, want %v", sp.spec, loc, after.In(loc), s.Next(after).In(loc), w.In(loc))
+				}
+			}
+		}
+	}
+}
+
+// TestScheduleZonePrefix: a spec may name its zone (CRON_TZ= or TZ=, as
+// robfig/cron), overriding the location it is parsed in; an unknown zone is
+// an error.
+func TestScheduleZonePrefix(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	require.NoError(t, err)
+	after := time.Date(2026, 5, 5, 0, 0, 0, 0, time.UTC)
+	want := time.Date(2026, 5, 5, 9, 0, 0, 0, tokyo) // 00:00 UTC
+	for _, spec := range []string{"CRON_TZ=Asia/Tokyo 0 9 * * *", "TZ=Asia/Tokyo 0 9 * * *", "  CRON_TZ=Asia/Tokyo   0 9 * * *"} {
+		s, err := queue.ParseScheduleInLocation(spec, time.UTC)
+		require.NoError(t, err, spec)
+		got := s.Next(after.Add(-time.Minute))
+		require.True(t, want.Equal(got), "%s: got %v, want %v", spec, got, want)
+	}
+	s, err := queue.ParseSchedule("CRON_TZ=Asia/Tokyo @daily")
+	require.NoError(t, err)
+	require.True(t, time.Date(2026, 5, 6, 0, 0, 0, 0, tokyo).Equal(s.Next(after)))
+	for _, spec := range []string{"CRON_TZ=Mars/Olympus 0 9 * * *", "CRON_TZ= 0 9 * * *", "TZ=Asia/Tokyo", "CRON_TZ=Asia/Tokyo 61 * * * *"} {
+		_, err := queue.ParseSchedule(spec)
+		require.ErrorIs(t, err, queue.ErrInvalidConfig, spec)
 	}
 }
 
@@ -197,4 +338,22 @@ func TestParseScheduleInLocationNilAndEvery(t *testing.T) {
 
 	_, err = queue.ParseScheduleInLocation("61 * * * *", tokyo)
 	require.ErrorIs(t, err, queue.ErrInvalidConfig)
+}
+
+// BenchmarkScheduleNext: one slot of a fixed-time and a wildcard schedule in a
+// zone with daylight saving (what a Scheduler computes per slot).
+func BenchmarkScheduleNext(b *testing.B) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(b, err)
+	for _, spec := range []string{"30 2 * * *", "*/15 * * * *"} {
+		b.Run(spec, func(b *testing.B) {
+			s, err := queue.ParseScheduleInLocation(spec, ny)
+			require.NoError(b, err)
+			after := time.Date(2026, 5, 5, 10, 7, 0, 0, time.UTC)
+			b.ReportAllocs()
+			for b.Loop() {
+				after = s.Next(after)
+			}
+		})
+	}
 }

@@ -184,6 +184,14 @@
 // enqueues the current slot (within MaxDelay) but never replays the slots
 // it missed.
 //
+// Schedules are cron lines (ParseSchedule), read in the Scheduler's
+// Location or a zone of the spec's own ("CRON_TZ=Europe/Paris 0 9 * * *"),
+// or any Schedule through AddSchedule (a robfig/cron schedule, with
+// seconds). Across daylight-saving changes a fixed-time job ("30 2 * * *")
+// runs once every day, at the end of the gap when its time is skipped, and
+// a wildcard one ("*/15 * * * *") follows real time; see
+// ParseScheduleInLocation.
+//
 // # Lifecycle and shutdown
 //
 // Worker and Scheduler work in a loop the caller starts with Run(ctx); a

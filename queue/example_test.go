@@ -168,3 +168,30 @@ func ExampleParseSchedule() {
 	// @every 90m       2026-01-30 13:30:00, then 2026-01-30 15:00:00
 	// @daily           2026-01-31 00:00:00, then 2026-02-01 00:00:00
 }
+
+// Daylight saving in New York: on 2025-03-09 the clocks skip 02:00-03:00, so
+// a job due at 02:30 runs at 03:00 that day; on 2025-11-02 they repeat
+// 01:00-02:00, and a job every 30 minutes runs in both passes.
+func ExampleParseScheduleInLocation() {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		log.Fatal(err)
+	}
+	show := func(spec string, after time.Time, n int) {
+		s, err := queue.ParseScheduleInLocation(spec, ny)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%-13s", spec)
+		for range n {
+			after = s.Next(after)
+			fmt.Print(" ", after.In(ny).Format("Jan 2 15:04 MST"))
+		}
+		fmt.Println()
+	}
+	show("30 2 * * *", time.Date(2025, 3, 8, 12, 0, 0, 0, ny), 2)
+	show("*/30 * * * *", time.Date(2025, 11, 2, 0, 45, 0, 0, ny), 4)
+	// Output:
+	// 30 2 * * *    Mar 9 03:00 EDT Mar 10 02:30 EDT
+	// */30 * * * *  Nov 2 01:00 EDT Nov 2 01:30 EDT Nov 2 01:00 EST Nov 2 01:30 EST
+}

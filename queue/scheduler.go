@@ -102,14 +102,41 @@ func NewScheduler(q JobQueue, cfg SchedulerConfig) (*Scheduler, error) {
 	return s, nil
 }
 
-// Add makes j periodic under name, due at the times of spec (see
-// ParseSchedule). j is the template of every slot's job: its ID,
-// UniqueKey, UniqueFor and RunAt must be empty, as the Scheduler sets
-// them. name is 1 to 70 letters, digits or ".-_:" and unique in the
-// Scheduler; it must be the same on every Scheduler enqueueing this job.
-// Add all jobs before Run: Add while Run runs is an error. Errors wrap
-// ErrInvalidConfig.
+// Add makes j periodic under name, due at the times of spec, read in
+// SchedulerConfig.Location unless the spec names its own zone (see
+// ParseScheduleInLocation). It is AddSchedule with the parsed spec.
 func (s *Scheduler) Add(name, spec string, j Job) error {
+	sched, err := ParseScheduleInLocation(spec, s.cfg.Location)
+	if err != nil {
+		return err
+	}
+	return s.add(name, spec, sched, j)
+}
+
+// AddSchedule makes j periodic under name, due at the times sched's Next
+// gives: any Schedule, such as a robfig/cron schedule (its Schedule has the
+// same Next method) or ParseScheduleInLocation's for a zone of its own. Next
+// must be deterministic, the same on every Scheduler enqueueing this job:
+// its slots are the jobs' identities.
+//
+// j is the template of every slot's job: its ID, UniqueKey, UniqueFor and
+// RunAt must be empty, as the Scheduler sets them. name is 1 to 70
+// letters, digits or ".-_:" and unique in the Scheduler; it must be the
+// same on every Scheduler enqueueing this job. Add all jobs before Run:
+// adding while Run runs is an error. Errors wrap ErrInvalidConfig.
+func (s *Scheduler) AddSchedule(name string, sched Schedule, j Job) error {
+	if sched == nil {
+		return fmt.Errorf("%w: scheduler: job %q: nil Schedule", ErrInvalidConfig, name)
+	}
+	spec := fmt.Sprintf("%T", sched)
+	if st, ok := sched.(fmt.Stringer); ok {
+		spec = st.String()
+	}
+	return s.add(name, spec, sched, j)
+}
+
+// add registers a periodic job; spec names its schedule in logs.
+func (s *Scheduler) add(name, spec string, sched Schedule, j Job) error {
 	if !validName(name) || len(name) > maxPeriodicName {
 		return fmt.Errorf("%w: scheduler: name %q: want 1 to %d bytes of [A-Za-z0-9._:-]", ErrInvalidConfig, name, maxPeriodicName)
 	}
@@ -118,10 +145,6 @@ func (s *Scheduler) Add(name, spec string, j Job) error {
 	}
 	if _, _, err := Prepare(j, int(^uint(0)>>1)); err != nil {
 		return fmt.Errorf("%w: scheduler: job %q: %w", ErrInvalidConfig, name, err)
-	}
-	sched, err := ParseScheduleInLocation(spec, s.cfg.Location)
-	if err != nil {
-		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

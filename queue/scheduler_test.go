@@ -239,3 +239,45 @@ func TestSchedulerInvalid(t *testing.T) {
 	require.ErrorIs(t, s.Add("a", "@daily", ok), queue.ErrInvalidConfig)
 	require.NoError(t, s.Add(string(slices.Repeat([]byte("n"), 70)), "@hourly", ok))
 }
+
+// listSchedule is due at its times, then never: a Schedule of the user's own.
+type listSchedule []time.Time
+
+func (l listSchedule) Next(after time.Time) time.Time {
+	for _, t := range l {
+		if t.After(after) {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// TestSchedulerAddSchedule: any Schedule plugs in, to the second, and a
+// zero Next ends it; a job's own zone (CRON_TZ=) beats the Scheduler's.
+func TestSchedulerAddSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ny, err := time.LoadLocation("America/New_York")
+		require.NoError(t, err)
+		q := &sCountingQueue{JobQueue: wMemory(t, queue.MemoryConfig{})}
+		s := sNew(t, q, queue.SchedulerConfig{Location: ny})
+		start := time.Now()
+		times := listSchedule{start.Add(7 * time.Second), start.Add(time.Minute), start.Add(150 * time.Second)}
+		require.NoError(t, s.AddSchedule("list", times, queue.Job{Type: "t"}))
+		require.NoError(t, s.Add("tokyo", "CRON_TZ=Asia/Tokyo 0 10 * * *", queue.Job{Type: "t"}))
+		require.NoError(t, s.Add("morning", "0 9 * * *", queue.Job{Type: "t"}))
+		stop := sRun(t, s)
+		time.Sleep(24 * time.Hour)
+		require.ErrorIs(t, stop(), context.Canceled)
+		want := []string{
+			"periodic:list:2000-01-01T00:00:07Z", "periodic:list:2000-01-01T00:01:00Z", "periodic:list:2000-01-01T00:02:30Z",
+			"periodic:morning:2000-01-01T14:00:00Z", // 09:00 EST
+			"periodic:tokyo:2000-01-01T01:00:00Z",   // 10:00 JST
+		}
+		slices.Sort(want)
+		require.Equal(t, want, q.ids())
+	})
+	s := sNew(t, wMemory(t, queue.MemoryConfig{}), queue.SchedulerConfig{})
+	require.ErrorIs(t, s.AddSchedule("nil", nil, queue.Job{Type: "t"}), queue.ErrInvalidConfig)
+	require.ErrorIs(t, s.AddSchedule("no type", listSchedule{}, queue.Job{}), queue.ErrInvalidConfig)
+	require.ErrorIs(t, s.Add("zone", "CRON_TZ=Nowhere/Atall @daily", queue.Job{Type: "t"}), queue.ErrInvalidConfig)
+}
