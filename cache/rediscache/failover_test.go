@@ -162,19 +162,15 @@ func TestFailover(t *testing.T) {
 		t.Run(topo, func(t *testing.T) {
 			t.Parallel()
 			var client func() redis.UniversalClient
-			var forced func()
-			var kill func(killed func())
+			var sw testenv.Switcher
 			if topo == "sentinel" {
 				g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{})
 				client = func() redis.UniversalClient { return g.Client(t) }
-				forced = func() { g.Failover() }
-				kill = func(killed func()) { k := g.KillMaster(); killed(); g.WaitSwitched(k); g.Rejoin(k) }
+				sw = g.Switcher()
 			} else {
 				cl := testenv.StartCluster(t, testenv.ClusterOptions{})
 				client = func() redis.UniversalClient { return cl.Client(t) }
-				const key = "fo:k0" // the shard of the first key; the others spread
-				forced = func() { cl.FailoverShard(key) }
-				kill = func(killed func()) { k := cl.KillMaster(key); killed(); cl.WaitSwitched(k, key); cl.Rejoin(k) }
+				sw = cl.Switcher("fo:k0") // the shard of the first key; the others spread
 			}
 			w := &cacheWorkload{
 				writer: newCacheProc(t, client()), reader: newCacheProc(t, client()),
@@ -185,16 +181,10 @@ func TestFailover(t *testing.T) {
 			}
 			w.start()
 			var delays []time.Duration
-			for i := range testenv.Failovers() {
-				time.Sleep(time.Second)
-				if i%2 == 0 {
-					forced()
-					continue
-				}
-				kill(w.killed)
+			testenv.RunSwitches(sw, time.Second, w.killed, func() {
 				time.Sleep(300 * time.Millisecond)
 				delays = append(delays, w.killToFirst())
-			}
+			})
 			// A Set a killed master acknowledged and lost leaves its key
 			// stale until the key's next Set (the cache has no durable
 			// mode), so the check waits for one Set of every key after the

@@ -272,30 +272,13 @@ func TestFailoverElection(t *testing.T) {
 				t.Parallel()
 				role := randomRole()
 				var c redis.UniversalClient
-				var forced, kill func() time.Time
+				var sw testenv.Switcher
 				if topo == "sentinel" {
 					g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{})
-					c = g.Client(t)
-					forced = func() time.Time { g.Failover(); return time.Now() }
-					kill = func() time.Time {
-						k := g.KillMaster()
-						at := time.Now()
-						g.WaitSwitched(k)
-						g.Rejoin(k)
-						return at
-					}
+					c, sw = g.Client(t), g.Switcher()
 				} else {
 					cl := testenv.StartCluster(t, testenv.ClusterOptions{})
-					c = cl.Client(t)
-					key := "{" + role + "}:token"
-					forced = func() time.Time { cl.FailoverShard(key); return time.Now() }
-					kill = func() time.Time {
-						k := cl.KillMaster(key)
-						at := time.Now()
-						cl.WaitSwitched(k, key)
-						cl.Rejoin(k)
-						return at
-					}
+					c, sw = cl.Client(t), cl.Switcher("{"+role+"}:token")
 				}
 				var es []*rediselector.Elector
 				for i := range 3 {
@@ -308,14 +291,7 @@ func TestFailoverElection(t *testing.T) {
 				}
 				w := runElection(t, es)
 				var kills []time.Time
-				for i := range testenv.Failovers() {
-					time.Sleep(time.Second)
-					if i%2 == 0 {
-						forced()
-					} else {
-						kills = append(kills, kill())
-					}
-				}
+				testenv.RunSwitches(sw, time.Second, func() { kills = append(kills, time.Now()) }, nil)
 				time.Sleep(2 * time.Second)
 				terms, errs := w.finish()
 				tokens := make([]uint64, len(terms))

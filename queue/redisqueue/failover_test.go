@@ -198,20 +198,6 @@ func (w *queueWorkload) drain(t *testing.T, patience time.Duration, lossy bool) 
 	}
 }
 
-// switches runs testenv.Failovers() switches, alternately forced and a killed
-// master, with the workload running.
-func switches(forced, kill func()) {
-	for i := range testenv.Failovers() {
-		time.Sleep(300 * time.Millisecond)
-		if i%2 == 0 {
-			forced()
-		} else {
-			kill()
-		}
-	}
-	time.Sleep(300 * time.Millisecond)
-}
-
 // check logs the workload's counts and asserts what the setting promises:
 // with WaitReplicas, no acknowledged job lost and no Ack undone; with either,
 // no call failed within its deadline and every job the queue still knows
@@ -259,18 +245,7 @@ func TestFailoverSentinel(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			g := testenv.StartSentinelGroup(t, testenv.SentinelGroupOptions{})
-			q := newQueue(t, g.Client(t), m.cfg)
-			w := newQueueWorkload(q, "jobs")
-			w.start(2, 4)
-			switches(func() { g.Failover() }, func() {
-				k := g.KillMaster()
-				w.killed()
-				g.WaitSwitched(k)
-				g.Rejoin(k)
-			})
-			durable := m.cfg.WaitReplicas > 0
-			left, lost := w.drain(t, 20*time.Second, !durable)
-			w.check(t, "sentinel", m.name, durable, left, lost)
+			runFailover(t, "sentinel", m.name, m.cfg.WaitReplicas > 0, newQueue(t, g.Client(t), m.cfg), g.Switcher())
 		})
 	}
 }
@@ -283,21 +258,20 @@ func TestFailoverCluster(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			cl := testenv.StartCluster(t, testenv.ClusterOptions{})
-			q := newQueue(t, cl.Client(t), m.cfg)
 			const key = "q:{jobs}:x" // a key of the queue's slot
-			w := newQueueWorkload(q, "jobs")
-			w.start(2, 4)
-			switches(func() { cl.FailoverShard(key) }, func() {
-				k := cl.KillMaster(key)
-				w.killed()
-				cl.WaitSwitched(k, key)
-				cl.Rejoin(k)
-			})
-			durable := m.cfg.WaitReplicas > 0
-			left, lost := w.drain(t, 20*time.Second, !durable)
-			w.check(t, "cluster", m.name, durable, left, lost)
+			runFailover(t, "cluster", m.name, m.cfg.WaitReplicas > 0, newQueue(t, cl.Client(t), m.cfg), cl.Switcher(key))
 		})
 	}
+}
+
+// runFailover runs the workload on q through the switches of sw and checks it.
+func runFailover(t *testing.T, topo, setting string, durable bool, q *redisqueue.Queue, sw testenv.Switcher) {
+	w := newQueueWorkload(q, "jobs")
+	w.start(2, 4)
+	testenv.RunSwitches(sw, 300*time.Millisecond, w.killed, nil)
+	time.Sleep(300 * time.Millisecond)
+	left, lost := w.drain(t, 20*time.Second, !durable)
+	w.check(t, topo, setting, durable, left, lost)
 }
 
 // TestLossyFailover forces the case asynchronous replication loses: an

@@ -223,22 +223,38 @@ func (w *sessionWorkload) killToFirst() time.Duration {
 	return time.Duration(f - k)
 }
 
-// switches runs testenv.Failovers() switches while the workload runs, alternately
-// forced and a killed master, and returns the kill-to-first-commit delays.
-func (w *sessionWorkload) switches(forced func(), kill func(killed func())) []time.Duration {
+// switches runs testenv.Failovers() switches of sw while the workload runs,
+// alternately forced and a killed master, and returns the kill-to-first-commit
+// delays.
+func (w *sessionWorkload) switches(sw testenv.Switcher) []time.Duration {
 	var delays []time.Duration
-	for i := range testenv.Failovers() {
-		time.Sleep(300 * time.Millisecond)
-		if i%2 == 0 {
-			forced()
-			continue
-		}
-		kill(w.killed)
+	// killed: the master is dead, every later success is the new master's.
+	testenv.RunSwitches(sw, 300*time.Millisecond, w.killed, func() {
 		time.Sleep(300 * time.Millisecond)
 		delays = append(delays, w.killToFirst())
-	}
+	})
 	time.Sleep(300 * time.Millisecond)
 	return delays
+}
+
+// check stops the workload, logs its figures and asserts what the setting
+// promises: no call failed within its deadline and, durable, no acknowledged
+// commit or logout undone.
+func (w *sessionWorkload) check(t *testing.T, topo, setting string, durable bool, delays []time.Duration) {
+	t.Helper()
+	st := w.finish()
+	t.Logf("%s %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
+		topo, setting, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
+	testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "session", Topology: topo, Setting: setting, Switches: testenv.Failovers(),
+		Counts: map[string]int{testenv.CountAcknowledged: st.commits, testenv.CountFailed: st.failed,
+			testenv.CountRolledBack: len(st.rolledBack), testenv.CountLogoutUndone: len(st.resurrected)},
+		KillToFirst: delays})
+	require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
+	require.Positive(t, st.commits)
+	if durable {
+		require.Empty(t, st.rolledBack, "acknowledged commits undone")
+		require.Empty(t, st.resurrected, "acknowledged logouts undone")
+	}
 }
 
 func sessionIDs(n int) []string {
@@ -271,25 +287,8 @@ func TestFailoverSentinel(t *testing.T) {
 			require.NoError(t, err)
 			w := newSessionWorkload(s, sessionIDs(16))
 			w.start()
-			delays := w.switches(func() { g.Failover() }, func(killed func()) {
-				k := g.KillMaster()
-				killed() // dead: every later success is the new master's
-				g.WaitSwitched(k)
-				g.Rejoin(k)
-			})
-			st := w.finish()
-			t.Logf("sentinel %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
-				tc.name, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
-			testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "session", Topology: "sentinel", Setting: tc.name, Switches: testenv.Failovers(),
-				Counts: map[string]int{testenv.CountAcknowledged: st.commits, testenv.CountFailed: st.failed,
-					testenv.CountRolledBack: len(st.rolledBack), testenv.CountLogoutUndone: len(st.resurrected)},
-				KillToFirst: delays})
-			require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
-			require.Positive(t, st.commits)
-			if tc.replicas > 0 {
-				require.Empty(t, st.rolledBack, "acknowledged commits undone")
-				require.Empty(t, st.resurrected, "acknowledged logouts undone")
-			}
+			delays := w.switches(g.Switcher())
+			w.check(t, "sentinel", tc.name, tc.replicas > 0, delays)
 		})
 	}
 }
@@ -377,25 +376,8 @@ func TestFailoverCluster(t *testing.T) {
 			}
 			w := newSessionWorkload(s, ids)
 			w.start()
-			delays := w.switches(func() { cl.FailoverShard("s:{s0}") }, func(killed func()) {
-				k := cl.KillMaster("s:{s0}")
-				killed() // dead: every later success is the new master's
-				cl.WaitSwitched(k, "s:{s0}")
-				cl.Rejoin(k)
-			})
-			st := w.finish()
-			t.Logf("cluster %s, %d switches: %d commits, %d not replicated, %d failed, %d of %d sessions rolled back, %d logouts undone, kill to first commit %v",
-				tc.name, testenv.Failovers(), st.commits, st.notReplicated, st.failed, len(st.rolledBack), len(w.ids), len(st.resurrected), delays)
-			testenv.LogFailoverFigures(t, testenv.FailoverFigures{Primitive: "session", Topology: "cluster", Setting: tc.name, Switches: testenv.Failovers(),
-				Counts: map[string]int{testenv.CountAcknowledged: st.commits, testenv.CountFailed: st.failed,
-					testenv.CountRolledBack: len(st.rolledBack), testenv.CountLogoutUndone: len(st.resurrected)},
-				KillToFirst: delays})
-			require.Zero(t, st.failed, "calls failed within their %v deadline: %v", opTimeout, st.errs)
-			require.Positive(t, st.commits)
-			if tc.replicas > 0 {
-				require.Empty(t, st.rolledBack, "acknowledged commits undone")
-				require.Empty(t, st.resurrected, "acknowledged logouts undone")
-			}
+			delays := w.switches(cl.Switcher("s:{s0}"))
+			w.check(t, "cluster", tc.name, tc.replicas > 0, delays)
 		})
 	}
 }
