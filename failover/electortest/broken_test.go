@@ -404,6 +404,7 @@ func TestKitCatchesBrokenElectors(t *testing.T) {
 // says.
 func catches(t *testing.T, how, clause, runner string) {
 	t.Run(how+"/"+clause+"/"+runner, func(t *testing.T) {
+		t.Parallel() // each child mostly waits on leases; load only makes a broken Elector later
 		kitcheck.Catches(t, "TestBrokenElectorChild", clause, "an Elector where "+how+" under "+runner, brokenEnv+"="+how, runnerEnv+"="+runner)
 	})
 }

@@ -529,6 +529,7 @@ func TestKitCatchesBrokenQueues(t *testing.T) {
 	}
 	for how, clause := range brokenQueues {
 		t.Run(how, func(t *testing.T) {
+			t.Parallel() // each child mostly waits on the kit's timers
 			kitcheck.Catches(t, "TestBrokenQueueChild", clause, "a queue where "+how, brokenEnv+"="+how)
 		})
 	}
