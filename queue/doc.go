@@ -32,6 +32,16 @@
 // current (ErrLeaseLost), so a late worker cannot overwrite the result
 // of the delivery that replaced it.
 //
+// A delivery may also give its job back without counting an attempt:
+// Release at once (as a Worker shutting down does), Snooze after a delay
+// (the job is scheduled, with that RunAt, as a delayed job is). A handler
+// asks its Worker to snooze the job by returning SnoozeFor(delay): for a
+// job waiting on something not ready yet, retried later without spending
+// its MaxAttempts or reaching the dead letters. Snooze is an optional
+// ability of a queue (Snoozer; Memory, redisqueue and pgqueue have it),
+// ErrUnsupported where it is missing, and then the Worker fails the
+// attempt with that reason.
+//
 // # Failures and retries
 //
 // A handler's error is a failed attempt: the job is retried after an
@@ -134,8 +144,9 @@
 //     accepted it; the handler's duration, its middleware included; and
 //     lease_losses, deliveries found no longer the Worker's (by a
 //     heartbeat, an Ack or a Fail refused with ErrLeaseLost), which are
-//     neither succeeded nor failed. A delivery canceled (Cancel), or cut
-//     off by shutdown and released, is only started.
+//     neither succeeded nor failed. A delivery canceled (Cancel), cut
+//     off by shutdown and released, or snoozed (SnoozeFor), is only
+//     started; a Snooze refused with ErrLeaseLost is a lease loss.
 //   - How many jobs wait, by state, and how long the oldest ready one has
 //     waited: a property of the queue, not of any process, polled from an
 //     Inspector by a DepthReporter (scaleout.queue.depth,

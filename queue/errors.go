@@ -1,6 +1,9 @@
 package queue
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors of this package; backends return them (wrapped) so that callers
 // can use errors.Is.
@@ -26,4 +29,8 @@ var (
 	ErrPermanent = errors.New("queue: permanent failure")
 	// ErrUnknownType is the dead-letter reason of a job no handler takes.
 	ErrUnknownType = errors.New("queue: no handler for the job's type")
+	// ErrUnsupported is what a call of an optional ability returns when
+	// the queue lacks it (Delivery.Snooze on a queue that is no Snoozer).
+	// It wraps errors.ErrUnsupported, so either one matches.
+	ErrUnsupported = fmt.Errorf("queue: %w", errors.ErrUnsupported)
 )

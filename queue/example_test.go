@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/scaleout/scaleout/queue"
@@ -194,4 +195,50 @@ func ExampleParseScheduleInLocation() {
 	// Output:
 	// 30 2 * * *    Mar 9 03:00 EDT Mar 10 02:30 EDT
 	// */30 * * * *  Nov 2 01:00 EDT Nov 2 01:30 EDT Nov 2 01:00 EST Nov 2 01:30 EST
+}
+
+// A handler waiting on something not ready yet (an upload still arriving,
+// a partner API asking to come back later) snoozes its job: it runs again
+// after the delay, and the wait spends none of its attempts.
+func ExampleSnoozeFor() {
+	ctx := context.Background()
+	q, err := queue.NewMemory(queue.MemoryConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := queue.NewWorker(q, queue.WorkerConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var looks atomic.Int32 // the upload is complete by the second look
+	err = w.HandleFunc("transcode", func(ctx context.Context, d *queue.Delivery) error {
+		if looks.Add(1) == 1 {
+			fmt.Println("attempt", d.Attempt, "not uploaded yet: snooze")
+			return queue.SnoozeFor(50 * time.Millisecond)
+		}
+		fmt.Println("attempt", d.Attempt, "transcoded")
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- w.Run(runCtx) }()
+
+	id, err := q.Enqueue(ctx, queue.Job{Type: "transcode", MaxAttempts: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	info, err := q.Wait(ctx, id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.State)
+	stop()
+	<-done
+	// Output:
+	// attempt 1 not uploaded yet: snooze
+	// attempt 1 transcoded
+	// done
 }

@@ -29,8 +29,8 @@ type MemoryConfig struct {
 
 // Memory is a JobQueue held in this process: for single-process
 // applications and as a fake in tests. It implements JobQueue, Settler,
-// BatchEnqueuer, DeadLetters, Limiter and Inspector with the semantics their
-// documentation gives, and passes queue/queuetest.
+// Snoozer, BatchEnqueuer, DeadLetters, Limiter and Inspector with the
+// semantics their documentation gives, and passes queue/queuetest.
 //
 // Memory runs no goroutine of its own: delayed jobs, retries and expired
 // leases are handled when Dequeue, Status or Wait next look at the queue,
@@ -933,6 +933,39 @@ func (m *Memory) release(hint *mjob, d *Delivery) error {
 	m.leave(j)
 	j.attempt--
 	m.makeReady(j, now)
+	return nil
+}
+
+// Snooze implements Snoozer.
+func (m *Memory) Snooze(_ context.Context, d *Delivery, delay time.Duration) error {
+	return m.snooze(nil, d, delay)
+}
+
+// Snooze implements Snoozer for the deliveries of j.
+func (j *mjob) Snooze(_ context.Context, d *Delivery, delay time.Duration) error {
+	return j.m.snooze(j, d, delay)
+}
+
+// snooze is release with a delay: the job goes to the scheduled heap (and
+// the wake-up timer, when a Dequeue waits) as a retry's backoff does.
+func (m *Memory) snooze(hint *mjob, d *Delivery, delay time.Duration) error {
+	if delay < 0 {
+		return fmt.Errorf("%w: Snooze needs a delay >= 0, got %v", ErrInvalidConfig, delay)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	j, err := m.current(hint, d, now)
+	if err != nil {
+		return err
+	}
+	m.leave(j)
+	j.attempt--
+	if delay > 0 {
+		m.schedule(j, now.Add(min(delay, MaxSnooze)))
+	} else {
+		m.makeReady(j, now)
+	}
 	return nil
 }
 

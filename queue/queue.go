@@ -73,7 +73,8 @@ type JobQueue interface {
 // implementations provide it, users call the Delivery's methods. Each
 // method fails with ErrLeaseLost, changing nothing, when the delivery is
 // no longer current: its lease ran out, the job was delivered again,
-// canceled (but see Extend), or ended, by this delivery or another.
+// canceled (but see Extend), or ended, by this delivery or another. A
+// Settler may also be a Snoozer (Delivery.Snooze).
 type Settler interface {
 	// Ack ends the delivery's job successfully, keeping result for the
 	// job's Retention.

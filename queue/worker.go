@@ -19,10 +19,12 @@ import (
 // A Handler runs jobs of one type. Returning nil acknowledges the job
 // (with the result a ResultFunc returned, or none); returning an error records
 // a failed attempt, retried after the job's backoff unless the error
-// wraps ErrPermanent (see Permanent) or the attempts are spent. ctx ends
-// when the job's timeout passes, when the job is canceled or its lease is
-// lost (context.Cause tells ErrCanceled or ErrLeaseLost), and when the
-// Worker's shutdown grace runs out.
+// wraps ErrPermanent (see Permanent) or the attempts are spent; returning
+// SnoozeFor(delay) puts the job off for delay without counting the
+// attempt (Delivery.Snooze). ctx ends when the job's timeout passes, when
+// the job is canceled or its lease is lost (context.Cause tells
+// ErrCanceled or ErrLeaseLost), and when the Worker's shutdown grace runs
+// out.
 type Handler interface {
 	Process(ctx context.Context, d *Delivery) error
 }
@@ -511,6 +513,17 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 		}
 		qm.settled(aerr, qm.succeeded)
 	default:
+		if se, ok := errors.AsType[*SnoozeError](err); ok {
+			serr := d.Snooze(sctx, se.Delay)
+			if !errors.Is(serr, ErrUnsupported) && !errors.Is(serr, ErrInvalidConfig) {
+				w.snoozed(d, se, serr, qm)
+				return nil
+			}
+			// The queue cannot snooze or the delay is bad: fail the
+			// attempt with the reason rather than leave the job leased
+			// until its lease runs out, which would fail it anyway.
+			err = fmt.Errorf("%w: %w", err, serr)
+		}
 		if errors.Is(context.Cause(runCtx), errJobTimeout) {
 			err = fmt.Errorf("queue: job timed out after %v: %w", timeout, err)
 		}
@@ -521,6 +534,20 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 		qm.failedAttempt(d, err, ferr)
 	}
 	return nil
+}
+
+// snoozed reports the Snooze of d, which returned serr: a snoozed
+// delivery is only started, as a released one is; a refused one is a lost
+// lease, and another error is logged as a failed Ack or Fail is (the
+// lease runs out and the queue retries the job).
+func (w *Worker) snoozed(d *Delivery, se *SnoozeError, serr error, qm *queueMetrics) {
+	if serr == nil {
+		return
+	}
+	if errors.Is(serr, ErrLeaseLost) {
+		qm.leaseLosses.Inc()
+	}
+	w.jobLog(d).Error("queue: worker: snoozing a job", "err", serr, "delay", se.Delay)
 }
 
 // jobLog returns the logger of the records about d, made only when one is

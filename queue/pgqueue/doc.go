@@ -5,8 +5,8 @@
 // and its "send the invoice" job exist together or not at all, and no
 // crash between COMMIT and Enqueue can lose the job.
 //
-// It implements queue.JobQueue, Settler, BatchEnqueuer, DeadLetters,
-// Limiter and Inspector with the semantics of their documentation, and
+// It implements queue.JobQueue, Settler, Snoozer, BatchEnqueuer,
+// DeadLetters, Limiter and Inspector with the semantics of their documentation, and
 // passes queue/queuetest.
 //
 // # Setting up

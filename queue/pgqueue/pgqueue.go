@@ -81,6 +81,7 @@ type Queue struct {
 
 	enqueueSQL, leaseSQL, enqueueFnSQL                            string
 	ackSQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL string
+	snoozeSQL                                                     string
 
 	mu        sync.Mutex
 	closed    bool
@@ -98,6 +99,7 @@ type Queue struct {
 var (
 	_ queue.JobQueue      = (*Queue)(nil)
 	_ queue.Settler       = (*Queue)(nil)
+	_ queue.Snoozer       = (*Queue)(nil)
 	_ queue.BatchEnqueuer = (*Queue)(nil)
 	_ queue.DeadLetters   = (*Queue)(nil)
 	_ queue.Limiter       = (*Queue)(nil)
@@ -151,6 +153,7 @@ func New(db DB, cfg Config) (*Queue, error) {
 	q.failExpiredSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until <= clock_timestamp()"), 7, 8))
 	q.extendSQL = q.sql(extendSQL)
 	q.releaseSQL = q.sql(releaseSQL)
+	q.snoozeSQL = q.sql(snoozeSQL)
 	return q, nil
 }
 

@@ -57,6 +57,17 @@ const releaseSQL = `WITH e AS (
 	WHERE ` + current + ` RETURNING queue)
 SELECT count(pg_notify($4, e.queue)) FROM e HAVING count(*) > 0`
 
+// snoozeSQL is releaseSQL with a delay of $4 µs: the job is scheduled
+// (state 0, run_at ahead), as a retry's backoff is. It notifies the
+// queue's Dequeues whatever the delay: a blocked one reckoned its sleep
+// without this job and must look again to wait for its run_at (and a
+// slot may have freed under a concurrency limit).
+const snoozeSQL = `WITH e AS (
+	UPDATE {p}jobs SET state = 0, attempt = attempt - 1,
+		run_at = clock_timestamp() + $4::bigint * interval '1 microsecond', lease_until = NULL
+	WHERE ` + current + ` RETURNING queue)
+SELECT count(pg_notify($5, e.queue)) FROM e HAVING count(*) > 0`
+
 // channels fills in the channel parameters of a statement: $CH_ENDED and
 // $CH_READY become the parameters after the statement's own.
 func channels(s string, ended, ready int) string {
@@ -167,6 +178,35 @@ func (q *Queue) release(ctx context.Context, d *queue.Delivery) error {
 	}
 	if err != nil {
 		return dbErr(ctx, "release", err)
+	}
+	return nil
+}
+
+// Snooze gives the job back to run delay from now, by the database's
+// clock, without counting the attempt, in one statement as Release; see
+// queue.Snoozer.
+func (q *Queue) Snooze(ctx context.Context, d *queue.Delivery, delay time.Duration) error {
+	if err := q.checkOpen(); err != nil {
+		return err
+	}
+	if delay < 0 {
+		return fmt.Errorf("%w: pgqueue: Snooze needs a delay >= 0, got %v", queue.ErrInvalidConfig, delay)
+	}
+	if d == nil {
+		return fmt.Errorf("%w: nil delivery", queue.ErrLeaseLost)
+	}
+	// Rounded up to PostgreSQL's microseconds, so that the job is never
+	// due before delay has passed.
+	delay = min(delay, queue.MaxSnooze)
+	us := int64((delay + time.Microsecond - 1) / time.Microsecond)
+	ctx = q.ctx(ctx)
+	var n int64
+	err := q.db.QueryRowContext(ctx, q.snoozeSQL, d.Job.Queue, d.Job.ID, int64(d.Token), us, q.readyChan).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return queue.ErrLeaseLost
+	}
+	if err != nil {
+		return dbErr(ctx, "snooze", err)
 	}
 	return nil
 }

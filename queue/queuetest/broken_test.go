@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -65,6 +66,11 @@ var brokenQueues = map[string]string{
 	"Extend of a canceled job succeeds":           "CancelActive",
 	"Release counts an attempt":                   "Release",
 	"Release keeps the lease":                     "Release",
+	"Snooze counts an attempt":                    "Snooze",
+	"Snooze ignores the delay":                    "Snooze",
+	"Snooze keeps the lease":                      "Snooze",
+	"a stale delivery's Snooze is accepted":       "Snooze",
+	"Snooze accepts a negative delay":             "Snooze",
 	"accepts priority 10":                         "InvalidJobs",
 	"truncates an oversized payload":              "InvalidJobs",
 	"keeps ended jobs forever":                    "Retention",
@@ -137,7 +143,47 @@ func (b *broken) wrap(d *queue.Delivery) *queue.Delivery {
 			c.Job.Headers = nil
 		}
 	}
+	if b.how == noSnoozer {
+		return queue.NewDelivery(plainSettler{&settler{b: b, orig: d}}, c)
+	}
 	return queue.NewDelivery(&settler{b: b, orig: d}, c)
+}
+
+// noSnoozer is the "broken" queue whose deliveries cannot snooze, as a
+// queue written before queue.Snoozer: a lawful queue, whose Snooze
+// clause the kit must skip.
+const noSnoozer = "no Snoozer"
+
+// plainSettler is a settler without Snooze.
+type plainSettler struct{ s *settler }
+
+func (p plainSettler) Ack(ctx context.Context, d *queue.Delivery, result []byte) error {
+	return p.s.Ack(ctx, d, result)
+}
+
+func (p plainSettler) Fail(ctx context.Context, d *queue.Delivery, cause error) error {
+	return p.s.Fail(ctx, d, cause)
+}
+
+func (p plainSettler) Extend(ctx context.Context, d *queue.Delivery, lease time.Duration) error {
+	return p.s.Extend(ctx, d, lease)
+}
+
+func (p plainSettler) Release(ctx context.Context, d *queue.Delivery) error {
+	return p.s.Release(ctx, d)
+}
+
+// TestKitSkipsSnoozeWithoutSnoozer: the Snooze clause is skipped, not
+// failed (nor passed), for a queue whose deliveries are no Snoozer.
+func TestKitSkipsSnoozeWithoutSnoozer(t *testing.T) {
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("in the child process")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenQueueChild$/^Snooze$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), brokenEnv+"="+noSnoozer)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- SKIP: TestBrokenQueueChild/Snooze ", "%s", out)
 }
 
 func (s *settler) Ack(ctx context.Context, _ *queue.Delivery, result []byte) error {
@@ -186,6 +232,25 @@ func (s *settler) Release(ctx context.Context, _ *queue.Delivery) error {
 		return nil
 	}
 	return s.orig.Release(ctx)
+}
+
+func (s *settler) Snooze(ctx context.Context, _ *queue.Delivery, delay time.Duration) error {
+	switch s.b.how {
+	case "Snooze counts an attempt":
+		return s.orig.Fail(ctx, errors.New("snoozed"))
+	case "Snooze ignores the delay":
+		return s.orig.Release(ctx)
+	case "Snooze keeps the lease":
+		return nil
+	case "a stale delivery's Snooze is accepted":
+		if err := s.orig.Snooze(ctx, delay); !errors.Is(err, queue.ErrLeaseLost) {
+			return err
+		}
+		return nil
+	case "Snooze accepts a negative delay":
+		delay = max(delay, 0)
+	}
+	return s.orig.Snooze(ctx, delay)
 }
 
 // loosen breaks j the way how says, for the behaviours a job's options

@@ -43,6 +43,14 @@
 //     ErrNotFound.
 //   - Release gives the job back at once without counting an attempt; the
 //     next delivery has the same Attempt and a higher Token.
+//   - Snooze, when the queue's deliveries implement queue.Snoozer: the
+//     job is scheduled (Status: StateScheduled, RunAt the delay from the
+//     call) and not delivered before the delay has passed, then is
+//     delivered, to a Dequeue that was already blocked, within 2 s after
+//     it, with the same Attempt and a higher Token; the snoozed (stale)
+//     delivery's Snooze and Ack fail with queue.ErrLeaseLost, changing
+//     nothing; a negative delay is queue.ErrInvalidConfig and changes
+//     nothing; a delay of 0 gives the job back at once, as Release.
 //   - A payload over queue.DefaultMaxPayload fails with
 //     ErrPayloadTooLarge; invalid jobs (no Type, bad queue name or ID,
 //     priority out of 0..9) with ErrInvalidJob; Status of a malformed or
@@ -192,6 +200,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"CancelWaiting", testCancelWaiting},
 		{"CancelActive", testCancelActive},
 		{"Release", testRelease},
+		{"Snooze", testSnooze},
 		{"InvalidJobs", testInvalidJobs},
 		{"Retention", testRetention},
 		{"DequeueBlocks", testDequeueBlocks},
@@ -738,6 +747,68 @@ func testRelease(t *testing.T, q queue.JobQueue, name string) {
 	require.Greater(t, d2.Token, d.Token)
 	require.ErrorIs(t, d.Ack(ctx, nil), queue.ErrLeaseLost)
 	require.NoError(t, d2.Ack(ctx, nil))
+	require.Equal(t, queue.StateDone, status(t, q, id).State)
+}
+
+func testSnooze(t *testing.T, q queue.JobQueue, name string) {
+	ctx := t.Context()
+	// MaxAttempts 2: a queue that counts the snooze as a failed attempt
+	// retries the job (with Attempt 2) rather than killing it.
+	id := enqueue(t, q, queue.Job{Queue: name, Type: "t", MaxAttempts: 2})
+	d := dequeue(t, q, longLease, name)
+
+	// A worker is blocked on the queue when the job is snoozed, as in a
+	// Worker: the queue must bring it the job when the delay has passed.
+	type result struct {
+		d   *queue.Delivery
+		err error
+	}
+	got := make(chan result, 1)
+	dqCtx := ctxFor(t, patience)
+	go func() {
+		d, err := q.Dequeue(dqCtx, []string{name}, longLease)
+		got <- result{d, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // let it block (it passes either way)
+
+	const delay = 400 * time.Millisecond
+	start := time.Now()
+	err := d.Snooze(ctx, delay)
+	if errors.Is(err, queue.ErrUnsupported) {
+		t.Skip("the queue's deliveries do not implement queue.Snoozer")
+	}
+	require.NoError(t, err)
+	called := time.Now()
+	in := status(t, q, id)
+	require.Equal(t, queue.StateScheduled, in.State, "a snoozed job waits for its delay")
+	require.False(t, in.RunAt.Before(start.Add(delay-clockSlack)), "RunAt %v before the delay", in.RunAt)
+	require.False(t, in.RunAt.After(called.Add(delay+clockSlack)), "RunAt %v after the delay", in.RunAt)
+	require.ErrorIs(t, d.Snooze(ctx, delay), queue.ErrLeaseLost, "a second Snooze of the delivery")
+	require.ErrorIs(t, d.Ack(ctx, nil), queue.ErrLeaseLost, "Ack after Snooze")
+	require.Equal(t, queue.StateScheduled, status(t, q, id).State, "a stale delivery changed the job")
+
+	r := <-got
+	require.NoError(t, r.err, "the snoozed job was not delivered again")
+	d2 := r.d
+	require.GreaterOrEqual(t, time.Since(start), delay-clockSlack, "delivered before the delay")
+	require.Less(t, time.Since(start), delay+2*time.Second, "delivered late after the delay")
+	require.Equal(t, id, d2.ID)
+	require.Equal(t, 1, d2.Attempt, "Snooze does not count an attempt")
+	require.Greater(t, d2.Token, d.Token)
+	require.ErrorIs(t, d.Snooze(ctx, time.Millisecond), queue.ErrLeaseLost, "a stale delivery's Snooze")
+	require.Equal(t, queue.StateActive, status(t, q, id).State, "a stale Snooze changed the job")
+
+	require.ErrorIs(t, d2.Snooze(ctx, -time.Second), queue.ErrInvalidConfig, "a negative delay")
+	require.Equal(t, queue.StateActive, status(t, q, id).State, "a refused Snooze changed the job")
+
+	require.NoError(t, d2.Snooze(ctx, 0))
+	start = time.Now()
+	d3 := dequeue(t, q, longLease, name)
+	require.Less(t, time.Since(start), 2*time.Second, "a Snooze of 0 gives the job back at once")
+	require.Equal(t, id, d3.ID)
+	require.Equal(t, 1, d3.Attempt, "Snooze does not count an attempt")
+	require.Greater(t, d3.Token, d2.Token)
+	require.NoError(t, d3.Ack(ctx, nil))
 	require.Equal(t, queue.StateDone, status(t, q, id).State)
 }
 

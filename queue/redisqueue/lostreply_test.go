@@ -182,6 +182,7 @@ func settleOnce(t *testing.T, q *redisqueue.Queue, qname string) {
 		func(d *queue.Delivery) error { return d.Ack(ctx, nil) },
 		func(d *queue.Delivery) error { return d.Fail(ctx, queue.Permanent(errors.New("warm"))) },
 		func(d *queue.Delivery) error { return d.Release(ctx) },
+		func(d *queue.Delivery) error { return d.Snooze(ctx, 0) },
 		func(d *queue.Delivery) error { _, err := q.AckAndDequeue(ctx, d, nil, time.Minute); return err },
 	} {
 		_, err := q.Enqueue(ctx, queue.Job{Queue: qname + "-warm", Type: "x"})
@@ -267,5 +268,17 @@ func TestSettleClientRetryAfterLostReply(t *testing.T) {
 		require.Equal(t, queue.StateReady, info.State)
 		require.Equal(t, 0, info.Attempt)
 		require.ErrorIs(t, d.Release(ctx), queue.ErrLeaseLost, "a second Release of the delivery")
+	})
+	t.Run("Snooze", func(t *testing.T) {
+		d := leaseOne(t, q, "snooze-me")
+		proxy.DropReply(containing("snooze-me"))
+		dropped := proxy.DroppedReplies()
+		require.NoError(t, d.Snooze(ctx, time.Hour), "the Snooze took effect; go-redis's retry must say so")
+		require.Equal(t, dropped+1, proxy.DroppedReplies(), "the first reply was dropped")
+		info, err := q.Status(ctx, d.ID)
+		require.NoError(t, err)
+		require.Equal(t, queue.StateScheduled, info.State)
+		require.Equal(t, 0, info.Attempt)
+		require.ErrorIs(t, d.Snooze(ctx, time.Hour), queue.ErrLeaseLost, "a second Snooze of the delivery")
 	})
 }

@@ -96,8 +96,8 @@
 //     gone, an acknowledged Ack undone (the job leased again, and run
 //     again once its lease runs out). TestLossyFailover forces it.
 //   - n > 0: every call that changes the queue (Enqueue, EnqueueBatch,
-//     Dequeue's lease, Ack, Fail, Extend, Release, AckAndDequeue, Cancel,
-//     Requeue, SetLimits) sends WAIT n after its script, on the same
+//     Dequeue's lease, Ack, Fail, Extend, Release, Snooze, AckAndDequeue,
+//     Cancel, Requeue, SetLimits) sends WAIT n after its script, on the same
 //     connection, and returns only once n replicas confirmed the write.
 //     If fewer did within WaitTimeout, the call fails with an error
 //     wrapping a *NotReplicatedError (errors.Is ErrNotReplicated), which
@@ -263,6 +263,7 @@ type Queue struct {
 var (
 	_ queue.JobQueue      = (*Queue)(nil)
 	_ queue.Settler       = (*Queue)(nil)
+	_ queue.Snoozer       = (*Queue)(nil)
 	_ queue.BatchEnqueuer = (*Queue)(nil)
 	_ queue.DeadLetters   = (*Queue)(nil)
 	_ queue.Limiter       = (*Queue)(nil)
@@ -1241,6 +1242,26 @@ func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
 		return err
 	}
 	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token, newNonce())
+	return err
+}
+
+// Snooze implements queue.Snoozer: the job is scheduled delay from now
+// by Redis's clock (rounded up to the millisecond), in one script with
+// Release's checks, and a run again of the script after a lost reply
+// reports the first run's success, as Release's does.
+func (q *Queue) Snooze(ctx context.Context, d *queue.Delivery, delay time.Duration) error {
+	if delay < 0 {
+		return fmt.Errorf("%w: Snooze needs a delay >= 0, got %v", queue.ErrInvalidConfig, delay)
+	}
+	k, name, err := q.delivery(d)
+	if err != nil {
+		return err
+	}
+	// Rounded up, so that the job is never due before delay has passed.
+	delay = min(delay, queue.MaxSnooze)
+	delayMS := int64((delay + time.Millisecond - 1) / time.Millisecond)
+	_, err = q.settle(ctx, "snooze", d, snoozeScript, []string{k.job(name), k.active, k.sched, k.lim, k.wake},
+		k.base, name, d.Token, delayMS, newNonce())
 	return err
 }
 

@@ -24,9 +24,9 @@ import (
 //	st state: s scheduled, r ready, a active, d done, x dead, c canceled
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
-//	sn the nonce of the last settling call (Ack, Fail, Release, Cancel,
-//	   Requeue) that took effect: go-redis runs a command again when its
-//	   connection broke (MaxRetries), and so does the Queue after a
+//	sn the nonce of the last settling call (Ack, Fail, Release, Snooze,
+//	   Cancel, Requeue) that took effect: go-redis runs a command again
+//	   when its connection broke (MaxRetries), and so does the Queue after a
 //	   transient error (redisha.Retry), so a script may run twice for one
 //	   call, and the second run, finding its own nonce, reports the first
 //	   one's success instead of a lost lease; it also writes the field
@@ -478,6 +478,33 @@ drop_dq(ARGV[1], KEYS[1])
 redis.call('HINCRBY', KEYS[1], 'n', -1)
 redis.call('HSET', KEYS[1], 'sn', ARGV[4])
 ready(ARGV[1], KEYS[1], ARGV[2], KEYS[3], now_ms())
+return 1
+`)
+
+// snoozeScript gives a leased job back, as releaseScript does, to be
+// ready no sooner than a delay from now: scheduled, as a retry's backoff
+// is. A Dequeue blocked on the queue (its sleepers key) reckoned its wait
+// without this job, so a wake token makes it look again and wait for the
+// job's run-at; with no sleepers, only the freed concurrency slot wakes.
+//
+//	KEYS: job hash, active zset, scheduled zset, limits hash, wake list
+//	ARGV: base, name, token, delay ms (0: ready at once), nonce
+var snoozeScript = redis.NewScript(luaLib + `
+local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'sn')
+if h[3] == ARGV[5] then redis.call('HSET', KEYS[1], 'sn', ARGV[5]); return 1 end
+if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+drop_dq(ARGV[1], KEYS[1])
+redis.call('HINCRBY', KEYS[1], 'n', -1)
+redis.call('HSET', KEYS[1], 'sn', ARGV[5])
+local now, b = now_ms(), tonumber(ARGV[4])
+if b > 0 then
+  redis.call('HSET', KEYS[1], 'st', 's', 'ra', now + b)
+  redis.call('ZADD', KEYS[3], now + b, ARGV[2])
+  if redis.call('EXISTS', ARGV[1] .. 'sl') == 1 then wake(KEYS[5]) else wake_limited(KEYS[4], KEYS[5]) end
+else
+  ready(ARGV[1], KEYS[1], ARGV[2], KEYS[5], now)
+end
 return 1
 `)
 
