@@ -440,11 +440,15 @@ func testLeaseExpiry(t *testing.T, q queue.JobQueue, name string) {
 func testExtend(t *testing.T, q queue.JobQueue, name string) {
 	ctx := t.Context()
 	id := enqueue(t, q, queue.Job{Queue: name, Type: "t"})
-	d := dequeue(t, q, shortLease, name)
+	// extendLease is twice shortLease, so that an extension every quarter
+	// lease keeps the job even when a loaded machine delays a call by 400
+	// ms (pgqueue lost its 300 ms lease so at load 13 on 2 cores).
+	const extendLease = 2 * shortLease
+	d := dequeue(t, q, extendLease, name)
 	stop := make(chan struct{})
 	errs := make(chan error, 1)
 	go func() {
-		tick := time.NewTicker(shortLease / 4)
+		tick := time.NewTicker(extendLease / 4)
 		defer tick.Stop()
 		for {
 			select {
@@ -452,14 +456,14 @@ func testExtend(t *testing.T, q queue.JobQueue, name string) {
 				errs <- nil
 				return
 			case <-tick.C:
-				if err := d.Extend(ctx, shortLease); err != nil {
+				if err := d.Extend(ctx, extendLease); err != nil {
 					errs <- err
 					return
 				}
 			}
 		}
 	}()
-	requireEmpty(t, q, 3*shortLease, name)
+	requireEmpty(t, q, 3*extendLease, name)
 	close(stop)
 	require.NoError(t, <-errs)
 	require.Equal(t, queue.StateActive, status(t, q, id).State)
