@@ -922,19 +922,8 @@ func (j *mjob) Release(_ context.Context, d *Delivery) error {
 	return j.m.release(j, d)
 }
 
-func (m *Memory) release(hint *mjob, d *Delivery) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := time.Now()
-	j, err := m.current(hint, d, now)
-	if err != nil {
-		return err
-	}
-	m.leave(j)
-	j.attempt--
-	m.makeReady(j, now)
-	return nil
-}
+// release is a snooze of no delay.
+func (m *Memory) release(hint *mjob, d *Delivery) error { return m.snooze(hint, d, 0) }
 
 // Snooze implements Snoozer.
 func (m *Memory) Snooze(_ context.Context, d *Delivery, delay time.Duration) error {
@@ -946,8 +935,9 @@ func (j *mjob) Snooze(_ context.Context, d *Delivery, delay time.Duration) error
 	return j.m.snooze(j, d, delay)
 }
 
-// snooze is release with a delay: the job goes to the scheduled heap (and
-// the wake-up timer, when a Dequeue waits) as a retry's backoff does.
+// snooze gives the job back without counting the attempt: ready at once
+// with no delay, else to the scheduled heap (and the wake-up timer, when a
+// Dequeue waits) as a retry's backoff does.
 func (m *Memory) snooze(hint *mjob, d *Delivery, delay time.Duration) error {
 	if delay < 0 {
 		return fmt.Errorf("%w: Snooze needs a delay >= 0, got %v", ErrInvalidConfig, delay)
