@@ -342,7 +342,7 @@ func (q *Queue) DeleteDead(ctx context.Context, id queue.JobID) error {
 		return err
 	}
 	k := q.keys(qn)
-	code, err := deleteDeadScript.Run(ctx, q.rdb, []string{k.job(name)}, k.base, name).Int64()
+	code, err := deleteDeadScript.Run(ctx, q.rdb, []string{k.job(name)}, k.base, name, newNonce()).Int64()
 	if err != nil {
 		return wrap("delete dead", err)
 	}

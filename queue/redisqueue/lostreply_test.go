@@ -282,3 +282,31 @@ func TestSettleClientRetryAfterLostReply(t *testing.T) {
 		require.ErrorIs(t, d.Snooze(ctx, time.Hour), queue.ErrLeaseLost, "a second Snooze of the delivery")
 	})
 }
+
+// The reply to a DeleteDead is lost after Redis deleted the job; go-redis
+// (retries on, as a user's client has by default) runs the script again,
+// which finds its own deletion and succeeds, rather than reporting that
+// there is no such dead job. Another call's DeleteDead of the deleted job
+// still gets ErrNotFound.
+func TestDeleteDeadAfterLostReply(t *testing.T) {
+	q, proxy, direct := proxiedQueue(t, redis.Options{})
+	ctx := t.Context()
+	id, err := q.Enqueue(ctx, queue.Job{Queue: "dd", Type: "x", MaxAttempts: 1})
+	require.NoError(t, err)
+	d, err := q.Dequeue(ctxTimeout(t, 2*time.Second), []string{"dd"}, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, d.Fail(ctx, queue.Permanent(errors.New("broken"))))
+	info, err := q.Status(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, queue.StateDead, info.State)
+
+	proxy.DropReply(isEnqueueScript) // any script call: the DeleteDead's
+	require.NoError(t, q.DeleteDead(ctx, id), "the retried script found its own deletion")
+	require.EqualValues(t, 1, proxy.DroppedReplies(), "the first reply was dropped")
+	_, err = q.Status(ctx, id)
+	require.ErrorIs(t, err, queue.ErrNotFound)
+	require.ErrorIs(t, q.DeleteDead(ctx, id), queue.ErrNotFound, "a second DeleteDead")
+	n, err := direct.ZCard(ctx, testenv.Prefix(t)+"{dd}:dead").Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "the dead set still names the job")
+}

@@ -1,14 +1,20 @@
 package redisqueue
 
-import "github.com/redis/go-redis/v9"
+import (
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The Inspector's scripts. Like the others, each touches the keys of one
-// queue only (its hash tag); they add two keys to the layout, written off
+// queue only (its hash tag); they add three keys to the layout, written off
 // the enqueue and dequeue path:
 //
 //	<base>deadx  zset: dead jobs by the end of their retention, so that
 //	             the dead set can be pruned of jobs that expired
 //	<base>stat   hash: running totals, d (acked) and c (canceled)
+//	<base>dd:<name>  string, for tombTTL ms: the nonce of the DeleteDead
+//	             that deleted the dead job name (see deleteDeadScript)
 //
 // and two fields: p in the limits hash (set while the queue is paused)
 // and rs in a job hash (ms when it last became ready other than by
@@ -225,16 +231,23 @@ end
 return {done, #names}
 `)
 
-// deleteDeadScript deletes one dead job.
+// deleteDeadScript deletes one dead job. It leaves the call's nonce in
+// <base>dd:<name> for tombTTL ms: go-redis and the Queue run a script again
+// when its reply was lost, and the second run, finding the job gone, must
+// report the first one's success, not "no such dead job"; another call's
+// delete (another nonce) still gets that.
 //
 //	KEYS: job hash
-//	ARGV: base, name
+//	ARGV: base, name, nonce
 //
 // Returns 1, or 2 when there is no such dead job.
-var deleteDeadScript = redis.NewScript(`
+var deleteDeadScript = redis.NewScript(fmt.Sprintf(`
+local done = ARGV[1] .. 'dd:' .. ARGV[2]
+if redis.call('GET', done) == ARGV[3] then return 1 end
 if redis.call('HGET', KEYS[1], 'st') ~= 'x' then return 2 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', ARGV[1] .. 'dead', ARGV[2])
 redis.call('ZREM', ARGV[1] .. 'deadx', ARGV[2])
+redis.call('SET', done, ARGV[3], 'PX', %d)
 return 1
-`)
+`, tombTTL))
