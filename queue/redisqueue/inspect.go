@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scaleout/scaleout/internal/redisha"
 	"github.com/scaleout/scaleout/queue"
 )
 
@@ -27,7 +28,9 @@ func (q *Queue) register(ctx context.Context, op, name string) error {
 	if ok {
 		return nil
 	}
-	if err := q.rdb.SAdd(ctx, q.queuesKey(), name).Err(); err != nil {
+	if err := redisha.Retry(ctx, q.rdb, func(ctx context.Context) error {
+		return q.rdb.SAdd(ctx, q.queuesKey(), name).Err()
+	}); err != nil {
 		return wrap(op+": register queue", err)
 	}
 	q.regMu.Lock()
@@ -41,7 +44,9 @@ func (q *Queue) Queues(ctx context.Context) ([]string, error) {
 	if q.isClosed() {
 		return nil, queue.ErrClosed
 	}
-	names, err := q.rdb.SMembers(ctx, q.queuesKey()).Result()
+	names, err := redisha.Value(ctx, q.rdb, func(ctx context.Context) ([]string, error) {
+		return q.rdb.SMembers(ctx, q.queuesKey()).Result()
+	})
 	if err != nil {
 		return nil, wrap("queues", err)
 	}
@@ -64,7 +69,9 @@ func (q *Queue) Counts(ctx context.Context, name string) (queue.QueueCounts, err
 		return queue.QueueCounts{}, queue.ErrClosed
 	}
 	keys, args := q.inspectArgs(q.keys(name), name)
-	res, err := countsScript.Run(ctx, q.rdb, keys, args...).Int64Slice()
+	res, err := redisha.Value(ctx, q.rdb, func(ctx context.Context) ([]int64, error) {
+		return countsScript.Run(ctx, q.rdb, keys, args...).Int64Slice()
+	})
 	if err != nil {
 		return queue.QueueCounts{}, wrap("counts", err)
 	}
@@ -137,7 +144,9 @@ func (q *Queue) listReady(ctx context.Context, name, cursor string, limit int) (
 	k := q.keys(name)
 	for range maxListCalls {
 		keys, args := q.inspectArgs(k, name, pri, cname, idx, limit)
-		res, err := listReadyScript.Run(ctx, q.rdb, keys, args...).Slice()
+		res, err := redisha.Value(ctx, q.rdb, func(ctx context.Context) ([]any, error) {
+			return listReadyScript.Run(ctx, q.rdb, keys, args...).Slice()
+		})
 		if err != nil {
 			return queue.Page{}, wrap("list", err)
 		}
@@ -210,7 +219,9 @@ func (q *Queue) listZ(ctx context.Context, name string, state queue.State, curso
 	k := q.keys(name)
 	for range maxListCalls {
 		keys, args := q.inspectArgs(k, name, z.set, z.desc, has, score, cname, limit, z.want)
-		res, err := listZScript.Run(ctx, q.rdb, keys, args...).Slice()
+		res, err := redisha.Value(ctx, q.rdb, func(ctx context.Context) ([]any, error) {
+			return listZScript.Run(ctx, q.rdb, keys, args...).Slice()
+		})
 		if err != nil {
 			return queue.Page{}, wrap("list", err)
 		}
@@ -292,7 +303,9 @@ func (q *Queue) setPaused(ctx context.Context, name string, paused bool) error {
 		}
 	}
 	k := q.keys(name)
-	if err := pauseScript.Run(ctx, q.rdb, []string{k.lim, k.wake}, k.base, flag).Err(); err != nil {
+	if err := redisha.Retry(ctx, q.rdb, func(ctx context.Context) error {
+		return pauseScript.Run(ctx, q.rdb, []string{k.lim, k.wake}, k.base, flag).Err()
+	}); err != nil {
 		return wrap(op, err)
 	}
 	return nil
@@ -318,7 +331,9 @@ func (q *Queue) deadBatches(ctx context.Context, op, name string, requeue int) (
 	k := q.keys(name)
 	total := 0
 	for {
-		res, err := deadBatchScript.Run(ctx, q.rdb, []string{k.wake}, k.base, deadBatch, requeue).Int64Slice()
+		res, err := redisha.Value(ctx, q.rdb, func(ctx context.Context) ([]int64, error) {
+			return deadBatchScript.Run(ctx, q.rdb, []string{k.wake}, k.base, deadBatch, requeue).Int64Slice()
+		})
 		if err != nil {
 			return total, wrap(op, err)
 		}
@@ -342,7 +357,10 @@ func (q *Queue) DeleteDead(ctx context.Context, id queue.JobID) error {
 		return err
 	}
 	k := q.keys(qn)
-	code, err := deleteDeadScript.Run(ctx, q.rdb, []string{k.job(name)}, k.base, name, newNonce()).Int64()
+	nonce := newNonce()
+	code, err := redisha.Value(ctx, q.rdb, func(ctx context.Context) (int64, error) {
+		return deleteDeadScript.Run(ctx, q.rdb, []string{k.job(name)}, k.base, name, nonce).Int64()
+	})
 	if err != nil {
 		return wrap("delete dead", err)
 	}

@@ -310,3 +310,38 @@ func TestDeleteDeadAfterLostReply(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "the dead set still names the job")
 }
+
+// The Inspector rides out refused connections (a master restarting or
+// switching) within its context, with go-redis's retries off, as the
+// Queue's other calls do: Counts, List, Pause, Queues and DeleteDead made
+// while the server refuses connections answer once it is back.
+func TestInspectorRidesOutRefusedConnections(t *testing.T) {
+	q, proxy, _ := proxiedQueue(t, redis.Options{MaxRetries: -1})
+	ctx := t.Context()
+	id, err := q.Enqueue(ctx, queue.Job{Queue: "iq", Type: "x", MaxAttempts: 1})
+	require.NoError(t, err)
+	d, err := q.Dequeue(ctxTimeout(t, 2*time.Second), []string{"iq"}, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, d.Fail(ctx, queue.Permanent(errors.New("broken"))))
+
+	calls := map[string]func(ctx context.Context) error{
+		"Counts": func(ctx context.Context) error { _, err := q.Counts(ctx, "iq"); return err },
+		"List": func(ctx context.Context) error {
+			_, err := q.List(ctx, "iq", queue.StateDead, "", 10)
+			return err
+		},
+		"Pause":      func(ctx context.Context) error { return q.Pause(ctx, "iq") },
+		"Resume":     func(ctx context.Context) error { return q.Resume(ctx, "iq") },
+		"Queues":     func(ctx context.Context) error { _, err := q.Queues(ctx); return err },
+		"DeleteDead": func(ctx context.Context) error { return q.DeleteDead(ctx, id) },
+	}
+	for _, name := range []string{"Counts", "List", "Pause", "Resume", "Queues", "DeleteDead"} {
+		proxy.Refuse(true)
+		proxy.ResetAll() // pooled connections break too, as a restart breaks them
+		healed := time.AfterFunc(300*time.Millisecond, func() { proxy.Refuse(false) })
+		err := calls[name](ctxTimeout(t, 10*time.Second))
+		healed.Stop()
+		proxy.Refuse(false)
+		require.NoError(t, err, "%s while the server refused connections for 300 ms", name)
+	}
+}

@@ -86,7 +86,9 @@
 // soon as it is promoted). Every script is safe to run again: Enqueue by
 // the job's ID, Ack, Fail, Release, Cancel and Requeue by a nonce of the
 // call stored in the job (a run again reports the first one's success),
-// Dequeue by its record (above), Extend and SetLimits by nature.
+// Snooze too, DeleteDead by a nonce it leaves behind for 10 s, Dequeue by
+// its record (above), Extend, SetLimits and the Inspector's other calls
+// by nature.
 //
 // Replication is asynchronous, so what a switch keeps depends on
 // Config.WaitReplicas:
