@@ -279,6 +279,12 @@ func (c *clone) loadProfile(ctx context.Context, user string) (profile, error) {
 	p, err := c.readRow(ctx, cur.Shard(user), user)
 	if errors.Is(err, cache.ErrNotFound) && prev != nil && prev.Shard(user) != cur.Shard(user) {
 		p, err = c.readRow(ctx, prev.Shard(user), user)
+		if errors.Is(err, cache.ErrNotFound) {
+			// The row moved between the two reads: the migrator copies it
+			// to its new shard before deleting the old copy, so a row gone
+			// from prev is on cur, on the primary at least.
+			p, err = c.readRow(replica.UsePrimary(ctx), cur.Shard(user), user)
+		}
 	}
 	return p, err
 }
