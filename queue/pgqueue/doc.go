@@ -39,10 +39,15 @@
 // database's clock (the clocks of the workers do not matter).
 //
 // A blocked Dequeue waits for a notification on <prefix>ready (sent by
-// whatever makes a job ready: Enqueue, at commit, a retry without
-// backoff, Release, Requeue, Resume, a slot freed under a concurrency
-// limit), for the next scheduled job or lease deadline of its queues, or
-// PollInterval (1 s) at most. Each Queue holds one connection of its DB
+// whatever makes a job ready: EnqueueTx at its transaction's commit,
+// Enqueue at or just after its commit, a retry without backoff, Release,
+// Requeue, Resume, a slot freed under a concurrency limit), for the next
+// scheduled job or lease deadline of its queues, or PollInterval (1 s) at
+// most. PostgreSQL commits notifying transactions one at a time, so
+// concurrent Enqueues of one Queue do not each notify: one at a time
+// notifies in its statement, and the others' jobs are announced by one
+// NOTIFY per queue sent after their commits (Close waits for it); the
+// Dequeues of the same Queue are woken at once, without it. Each Queue holds one connection of its DB
 // for LISTEN, opened on first use of Dequeue or Wait and reopened after a
 // failure (then every waiter looks again, as notifications sent meanwhile
 // are lost). Wait marks the job as awaited; the statement that ends an

@@ -23,6 +23,13 @@ const enqueueSQL = `WITH ins AS (
 	RETURNING run_at <= enqueued_at AS ready)
 SELECT count(pg_notify($11, $1)) FROM ins WHERE ready`
 
+// enqueueQuietSQL is enqueueSQL without the notification, which the
+// notifier sends after the commit, with other Enqueues' (see notifier).
+const enqueueQuietSQL = `INSERT INTO {p}jobs (queue, name, type, payload, headers, priority, state, run_at,
+		max_attempts, enqueued_at, retention_ms, timeout_ms)
+	VALUES ($1, $2, $3, $4, $5, $6, 0, greatest($7::timestamptz, clock_timestamp()), $8, clock_timestamp(), $9, $10)
+	RETURNING run_at <= enqueued_at`
+
 // enqueueFnSQL stores a job with a caller-chosen ID or a unique key.
 const enqueueFnSQL = `SELECT o_outcome, o_name FROM {p}enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
@@ -43,7 +50,7 @@ func (q *Queue) Enqueue(ctx context.Context, j queue.Job) (queue.JobID, error) {
 	ctx = q.ctx(ctx)
 	return q.enqueue(ctx, func(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
 		return q.db.QueryRowContext(ctx, query, args...)
-	}, j)
+	}, j, true)
 }
 
 // EnqueueTx stores j in tx, the caller's transaction: the job exists if
@@ -69,7 +76,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx *sql.Tx, j queue.Job) (queue.J
 	}
 	return q.enqueue(ctx, func(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
 		return tx.QueryRowContext(ctx, query, args...)
-	}, j)
+	}, j, false)
 }
 
 // EnqueuePgxTx is EnqueueTx for a pgx transaction (pgx.Tx, pgxpool.Tx, or
@@ -83,10 +90,15 @@ func (q *Queue) EnqueuePgxTx(ctx context.Context, tx PgxTx, j queue.Job) (queue.
 	}
 	return q.enqueue(ctx, func(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
 		return tx.QueryRow(ctx, query, args...)
-	}, j)
+	}, j, false)
 }
 
-func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job) (queue.JobID, error) {
+// enqueue stores j through run. committed says that run's statement
+// commits on its own (Enqueue): then only one Enqueue at a time notifies
+// in its statement, the others after their commit (see notifier). In a
+// caller's transaction the notification goes with the statement, and
+// PostgreSQL delivers it at the transaction's commit.
+func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job, committed bool) (queue.JobID, error) {
 	chosen := j.ID != ""
 	j, id, err := queue.Prepare(j, q.maxPayload)
 	if err != nil {
@@ -96,7 +108,14 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job) (queue
 	if payload == nil {
 		payload = []byte{}
 	}
-	if !chosen && j.UniqueKey == "" {
+	plain := !chosen && j.UniqueKey == ""
+	if plain && committed {
+		if !q.notify.claim() {
+			return q.enqueueQuiet(ctx, run, j, id, payload)
+		}
+		defer q.notify.unclaim()
+	}
+	if plain {
 		var n int64
 		err := run(ctx, q.enqueueSQL, j.Queue, j.ID, j.Type, payload, encodeHeaders(j.Headers), int16(j.Priority),
 			runAt(j.RunAt), j.MaxAttempts, ms(j.Retention), ms(j.Timeout), q.readyChan).Scan(&n)
@@ -121,6 +140,23 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job) (queue
 		q.enqueued.Get(j.Queue).Inc()
 	}
 	return outcomeErr(j.Queue, outcome, name)
+}
+
+// enqueueQuiet stores j, a plain job, in a statement that commits on its
+// own and notifies nobody, while another Enqueue's statement notifies
+// (it would wait for that one's commit); then it pokes the notifier.
+func (q *Queue) enqueueQuiet(ctx context.Context, run rowQuerier, j queue.Job, id queue.JobID, payload []byte) (queue.JobID, error) {
+	var ready bool
+	err := run(ctx, q.enqueueQuietSQL, j.Queue, j.ID, j.Type, payload, encodeHeaders(j.Headers), int16(j.Priority),
+		runAt(j.RunAt), j.MaxAttempts, ms(j.Retention), ms(j.Timeout)).Scan(&ready)
+	if err != nil {
+		return "", dbErr(ctx, "enqueue", err)
+	}
+	q.enqueued.Get(j.Queue).Inc()
+	if ready {
+		q.notify.poke(j.Queue)
+	}
+	return id, nil
 }
 
 // outcomeStored is the outcome of {p}enqueue that stored the job.

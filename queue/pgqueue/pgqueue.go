@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scaleout/scaleout/observe"
@@ -79,9 +80,9 @@ type Queue struct {
 	poll       time.Duration
 	enqueued   *perqueue.Counters
 
-	enqueueSQL, leaseSQL, enqueueFnSQL                            string
-	ackSQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL string
-	snoozeSQL                                                     string
+	enqueueSQL, enqueueQuietSQL, leaseSQL, enqueueFnSQL, notifySQL string
+	ackSQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL  string
+	snoozeSQL                                                      string
 
 	mu        sync.Mutex
 	closed    bool
@@ -89,6 +90,8 @@ type Queue struct {
 	closeCtx  context.Context
 	closeStop context.CancelFunc
 	lis       *listener
+	live      atomic.Pointer[listener] // lis, read without mu by Enqueue
+	notify    notifier
 	inflight  sync.WaitGroup // statements of Dequeue run on past their caller (detach)
 
 	sweepMu   sync.Mutex
@@ -145,7 +148,10 @@ func New(db DB, cfg Config) (*Queue, error) {
 		closedCh:   make(chan struct{}),
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
+	q.notify.q = q
 	q.enqueueSQL = q.sql(enqueueSQL)
+	q.enqueueQuietSQL = q.sql(enqueueQuietSQL)
+	q.notifySQL = `SELECT pg_notify($1, $2)`
 	q.enqueueFnSQL = q.sql(enqueueFnSQL)
 	q.leaseSQL = q.sql(`SELECT * FROM {p}lease($1, $2)`)
 	q.ackSQL = q.sql(channels(ackSQL, 6, 7))
@@ -188,6 +194,7 @@ func (q *Queue) Close() error {
 		lis.wg.Wait()
 	}
 	q.inflight.Wait()
+	q.notify.close()
 	return nil
 }
 
