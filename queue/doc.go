@@ -16,6 +16,8 @@
 //   - Type[T] gives a job type a Go payload type and a codec.
 //   - Inspector, an optional ability of a queue (Memory and redisqueue
 //     have it): counts, pages of jobs, pause and resume, dead letters.
+//   - Chainer, another (Memory, redisqueue and pgqueue): a job's Ack and
+//     the jobs that follow it (Delivery.Then) in one atomic step.
 //   - DepthReporter polls an Inspector's counts into gauges.
 //
 // # Delivery
@@ -41,6 +43,32 @@
 // ability of a queue (Snoozer; Memory, redisqueue and pgqueue have it),
 // ErrUnsupported where it is missing, and then the Worker fails the
 // attempt with that reason.
+//
+// # Chains
+//
+// A job that calls for another once it is done ("resize, then publish")
+// declares it in its handler with Delivery.Then, and the Worker, when the
+// handler returns nil, acknowledges the job and enqueues the declared jobs
+// in one atomic step (Delivery.AckThen, outside a Worker): they exist if
+// and only if the job is done. A step whose delivery is no longer current
+// (ErrLeaseLost) enqueues nothing, as its Ack changes nothing, so a job
+// run twice (at least once) still makes its next jobs once: only the
+// delivery whose Ack is accepted enqueues them, and a failed, canceled or
+// snoozed attempt drops what it declared. A step is also safe to run
+// again after a lost reply (a client's retry): its next jobs are stored
+// once. Each next job is checked before anything changes, and one the
+// queue refuses (invalid, too large, its unique key held by another job
+// than the acked one, whose key the ack frees for it; its ID holding
+// another job) fails the whole step: the Worker then fails the attempt
+// with the reason, and retries the job. A next job under an ID that holds
+// the same job already is not enqueued again, as an Enqueue retry is not.
+// Chaining is an optional ability of a queue (Chainer; Memory, redisqueue
+// and pgqueue have it); on a queue without it the step fails with
+// ErrUnsupported, changing nothing, and the Worker fails the attempt: it
+// never acks then enqueues in two steps that a crash could cut apart.
+// redisqueue chains within the acked job's queue only (one script runs
+// on one Cluster slot, and a queue's keys are its slot's): a next job of
+// another queue is refused with ErrUnsupported, on every topology.
 //
 // # Failures and retries
 //
@@ -139,8 +167,8 @@
 //   - What the Worker does with each delivery, by WorkerConfig.Meter, with
 //     the instruments of each queue of WorkerConfig.Queues bound by
 //     NewWorker: started, then one of succeeded (the handler returned nil
-//     and the Ack was accepted) or failed (an error, a panic, a timeout or
-//     no handler), a failure then retried or dead-lettered as the queue
+//     and the Ack was accepted, with its Then jobs) or failed (an error, a
+//     panic, a timeout, no handler, or Then jobs the queue refused), a failure then retried or dead-lettered as the queue
 //     accepted it; the handler's duration, its middleware included; and
 //     lease_losses, deliveries found no longer the Worker's (by a
 //     heartbeat, an Ack or a Fail refused with ErrLeaseLost), which are

@@ -29,7 +29,7 @@ type MemoryConfig struct {
 
 // Memory is a JobQueue held in this process: for single-process
 // applications and as a fake in tests. It implements JobQueue, Settler,
-// Snoozer, BatchEnqueuer, DeadLetters, Limiter and Inspector with the
+// Snoozer, Chainer, BatchEnqueuer, DeadLetters, Limiter and Inspector with the
 // semantics their documentation gives, and passes queue/queuetest.
 //
 // Memory runs no goroutine of its own: delayed jobs, retries and expired

@@ -74,7 +74,8 @@ type JobQueue interface {
 // method fails with ErrLeaseLost, changing nothing, when the delivery is
 // no longer current: its lease ran out, the job was delivered again,
 // canceled (but see Extend), or ended, by this delivery or another. A
-// Settler may also be a Snoozer (Delivery.Snooze).
+// Settler may also be a Snoozer (Delivery.Snooze) and a Chainer
+// (Delivery.AckThen, Delivery.Then).
 type Settler interface {
 	// Ack ends the delivery's job successfully, keeping result for the
 	// job's Retention.
@@ -106,6 +107,7 @@ type Delivery struct {
 	LeaseUntil time.Time
 
 	settler Settler
+	next    []Job // declared by Then, enqueued by Ack
 }
 
 // NewDelivery is for JobQueue implementations: it binds a delivery to the
@@ -118,7 +120,13 @@ func NewDelivery(s Settler, d Delivery) *Delivery {
 // Ack ends the job successfully with result (may be nil). It fails with
 // ErrLeaseLost when the delivery is no longer current: the job was
 // delivered again, canceled, or ended (by this delivery or another).
+// When jobs were declared with Then, Ack is AckThen with them: it
+// enqueues them in the same atomic step, or fails changing nothing.
 func (d *Delivery) Ack(ctx context.Context, result []byte) error {
+	if len(d.next) > 0 {
+		_, err := d.AckThen(ctx, result, d.next...)
+		return err
+	}
 	return d.settler.Ack(ctx, d, result)
 }
 

@@ -21,7 +21,8 @@ import (
 // a failed attempt, retried after the job's backoff unless the error
 // wraps ErrPermanent (see Permanent) or the attempts are spent; returning
 // SnoozeFor(delay) puts the job off for delay without counting the
-// attempt (Delivery.Snooze). ctx ends when the job's timeout passes, when
+// attempt (Delivery.Snooze). Jobs the handler declared with
+// Delivery.Then are enqueued with the Ack, atomically, and only then. ctx ends when the job's timeout passes, when
 // the job is canceled or its lease is lost (context.Cause tells
 // ErrCanceled or ErrLeaseLost), and when the Worker's shutdown grace runs
 // out.
@@ -499,6 +500,10 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 		slot.mu.Lock()
 		res := slot.res
 		slot.mu.Unlock()
+		if len(d.next) > 0 {
+			w.ackThen(sctx, d, res, qm)
+			return nil
+		}
 		if ad, ok := w.q.(AckDequeuer); ok && len(w.queues) == 1 && ctx.Err() == nil {
 			var aerr error
 			if next, aerr = ad.AckAndDequeue(sctx, d, res, w.cfg.Lease); aerr != nil {
@@ -534,6 +539,41 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 		qm.failedAttempt(d, err, ferr)
 	}
 	return nil
+}
+
+// ackThen acknowledges d with the jobs its handler declared
+// (Delivery.Then), in one step. A refusal that changed nothing (the queue
+// is no Chainer, a next job is invalid or its unique key held) fails the
+// attempt with the reason, as an impossible snooze does, rather than
+// leave the job leased until its lease runs out, which would fail it
+// anyway; the retry runs the handler again, which declares its jobs
+// again. Another error is logged as a failed Ack is.
+func (w *Worker) ackThen(ctx context.Context, d *Delivery, res []byte, qm *queueMetrics) {
+	_, err := d.AckThen(ctx, res, d.next...)
+	if chainRefused(err) {
+		err = fmt.Errorf("queue: the job's next jobs were refused: %w", err)
+		ferr := d.Fail(ctx, err)
+		if ferr != nil {
+			w.jobLog(d).Error("queue: worker: failing a job", "err", ferr, "job_err", err)
+		}
+		qm.failedAttempt(d, err, ferr)
+		return
+	}
+	if err != nil {
+		w.jobLog(d).Error("queue: worker: acknowledging a job", "err", err, "next_jobs", len(d.next))
+	}
+	qm.settled(err, qm.succeeded)
+}
+
+// chainRefused reports whether err is an AckThen's refusal of its next
+// jobs, which leaves the delivery current.
+func chainRefused(err error) bool {
+	for _, e := range []error{ErrUnsupported, ErrInvalidJob, ErrPayloadTooLarge, ErrHeadersTooLarge, ErrDuplicate} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // snoozed reports the Snooze of d, which returned serr: a snoozed

@@ -5,9 +5,10 @@
 // and its "send the invoice" job exist together or not at all, and no
 // crash between COMMIT and Enqueue can lose the job.
 //
-// It implements queue.JobQueue, Settler, Snoozer, BatchEnqueuer,
+// It implements queue.JobQueue, Settler, Snoozer, Chainer, BatchEnqueuer,
 // DeadLetters, Limiter and Inspector with the semantics of their documentation, and
-// passes queue/queuetest.
+// passes queue/queuetest. Chainer's AckThen (a Worker's Delivery.Then) is one
+// transaction, whose next jobs may be in any queue of the tables.
 //
 // # Setting up
 //

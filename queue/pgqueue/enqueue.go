@@ -208,32 +208,16 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 	}
 	ctx = q.ctx(ctx)
 	n := len(jobs)
-	var (
-		queues, names, types, ukeys = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		payloads, headers           = make([][]byte, n), make([][]byte, n)
-		prios                       = make([]int16, n)
-		runAts                      = make([]time.Time, n)
-		maxAtt                      = make([]int32, n)
-		rets, touts, ufor           = make([]int64, n), make([]int64, n), make([]int64, n)
-	)
+	prepared := make([]queue.Job, n)
+	queues, names := make([]string, n), make([]string, n)
 	for i, j := range jobs {
 		j, _, err := queue.Prepare(j, q.maxPayload)
 		if err != nil {
 			return nil, err
 		}
-		queues[i], names[i], types[i], ukeys[i] = j.Queue, j.ID, j.Type, j.UniqueKey
-		payloads[i] = j.Payload
-		if payloads[i] == nil {
-			payloads[i] = []byte{}
-		}
-		headers[i] = encodeHeaders(j.Headers)
-		prios[i] = int16(j.Priority)
-		runAts[i] = runAt(j.RunAt)
-		maxAtt[i] = int32(j.MaxAttempts)
-		rets[i], touts[i], ufor[i] = ms(j.Retention), ms(j.Timeout), ms(j.UniqueFor)
+		prepared[i], queues[i], names[i] = j, j.Queue, j.ID
 	}
-	rows, err := q.db.QueryContext(ctx, q.sql(batchSQL), queues, names, types, payloads, headers, prios,
-		runAts, maxAtt, rets, touts, ukeys, ufor, q.readyChan)
+	rows, err := q.db.QueryContext(ctx, q.sql(batchSQL), append(batchArgs(prepared), q.readyChan)...)
 	if err != nil {
 		return nil, dbErr(ctx, "enqueue batch", err)
 	}
@@ -274,4 +258,31 @@ func (q *Queue) EnqueueBatch(ctx context.Context, jobs []queue.Job) ([]queue.Job
 		}
 	}
 	return ids, first
+}
+
+// batchArgs are the twelve arrays of batchSQL's parameters $1 to $12 for
+// jobs, prepared (queue.Prepare).
+func batchArgs(jobs []queue.Job) []any {
+	n := len(jobs)
+	var (
+		queues, names, types, ukeys = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		payloads, headers           = make([][]byte, n), make([][]byte, n)
+		prios                       = make([]int16, n)
+		runAts                      = make([]time.Time, n)
+		maxAtt                      = make([]int32, n)
+		rets, touts, ufor           = make([]int64, n), make([]int64, n), make([]int64, n)
+	)
+	for i, j := range jobs {
+		queues[i], names[i], types[i], ukeys[i] = j.Queue, j.ID, j.Type, j.UniqueKey
+		payloads[i] = j.Payload
+		if payloads[i] == nil {
+			payloads[i] = []byte{}
+		}
+		headers[i] = encodeHeaders(j.Headers)
+		prios[i] = int16(j.Priority)
+		runAts[i] = runAt(j.RunAt)
+		maxAtt[i] = int32(j.MaxAttempts)
+		rets[i], touts[i], ufor[i] = ms(j.Retention), ms(j.Timeout), ms(j.UniqueFor)
+	}
+	return []any{queues, names, types, payloads, headers, prios, runAts, maxAtt, rets, touts, ukeys, ufor}
 }

@@ -71,6 +71,11 @@ var brokenQueues = map[string]string{
 	"Snooze keeps the lease":                      "Snooze",
 	"a stale delivery's Snooze is accepted":       "Snooze",
 	"Snooze accepts a negative delay":             "Snooze",
+	"AckThen ignores the next jobs":               "Chain",
+	"AckThen enqueues the next jobs twice":        "Chain",
+	"AckThen acks, then enqueues":                 "ChainRefused",
+	"AckThen enqueues, then acks":                 "ChainRefused",
+	"AckThen enqueues on a stale lease":           "ChainStale",
 	"accepts priority 10":                         "InvalidJobs",
 	"truncates an oversized payload":              "InvalidJobs",
 	"keeps ended jobs forever":                    "Retention",
@@ -149,12 +154,12 @@ func (b *broken) wrap(d *queue.Delivery) *queue.Delivery {
 	return queue.NewDelivery(&settler{b: b, orig: d}, c)
 }
 
-// noSnoozer is the "broken" queue whose deliveries cannot snooze, as a
-// queue written before queue.Snoozer: a lawful queue, whose Snooze
-// clause the kit must skip.
+// noSnoozer is the "broken" queue whose deliveries cannot snooze nor
+// chain, as a queue written before queue.Snoozer and queue.Chainer: a
+// lawful queue, whose Snooze and Chain clauses the kit must skip.
 const noSnoozer = "no Snoozer"
 
-// plainSettler is a settler without Snooze.
+// plainSettler is a settler without Snooze and AckThen.
 type plainSettler struct{ s *settler }
 
 func (p plainSettler) Ack(ctx context.Context, d *queue.Delivery, result []byte) error {
@@ -251,6 +256,75 @@ func (s *settler) Snooze(ctx context.Context, _ *queue.Delivery, delay time.Dura
 		delay = max(delay, 0)
 	}
 	return s.orig.Snooze(ctx, delay)
+}
+
+func (s *settler) AckThen(ctx context.Context, _ *queue.Delivery, result []byte, next []queue.Job) ([]queue.JobID, error) {
+	switch s.b.how {
+	case "AckThen ignores the next jobs":
+		_, ids, err := queue.PrepareChain(next, 0)
+		if err != nil {
+			return nil, err
+		}
+		return ids, s.orig.Ack(ctx, result)
+	case "AckThen enqueues the next jobs twice":
+		// As a retry of a lost reply that is not idempotent would.
+		ids, err := s.orig.AckThen(ctx, result, next...)
+		if err == nil {
+			for _, j := range next {
+				j.ID = ""
+				_, _ = s.b.Memory.Enqueue(ctx, j)
+			}
+		}
+		return ids, err
+	case "AckThen acks, then enqueues":
+		// A crash, or a refused job, between the two loses the jobs.
+		if err := s.orig.Ack(ctx, result); err != nil {
+			return nil, err
+		}
+		return s.enqueueEach(ctx, next)
+	case "AckThen enqueues, then acks":
+		ids, err := s.enqueueEach(ctx, next)
+		if err != nil {
+			return nil, err
+		}
+		return ids, s.orig.Ack(ctx, result)
+	case "AckThen enqueues on a stale lease":
+		ids, err := s.orig.AckThen(ctx, result, next...)
+		if errors.Is(err, queue.ErrLeaseLost) {
+			_, _ = s.b.Memory.EnqueueBatch(ctx, next)
+		}
+		return ids, err
+	}
+	return s.orig.AckThen(ctx, result, next...)
+}
+
+// enqueueEach enqueues jobs one by one, stopping at the first refusal.
+func (s *settler) enqueueEach(ctx context.Context, jobs []queue.Job) ([]queue.JobID, error) {
+	var ids []queue.JobID
+	for _, j := range jobs {
+		id, err := s.b.Memory.Enqueue(ctx, j)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// TestKitSkipsChainWithoutChainer: the chain clauses are skipped, not
+// failed (nor passed), for a queue whose deliveries are no Chainer (the
+// plain settler has neither Snooze nor AckThen).
+func TestKitSkipsChainWithoutChainer(t *testing.T) {
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("in the child process")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenQueueChild$/^Chain", "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), brokenEnv+"="+noSnoozer)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, clause := range []string{"Chain", "ChainStale", "ChainRefused"} {
+		require.Contains(t, string(out), "--- SKIP: TestBrokenQueueChild/"+clause+" ", "%s", out)
+	}
 }
 
 // loosen breaks j the way how says, for the behaviours a job's options

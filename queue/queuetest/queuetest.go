@@ -51,6 +51,24 @@
 //     delivery's Snooze and Ack fail with queue.ErrLeaseLost, changing
 //     nothing; a negative delay is queue.ErrInvalidConfig and changes
 //     nothing; a delay of 0 gives the job back at once, as Release.
+//   - Chains, when the queue's deliveries implement queue.Chainer:
+//     AckThen acks the job with its result and enqueues each next job
+//     exactly once (their IDs in order), a next job may take the acked
+//     job's unique key, one whose ID names the same job already is not
+//     enqueued again, a second AckThen of the delivery is
+//     queue.ErrLeaseLost enqueueing nothing, a failed attempt enqueues
+//     none of its declared jobs (Delivery.Then) and its retry's Ack
+//     enqueues them once, and a next job of another queue is enqueued
+//     with the ack or refused with queue.ErrUnsupported changing nothing
+//     (Chain). The AckThen and Then-declared Ack of a stale delivery (its
+//     lease ran out and the job was delivered again, or it was canceled)
+//     fail with queue.ErrLeaseLost and enqueue nothing (ChainStale). A
+//     next job refused (invalid, oversized, its unique key held by
+//     another job, its ID holding another job, an ID or a unique key
+//     twice in the call) fails the whole step: the job stays active and
+//     unacknowledged under the same delivery, and none of the call's
+//     next jobs is stored, not even those before the refused one
+//     (ChainRefused).
 //   - A payload over queue.DefaultMaxPayload fails with
 //     ErrPayloadTooLarge; invalid jobs (no Type, bad queue name or ID,
 //     priority out of 0..9) with ErrInvalidJob; Status of a malformed or
@@ -77,7 +95,7 @@
 //   - A queue with Close (an io.Closer): Close is idempotent, and after
 //     it every method (Enqueue, Dequeue, Status, Wait, Cancel, the held
 //     delivery's Ack, Fail, Extend and Release, and EnqueueBatch, Dead,
-//     Requeue, SetLimits, AckAndDequeue where implemented) fails with
+//     Requeue, SetLimits, AckAndDequeue, AckThen where implemented) fails with
 //     queue.ErrClosed.
 //   - Headers: Job.Headers reach every delivery (the first, a retry, a
 //     requeued dead letter) and Status, copied both ways (a caller's or a
@@ -201,6 +219,9 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"CancelActive", testCancelActive},
 		{"Release", testRelease},
 		{"Snooze", testSnooze},
+		{"Chain", testChain},
+		{"ChainStale", testChainStale},
+		{"ChainRefused", testChainRefused},
 		{"InvalidJobs", testInvalidJobs},
 		{"Retention", testRetention},
 		{"DequeueBlocks", testDequeueBlocks},
@@ -1145,6 +1166,9 @@ func testClose(t *testing.T, q queue.JobQueue, name string) {
 	closed("Fail", d.Fail(ctx, errors.New("boom")))
 	closed("Extend", d.Extend(ctx, longLease))
 	closed("Release", d.Release(ctx))
+	if _, err := d.AckThen(ctx, nil, queue.Job{Queue: name, Type: "t"}); !errors.Is(err, queue.ErrUnsupported) {
+		closed("AckThen", err)
+	}
 	if b, ok := q.(queue.BatchEnqueuer); ok {
 		_, err = b.EnqueueBatch(ctx, []queue.Job{{Queue: name, Type: "t"}})
 		closed("EnqueueBatch", err)

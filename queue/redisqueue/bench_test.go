@@ -141,3 +141,59 @@ func BenchmarkEnqueueDurable(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkChain is the cost of chaining, per job, from one goroutine:
+// Dequeue and Ack (the jobs enqueued beforehand, untimed), Dequeue, Ack
+// and Enqueue of the next job (three round trips, and the next job lost
+// to a crash between the last two), and Dequeue and AckThen of one next
+// job (two round trips, one script for the step).
+//
+//	go test ./queue/redisqueue -run '^$' -bench Chain -benchtime 2000x -count 5
+func BenchmarkChain(b *testing.B) {
+	ctx := context.Background()
+	job := queue.Job{Queue: "chain", Type: "noop", Payload: benchPayload, Retention: time.Second}
+	settle := map[string]func(q *redisqueue.Queue, d *queue.Delivery) error{
+		"Ack": func(_ *redisqueue.Queue, d *queue.Delivery) error { return d.Ack(ctx, nil) },
+		"AckEnqueue": func(q *redisqueue.Queue, d *queue.Delivery) error {
+			if err := d.Ack(ctx, nil); err != nil {
+				return err
+			}
+			_, err := q.Enqueue(ctx, job)
+			return err
+		},
+		"AckThen": func(_ *redisqueue.Queue, d *queue.Delivery) error {
+			_, err := d.AckThen(ctx, nil, job)
+			return err
+		},
+	}
+	for _, name := range []string{"Ack", "AckEnqueue", "AckThen"} {
+		b.Run(name, func(b *testing.B) {
+			forTopologies(b, func(b *testing.B, q *redisqueue.Queue) {
+				jobs := 1 // each op makes the next job
+				if name == "Ack" {
+					jobs = b.N
+				}
+				batch := make([]queue.Job, 0, 500)
+				for i := 0; i < jobs; i += 500 {
+					batch = batch[:0]
+					for k := 0; k < 500 && i+k < jobs; k++ {
+						batch = append(batch, job)
+					}
+					_, err := q.EnqueueBatch(ctx, batch)
+					require.NoError(b, err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					d, err := q.Dequeue(ctx, []string{"chain"}, time.Minute)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := settle[name](q, d); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

@@ -86,7 +86,7 @@
 // soon as it is promoted). Every script is safe to run again: Enqueue by
 // the job's ID, Ack, Fail, Release, Cancel and Requeue by a nonce of the
 // call stored in the job (a run again reports the first one's success),
-// Snooze too, DeleteDead by a nonce it leaves behind for 10 s, Dequeue by
+// Snooze and AckThen too, DeleteDead by a nonce it leaves behind for 10 s, Dequeue by
 // its record (above), Extend, SetLimits and the Inspector's other calls
 // by nature.
 //
@@ -99,7 +99,7 @@
 //     again once its lease runs out). TestLossyFailover forces it.
 //   - n > 0: every call that changes the queue (Enqueue, EnqueueBatch,
 //     Dequeue's lease, Ack, Fail, Extend, Release, Snooze, AckAndDequeue,
-//     Cancel, Requeue, SetLimits) sends WAIT n after its script, on the same
+//     AckThen, Cancel, Requeue, SetLimits) sends WAIT n after its script, on the same
 //     connection, and returns only once n replicas confirmed the write.
 //     If fewer did within WaitTimeout, the call fails with an error
 //     wrapping a *NotReplicatedError (errors.Is ErrNotReplicated), which
@@ -121,6 +121,22 @@
 //     with ErrNotReplicated after WaitTimeout. Status then reads the
 //     master (ROLE in the same round trip), never a demoted one a
 //     Sentinel client may still reach after a switch.
+//
+// # Chains
+//
+// AckThen (queue.Chainer; Delivery.Then under a Worker) acks a job and
+// enqueues its next jobs in one script, which checks the lease and every
+// next job before it writes anything: a Lua script that fails half-way
+// keeps its writes. A script may only touch keys of one Cluster slot, and
+// a queue's slot is that of its name, so the next jobs must be in the
+// acked job's queue: another queue's is refused with a *CrossQueueError
+// (queue.ErrUnsupported), before anything is sent, on a single server
+// and on Sentinel as on a Cluster, so that code tested on one server
+// does not fail on a Cluster. Jobs of several types share a queue (the
+// Worker picks the handler by type), and a next job's handler may
+// enqueue into another queue. The step is safe to run twice: its nonce
+// in the acked job answers a run again with the first one's success, and
+// the next jobs' IDs are chosen once, before the first run.
 //
 // # Inspector
 //
@@ -218,7 +234,7 @@ type Config struct {
 	Meter observe.Meter
 	// WaitReplicas, when positive, makes every call that changes the queue
 	// (Enqueue, EnqueueBatch, Dequeue's lease, Ack, Fail, Extend, Release,
-	// AckAndDequeue, Cancel, Requeue, SetLimits) return only once that
+	// AckAndDequeue, AckThen, Cancel, Requeue, SetLimits) return only once that
 	// many replicas confirm its write (WAIT), so that a failover to one
 	// of them keeps it; see "Running on replicated Redis" in the package
 	// doc. 0 (the default) answers once the master has it. Negative is

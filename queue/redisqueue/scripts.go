@@ -25,7 +25,7 @@ import (
 //	n  attempts      k  fencing token sa started ms  ed ended ms
 //	le last error    r  result
 //	sn the nonce of the last settling call (Ack, Fail, Release, Snooze,
-//	   Cancel, Requeue) that took effect: go-redis runs a command again
+//	   AckThen, Cancel, Requeue) that took effect: go-redis runs a command again
 //	   when its connection broke (MaxRetries), and so does the Queue after a
 //	   transient error (redisha.Retry), so a script may run twice for one
 //	   call, and the second run, finding its own nonce, reports the first
