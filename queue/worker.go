@@ -22,10 +22,10 @@ import (
 // wraps ErrPermanent (see Permanent) or the attempts are spent; returning
 // SnoozeFor(delay) puts the job off for delay without counting the
 // attempt (Delivery.Snooze). Jobs the handler declared with
-// Delivery.Then are enqueued with the Ack, atomically, and only then. ctx ends when the job's timeout passes, when
-// the job is canceled or its lease is lost (context.Cause tells
-// ErrCanceled or ErrLeaseLost), and when the Worker's shutdown grace runs
-// out.
+// Delivery.Then are enqueued with the Ack, atomically, and only then.
+// ctx ends when the job's timeout passes, when the job is canceled or its
+// lease is lost (context.Cause tells ErrCanceled or ErrLeaseLost), and
+// when the Worker's shutdown grace runs out.
 type Handler interface {
 	Process(ctx context.Context, d *Delivery) error
 }
