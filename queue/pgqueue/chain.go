@@ -26,11 +26,8 @@ var _ queue.Chainer = (*Queue)(nil)
 // queue.ErrLeaseLost if it happened (its next jobs then exist once), or
 // does it.
 func (q *Queue) AckThen(ctx context.Context, d *queue.Delivery, result []byte, next []queue.Job) ([]queue.JobID, error) {
-	if err := q.checkOpen(); err != nil {
+	if err := q.settling(d); err != nil {
 		return nil, err
-	}
-	if d == nil {
-		return nil, fmt.Errorf("%w: nil delivery", queue.ErrLeaseLost)
 	}
 	if len(next) == 0 {
 		return nil, q.Ack(ctx, d, result)

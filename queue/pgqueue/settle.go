@@ -75,9 +75,21 @@ func channels(s string, ended, ready int) string {
 	return replaceAll(s, "$CH_READY", fmt.Sprintf("$%d", ready))
 }
 
+// settling checks a Settler call's Queue and delivery: ErrClosed, or
+// ErrLeaseLost for a nil delivery (no job is its).
+func (q *Queue) settling(d *queue.Delivery) error {
+	if err := q.checkOpen(); err != nil {
+		return err
+	}
+	if d == nil {
+		return fmt.Errorf("%w: nil delivery", queue.ErrLeaseLost)
+	}
+	return nil
+}
+
 // Ack ends the delivery's job successfully; see queue.Settler.
 func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error {
-	if err := q.checkOpen(); err != nil {
+	if err := q.settling(d); err != nil {
 		return err
 	}
 	ctx = q.ctx(ctx)
@@ -95,7 +107,7 @@ func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error
 
 // Fail records a failed attempt; see queue.Settler.
 func (q *Queue) Fail(ctx context.Context, d *queue.Delivery, cause error) error {
-	if err := q.checkOpen(); err != nil {
+	if err := q.settling(d); err != nil {
 		return err
 	}
 	ctx = q.ctx(ctx)
@@ -134,7 +146,7 @@ func (q *Queue) fail(ctx context.Context, qn, name string, token int64, attempt 
 
 // Extend renews the lease; see queue.Settler.
 func (q *Queue) Extend(ctx context.Context, d *queue.Delivery, lease time.Duration) error {
-	if err := q.checkOpen(); err != nil {
+	if err := q.settling(d); err != nil {
 		return err
 	}
 	if lease <= 0 {
@@ -164,7 +176,7 @@ func (q *Queue) Extend(ctx context.Context, d *queue.Delivery, lease time.Durati
 // Release gives the job back without counting the attempt; see
 // queue.Settler.
 func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
-	if err := q.checkOpen(); err != nil {
+	if err := q.settling(d); err != nil {
 		return err
 	}
 	return q.release(q.ctx(ctx), d)
@@ -186,14 +198,11 @@ func (q *Queue) release(ctx context.Context, d *queue.Delivery) error {
 // clock, without counting the attempt, in one statement as Release; see
 // queue.Snoozer.
 func (q *Queue) Snooze(ctx context.Context, d *queue.Delivery, delay time.Duration) error {
-	if err := q.checkOpen(); err != nil {
+	if err := q.settling(d); err != nil {
 		return err
 	}
 	if delay < 0 {
 		return fmt.Errorf("%w: pgqueue: Snooze needs a delay >= 0, got %v", queue.ErrInvalidConfig, delay)
-	}
-	if d == nil {
-		return fmt.Errorf("%w: nil delivery", queue.ErrLeaseLost)
 	}
 	// Rounded up to PostgreSQL's microseconds, so that the job is never
 	// due before delay has passed.

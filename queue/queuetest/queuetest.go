@@ -73,6 +73,8 @@
 //     ErrPayloadTooLarge; invalid jobs (no Type, bad queue name or ID,
 //     priority out of 0..9) with ErrInvalidJob; Status of a malformed or
 //     unknown ID with ErrNotFound. Nothing is enqueued by a failed call.
+//   - A Settler's methods (and a Snoozer's, a Chainer's) given a nil
+//     Delivery fail with ErrLeaseLost, never panic (NilDelivery).
 //   - Ended jobs are forgotten (ErrNotFound) some time after their
 //     Retention (the kit allows 3 s for a Retention of 1 s).
 //   - Dequeue blocks on an empty queue until a job is enqueued (and then
@@ -223,6 +225,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) queue.JobQueue) {
 		{"ChainStale", testChainStale},
 		{"ChainRefused", testChainRefused},
 		{"InvalidJobs", testInvalidJobs},
+		{"NilDelivery", testNilDelivery},
 		{"Retention", testRetention},
 		{"DequeueBlocks", testDequeueBlocks},
 		{"DequeueCanceled", testDequeueCanceled},
@@ -846,6 +849,34 @@ func testSnooze(t *testing.T, q queue.JobQueue, name string) {
 	require.Greater(t, d3.Token, d2.Token)
 	require.NoError(t, d3.Ack(ctx, nil))
 	require.Equal(t, queue.StateDone, status(t, q, id).State)
+}
+
+func testNilDelivery(t *testing.T, q queue.JobQueue, name string) {
+	ctx := t.Context()
+	s, ok := q.(queue.Settler)
+	if !ok {
+		t.Skip("the queue is no queue.Settler")
+	}
+	call := func(what string, f func() error) {
+		t.Helper()
+		var err error
+		require.NotPanics(t, func() { err = f() }, "%s of a nil delivery", what)
+		require.ErrorIs(t, err, queue.ErrLeaseLost, "%s of a nil delivery", what)
+	}
+	call("Ack", func() error { return s.Ack(ctx, nil, nil) })
+	call("Fail", func() error { return s.Fail(ctx, nil, errors.New("x")) })
+	call("Extend", func() error { return s.Extend(ctx, nil, time.Second) })
+	call("Release", func() error { return s.Release(ctx, nil) })
+	if sn, ok := q.(queue.Snoozer); ok {
+		call("Snooze", func() error { return sn.Snooze(ctx, nil, time.Second) })
+	}
+	if c, ok := q.(queue.Chainer); ok {
+		call("AckThen", func() error {
+			_, err := c.AckThen(ctx, nil, nil, []queue.Job{{Queue: name, Type: "t"}})
+			return err
+		})
+	}
+	requireEmpty(t, q, 100*time.Millisecond, name)
 }
 
 func testInvalidJobs(t *testing.T, q queue.JobQueue, name string) {
