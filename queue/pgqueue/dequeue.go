@@ -3,6 +3,7 @@ package pgqueue
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -55,7 +56,7 @@ func (q *Queue) Dequeue(ctx context.Context, queues []string, lease time.Duratio
 		for _, qn := range queues {
 			r, err := detach(ctx, q, func(ctx context.Context) (leased, error) {
 				d, wait, err := q.lease(ctx, qn, lease)
-				return leased{d, wait}, err
+				return leased{d: d, wait: wait}, err
 			}, func(ctx context.Context, r leased) {
 				if r.d != nil {
 					// Leased for a caller who left: give it back.
@@ -126,13 +127,6 @@ const statementTimeout = 10 * time.Second
 // statement in flight to finish (see detach): a few times a statement's
 // usual time, well under a second.
 const cancelGrace = 200 * time.Millisecond
-
-// leased is what a lease statement found: a delivery, or how long the
-// queue's rate limit holds it back.
-type leased struct {
-	d    *queue.Delivery
-	wait time.Duration
-}
 
 // detach runs fn, one step of a Dequeue that ctx may end at any moment, on
 // a context of its own (ctx's values, no cancellation, statementTimeout),
@@ -236,10 +230,119 @@ func (q *Queue) track() bool {
 	return true
 }
 
-// lease runs {p}lease on one queue: a delivery, or how long its rate
-// limit holds it back (0 when that is not why nothing was leased).
+// leaseManySQL leases up to $3 ready jobs of queue $1 for $2 ms: the first
+// statement of {p}lease with a larger LIMIT, for a queue without limits
+// or a pause (checked in the same statement, as {p}lease does, so that a
+// job enqueued after Pause returned is never leased by it).
+const leaseManySQL = `UPDATE {p}jobs j SET state = 1, attempt = j.attempt + 1, token = nextval('{p}tokens'),
+	lease_until = clock_timestamp() + $2 * interval '1 millisecond',
+	started_at = clock_timestamp()
+FROM (SELECT c.queue, c.name FROM {p}jobs c
+	WHERE c.queue = $1 AND c.state = 0 AND c.run_at <= clock_timestamp()
+	AND NOT EXISTS (SELECT 1 FROM {p}queues q WHERE q.queue = $1
+		AND (q.paused OR q.concurrency > 0 OR q.rate > 0))
+	ORDER BY c.priority DESC, c.run_at, c.name
+	LIMIT $3 FOR UPDATE SKIP LOCKED) c
+WHERE j.queue = c.queue AND j.name = c.name
+RETURNING j.name, j.type, j.payload, j.headers, j.priority, j.attempt, j.max_attempts,
+	j.token, j.timeout_ms, j.retention_ms, NULL::bigint`
+
+// leaseKey groups the leases one statement may serve: one queue, one
+// lease time.
+type leaseKey struct {
+	queue string
+	lease time.Duration
+}
+
+// leased is what a lease statement found: a delivery, or how long the
+// queue's rate limit holds it back; alone asks the caller to run a lease
+// of its own (its batch found no job, and the queue may be limited).
+type leased struct {
+	d     *queue.Delivery
+	wait  time.Duration
+	alone bool
+}
+
+// lease leases a job of queue qn, or says how long its rate limit holds it
+// back (0 when that is not why nothing was leased). The leases of this
+// process's Dequeues that come while one is in flight run as one
+// statement (see combiner): each worker of a busy queue would otherwise
+// take a statement and a commit for every job.
 func (q *Queue) lease(ctx context.Context, qn string, lease time.Duration) (*queue.Delivery, time.Duration, error) {
+	r, err := q.leases.do(ctx, leaseKey{qn, lease}, struct{}{}, func(reqs []struct{}) ([]leased, error) {
+		if len(reqs) == 1 {
+			d, wait, err := q.leaseOne(ctx, qn, lease)
+			return []leased{{d: d, wait: wait}}, err
+		}
+		return q.leaseMany(ctx, qn, lease, len(reqs))
+	})
+	if err != nil || !r.alone {
+		return r.d, r.wait, err
+	}
+	return q.leaseOne(ctx, qn, lease)
+}
+
+// leaseMany leases up to n jobs of a queue without limits for n callers;
+// the callers it found no job for are told to look alone when it found
+// none at all (the queue may have limits, which {p}lease applies), and
+// that there is none when it found fewer than n (the queue has no more).
+func (q *Queue) leaseMany(ctx context.Context, qn string, lease time.Duration, n int) ([]leased, error) {
 	start := time.Now()
+	rows, err := q.db.QueryContext(ctx, q.leaseManySQL, qn, ms(lease), n)
+	if err != nil {
+		return nil, dbErr(ctx, "dequeue", err)
+	}
+	out := make([]leased, n)
+	k := 0
+	var ferr error
+	for rows.Next() {
+		d, _, err := q.scanLease(rows, qn, lease, start)
+		if err != nil {
+			// Leased, but unreadable: the lease runs out and the job is
+			// delivered again.
+			ferr = err
+			continue
+		}
+		if k < n {
+			out[k].d = d
+			k++
+		}
+	}
+	if err := rows.Err(); err != nil && ferr == nil {
+		ferr = dbErr(ctx, "dequeue", err)
+	}
+	rows.Close()
+	if k == 0 && ferr != nil {
+		return nil, ferr
+	}
+	if k == 0 {
+		for i := range out {
+			out[i].alone = true
+		}
+	}
+	return out, nil
+}
+
+// leaseOne runs {p}lease on one queue: a delivery, or how long its rate
+// limit holds it back (0 when that is not why nothing was leased).
+func (q *Queue) leaseOne(ctx context.Context, qn string, lease time.Duration) (*queue.Delivery, time.Duration, error) {
+	start := time.Now()
+	d, wait, err := q.scanLease(q.db.QueryRowContext(ctx, q.leaseSQL, qn, ms(lease)), qn, lease, start)
+	if err == sql.ErrNoRows {
+		return nil, 0, nil
+	}
+	if err != nil && !errors.Is(err, errMalformed) {
+		return nil, 0, dbErr(ctx, "dequeue", err)
+	}
+	return d, wait, err
+}
+
+// errMalformed marks a leased row that does not decode.
+var errMalformed = errors.New("pgqueue: malformed job")
+
+// scanLease reads a row of {p}lease or leaseManySQL, leased at start for
+// lease: a delivery, or a rate limit's wait.
+func (q *Queue) scanLease(row interface{ Scan(...any) error }, qn string, lease time.Duration, start time.Time) (*queue.Delivery, time.Duration, error) {
 	var (
 		name, typ                sql.NullString
 		payload, headers         []byte
@@ -247,20 +350,16 @@ func (q *Queue) lease(ctx context.Context, qn string, lease time.Duration) (*que
 		attempt, maxAtt          sql.NullInt32
 		token, tout, ret, waitMS sql.NullInt64
 	)
-	err := q.db.QueryRowContext(ctx, q.leaseSQL, qn, ms(lease)).Scan(&name, &typ, &payload, &headers, &prio,
-		&attempt, &maxAtt, &token, &tout, &ret, &waitMS)
-	if err == sql.ErrNoRows {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, dbErr(ctx, "dequeue", err)
+	if err := row.Scan(&name, &typ, &payload, &headers, &prio,
+		&attempt, &maxAtt, &token, &tout, &ret, &waitMS); err != nil {
+		return nil, 0, err
 	}
 	if !name.Valid {
 		return nil, time.Duration(waitMS.Int64) * time.Millisecond, nil
 	}
 	h, err := decodeHeaders(headers)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	if payload == nil {
 		payload = []byte{}

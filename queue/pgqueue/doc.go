@@ -32,7 +32,16 @@
 //
 // Delivery is at least once, as queue.JobQueue says. Dequeue leases with
 // one statement per queue, UPDATE … FROM (SELECT … FOR UPDATE SKIP
-// LOCKED): concurrent workers never wait for each other's rows. A queue
+// LOCKED): concurrent workers never wait for each other's rows. The
+// Dequeues of one Queue that come while two of its lease statements for
+// a queue are in flight share the next one, which leases a job for each
+// of them (LIMIT n); Acks are gathered the same way, one statement for
+// the Acks that came meanwhile, each answered as its own (a stale token
+// is ErrLeaseLost, a job acked twice at once is acked once). A quiet
+// queue runs one statement per call, as before; a busy one runs a few
+// dozen calls per statement and commit, which is most of what a job
+// costs the database. A call waiting for its batch honours its context;
+// once its statement runs, the statement's own bound applies. A queue
 // with Limits or paused takes its row in <prefix>queues FOR UPDATE first,
 // which serializes that queue's leases. Every lease takes a fencing token
 // from a sequence, and Ack, Fail, Extend and Release change the job only

@@ -80,9 +80,9 @@ type Queue struct {
 	poll       time.Duration
 	enqueued   *perqueue.Counters
 
-	enqueueSQL, enqueueQuietSQL, leaseSQL, enqueueFnSQL, notifySQL string
-	ackSQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL  string
-	snoozeSQL                                                      string
+	enqueueSQL, enqueueQuietSQL, leaseSQL, leaseManySQL, enqueueFnSQL, notifySQL string
+	ackSQL, ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL    string
+	snoozeSQL                                                                    string
 
 	mu        sync.Mutex
 	closed    bool
@@ -92,6 +92,8 @@ type Queue struct {
 	lis       *listener
 	live      atomic.Pointer[listener] // lis, read without mu by Enqueue
 	notify    notifier
+	leases    combiner[leaseKey, struct{}, leased]
+	acks      combiner[struct{}, ackReq, ackRes]
 	inflight  sync.WaitGroup // statements of Dequeue run on past their caller (detach)
 
 	sweepMu   sync.Mutex
@@ -149,12 +151,15 @@ func New(db DB, cfg Config) (*Queue, error) {
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
 	q.notify.q = q
+	q.leases.width, q.acks.width = combineWidth, combineWidth
 	q.enqueueSQL = q.sql(enqueueSQL)
 	q.enqueueQuietSQL = q.sql(enqueueQuietSQL)
 	q.notifySQL = `SELECT pg_notify($1, $2)`
 	q.enqueueFnSQL = q.sql(enqueueFnSQL)
 	q.leaseSQL = q.sql(`SELECT * FROM {p}lease($1, $2)`)
+	q.leaseManySQL = q.sql(leaseManySQL)
 	q.ackSQL = q.sql(channels(ackSQL, 6, 7))
+	q.ackManySQL = q.sql(channels(ackManySQL, 6, 7))
 	q.failCurrentSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until > clock_timestamp()"), 7, 8))
 	q.failExpiredSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until <= clock_timestamp()"), 7, 8))
 	q.extendSQL = q.sql(extendSQL)

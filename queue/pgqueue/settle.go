@@ -87,22 +87,115 @@ func (q *Queue) settling(d *queue.Delivery) error {
 	return nil
 }
 
-// Ack ends the delivery's job successfully; see queue.Settler.
+// ackManySQL is ackSQL for the jobs of arrays $1 (queues), $2 (names),
+// $3 (tokens) and $4 (results), returning the ones it acked.
+const ackManySQL = `WITH a AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[]) AS a(queue, name, token, result)),
+e AS (
+	UPDATE {p}jobs j SET state = 2, result = a.result, lease_until = NULL, ended_at = clock_timestamp(),
+		expires_at = clock_timestamp() + j.retention_ms * interval '1 millisecond'
+	FROM a
+	WHERE j.queue = a.queue AND j.name = a.name AND j.token = a.token AND j.state = 1 AND j.lease_until > clock_timestamp()
+	RETURNING j.queue, j.name, j.awaited, j.unique_key),
+u AS (DELETE FROM {p}uniq x USING e WHERE x.queue = e.queue AND x.key = e.unique_key AND x.name = e.name),
+t AS (INSERT INTO {p}totals AS t (queue, shard, done) SELECT e.queue, $5, count(*) FROM e GROUP BY e.queue
+	ON CONFLICT (queue, shard) DO UPDATE SET done = t.done + EXCLUDED.done)
+SELECT e.queue, e.name, ` + notifyEnded + ` + ` + notifyLimited + ` FROM e`
+
+// An ackReq is one Ack of a batch (see combiner).
+type ackReq struct {
+	queue, name string
+	token       int64
+	result      []byte
+}
+
+// ackRes answers an ackReq: acked, or alone (the batch held another Ack of
+// the job: the caller acks by itself, and learns its fate).
+type ackRes struct{ acked, alone bool }
+
+// Ack ends the delivery's job successfully; see queue.Settler. The Acks
+// of this process that come while one is in flight run as one statement
+// (see combiner).
 func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error {
 	if err := q.settling(d); err != nil {
 		return err
 	}
 	ctx = q.ctx(ctx)
-	var n int64
-	err := q.db.QueryRowContext(ctx, q.ackSQL, d.Job.Queue, d.Job.ID, int64(d.Token), result,
-		rand.IntN(totalShards), q.endedChan, q.readyChan).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return queue.ErrLeaseLost
+	req := ackReq{d.Job.Queue, d.Job.ID, int64(d.Token), result}
+	r, err := q.acks.do(ctx, struct{}{}, req, func(reqs []ackReq) ([]ackRes, error) {
+		if len(reqs) == 1 {
+			acked, err := q.ackOne(ctx, reqs[0])
+			return []ackRes{{acked: acked}}, err
+		}
+		// The batch answers callers other than this one: their contexts
+		// do not end with this caller's.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
+		defer cancel()
+		return q.ackMany(bctx, reqs)
+	})
+	if err == nil && r.alone {
+		r.acked, err = q.ackOne(ctx, req)
 	}
 	if err != nil {
-		return dbErr(ctx, "ack", err)
+		return err
+	}
+	if !r.acked {
+		return queue.ErrLeaseLost
 	}
 	return nil
+}
+
+func (q *Queue) ackOne(ctx context.Context, r ackReq) (bool, error) {
+	var n int64
+	err := q.db.QueryRowContext(ctx, q.ackSQL, r.queue, r.name, r.token, r.result,
+		rand.IntN(totalShards), q.endedChan, q.readyChan).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, dbErr(ctx, "ack", err)
+	}
+	return true, nil
+}
+
+// ackMany acks the jobs of reqs in one statement. Two Acks of one job
+// (one delivery acked twice at once, or two deliveries of it) cannot
+// share it: the later ones are answered alone.
+func (q *Queue) ackMany(ctx context.Context, reqs []ackReq) ([]ackRes, error) {
+	type jobKey struct{ queue, name string }
+	out := make([]ackRes, len(reqs))
+	at := make(map[jobKey]int, len(reqs))
+	var queues, names []string
+	var tokens []int64
+	var results [][]byte
+	for i, r := range reqs {
+		k := jobKey{r.queue, r.name}
+		if _, dup := at[k]; dup {
+			out[i].alone = true
+			continue
+		}
+		at[k] = i
+		queues, names, tokens, results = append(queues, r.queue), append(names, r.name), append(tokens, r.token), append(results, r.result)
+	}
+	rows, err := q.db.QueryContext(ctx, q.ackManySQL, queues, names, tokens, results,
+		rand.IntN(totalShards), q.endedChan, q.readyChan)
+	if err != nil {
+		return nil, dbErr(ctx, "ack", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k jobKey
+		var n int64
+		if err := rows.Scan(&k.queue, &k.name, &n); err != nil {
+			return nil, dbErr(ctx, "ack", err)
+		}
+		if i, ok := at[k]; ok {
+			out[i].acked = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(ctx, "ack", err)
+	}
+	return out, nil
 }
 
 // Fail records a failed attempt; see queue.Settler.

@@ -1,0 +1,136 @@
+package pgqueue_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scaleout/scaleout/internal/testenv"
+	"github.com/scaleout/scaleout/queue"
+	"github.com/scaleout/scaleout/queue/pgqueue"
+)
+
+// Many Dequeues and Acks at once run as batched statements, which must
+// keep every promise of one statement per call: each job leased once,
+// each current delivery acked once, a delivery acked twice at once acked
+// by one of the two, a forged token refused, and the done total exact.
+func TestBatchedLeasesAndAcks(t *testing.T) {
+	db := testenv.PostgresDB(t, testenv.PGPrimaryDSN(t))
+	// A pool as a service would size it: 500 Acks at once must not need
+	// 500 connections (the shared server would refuse them).
+	db.SetMaxOpenConns(16)
+	prefix := testPrefix(t, db)
+	q := newQueue(t, db, prefix, pgqueue.Config{}, true)
+	ctx := ctxFor(t, time.Minute)
+	const jobs = 300
+	batch := make([]queue.Job, jobs)
+	for i := range batch {
+		batch[i] = queue.Job{Queue: "b", Type: "t", Payload: []byte{byte(i), byte(i >> 8)}}
+	}
+	_, err := q.EnqueueBatch(ctx, batch)
+	require.NoError(t, err)
+
+	// 50 workers lease at once.
+	var mu sync.Mutex
+	var ds []*queue.Delivery
+	seen := map[queue.JobID]bool{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			for {
+				dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+				d, err := q.Dequeue(dctx, []string{"b"}, time.Minute)
+				cancel()
+				if err != nil {
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+					return
+				}
+				mu.Lock()
+				require.False(t, seen[d.ID], "%s leased twice", d.ID)
+				seen[d.ID] = true
+				ds = append(ds, d)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	require.Len(t, ds, jobs, "every job leased once")
+
+	// Another process waits for some of the jobs, hearing of their end
+	// only by the notification the batched Ack sends (its poll is a
+	// minute away).
+	watcher := newQueue(t, db, prefix, pgqueue.Config{PollInterval: time.Minute}, false)
+	waited := make(chan error, 10)
+	for _, d := range ds[:10] {
+		go func() {
+			in, err := watcher.Wait(ctxFor(t, 20*time.Second), d.ID)
+			if err == nil && in.State != queue.StateDone {
+				err = fmt.Errorf("%s ended %v", d.ID, in.State)
+			}
+			waited <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the Waits mark their jobs awaited
+
+	// Every delivery acked at once: a third of them twice, and a forged
+	// token for each of another third.
+	var acked, lost, doubleOK atomic.Int64
+	start = make(chan struct{})
+	for i, d := range ds {
+		wg.Go(func() {
+			<-start
+			if q.Ack(ctx, d, []byte("r")) == nil {
+				acked.Add(1)
+			}
+		})
+		switch i % 3 {
+		case 0:
+			wg.Go(func() {
+				<-start
+				if err := q.Ack(ctx, d, []byte("r")); err == nil {
+					doubleOK.Add(1)
+				} else {
+					require.ErrorIs(t, err, queue.ErrLeaseLost)
+				}
+			})
+		case 1:
+			forged := *d
+			forged.Token++
+			wg.Go(func() {
+				<-start
+				if err := q.Ack(ctx, &forged, nil); err != nil {
+					require.ErrorIs(t, err, queue.ErrLeaseLost)
+					lost.Add(1)
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	require.EqualValues(t, jobs/3, lost.Load(), "every forged token refused")
+	require.EqualValues(t, jobs, acked.Load()+doubleOK.Load(), "each job acked exactly once, by one of its two Acks")
+	c, err := q.Counts(ctx, "b")
+	require.NoError(t, err)
+	require.EqualValues(t, jobs, c.DoneTotal)
+	require.Zero(t, c.Pending())
+	for _, d := range ds[:10] {
+		in := status(t, q, d.ID)
+		require.Equal(t, queue.StateDone, in.State)
+		require.Equal(t, []byte("r"), in.Result)
+	}
+	for range 10 {
+		require.NoError(t, <-waited, "a Wait in another process for a job of a batched Ack")
+	}
+	leases, acks := pgqueue.Batches(q)
+	t.Logf("batched statements: %d lease, %d ack", leases, acks)
+	require.Positive(t, leases, "50 Dequeues at once ran no batched lease")
+	require.Positive(t, acks, "500 Acks at once ran no batched ack")
+}
