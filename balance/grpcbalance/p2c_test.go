@@ -46,11 +46,11 @@ func load(t *testing.T, client testpb.TestServiceClient, srvs []*testsrv.Server,
 	return shares
 }
 
-// TestP2CAvoidsSlowServer: with one server 40 ms slower than the others,
+// TestP2CAvoidsSlowServer: with one server 100 ms slower than the others,
 // P2C sends it at most a third of the share round robin sends it.
 func TestP2CAvoidsSlowServer(t *testing.T) {
 	srvs := startServers(t, 3)
-	srvs[2].SetDelay(40 * time.Millisecond)
+	srvs[2].SetDelay(100 * time.Millisecond)
 	rrClient, _, _ := dial(t, grpcbalance.RoundRobin, srvs, "")
 	p2cClient, _, _ := dial(t, grpcbalance.P2C, srvs, "")
 	rr := load(t, rrClient, srvs, 8, 2*time.Second)
@@ -86,7 +86,7 @@ func TestLoadTrailersSteerP2C(t *testing.T) {
 		least  float64 // and at least
 	}{
 		{grpcbalance.P2C, 0.1, 0},
-		{plainP2C, 1, 0.2},
+		{plainP2C, 1, 0.15},
 	} {
 		client, _, _ := dial(t, tc.policy, srvs, "")
 		c := newCalls(srvs)
