@@ -87,18 +87,17 @@ func TestKillAndRestartUnderLoad(t *testing.T) {
 				return victim.Calls() > down
 			})
 			back := time.Since(restarted)
+			// Enough calls in all for 0.1% to mean something, however slow
+			// the machine.
 			before = total.Load()
-			waitFor(t, 20*time.Second, "calls after the restart", func() bool {
-				return total.Load() > before+500
+			waitFor(t, 60*time.Second, "calls after the restart", func() bool {
+				return total.Load() > max(before+500, 3000)
 			})
 			stop()
 			wg.Wait()
 
 			n, f := total.Load(), failed.Load()
 			t.Logf("%s: %d calls, %d failed; the restarted server served again after %v", policy, n, f, back.Round(time.Millisecond))
-			if n < 1000 {
-				t.Fatalf("only %d calls: too few to measure 0.1%%", n)
-			}
 			if f*1000 > n {
 				t.Fatalf("%d of %d calls failed (more than 0.1%%); first: %v", f, n, firstErr.Load())
 			}
