@@ -73,6 +73,9 @@
 //     up, which says nothing of the server.
 //
 // So in-flight counts and latencies (P2C, LeastLoaded) cover every RPC,
+// of every method alike: P2C keeps one latency per server, so give
+// methods of very different cost ClientConns of their own when their mix
+// changes (a burst of cheap calls makes a slow server look fast a while);
 // and balance.Health's passive checks eject a server that keeps failing,
 // while its active checks (balance.TCPCheck reaches a gRPC port) take out
 // one that stops answering; either way it leaves the set the strategy
