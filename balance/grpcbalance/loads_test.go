@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/scaleout/scaleout/balance/grpcbalance"
 )
@@ -73,6 +75,23 @@ func TestLoadReporterTrailer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := md.Get(grpcbalance.LoadTrailer); len(got) != 1 || got[0] != "inflight=0" {
+		t.Fatalf("trailer %s = %q, want inflight=0", grpcbalance.LoadTrailer, got)
+	}
+}
+
+// TestLoadReporterStreamTrailer: streams report too (the test server's
+// streaming methods answer Unimplemented, after the interceptor ran).
+func TestLoadReporterStreamTrailer(t *testing.T) {
+	srvs := startServers(t, 1)
+	client, _, _ := dial(t, grpcbalance.RoundRobin, srvs, "")
+	stream, err := client.StreamingOutputCall(ctxTimeout(t), &testpb.StreamingOutputCallRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("Recv = %v, want Unimplemented", err)
+	}
+	if got := stream.Trailer().Get(grpcbalance.LoadTrailer); len(got) != 1 || got[0] != "inflight=0" {
 		t.Fatalf("trailer %s = %q, want inflight=0", grpcbalance.LoadTrailer, got)
 	}
 }
