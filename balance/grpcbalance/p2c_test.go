@@ -14,11 +14,9 @@ import (
 	"github.com/scaleout/scaleout/balance/grpcbalance/internal/testsrv"
 )
 
-// load runs workers calling client concurrently for d, and returns each
-// server's share of the calls.
-func load(t *testing.T, client testpb.TestServiceClient, srvs []*testsrv.Server, workers int, d time.Duration) []float64 {
+// load runs workers calling client concurrently for d.
+func load(t *testing.T, client testpb.TestServiceClient, workers int, d time.Duration) {
 	t.Helper()
-	c := newCalls(srvs)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -34,31 +32,53 @@ func load(t *testing.T, client testpb.TestServiceClient, srvs []*testsrv.Server,
 		})
 	}
 	wg.Wait()
-	got := c.delta()
-	var sum int64
-	for _, n := range got {
-		sum += n
-	}
-	shares := make([]float64, len(got))
-	for i, n := range got {
-		shares[i] = float64(n) / float64(max(sum, 1))
-	}
-	return shares
 }
 
 // TestP2CAvoidsSlowServer: with one server 100 ms slower than the others,
-// P2C sends it at most a third of the share round robin sends it.
+// P2C, once it has learnt their latencies, sends it at most a third of
+// the share round robin sends it. On a machine so busy that every call
+// takes long, the phases are counted in calls rather than in time.
 func TestP2CAvoidsSlowServer(t *testing.T) {
 	srvs := startServers(t, 3)
 	srvs[2].SetDelay(100 * time.Millisecond)
 	rrClient, _, _ := dial(t, grpcbalance.RoundRobin, srvs, "")
 	p2cClient, _, _ := dial(t, grpcbalance.P2C, srvs, "")
-	rr := load(t, rrClient, srvs, 8, 2*time.Second)
-	p2c := load(t, p2cClient, srvs, 8, 2*time.Second)
+	rr := loadAtLeast(t, rrClient, srvs, 300)
+	// P2C learns a server's latency from its first eight calls; until
+	// then it goes by calls in flight. The share measured is the steady
+	// one, once the slow server has had those.
+	slow := srvs[2].Calls()
+	deadline := time.Now().Add(60 * time.Second)
+	for srvs[2].Calls() < slow+12 && time.Now().Before(deadline) {
+		load(t, p2cClient, 8, 500*time.Millisecond)
+	}
+	p2c := loadAtLeast(t, p2cClient, srvs, 600)
 	t.Logf("slow server's share: round robin %.3f, P2C %.3f", rr[2], p2c[2])
 	if p2c[2] > rr[2]/3 {
 		t.Fatalf("P2C sent the slow server %.3f of the calls, round robin %.3f: want at most a third of it", p2c[2], rr[2])
 	}
+}
+
+// loadAtLeast runs load in steps of a second until at least n calls were
+// made (or a minute passed), and returns each server's share of them.
+func loadAtLeast(t *testing.T, client testpb.TestServiceClient, srvs []*testsrv.Server, n int64) []float64 {
+	t.Helper()
+	c := newCalls(srvs)
+	sum := make([]int64, len(srvs))
+	var total int64
+	for deadline := time.Now().Add(time.Minute); total < n && time.Now().Before(deadline); {
+		load(t, client, 8, time.Second)
+		for i, k := range c.delta() {
+			sum[i] += k
+			total += k
+		}
+	}
+	t.Logf("calls per server: %v", sum)
+	shares := make([]float64, len(sum))
+	for i, k := range sum {
+		shares[i] = float64(k) / float64(max(total, 1))
+	}
+	return shares
 }
 
 // TestLoadTrailersSteerP2C: a server busy with another client's calls
