@@ -22,7 +22,7 @@ benchtools:
 # the root go.mod (the browser tests on chromedp, the GORM and pgx adapters, the Prometheus
 # and OpenTelemetry adapters); make test
 # runs their tests too. bench/ is run by bench-compare.
-NESTED_MODULES := replica/adapters browsertest observe/promobserve observe/otelobserve
+NESTED_MODULES := replica/adapters browsertest observe/promobserve observe/otelobserve balance/grpcbalance
 
 test: services
 	eval "$$(scripts/services.sh env)"; \

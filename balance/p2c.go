@@ -51,6 +51,20 @@ type P2CConfig struct {
 	// backend holds its requests longer). 0 means DefaultP2CMinLatency;
 	// negative is invalid; set 1ns to compare raw averages.
 	MinLatency time.Duration
+	// Reports, when set, tells a backend's load as the backend itself sees
+	// it, in requests in flight: *LoadProber polls it, and
+	// balance/grpcbalance reads it from gRPC response trailers; Addr
+	// identifies the backend. The cost then counts max(own in-flight,
+	// Reports.Load(addr)) requests in flight instead of the own count
+	// alone, as LeastLoadedConfig.Load does and for the same reasons: the
+	// backend's count includes this balancer's requests, and between two
+	// reports the own count still rises with every pick. Other clients'
+	// requests thus weigh on the choice, which the own count cannot see.
+	// Load is called twice per pick, concurrently: it must be cheap and
+	// safe for concurrent use. A negative or NaN result counts as 0. (An
+	// interface rather than a func, unlike LeastLoadedConfig.Load, so that
+	// P2CConfig stays comparable.)
+	Reports interface{ Load(addr string) float64 }
 }
 
 // P2C is the power of two choices (Mitzenmacher) on latency and load:
@@ -59,7 +73,8 @@ type P2CConfig struct {
 //
 //	cost = (in-flight + 1) × max(EWMA latency, MinLatency) × (1 + consecutive failures) / weight
 //
-// In-flight counts come from Choice.Done, and so do the latency average
+// In-flight counts come from Choice.Done (raised to what the backend
+// reports, with P2CConfig.Reports), and so do the latency average
 // (see P2CConfig.Decay) and the run of failures. Comparing two random
 // backends instead of scanning all of them costs O(1) per pick at any size
 // and, unlike "always the least loaded", does not send a burst of
@@ -92,6 +107,7 @@ type P2CConfig struct {
 // unknown; other picks only count in flight. A pick reads two backends'
 // counters; it takes no lock and does not allocate. Update costs O(n). P2C is safe for concurrent use.
 type P2C struct {
+	reports    interface{ Load(addr string) float64 }
 	forceAfter int64   // nanoseconds
 	minLatency float64 // nanoseconds
 	touchEvery int64   // the resolution of lastPick, to spare writes
@@ -137,6 +153,7 @@ func NewP2C(cfg P2CConfig) (*P2C, error) {
 		cfg.ForcePickAfter = DefaultP2CForcePickAfter
 	}
 	p := &P2C{
+		reports:    cfg.Reports,
 		forceAfter: int64(cfg.ForcePickAfter),
 		minLatency: float64(cfg.MinLatency),
 		touchEvery: int64(cfg.ForcePickAfter / 8),
@@ -245,9 +262,21 @@ func (p *P2C) cheaper(x, y *p2cPeer) bool {
 		ly = lx
 	}
 	lx, ly = max(lx, p.minLatency), max(ly, p.minLatency)
-	cx := float64(x.ep.inflight.Load()+1) * lx * float64(1+x.ep.failures.Load()) * x.invWeight
-	cy := float64(y.ep.inflight.Load()+1) * ly * float64(1+y.ep.failures.Load()) * y.invWeight
+	cx := (p.inflight(x.ep) + 1) * lx * float64(1+x.ep.failures.Load()) * x.invWeight
+	cy := (p.inflight(y.ep) + 1) * ly * float64(1+y.ep.failures.Load()) * y.invWeight
 	return cx < cy
+}
+
+// inflight is the backend's requests in flight as the cost counts them:
+// the own count, raised to what P2CConfig.Reports says.
+func (p *P2C) inflight(e *endpoint) float64 {
+	l := float64(e.inflight.Load())
+	if p.reports != nil {
+		if r := p.reports.Load(e.Addr); r > l { // false for NaN
+			l = r
+		}
+	}
+	return l
 }
 
 // randomPair returns two distinct indices drawn uniformly from [0, n),

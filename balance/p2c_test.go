@@ -3,8 +3,10 @@ package balance_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -239,4 +241,46 @@ func BenchmarkP2CParallel(b *testing.B) {
 			}
 		})
 	})
+}
+
+// loadFunc is a func as P2CConfig.Reports.
+type loadFunc func(addr string) float64
+
+func (f loadFunc) Load(addr string) float64 { return f(addr) }
+
+// TestP2CReportedLoad: the Reports hook raises a backend's in-flight count to
+// what it reports (other clients' requests), so P2C avoids a backend that
+// its own count sees idle; a NaN or negative report counts as 0.
+func TestP2CReportedLoad(t *testing.T) {
+	set := balancetest.Backends(2)
+	var busy atomic.Int64 // the report of set[0]
+	busy.Store(50)
+	p := newP2C(t, balance.P2CConfig{Reports: loadFunc(func(addr string) float64 {
+		if addr == set[0].Addr {
+			return float64(busy.Load())
+		}
+		return 0
+	})}, set)
+	count := map[string]int{}
+	for range 40 { // held: set[1] rises to 40 in flight, still below 50
+		c, err := p.Pick(context.Background(), "")
+		require.NoError(t, err)
+		count[c.Backend().Addr]++
+	}
+	require.Equal(t, map[string]int{set[1].Addr: 40}, count)
+	busy.Store(0) // the report says idle: set[0], with 0 of ours, is cheaper
+	c, err := p.Pick(context.Background(), "")
+	require.NoError(t, err)
+	require.Equal(t, set[0].Addr, c.Backend().Addr)
+
+	for _, bad := range []float64{math.NaN(), -5} {
+		p = newP2C(t, balance.P2CConfig{Reports: loadFunc(func(string) float64 { return bad })}, set)
+		got := map[string]int{}
+		for range 6 { // held, untimed: the own counts alternate
+			c, err := p.Pick(context.Background(), "")
+			require.NoError(t, err)
+			got[c.Backend().Addr]++
+		}
+		require.Equal(t, map[string]int{set[0].Addr: 3, set[1].Addr: 3}, got)
+	}
 }

@@ -1,0 +1,47 @@
+package grpcbalance_test
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
+
+	"github.com/scaleout/scaleout/balance/grpcbalance"
+)
+
+// TestAllBackendsDown: with every server down, an RPC fails Unavailable
+// (once the connections have failed), and one that waits for ready waits
+// and is served when a server is back.
+func TestAllBackendsDown(t *testing.T) {
+	srvs := startServers(t, 2)
+	client, _, _ := dial(t, grpcbalance.P2C, srvs, "")
+	if _, err := client.UnaryCall(ctxTimeout(t), &testpb.SimpleRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	srvs[0].Kill()
+	srvs[1].Kill()
+	waitFor(t, 20*time.Second, "RPCs failing Unavailable", func() bool {
+		_, err := client.UnaryCall(ctxTimeout(t), &testpb.SimpleRequest{})
+		return status.Code(err) == codes.Unavailable
+	})
+
+	served := make(chan error, 1)
+	go func() {
+		_, err := client.UnaryCall(ctxTimeout(t), &testpb.SimpleRequest{}, grpc.WaitForReady(true))
+		served <- err
+	}()
+	select {
+	case err := <-served:
+		t.Fatalf("a call that waits for ready returned while every server was down: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := srvs[1].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("the call that waited for ready: %v", err)
+	}
+}
