@@ -195,7 +195,13 @@ func TestLoaderEarlyRefresh(t *testing.T) {
 		st := l.Stats()
 		require.Equal(t, uint64(1), st.Misses, "every expiry was pre-empted: %+v", st)
 		require.GreaterOrEqual(t, st.Refreshes, uint64(9))
-		require.LessOrEqual(t, n.Load(), int32(15), "about one load per TTL, not a herd")
+		// XFetch draws when to refresh: with a load of 100 ms it reloads a
+		// median 0.27 s before the expiry (more than 0.68 s once in a
+		// hundred), and the TTL counts from the load's start, so 10 s take
+		// 13 to 17 loads (300 runs: 13 to 17, 16 or more in 9%; a
+		// simulation of the loop: P(18) = 3e-4, P(20 or more) < 1e-6). A
+		// herd would load on most of the 1000 Gets.
+		require.LessOrEqual(t, n.Load(), int32(19), "a load per refresh, not a herd")
 	})
 }
 
