@@ -56,8 +56,7 @@
 // most. PostgreSQL commits notifying transactions one at a time, so
 // concurrent Enqueues of one Queue do not each notify: one at a time
 // notifies in its statement, and the others' jobs are announced by one
-// NOTIFY per queue sent after their commits (Close waits for it); the
-// Dequeues of the same Queue are woken at once, without it. Each Queue holds one connection of its DB
+// NOTIFY per queue sent after their commits (Close waits for it). Each Queue holds one connection of its DB
 // for LISTEN, opened on first use of Dequeue or Wait and reopened after a
 // failure (then every waiter looks again, as notifications sent meanwhile
 // are lost). Wait marks the job as awaited; the statement that ends an

@@ -12,23 +12,20 @@ import (
 	"github.com/scaleout/scaleout/queue"
 )
 
-// enqueueSQL stores a job whose ID the queue chose and that has no unique
-// key: nothing can conflict with it, so it is one INSERT, which notifies
-// the blocked Dequeues when the job is ready (at commit: a job enqueued in
-// a transaction that rolls back wakes nobody).
-const enqueueSQL = `WITH ins AS (
-	INSERT INTO {p}jobs (queue, name, type, payload, headers, priority, state, run_at,
-		max_attempts, enqueued_at, retention_ms, timeout_ms)
-	VALUES ($1, $2, $3, $4, $5, $6, 0, greatest($7::timestamptz, clock_timestamp()), $8, clock_timestamp(), $9, $10)
-	RETURNING run_at <= enqueued_at AS ready)
-SELECT count(pg_notify($11, $1)) FROM ins WHERE ready`
-
-// enqueueQuietSQL is enqueueSQL without the notification, which the
-// notifier sends after the commit, with other Enqueues' (see notifier).
+// enqueueQuietSQL stores a job whose ID the queue chose and that has no
+// unique key (nothing can conflict with it), reporting whether it is
+// ready, and notifies nobody: the notifier sends the notification after
+// the commit, with other Enqueues' (see notifier).
 const enqueueQuietSQL = `INSERT INTO {p}jobs (queue, name, type, payload, headers, priority, state, run_at,
 		max_attempts, enqueued_at, retention_ms, timeout_ms)
 	VALUES ($1, $2, $3, $4, $5, $6, 0, greatest($7::timestamptz, clock_timestamp()), $8, clock_timestamp(), $9, $10)
 	RETURNING run_at <= enqueued_at`
+
+// enqueueSQL is enqueueQuietSQL notifying the blocked Dequeues when the
+// job is ready, at commit: a job enqueued in a transaction that rolls
+// back wakes nobody.
+const enqueueSQL = `WITH ins AS (` + enqueueQuietSQL + ` AS ready)
+SELECT count(pg_notify($11, $1)) FROM ins WHERE ready`
 
 // enqueueFnSQL stores a job with a caller-chosen ID or a unique key.
 const enqueueFnSQL = `SELECT o_outcome, o_name FROM {p}enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`

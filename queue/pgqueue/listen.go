@@ -60,7 +60,6 @@ func (q *Queue) listener() *listener {
 	if q.lis == nil {
 		l := &listener{q: q, up: make(chan struct{}), ready: map[string]map[*waiter]struct{}{}, ended: map[queue.JobID]map[*waiter]struct{}{}}
 		q.lis = l
-		q.live.Store(l)
 		l.wg.Go(l.run)
 	}
 	return q.lis
@@ -134,19 +133,6 @@ func (l *listener) removeEnded(id queue.JobID, w *waiter) {
 		}
 	}
 	l.mu.Unlock()
-}
-
-// listening returns the Queue's listener if one was started, without
-// starting one or taking the Queue's lock.
-func (q *Queue) listening() *listener { return q.live.Load() }
-
-// wakeReady wakes this process's waiters for a job of queue qn.
-func (l *listener) wakeReady(qn string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for w := range l.ready[qn] {
-		w.wake()
-	}
 }
 
 func (l *listener) wakeAll() {

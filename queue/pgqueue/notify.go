@@ -22,9 +22,8 @@ import (
 //
 // No wake-up is lost: a poked Enqueue has committed, and the notifier
 // always sends a NOTIFY that starts after the last poke it heard. A NOTIFY
-// that fails (the server restarted) leaves the waiters of other processes
-// to their next look, PollInterval at most; the waiters of this process
-// are woken at the poke, without a round trip.
+// that fails (the server restarted) leaves the waiters to their next
+// look, PollInterval at most.
 type notifier struct {
 	q *Queue
 
@@ -44,12 +43,8 @@ func (n *notifier) claim() bool { return n.claimed.CompareAndSwap(false, true) }
 func (n *notifier) unclaim() { n.claimed.Store(false) }
 
 // poke records that a job of queue qn became ready, and starts a sender
-// unless one is running; after close it only wakes this process's
-// waiters.
+// unless one is running; after close it does nothing (the waiters poll).
 func (n *notifier) poke(qn string) {
-	if l := n.q.listening(); l != nil {
-		l.wakeReady(qn)
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -85,7 +80,7 @@ func (n *notifier) run() {
 		n.mu.Unlock()
 		ctx, cancel := context.WithTimeout(n.q.ctx(context.Background()), n.q.poll)
 		for _, qn := range queues {
-			if _, err := n.q.db.ExecContext(ctx, n.q.notifySQL, n.q.readyChan, qn); err != nil {
+			if _, err := n.q.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, n.q.readyChan, qn); err != nil {
 				break // the database is away: the waiters poll
 			}
 		}

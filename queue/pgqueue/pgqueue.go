@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/scaleout/scaleout/observe"
@@ -80,9 +79,9 @@ type Queue struct {
 	poll       time.Duration
 	enqueued   *perqueue.Counters
 
-	enqueueSQL, enqueueQuietSQL, leaseSQL, leaseManySQL, enqueueFnSQL, notifySQL string
-	ackSQL, ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL, releaseSQL    string
-	snoozeSQL                                                                    string
+	enqueueSQL, enqueueQuietSQL, leaseSQL, leaseManySQL, enqueueFnSQL string
+	ackSQL, ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL     string
+	snoozeSQL                                                         string
 
 	mu        sync.Mutex
 	closed    bool
@@ -90,7 +89,6 @@ type Queue struct {
 	closeCtx  context.Context
 	closeStop context.CancelFunc
 	lis       *listener
-	live      atomic.Pointer[listener] // lis, read without mu by Enqueue
 	notify    notifier
 	leases    combiner[leaseKey, struct{}, leased]
 	acks      combiner[struct{}, ackReq, ackRes]
@@ -154,7 +152,6 @@ func New(db DB, cfg Config) (*Queue, error) {
 	q.leases.width, q.acks.width = combineWidth, combineWidth
 	q.enqueueSQL = q.sql(enqueueSQL)
 	q.enqueueQuietSQL = q.sql(enqueueQuietSQL)
-	q.notifySQL = `SELECT pg_notify($1, $2)`
 	q.enqueueFnSQL = q.sql(enqueueFnSQL)
 	q.leaseSQL = q.sql(`SELECT * FROM {p}lease($1, $2)`)
 	q.leaseManySQL = q.sql(leaseManySQL)
@@ -163,7 +160,6 @@ func New(db DB, cfg Config) (*Queue, error) {
 	q.failCurrentSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until > clock_timestamp()"), 7, 8))
 	q.failExpiredSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until <= clock_timestamp()"), 7, 8))
 	q.extendSQL = q.sql(extendSQL)
-	q.releaseSQL = q.sql(releaseSQL)
 	q.snoozeSQL = q.sql(snoozeSQL)
 	return q, nil
 }

@@ -52,12 +52,8 @@ SELECT (SELECT count(pg_notify($CH_ENDED, e.queue || '~' || e.name)) FROM e WHER
 
 const extendSQL = `UPDATE {p}jobs SET lease_until = clock_timestamp() + $4::bigint * interval '1 millisecond' WHERE ` + current + ` RETURNING 1`
 
-const releaseSQL = `WITH e AS (
-	UPDATE {p}jobs SET state = 0, attempt = attempt - 1, run_at = clock_timestamp(), lease_until = NULL
-	WHERE ` + current + ` RETURNING queue)
-SELECT count(pg_notify($4, e.queue)) FROM e HAVING count(*) > 0`
-
-// snoozeSQL is releaseSQL with a delay of $4 µs: the job is scheduled
+// snoozeSQL gives a leased job back without counting the attempt
+// (Release: no delay), ready $4 µs from now: then it is scheduled
 // (state 0, run_at ahead), as a retry's backoff is. It notifies the
 // queue's Dequeues whatever the delay: a blocked one reckoned its sleep
 // without this job and must look again to wait for its run_at (and a
@@ -275,16 +271,9 @@ func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
 	return q.release(q.ctx(ctx), d)
 }
 
+// release gives the job back, ready at once: a snooze of no delay.
 func (q *Queue) release(ctx context.Context, d *queue.Delivery) error {
-	var n int64
-	err := q.db.QueryRowContext(ctx, q.releaseSQL, d.Job.Queue, d.Job.ID, int64(d.Token), q.readyChan).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return queue.ErrLeaseLost
-	}
-	if err != nil {
-		return dbErr(ctx, "release", err)
-	}
-	return nil
+	return q.snooze(ctx, "release", d, 0)
 }
 
 // Snooze gives the job back to run delay from now, by the database's
@@ -297,18 +286,21 @@ func (q *Queue) Snooze(ctx context.Context, d *queue.Delivery, delay time.Durati
 	if delay < 0 {
 		return fmt.Errorf("%w: pgqueue: Snooze needs a delay >= 0, got %v", queue.ErrInvalidConfig, delay)
 	}
+	return q.snooze(q.ctx(ctx), "snooze", d, delay)
+}
+
+func (q *Queue) snooze(ctx context.Context, op string, d *queue.Delivery, delay time.Duration) error {
 	// Rounded up to PostgreSQL's microseconds, so that the job is never
 	// due before delay has passed.
 	delay = min(delay, queue.MaxSnooze)
 	us := int64((delay + time.Microsecond - 1) / time.Microsecond)
-	ctx = q.ctx(ctx)
 	var n int64
 	err := q.db.QueryRowContext(ctx, q.snoozeSQL, d.Job.Queue, d.Job.ID, int64(d.Token), us, q.readyChan).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return queue.ErrLeaseLost
 	}
 	if err != nil {
-		return dbErr(ctx, "snooze", err)
+		return dbErr(ctx, op, err)
 	}
 	return nil
 }

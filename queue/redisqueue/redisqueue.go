@@ -1253,14 +1253,9 @@ func (q *Queue) Extend(ctx context.Context, d *queue.Delivery, lease time.Durati
 	return err
 }
 
-// Release implements queue.Settler.
+// Release implements queue.Settler: a Snooze of no delay.
 func (q *Queue) Release(ctx context.Context, d *queue.Delivery) error {
-	k, name, err := q.delivery(d)
-	if err != nil {
-		return err
-	}
-	_, err = q.settle(ctx, "release", d, releaseScript, []string{k.job(name), k.active, k.wake}, k.base, name, d.Token, newNonce())
-	return err
+	return q.snooze(ctx, "release", d, 0)
 }
 
 // Snooze implements queue.Snoozer: the job is scheduled delay from now
@@ -1271,6 +1266,11 @@ func (q *Queue) Snooze(ctx context.Context, d *queue.Delivery, delay time.Durati
 	if delay < 0 {
 		return fmt.Errorf("%w: Snooze needs a delay >= 0, got %v", queue.ErrInvalidConfig, delay)
 	}
+	return q.snooze(ctx, "snooze", d, delay)
+}
+
+// snooze gives the job of d back, ready delay from now (0: at once).
+func (q *Queue) snooze(ctx context.Context, op string, d *queue.Delivery, delay time.Duration) error {
 	k, name, err := q.delivery(d)
 	if err != nil {
 		return err
@@ -1278,7 +1278,7 @@ func (q *Queue) Snooze(ctx context.Context, d *queue.Delivery, delay time.Durati
 	// Rounded up, so that the job is never due before delay has passed.
 	delay = min(delay, queue.MaxSnooze)
 	delayMS := int64((delay + time.Millisecond - 1) / time.Millisecond)
-	_, err = q.settle(ctx, "snooze", d, snoozeScript, []string{k.job(name), k.active, k.sched, k.lim, k.wake},
+	_, err = q.settle(ctx, op, d, snoozeScript, []string{k.job(name), k.active, k.sched, k.lim, k.wake},
 		k.base, name, d.Token, delayMS, newNonce())
 	return err
 }

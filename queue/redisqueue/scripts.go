@@ -465,24 +465,9 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 return 1
 `)
 
-// releaseScript gives a leased job back without counting the attempt.
-//
-//	KEYS: job hash, active zset, wake list
-//	ARGV: base, name, token, nonce
-var releaseScript = redis.NewScript(luaLib + `
-local h = redis.call('HMGET', KEYS[1], 'st', 'k', 'sn')
-if h[3] == ARGV[4] then redis.call('HSET', KEYS[1], 'sn', ARGV[4]); return 1 end
-if h[1] ~= 'a' or h[2] ~= ARGV[3] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[2])
-drop_dq(ARGV[1], KEYS[1])
-redis.call('HINCRBY', KEYS[1], 'n', -1)
-redis.call('HSET', KEYS[1], 'sn', ARGV[4])
-ready(ARGV[1], KEYS[1], ARGV[2], KEYS[3], now_ms())
-return 1
-`)
-
-// snoozeScript gives a leased job back, as releaseScript does, to be
-// ready no sooner than a delay from now: scheduled, as a retry's backoff
+// snoozeScript gives a leased job back without counting the attempt
+// (Release, with no delay; Snooze), to be ready no sooner than a delay
+// from now: scheduled, as a retry's backoff
 // is. A Dequeue blocked on the queue (its sleepers key) reckoned its wait
 // without this job, so a wake token makes it look again and wait for the
 // job's run-at; with no sleepers, only the freed concurrency slot wakes.
