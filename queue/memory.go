@@ -845,15 +845,8 @@ func (j *mjob) Ack(_ context.Context, d *Delivery, result []byte) error {
 func (m *Memory) ack(hint *mjob, d *Delivery, result []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
-	j, err := m.current(hint, d, now)
-	if err != nil {
-		return err
-	}
-	j.result = bytes.Clone(result)
-	j.lastErr = ""
-	m.end(j, StateDone, now)
-	return nil
+	_, err := m.ackLocked(hint, d, result, time.Now())
+	return err
 }
 
 // Fail implements Settler.

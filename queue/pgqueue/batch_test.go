@@ -129,8 +129,97 @@ func TestBatchedLeasesAndAcks(t *testing.T) {
 	for range 10 {
 		require.NoError(t, <-waited, "a Wait in another process for a job of a batched Ack")
 	}
-	leases, acks := pgqueue.Batches(q)
+	leases, acks, _ := pgqueue.Batches(q)
 	t.Logf("batched statements: %d lease, %d ack", leases, acks)
 	require.Positive(t, leases, "50 Dequeues at once ran no batched lease")
 	require.Positive(t, acks, "500 Acks at once ran no batched ack")
+}
+
+// Workers settling with AckAndDequeue at once run batched statements that
+// ack some jobs and lease as many: each job is leased once and acked
+// once, a forged token is refused and leases nothing, a Wait in another
+// process hears of the end, and the done total is exact.
+func TestBatchedAckAndDequeue(t *testing.T) {
+	db := testenv.PostgresDB(t, testenv.PGPrimaryDSN(t))
+	db.SetMaxOpenConns(16)
+	prefix := testPrefix(t, db)
+	q := newQueue(t, db, prefix, pgqueue.Config{}, true)
+	ctx := ctxFor(t, time.Minute)
+	const jobs, workers = 400, 40
+	batch := make([]queue.Job, jobs)
+	for i := range batch {
+		batch[i] = queue.Job{Queue: "b", Type: "t", Payload: []byte{byte(i), byte(i >> 8)}}
+	}
+	ids, err := q.EnqueueBatch(ctx, batch)
+	require.NoError(t, err)
+
+	watcher := newQueue(t, db, prefix, pgqueue.Config{PollInterval: time.Minute}, false)
+	waited := make(chan error, 10)
+	for _, id := range ids[jobs-10:] {
+		go func() {
+			in, err := watcher.Wait(ctxFor(t, 30*time.Second), id)
+			if err == nil && in.State != queue.StateDone {
+				err = fmt.Errorf("%s ended %v", id, in.State)
+			}
+			waited <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the Waits mark their jobs awaited
+
+	var mu sync.Mutex
+	leased := map[queue.JobID]int{}
+	var acked, forgedRefused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			d, err := q.Dequeue(dctx, []string{"b"}, time.Minute)
+			cancel()
+			if err != nil {
+				require.ErrorIs(t, err, context.DeadlineExceeded) // the others took every job
+				return
+			}
+			for i := 0; d != nil; i++ {
+				mu.Lock()
+				leased[d.ID]++
+				mu.Unlock()
+				if (w+i)%4 == 0 {
+					forged := *d
+					forged.Token++
+					next, err := q.AckAndDequeue(ctx, &forged, []byte("forged"), time.Minute)
+					require.ErrorIs(t, err, queue.ErrLeaseLost)
+					require.Nil(t, next, "a refused ack leased a job")
+					forgedRefused.Add(1)
+				}
+				next, err := q.AckAndDequeue(ctx, d, []byte("r"), time.Minute)
+				require.NoError(t, err)
+				acked.Add(1)
+				d = next
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	require.EqualValues(t, jobs, acked.Load())
+	require.Len(t, leased, jobs)
+	for id, n := range leased {
+		require.Equal(t, 1, n, "%s leased %d times", id, n)
+	}
+	c, err := q.Counts(ctx, "b")
+	require.NoError(t, err)
+	require.EqualValues(t, jobs, c.DoneTotal)
+	require.Zero(t, c.Pending())
+	require.Zero(t, c.Active)
+	for _, id := range ids[:10] {
+		in := status(t, q, id)
+		require.Equal(t, []byte("r"), in.Result)
+	}
+	for range 10 {
+		require.NoError(t, <-waited, "a Wait in another process for a job of a batched AckAndDequeue")
+	}
+	_, _, ackLeases := pgqueue.Batches(q)
+	t.Logf("batched ack-and-lease statements: %d; forged tokens refused: %d", ackLeases, forgedRefused.Load())
+	require.Positive(t, ackLeases, "40 workers at once ran no batched ack-and-lease")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -233,19 +234,26 @@ func (q *Queue) track() bool {
 // leaseManySQL leases up to $3 ready jobs of queue $1 for $2 ms: the first
 // statement of {p}lease with a larger LIMIT, for a queue without limits
 // or a pause (checked in the same statement, as {p}lease does, so that a
-// job enqueued after Pause returned is never leased by it).
+// job enqueued after Pause returned is never leased by it). AckAndDequeue
+// runs it with other parameters: $Q is the queue, $LEASE the lease, $N
+// the limit.
 const leaseManySQL = `UPDATE {p}jobs j SET state = 1, attempt = j.attempt + 1, token = nextval('{p}tokens'),
-	lease_until = clock_timestamp() + $2 * interval '1 millisecond',
+	lease_until = clock_timestamp() + $LEASE * interval '1 millisecond',
 	started_at = clock_timestamp()
 FROM (SELECT c.queue, c.name FROM {p}jobs c
-	WHERE c.queue = $1 AND c.state = 0 AND c.run_at <= clock_timestamp()
-	AND NOT EXISTS (SELECT 1 FROM {p}queues q WHERE q.queue = $1
+	WHERE c.queue = $Q AND c.state = 0 AND c.run_at <= clock_timestamp()
+	AND NOT EXISTS (SELECT 1 FROM {p}queues q WHERE q.queue = $Q
 		AND (q.paused OR q.concurrency > 0 OR q.rate > 0))
 	ORDER BY c.priority DESC, c.run_at, c.name
-	LIMIT $3 FOR UPDATE SKIP LOCKED) c
+	LIMIT $N FOR UPDATE SKIP LOCKED) c
 WHERE j.queue = c.queue AND j.name = c.name
 RETURNING j.name, j.type, j.payload, j.headers, j.priority, j.attempt, j.max_attempts,
 	j.token, j.timeout_ms, j.retention_ms, NULL::bigint`
+
+// leaseManyWith fills in leaseManySQL's parameters.
+func leaseManyWith(queue, lease, n string) string {
+	return strings.NewReplacer("$Q", queue, "$LEASE", lease, "$N", n).Replace(leaseManySQL)
+}
 
 // leaseKey groups the leases one statement may serve: one queue, one
 // lease time.
@@ -340,39 +348,55 @@ func (q *Queue) leaseOne(ctx context.Context, qn string, lease time.Duration) (*
 // errMalformed marks a leased row that does not decode.
 var errMalformed = errors.New("pgqueue: malformed job")
 
+// A leaseRow is a row of {p}lease or leaseManySQL: a leased job, or (name
+// NULL) how long a rate limit holds the queue back.
+type leaseRow struct {
+	name, typ                sql.NullString
+	payload, headers         []byte
+	prio                     sql.NullInt16
+	attempt, maxAtt          sql.NullInt32
+	token, tout, ret, waitMS sql.NullInt64
+}
+
+// fields are the row's columns, for Scan.
+func (r *leaseRow) fields() []any {
+	return []any{&r.name, &r.typ, &r.payload, &r.headers, &r.prio,
+		&r.attempt, &r.maxAtt, &r.token, &r.tout, &r.ret, &r.waitMS}
+}
+
 // scanLease reads a row of {p}lease or leaseManySQL, leased at start for
 // lease: a delivery, or a rate limit's wait.
 func (q *Queue) scanLease(row interface{ Scan(...any) error }, qn string, lease time.Duration, start time.Time) (*queue.Delivery, time.Duration, error) {
-	var (
-		name, typ                sql.NullString
-		payload, headers         []byte
-		prio                     sql.NullInt16
-		attempt, maxAtt          sql.NullInt32
-		token, tout, ret, waitMS sql.NullInt64
-	)
-	if err := row.Scan(&name, &typ, &payload, &headers, &prio,
-		&attempt, &maxAtt, &token, &tout, &ret, &waitMS); err != nil {
+	var r leaseRow
+	if err := row.Scan(r.fields()...); err != nil {
 		return nil, 0, err
 	}
-	if !name.Valid {
-		return nil, time.Duration(waitMS.Int64) * time.Millisecond, nil
+	return q.delivery(&r, qn, lease, start)
+}
+
+// delivery makes the delivery of a leaseRow of queue qn, leased at start
+// for lease, or returns the rate limit's wait.
+func (q *Queue) delivery(r *leaseRow, qn string, lease time.Duration, start time.Time) (*queue.Delivery, time.Duration, error) {
+	if !r.name.Valid {
+		return nil, time.Duration(r.waitMS.Int64) * time.Millisecond, nil
 	}
-	h, err := decodeHeaders(headers)
+	h, err := decodeHeaders(r.headers)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errMalformed, err)
 	}
+	payload := r.payload
 	if payload == nil {
 		payload = []byte{}
 	}
 	d := queue.NewDelivery(q, queue.Delivery{
 		Job: queue.Job{
-			Queue: qn, Type: typ.String, Payload: payload, ID: name.String, Priority: int(prio.Int16),
-			MaxAttempts: int(maxAtt.Int32), Timeout: time.Duration(tout.Int64) * time.Millisecond,
-			Retention: time.Duration(ret.Int64) * time.Millisecond, Headers: h,
+			Queue: qn, Type: r.typ.String, Payload: payload, ID: r.name.String, Priority: int(r.prio.Int16),
+			MaxAttempts: int(r.maxAtt.Int32), Timeout: time.Duration(r.tout.Int64) * time.Millisecond,
+			Retention: time.Duration(r.ret.Int64) * time.Millisecond, Headers: h,
 		},
-		ID:         queue.FormatID(qn, name.String),
-		Attempt:    int(attempt.Int32),
-		Token:      uint64(token.Int64),
+		ID:         queue.FormatID(qn, r.name.String),
+		Attempt:    int(r.attempt.Int32),
+		Token:      uint64(r.token.Int64),
 		LeaseUntil: start.Add(lease),
 	})
 	return d, 0, nil

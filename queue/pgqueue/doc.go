@@ -37,7 +37,11 @@
 // a queue are in flight share the next one, which leases a job for each
 // of them (LIMIT n); Acks are gathered the same way, one statement for
 // the Acks that came meanwhile, each answered as its own (a stale token
-// is ErrLeaseLost, a job acked twice at once is acked once). A quiet
+// is ErrLeaseLost, a job acked twice at once is acked once).
+// AckAndDequeue (queue.AckDequeuer, which queue.Worker uses when it takes
+// jobs from one queue) acks a job and leases the next in one statement,
+// and is gathered the same way: one statement acks the jobs of the calls
+// that came meanwhile and leases one job for each Ack it accepted. A quiet
 // queue runs one statement per call, as before; a busy one runs a few
 // dozen calls per statement and commit, which is most of what a job
 // costs the database. A call waiting for its batch honours its context;
@@ -64,9 +68,10 @@
 // notification.
 //
 // Expired leases are turned into failed attempts by the Dequeue calls of
-// any process (when they find no job, or once a second), by Counts, and
+// any process (when they find no job, or once a second), by
+// AckAndDequeue (once a second), by Counts, and
 // by Status and Wait for the job they look at. Ended jobs are deleted
-// after their Retention by the Dequeue calls (at most once a second per
+// after their Retention by the Dequeue and AckAndDequeue calls (at most once a second per
 // process, 1,000 at a time); Status stops knowing them as soon as the
 // Retention has passed.
 //
@@ -119,8 +124,8 @@
 // Enqueue of a job without Job.ID or UniqueKey is one INSERT; with either,
 // one call of the enqueue function (one round trip, atomic); EnqueueBatch
 // is one statement for the whole batch. Dequeue is one statement per queue
-// asked when a job is ready. Ack, Fail, Extend and Release are one
-// statement each. Status is one indexed read. Counts reads the index
+// asked when a job is ready. Ack, Fail, Extend, Release and AckAndDequeue
+// are one statement each. Status is one indexed read. Counts reads the index
 // entries of the queue's pending, active and dead jobs (not its ended
 // ones); List reads one page from its cursor; Queues skips through the
 // primary key once per queue.

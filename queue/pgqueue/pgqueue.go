@@ -81,7 +81,7 @@ type Queue struct {
 
 	enqueueSQL, enqueueQuietSQL, leaseSQL, leaseManySQL, enqueueFnSQL string
 	ackSQL, ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL     string
-	snoozeSQL                                                         string
+	snoozeSQL, ackLeaseSQL                                            string
 
 	mu        sync.Mutex
 	closed    bool
@@ -92,6 +92,7 @@ type Queue struct {
 	notify    notifier
 	leases    combiner[leaseKey, struct{}, leased]
 	acks      combiner[struct{}, ackReq, ackRes]
+	ackLeases combiner[leaseKey, ackReq, ackLeased]
 	inflight  sync.WaitGroup // statements of Dequeue run on past their caller (detach)
 
 	sweepMu   sync.Mutex
@@ -107,6 +108,7 @@ var (
 	_ queue.DeadLetters   = (*Queue)(nil)
 	_ queue.Limiter       = (*Queue)(nil)
 	_ queue.Inspector     = (*Queue)(nil)
+	_ queue.AckDequeuer   = (*Queue)(nil)
 )
 
 // New returns a Queue on db. It does not touch the database: call Migrate
@@ -149,18 +151,19 @@ func New(db DB, cfg Config) (*Queue, error) {
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
 	q.notify.q = q
-	q.leases.width, q.acks.width = combineWidth, combineWidth
+	q.leases.width, q.acks.width, q.ackLeases.width = combineWidth, combineWidth, combineWidth
 	q.enqueueSQL = q.sql(enqueueSQL)
 	q.enqueueQuietSQL = q.sql(enqueueQuietSQL)
 	q.enqueueFnSQL = q.sql(enqueueFnSQL)
 	q.leaseSQL = q.sql(`SELECT * FROM {p}lease($1, $2)`)
-	q.leaseManySQL = q.sql(leaseManySQL)
+	q.leaseManySQL = q.sql(leaseManyWith("$1", "$2", "$3"))
 	q.ackSQL = q.sql(channels(ackSQL, 6, 7))
 	q.ackManySQL = q.sql(channels(ackManySQL, 6, 7))
 	q.failCurrentSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until > clock_timestamp()"), 7, 8))
 	q.failExpiredSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until <= clock_timestamp()"), 7, 8))
 	q.extendSQL = q.sql(extendSQL)
 	q.snoozeSQL = q.sql(snoozeSQL)
+	q.ackLeaseSQL = q.sql(channels(ackLeaseSQL, 6, 7))
 	return q, nil
 }
 

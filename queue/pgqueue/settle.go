@@ -84,8 +84,13 @@ func (q *Queue) settling(d *queue.Delivery) error {
 }
 
 // ackManySQL is ackSQL for the jobs of arrays $1 (queues), $2 (names),
-// $3 (tokens) and $4 (results), returning the ones it acked.
-const ackManySQL = `WITH a AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[]) AS a(queue, name, token, result)),
+// $3 (tokens) and $4 (results), returning the ones it acked: the CTEs of
+// ackManyCTEs, which AckAndDequeue shares, and their answer.
+const ackManySQL = ackManyCTEs + `
+SELECT e.queue, e.name, ` + notifyEnded + ` + ` + notifyLimited + ` FROM e`
+
+// ackManyCTEs ack the jobs of arrays $1 to $4 (e: the ones acked).
+const ackManyCTEs = `WITH a AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[]) AS a(queue, name, token, result)),
 e AS (
 	UPDATE {p}jobs j SET state = 2, result = a.result, lease_until = NULL, ended_at = clock_timestamp(),
 		expires_at = clock_timestamp() + j.retention_ms * interval '1 millisecond'
@@ -94,8 +99,7 @@ e AS (
 	RETURNING j.queue, j.name, j.awaited, j.unique_key),
 u AS (DELETE FROM {p}uniq x USING e WHERE x.queue = e.queue AND x.key = e.unique_key AND x.name = e.name),
 t AS (INSERT INTO {p}totals AS t (queue, shard, done) SELECT e.queue, $5, count(*) FROM e GROUP BY e.queue
-	ON CONFLICT (queue, shard) DO UPDATE SET done = t.done + EXCLUDED.done)
-SELECT e.queue, e.name, ` + notifyEnded + ` + ` + notifyLimited + ` FROM e`
+	ON CONFLICT (queue, shard) DO UPDATE SET done = t.done + EXCLUDED.done)`
 
 // An ackReq is one Ack of a batch (see combiner).
 type ackReq struct {

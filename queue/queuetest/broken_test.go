@@ -103,6 +103,8 @@ var brokenQueues = map[string]string{
 	"Pause does nothing":                          "InspectPause",
 	"DeleteDead deletes a live job":               "InspectDead",
 	"RequeueAll requeues one job":                 "InspectDead",
+	"AckAndDequeue leases nothing":                "AckDequeue",
+	"AckAndDequeue leases after a refused ack":    "AckDequeueExpired",
 }
 
 // backoff is the retry backoff the kit asks for (within MinBackoff and
@@ -493,6 +495,31 @@ func (b *broken) Dequeue(ctx context.Context, queues []string, lease time.Durati
 	b.last = w
 	b.mu.Unlock()
 	return w, nil
+}
+
+func (b *broken) AckAndDequeue(ctx context.Context, d *queue.Delivery, result []byte, lease time.Duration) (*queue.Delivery, error) {
+	switch b.how {
+	case "AckAndDequeue leases nothing":
+		return nil, d.Ack(ctx, result)
+	case "AckAndDequeue leases after a refused ack":
+		next, err := b.Memory.AckAndDequeue(ctx, d, result, lease)
+		if errors.Is(err, queue.ErrLeaseLost) {
+			dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if taken, derr := b.Memory.Dequeue(dctx, []string{d.Job.Queue}, lease); derr == nil {
+				return b.wrap(taken), err
+			}
+		}
+		if next != nil {
+			next = b.wrap(next)
+		}
+		return next, err
+	}
+	next, err := b.Memory.AckAndDequeue(ctx, d, result, lease)
+	if next != nil {
+		next = b.wrap(next)
+	}
+	return next, err
 }
 
 // poll looks for a job every overstay instead of blocking until one is
