@@ -2,11 +2,6 @@ package queuetest
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,74 +87,13 @@ func testAckDequeueExpired(t *testing.T, q queue.JobQueue, name string) {
 	require.Empty(t, status(t, q, id).Result)
 }
 
-// testAckDequeueRace runs workers that settle with AckAndDequeue,
-// falling back to Dequeue when it leases nothing, against producers: every
-// job is delivered once and acked once, none is lost between the ack of
-// one job and the lease of the next.
+// testAckDequeueRace runs workers that settle with AckAndDequeue (falling
+// back to Dequeue when it leases nothing) against producers: every job is
+// delivered once and acked once, none lost between the ack of one job and
+// the lease of the next.
 func testAckDequeueRace(t *testing.T, q queue.JobQueue, name string) {
 	ad := ackDequeuer(t, q)
-	const producers, workers, perProducer = 4, 6, 100
-	const total = producers * perProducer
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	var delivered [total]atomic.Int32
-	var acked atomic.Int32
-	errs := make(chan error, producers+workers)
-	var wg sync.WaitGroup
-	for p := range producers {
-		wg.Go(func() {
-			for i := range perProducer {
-				n := p*perProducer + i
-				if _, err := q.Enqueue(ctx, queue.Job{Queue: name, Type: "t", Payload: []byte(strconv.Itoa(n)), Priority: n % 3}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	for range workers {
-		wg.Go(func() {
-			var d *queue.Delivery
-			for acked.Load() < total {
-				if d == nil {
-					dctx, dcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-					var err error
-					d, err = q.Dequeue(dctx, []string{name}, longLease)
-					dcancel()
-					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-						continue
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-				}
-				n, err := strconv.Atoi(string(d.Job.Payload))
-				if err != nil || n < 0 || n >= total {
-					errs <- fmt.Errorf("bad payload %q", d.Job.Payload)
-					return
-				}
-				delivered[n].Add(1)
-				next, err := ad.AckAndDequeue(ctx, d, nil, longLease)
-				if err != nil {
-					errs <- fmt.Errorf("AckAndDequeue of job %d: %w", n, err)
-					return
-				}
-				acked.Add(1)
-				d = next
-			}
-			if d != nil {
-				errs <- fmt.Errorf("%s leased after every job was acked", d.ID)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	require.EqualValues(t, total, acked.Load())
-	for n := range delivered {
-		require.EqualValues(t, 1, delivered[n].Load(), "job %d", n)
-	}
+	manyWorkers(t, q, name, func(ctx context.Context, d *queue.Delivery) (*queue.Delivery, error) {
+		return ad.AckAndDequeue(ctx, d, d.Job.Payload, longLease)
+	})
 }

@@ -1103,6 +1103,15 @@ func testBatch(t *testing.T, q queue.JobQueue, name string) {
 }
 
 func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
+	manyWorkers(t, q, name, func(ctx context.Context, d *queue.Delivery) (*queue.Delivery, error) {
+		return nil, d.Ack(ctx, d.Job.Payload)
+	})
+}
+
+// manyWorkers runs producers and consumers on q at once, the consumers
+// settling each delivery with settle (which may lease the next): every
+// job is delivered once and acked once.
+func manyWorkers(t *testing.T, q queue.JobQueue, name string, settle func(context.Context, *queue.Delivery) (*queue.Delivery, error)) {
 	const producers, consumers, perProducer = 4, 4, 250
 	const total = producers * perProducer
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -1135,21 +1144,25 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 	})
 	for range consumers {
 		wg.Go(func() {
+			var d *queue.Delivery // leased by the last settle
 			for acked.Load() < total {
-				dctx, dcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-				d, err := q.Dequeue(dctx, []string{name}, longLease)
-				dcancel()
-				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-					idle := time.Since(time.Unix(0, progress.Load()))
-					if allEnqueued.Load() && idle > patience {
-						errs <- fmt.Errorf("no delivery for %v after every job was enqueued, with %d of %d acked: jobs lost", idle, acked.Load(), total)
+				if d == nil {
+					dctx, dcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+					var err error
+					d, err = q.Dequeue(dctx, []string{name}, longLease)
+					dcancel()
+					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+						idle := time.Since(time.Unix(0, progress.Load()))
+						if allEnqueued.Load() && idle > patience {
+							errs <- fmt.Errorf("no delivery for %v after every job was enqueued, with %d of %d acked: jobs lost", idle, acked.Load(), total)
+							return
+						}
+						continue
+					}
+					if err != nil {
+						errs <- err
 						return
 					}
-					continue
-				}
-				if err != nil {
-					errs <- err
-					return
 				}
 				n, err := strconv.Atoi(string(d.Job.Payload))
 				if err != nil || n < 0 || n >= total {
@@ -1157,12 +1170,17 @@ func testManyWorkers(t *testing.T, q queue.JobQueue, name string) {
 					return
 				}
 				delivered[n].Add(1)
-				if err := d.Ack(ctx, d.Job.Payload); err != nil {
-					errs <- err
+				next, err := settle(ctx, d)
+				if err != nil {
+					errs <- fmt.Errorf("settling job %d: %w", n, err)
 					return
 				}
 				acked.Add(1)
 				progress.Store(time.Now().UnixNano())
+				d = next
+			}
+			if d != nil {
+				errs <- fmt.Errorf("%s leased after every job was acked", d.ID)
 			}
 		})
 	}
