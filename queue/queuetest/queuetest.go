@@ -109,7 +109,7 @@
 //   - AckDequeuer, when implemented: AckAndDequeue acks the delivery and
 //     leases the best ready job of its queue (priority, then FIFO; a
 //     scheduled job not yet due is not ready), or answers nil when none
-//     is; a lease under 1 ms is queue.ErrInvalidConfig and acks nothing;
+//     is; a lease of 0 is queue.ErrInvalidConfig and acks nothing;
 //     an Ack refused (acked already, or its lease ran out) is
 //     queue.ErrLeaseLost and leases nothing (AckDequeue,
 //     AckDequeueExpired). Workers that settle with it, against producers,
