@@ -47,8 +47,13 @@ func (m *Memory) ackLocked(hint *mjob, d *Delivery, result []byte, now time.Time
 	if err != nil {
 		return nil, err
 	}
+	m.done(j, result, now)
+	return j, nil
+}
+
+// done ends the active job j successfully with result; m.mu is held.
+func (m *Memory) done(j *mjob, result []byte, now time.Time) {
 	j.result = bytes.Clone(result)
 	j.lastErr = ""
 	m.end(j, StateDone, now)
-	return j, nil
 }

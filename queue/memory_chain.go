@@ -40,9 +40,7 @@ func (m *Memory) ackThen(hint *mjob, d *Delivery, result []byte, next []Job) ([]
 	if err := m.checkChain(j, jobs, ids, now); err != nil {
 		return nil, err
 	}
-	j.result = bytes.Clone(result)
-	j.lastErr = ""
-	m.end(j, StateDone, now)
+	m.done(j, result, now)
 	for i := range jobs {
 		// Cannot fail: checkChain found every job storable, under the
 		// lock held since, and the ack only freed the acked job's key.

@@ -532,13 +532,18 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 		if errors.Is(context.Cause(runCtx), errJobTimeout) {
 			err = fmt.Errorf("queue: job timed out after %v: %w", timeout, err)
 		}
-		ferr := d.Fail(sctx, err)
-		if ferr != nil {
-			w.jobLog(d).Error("queue: worker: failing a job", "err", ferr, "job_err", err)
-		}
-		qm.failedAttempt(d, err, ferr)
+		w.fail(sctx, d, err, qm)
 	}
 	return nil
+}
+
+// fail records a failed attempt of d, for err.
+func (w *Worker) fail(ctx context.Context, d *Delivery, err error, qm *queueMetrics) {
+	ferr := d.Fail(ctx, err)
+	if ferr != nil {
+		w.jobLog(d).Error("queue: worker: failing a job", "err", ferr, "job_err", err)
+	}
+	qm.failedAttempt(d, err, ferr)
 }
 
 // ackThen acknowledges d with the jobs its handler declared
@@ -551,12 +556,7 @@ func (w *Worker) process(ctx, jobsCtx context.Context, d *Delivery) (next *Deliv
 func (w *Worker) ackThen(ctx context.Context, d *Delivery, res []byte, qm *queueMetrics) {
 	_, err := d.AckThen(ctx, res, d.next...)
 	if chainRefused(err) {
-		err = fmt.Errorf("queue: the job's next jobs were refused: %w", err)
-		ferr := d.Fail(ctx, err)
-		if ferr != nil {
-			w.jobLog(d).Error("queue: worker: failing a job", "err", ferr, "job_err", err)
-		}
-		qm.failedAttempt(d, err, ferr)
+		w.fail(ctx, d, fmt.Errorf("queue: the job's next jobs were refused: %w", err), qm)
 		return
 	}
 	if err != nil {
@@ -568,6 +568,9 @@ func (w *Worker) ackThen(ctx context.Context, d *Delivery, res []byte, qm *queue
 // chainRefused reports whether err is an AckThen's refusal of its next
 // jobs, which leaves the delivery current.
 func chainRefused(err error) bool {
+	if err == nil {
+		return false
+	}
 	for _, e := range []error{ErrUnsupported, ErrInvalidJob, ErrPayloadTooLarge, ErrHeadersTooLarge, ErrDuplicate} {
 		if errors.Is(err, e) {
 			return true

@@ -3,7 +3,6 @@ package pgqueue
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/scaleout/scaleout/queue"
@@ -89,22 +88,13 @@ type ackLeased struct {
 // jobs as it acked, in one statement; the leased jobs go to the acked
 // callers in order.
 func (q *Queue) ackLease(ctx context.Context, qn string, lease time.Duration, reqs []ackReq) ([]ackLeased, error) {
+	b := newAckBatch(reqs)
 	out := make([]ackLeased, len(reqs))
-	at := make(map[string]int, len(reqs))
-	var queues, names []string
-	var tokens []int64
-	var results [][]byte
-	for i, r := range reqs {
-		if _, dup := at[r.name]; dup {
-			out[i].alone = true
-			continue
-		}
-		at[r.name] = i
-		queues, names, tokens, results = append(queues, qn), append(names, r.name), append(tokens, r.token), append(results, r.result)
+	for i, dup := range b.dup {
+		out[i].alone = dup
 	}
 	start := time.Now()
-	rows, err := q.db.QueryContext(ctx, q.ackLeaseSQL, queues, names, tokens, results,
-		rand.IntN(totalShards), q.endedChan, q.readyChan, qn, ms(lease))
+	rows, err := q.db.QueryContext(ctx, q.ackLeaseSQL, b.args(q, qn, ms(lease))...)
 	if err != nil {
 		return nil, dbErr(ctx, "ack", err)
 	}
@@ -117,7 +107,7 @@ func (q *Queue) ackLease(ctx context.Context, qn string, lease time.Duration, re
 			return nil, dbErr(ctx, "ack", err)
 		}
 		if !leased {
-			if i, ok := at[r.name.String]; ok {
+			if i, ok := b.at[jobKey{qn, r.name.String}]; ok {
 				out[i].acked = true
 			}
 			continue

@@ -2,10 +2,7 @@ package pgqueue
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/scaleout/scaleout/queue"
 )
@@ -66,14 +63,13 @@ func (q *Queue) ackThen(ctx context.Context, d *queue.Delivery, result []byte, j
 			_ = tx.Rollback()
 		}
 	}()
-	var n int64
-	err = tx.QueryRowContext(ctx, q.ackSQL, d.Job.Queue, d.Job.ID, int64(d.Token), result,
-		rand.IntN(totalShards), q.endedChan, q.readyChan).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s token %d", queue.ErrLeaseLost, d.ID, d.Token)
-	}
+	acked, err := q.ackOne(ctx, tx, ackReq{d.Job.Queue, d.Job.ID, int64(d.Token), result})
 	if err != nil {
-		return nil, dbErr(ctx, "ack then", err)
+		return nil, err
+	}
+	if !acked {
+		err = fmt.Errorf("%w: %s token %d", queue.ErrLeaseLost, d.ID, d.Token)
+		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, q.sql(batchSQL), append(batchArgs(jobs), q.readyChan)...)
 	if err != nil {

@@ -105,21 +105,33 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job, commit
 	if payload == nil {
 		payload = []byte{}
 	}
-	plain := !chosen && j.UniqueKey == ""
-	if plain && committed {
-		if !q.notify.claim() {
-			return q.enqueueQuiet(ctx, run, j, id, payload)
+	// $1 to $10 of every enqueue statement.
+	args := []any{j.Queue, j.ID, j.Type, payload, encodeHeaders(j.Headers), int16(j.Priority),
+		runAt(j.RunAt), j.MaxAttempts, ms(j.Retention), ms(j.Timeout)}
+	if !chosen && j.UniqueKey == "" {
+		// A plain job: nothing can conflict with it, one INSERT. It
+		// notifies in its statement unless, committing on its own, it
+		// finds another Enqueue's statement notifying (it would wait for
+		// that one's commit): then it pokes the notifier after its own.
+		quiet := committed && !q.notify.claim()
+		if committed && !quiet {
+			defer q.notify.unclaim()
 		}
-		defer q.notify.unclaim()
-	}
-	if plain {
+		var err error
+		var ready bool
 		var n int64
-		err := run(ctx, q.enqueueSQL, j.Queue, j.ID, j.Type, payload, encodeHeaders(j.Headers), int16(j.Priority),
-			runAt(j.RunAt), j.MaxAttempts, ms(j.Retention), ms(j.Timeout), q.readyChan).Scan(&n)
+		if quiet {
+			err = run(ctx, q.enqueueQuietSQL, args...).Scan(&ready)
+		} else {
+			err = run(ctx, q.enqueueSQL, append(args, q.readyChan)...).Scan(&n)
+		}
 		if err != nil {
 			return "", dbErr(ctx, "enqueue", err)
 		}
 		q.enqueued.Get(j.Queue).Inc()
+		if quiet && ready {
+			q.notify.poke(j.Queue)
+		}
 		return id, nil
 	}
 	var ukey *string
@@ -128,8 +140,7 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job, commit
 	}
 	var outcome int
 	var name string
-	err = run(ctx, q.enqueueFnSQL, j.Queue, j.ID, j.Type, payload, encodeHeaders(j.Headers), int16(j.Priority),
-		runAt(j.RunAt), j.MaxAttempts, ms(j.Retention), ms(j.Timeout), ukey, ms(j.UniqueFor), q.readyChan).Scan(&outcome, &name)
+	err = run(ctx, q.enqueueFnSQL, append(args, ukey, ms(j.UniqueFor), q.readyChan)...).Scan(&outcome, &name)
 	if err != nil {
 		return "", dbErr(ctx, "enqueue", err)
 	}
@@ -137,23 +148,6 @@ func (q *Queue) enqueue(ctx context.Context, run rowQuerier, j queue.Job, commit
 		q.enqueued.Get(j.Queue).Inc()
 	}
 	return outcomeErr(j.Queue, outcome, name)
-}
-
-// enqueueQuiet stores j, a plain job, in a statement that commits on its
-// own and notifies nobody, while another Enqueue's statement notifies
-// (it would wait for that one's commit); then it pokes the notifier.
-func (q *Queue) enqueueQuiet(ctx context.Context, run rowQuerier, j queue.Job, id queue.JobID, payload []byte) (queue.JobID, error) {
-	var ready bool
-	err := run(ctx, q.enqueueQuietSQL, j.Queue, j.ID, j.Type, payload, encodeHeaders(j.Headers), int16(j.Priority),
-		runAt(j.RunAt), j.MaxAttempts, ms(j.Retention), ms(j.Timeout)).Scan(&ready)
-	if err != nil {
-		return "", dbErr(ctx, "enqueue", err)
-	}
-	q.enqueued.Get(j.Queue).Inc()
-	if ready {
-		q.notify.poke(j.Queue)
-	}
-	return id, nil
 }
 
 // outcomeStored is the outcome of {p}enqueue that stored the job.

@@ -80,7 +80,7 @@ type Queue struct {
 	enqueued   *perqueue.Counters
 
 	enqueueSQL, enqueueQuietSQL, leaseSQL, leaseManySQL, enqueueFnSQL string
-	ackSQL, ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL     string
+	ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL             string
 	snoozeSQL, ackLeaseSQL                                            string
 
 	mu        sync.Mutex
@@ -157,7 +157,6 @@ func New(db DB, cfg Config) (*Queue, error) {
 	q.enqueueFnSQL = q.sql(enqueueFnSQL)
 	q.leaseSQL = q.sql(`SELECT * FROM {p}lease($1, $2)`)
 	q.leaseManySQL = q.sql(leaseManyWith("$1", "$2", "$3"))
-	q.ackSQL = q.sql(channels(ackSQL, 6, 7))
 	q.ackManySQL = q.sql(channels(ackManySQL, 6, 7))
 	q.failCurrentSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until > clock_timestamp()"), 7, 8))
 	q.failExpiredSQL = q.sql(channels(replaceAll(failSQL, "{lease}", "lease_until <= clock_timestamp()"), 7, 8))

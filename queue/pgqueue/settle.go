@@ -23,16 +23,6 @@ const (
 	notifyLimited = `(SELECT count(pg_notify($CH_READY, e.queue)) FROM e JOIN {p}queues qq ON qq.queue = e.queue WHERE qq.concurrency > 0)`
 )
 
-const ackSQL = `WITH e AS (
-	UPDATE {p}jobs SET state = 2, result = $4, lease_until = NULL, ended_at = clock_timestamp(),
-		expires_at = clock_timestamp() + retention_ms * interval '1 millisecond'
-	WHERE ` + current + `
-	RETURNING queue, name, awaited, unique_key),
-u AS (DELETE FROM {p}uniq x USING e WHERE x.queue = e.queue AND x.key = e.unique_key AND x.name = e.name),
-t AS (INSERT INTO {p}totals AS t (queue, shard, done) SELECT e.queue, $5, 1 FROM e
-	ON CONFLICT (queue, shard) DO UPDATE SET done = t.done + 1)
-SELECT ` + notifyEnded + ` + ` + notifyLimited + ` FROM e`
-
 // failSQL records a failed attempt: a retry after $5 ms, or death when
 // $4 (permanent) or the attempts are spent. {lease} is the condition on
 // the lease: current for Fail, run out for an expired lease.
@@ -83,9 +73,12 @@ func (q *Queue) settling(d *queue.Delivery) error {
 	return nil
 }
 
-// ackManySQL is ackSQL for the jobs of arrays $1 (queues), $2 (names),
-// $3 (tokens) and $4 (results), returning the ones it acked: the CTEs of
-// ackManyCTEs, which AckAndDequeue shares, and their answer.
+// ackManySQL ends the jobs of arrays $1 (queues), $2 (names), $3 (tokens)
+// and $4 (results) that are current under their tokens as done, frees
+// their unique keys, counts them in the totals (shard $5), wakes their
+// Waits and the Dequeues of their queues under a concurrency limit, and
+// returns the ones it acked: the CTEs of ackManyCTEs, which AckThen and
+// AckAndDequeue share, and their answer. One Ack is a batch of one.
 const ackManySQL = ackManyCTEs + `
 SELECT e.queue, e.name, ` + notifyEnded + ` + ` + notifyLimited + ` FROM e`
 
@@ -123,17 +116,17 @@ func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error
 	req := ackReq{d.Job.Queue, d.Job.ID, int64(d.Token), result}
 	r, err := q.acks.do(ctx, struct{}{}, req, func(reqs []ackReq) ([]ackRes, error) {
 		if len(reqs) == 1 {
-			acked, err := q.ackOne(ctx, reqs[0])
+			acked, err := q.ackOne(ctx, q.db, reqs[0])
 			return []ackRes{{acked: acked}}, err
 		}
 		// The batch answers callers other than this one: their contexts
 		// do not end with this caller's.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
 		defer cancel()
-		return q.ackMany(bctx, reqs)
+		return q.ackMany(bctx, q.db, reqs)
 	})
 	if err == nil && r.alone {
-		r.acked, err = q.ackOne(ctx, req)
+		r.acked, err = q.ackOne(ctx, q.db, req)
 	}
 	if err != nil {
 		return err
@@ -144,40 +137,65 @@ func (q *Queue) Ack(ctx context.Context, d *queue.Delivery, result []byte) error
 	return nil
 }
 
-func (q *Queue) ackOne(ctx context.Context, r ackReq) (bool, error) {
-	var n int64
-	err := q.db.QueryRowContext(ctx, q.ackSQL, r.queue, r.name, r.token, r.result,
-		rand.IntN(totalShards), q.endedChan, q.readyChan).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+// ackOne acks one job through qr, the DB or a transaction.
+func (q *Queue) ackOne(ctx context.Context, qr querier, r ackReq) (bool, error) {
+	out, err := q.ackMany(ctx, qr, []ackReq{r})
 	if err != nil {
-		return false, dbErr(ctx, "ack", err)
+		return false, err
 	}
-	return true, nil
+	return out[0].acked, nil
 }
 
-// ackMany acks the jobs of reqs in one statement. Two Acks of one job
-// (one delivery acked twice at once, or two deliveries of it) cannot
-// share it: the later ones are answered alone.
-func (q *Queue) ackMany(ctx context.Context, reqs []ackReq) ([]ackRes, error) {
-	type jobKey struct{ queue, name string }
-	out := make([]ackRes, len(reqs))
-	at := make(map[jobKey]int, len(reqs))
-	var queues, names []string
-	var tokens []int64
-	var results [][]byte
+// A querier runs a statement that returns rows: the DB, or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// A jobKey names a job.
+type jobKey struct{ queue, name string }
+
+// An ackBatch is the parameters of ackManyCTEs for a batch of Acks: one
+// element per job, and where each job's Ack sits in the batch. A second
+// Ack of a job (one delivery acked twice at once, or two deliveries of
+// it) cannot share the statement: dup marks it, to be answered alone.
+type ackBatch struct {
+	at            map[jobKey]int
+	dup           []bool
+	queues, names []string
+	tokens        []int64
+	results       [][]byte
+}
+
+func newAckBatch(reqs []ackReq) *ackBatch {
+	b := &ackBatch{at: make(map[jobKey]int, len(reqs)), dup: make([]bool, len(reqs))}
 	for i, r := range reqs {
 		k := jobKey{r.queue, r.name}
-		if _, dup := at[k]; dup {
-			out[i].alone = true
+		if _, dup := b.at[k]; dup {
+			b.dup[i] = true
 			continue
 		}
-		at[k] = i
-		queues, names, tokens, results = append(queues, r.queue), append(names, r.name), append(tokens, r.token), append(results, r.result)
+		b.at[k] = i
+		b.queues, b.names = append(b.queues, r.queue), append(b.names, r.name)
+		b.tokens, b.results = append(b.tokens, r.token), append(b.results, r.result)
 	}
-	rows, err := q.db.QueryContext(ctx, q.ackManySQL, queues, names, tokens, results,
-		rand.IntN(totalShards), q.endedChan, q.readyChan)
+	return b
+}
+
+// args are the statement's parameters $1 to $7, then more.
+func (b *ackBatch) args(q *Queue, more ...any) []any {
+	return append([]any{b.queues, b.names, b.tokens, b.results,
+		rand.IntN(totalShards), q.endedChan, q.readyChan}, more...)
+}
+
+// ackMany acks the jobs of reqs in one statement through qr; the second
+// Ack of a job in reqs is answered alone.
+func (q *Queue) ackMany(ctx context.Context, qr querier, reqs []ackReq) ([]ackRes, error) {
+	b := newAckBatch(reqs)
+	out := make([]ackRes, len(reqs))
+	for i, dup := range b.dup {
+		out[i].alone = dup
+	}
+	rows, err := qr.QueryContext(ctx, q.ackManySQL, b.args(q)...)
 	if err != nil {
 		return nil, dbErr(ctx, "ack", err)
 	}
@@ -188,7 +206,7 @@ func (q *Queue) ackMany(ctx context.Context, reqs []ackReq) ([]ackRes, error) {
 		if err := rows.Scan(&k.queue, &k.name, &n); err != nil {
 			return nil, dbErr(ctx, "ack", err)
 		}
-		if i, ok := at[k]; ok {
+		if i, ok := b.at[k]; ok {
 			out[i].acked = true
 		}
 	}
