@@ -223,3 +223,36 @@ func TestBatchedAckAndDequeue(t *testing.T) {
 	t.Logf("batched ack-and-lease statements: %d; forged tokens refused: %d", ackLeases, forgedRefused.Load())
 	require.Positive(t, ackLeases, "40 workers at once ran no batched ack-and-lease")
 }
+
+// A worker kept busy by AckAndDequeue never calls Dequeue, which is where
+// expired leases were turned into retries: AckAndDequeue does it too, so
+// the job of a worker that died is run again while the queue stays busy.
+func TestAckAndDequeueRetriesExpiredLeases(t *testing.T) {
+	db := testenv.PostgresDB(t, testenv.PGPrimaryDSN(t))
+	q := newQueue(t, db, testPrefix(t, db), pgqueue.Config{}, true)
+	ctx := ctxFor(t, time.Minute)
+	lost, err := q.Enqueue(ctx, queue.Job{Queue: "b", Type: "t", Priority: 9, MaxAttempts: 3})
+	require.NoError(t, err)
+	dead, err := q.Dequeue(ctx, []string{"b"}, 200*time.Millisecond) // its worker dies
+	require.NoError(t, err)
+	require.Equal(t, lost, dead.ID)
+	const busy = 400 // 10 s of work at 25 ms a job: the queue never runs dry
+	batch := make([]queue.Job, busy)
+	for i := range batch {
+		batch[i] = queue.Job{Queue: "b", Type: "t"}
+	}
+	_, err = q.EnqueueBatch(ctx, batch)
+	require.NoError(t, err)
+
+	d, err := q.Dequeue(ctx, []string{"b"}, time.Minute)
+	require.NoError(t, err)
+	for n := 0; d != nil && d.ID != lost; n++ {
+		require.Less(t, n, busy, "the expired job never came back while the queue was busy")
+		time.Sleep(25 * time.Millisecond)
+		d, err = q.AckAndDequeue(ctx, d, nil, time.Minute)
+		require.NoError(t, err)
+	}
+	require.NotNil(t, d, "the queue ran dry before the expired job came back")
+	require.Equal(t, 2, d.Attempt, "the retry of the expired lease")
+	require.Greater(t, d.Token, dead.Token)
+}
