@@ -36,7 +36,10 @@ var leaseManySQLBody = leaseManyWith("$8", "$9", "(SELECT count(*) FROM e)")
 // jobs per commit. A call waiting for its batch honours ctx; once its
 // statement runs, the statement's bound applies (10 s), and a job leased
 // for a caller whose ctx ended meanwhile is still returned to it, never
-// dropped.
+// dropped. When the reply is lost after the commit (a broken connection),
+// the call fails, its Ack happened, and the job leased for it waits for
+// its lease to run out and is retried, the attempt counted: at least once,
+// as for a Dequeue whose reply is lost.
 //
 // Since a Worker busy with AckAndDequeue calls Dequeue only when the
 // queue runs dry, AckAndDequeue also turns expired leases into retries
