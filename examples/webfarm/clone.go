@@ -53,6 +53,7 @@ type clone struct {
 	mu          sync.RWMutex
 	cur, prev   shard.Sharder
 	topoVersion int
+	move        bool // every live clone knows prev: the migrator may move
 
 	requests, accepted, done, failed atomic.Int64
 	leaderToken                      atomic.Uint64 // 0 when not leading
@@ -104,7 +105,7 @@ func runClone(ctx context.Context, name string, l net.Listener, b *backends, con
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { watchTopology(ctx, controller, 300*time.Millisecond, c.setTopology) })
+	wg.Go(func() { watchTopology(ctx, controller, c.name, 300*time.Millisecond, c.setTopology) })
 	wg.Go(func() { _ = worker.Run(ctx) })
 	wg.Go(func() { _ = sched.Run(ctx) })
 	wg.Go(func() {
@@ -149,7 +150,7 @@ func (c *clone) setTopology(t topology) {
 		return
 	}
 	c.mu.Lock()
-	c.cur, c.prev, c.topoVersion = cur, prev, t.Version
+	c.cur, c.prev, c.topoVersion, c.move = cur, prev, t.Version, t.Move
 	c.mu.Unlock()
 }
 

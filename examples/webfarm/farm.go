@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,6 +45,10 @@ type farm struct {
 	rates     map[string]float64
 	lbState   map[string]lbStatus
 	events    []string
+	// have is the topology version each node applied last, as its
+	// topology polls say; moveFrom the version that added Previous.
+	have     map[string]int
+	moveFrom int
 }
 
 // node is a running clone or balancer.
@@ -313,7 +318,9 @@ func (f *farm) addShard(ctx context.Context) (string, error) {
 	defer f.mu.Unlock()
 	f.topo.Previous = slices.Clone(f.topo.Shards)
 	f.topo.Shards = append(f.topo.Shards, name)
+	f.topo.Move = false
 	f.topo.Version++
+	f.moveFrom = f.topo.Version
 	f.eventLocked("shard %s added; moving its users", name)
 	return name, nil
 }
@@ -477,8 +484,11 @@ func (f *farm) handler() http.Handler {
 		}
 		_, _ = fmt.Fprintf(w, "%s: %s\n", r.PathValue("action"), what)
 	})
-	mux.HandleFunc("GET /internal/topology", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /internal/topology", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
+		if have, err := strconv.Atoi(r.FormValue("have")); err == nil {
+			f.heard(r.FormValue("node"), have)
+		}
 		t := f.topo
 		f.mu.Unlock()
 		writeJSON(w, http.StatusOK, t)
@@ -495,13 +505,34 @@ func (f *farm) handler() http.Handler {
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if m.Version == f.topo.Version && len(f.topo.Previous) > 0 {
-			f.topo.Previous = nil
+		if m.Version == f.topo.Version && f.topo.Move {
+			f.topo.Previous, f.topo.Move = nil, false
 			f.topo.Version++
 			f.eventLocked("%s (leader, token %d) finished moving users", m.By, m.Token)
 		}
 	})
 	return mux
+}
+
+// heard records that node applied topology version have and, once every
+// live clone applied the version that added Previous (or a later one),
+// lets the migrator move rows (Move). f.mu is held.
+func (f *farm) heard(node string, have int) {
+	if f.have == nil {
+		f.have = map[string]int{}
+	}
+	f.have[node] = have
+	if len(f.topo.Previous) == 0 || f.topo.Move {
+		return
+	}
+	for _, c := range f.topo.Clones {
+		if n := f.nodes[c.Name]; n != nil && n.alive() && f.have[c.Name] < f.moveFrom {
+			return
+		}
+	}
+	f.topo.Move = true
+	f.topo.Version++
+	f.eventLocked("every clone reads the old shards too; moving users")
 }
 
 // stop kills every node and waits for them.

@@ -106,7 +106,7 @@ func runLB(ctx context.Context, cfg lbConfig) error {
 	wg.Go(func() { _ = hb.Serve(cfg.hb) })
 	wg.Go(func() { _ = health.Run(ctx) })
 	wg.Go(func() {
-		watchTopology(ctx, cfg.controller, 300*time.Millisecond, func(t topology) {
+		watchTopology(ctx, cfg.controller, cfg.name, 300*time.Millisecond, func(t topology) {
 			bs := make([]balance.Backend, len(t.Clones))
 			for i, c := range t.Clones {
 				bs[i] = balance.Backend{Addr: c.Addr}

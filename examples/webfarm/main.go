@@ -14,7 +14,8 @@
 //     completion the user polls, and a periodic precompute job
 //     (queue.Scheduler) that puts the top users in the cache;
 //   - a migrator elected among the clones (failover.Run) that moves users
-//     when a shard is added, fenced by its token;
+//     when a shard is added, fenced by its token, once every live clone
+//     reads the old shards as well as the new;
 //   - simulated users sending traffic, and a dashboard with buttons to
 //     kill a clone, kill the active balancer, add a clone, add a shard;
 //   - the library's admin page (package admin) at /admin/ beside the

@@ -27,9 +27,9 @@ func (c *clone) lead(ctx context.Context, t *failover.Term) error {
 	defer tick.Stop()
 	for {
 		c.mu.RLock()
-		cur, prev, version := c.cur, c.prev, c.topoVersion
+		cur, prev, version, move := c.cur, c.prev, c.topoVersion, c.move
 		c.mu.RUnlock()
-		if prev != nil {
+		if prev != nil && move {
 			if err := c.migrate(ctx, cur, prev); err == nil {
 				c.migrated(ctx, version, t.Token)
 			}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/scaleout/scaleout/shard"
@@ -15,12 +17,16 @@ import (
 // balancers spread requests over, and the shards user data lives on.
 // While data moves after a shard was added, Previous holds the shards
 // before the change: a key not found on its new owner is read from its
-// old one.
+// old one. Move says that every live clone has heard of Previous: only
+// then may the migrator move rows, since a clone that still knew only the
+// old shards would read a moved row where it no longer is, and write it
+// there, behind the migrator.
 type topology struct {
 	Version  int         `json:"version"`
 	Clones   []cloneAddr `json:"clones"`
 	Shards   []string    `json:"shards"`
 	Previous []string    `json:"previous,omitempty"`
+	Move     bool        `json:"move,omitempty"`
 }
 
 type cloneAddr struct {
@@ -54,12 +60,14 @@ func table(prefix, s string) (string, error) {
 	return t, nil
 }
 
-// fetchTopology asks the controller for the topology.
-func fetchTopology(ctx context.Context, client *http.Client, controller string) (topology, error) {
+// fetchTopology asks the controller for the topology, telling it which
+// version node applied last (have).
+func fetchTopology(ctx context.Context, client *http.Client, controller, node string, have int) (topology, error) {
 	var t topology
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, controller+"/internal/topology", nil)
+	q := url.Values{"node": {node}, "have": {strconv.Itoa(have)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, controller+"/internal/topology?"+q.Encode(), nil)
 	if err != nil {
 		return t, err
 	}
@@ -75,14 +83,15 @@ func fetchTopology(ctx context.Context, client *http.Client, controller string) 
 }
 
 // watchTopology calls apply with the topology whenever its version
-// changes, polling every interval until ctx ends.
-func watchTopology(ctx context.Context, controller string, interval time.Duration, apply func(topology)) {
+// changes, polling every interval until ctx ends; each poll tells the
+// controller the version node applied.
+func watchTopology(ctx context.Context, controller, node string, interval time.Duration, apply func(topology)) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	last := -1
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if t, err := fetchTopology(ctx, client, controller); err == nil && t.Version != last {
+		if t, err := fetchTopology(ctx, client, controller, node, last); err == nil && t.Version != last {
 			last = t.Version
 			apply(t)
 		}
