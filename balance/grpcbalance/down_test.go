@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
@@ -17,15 +18,19 @@ import (
 // and is served when a server is back.
 func TestAllBackendsDown(t *testing.T) {
 	srvs := startServers(t, 2)
-	client, _, _ := dial(t, grpcbalance.P2C, srvs, "")
+	client, conn, _ := dial(t, grpcbalance.P2C, srvs, "")
 	if _, err := client.UnaryCall(ctxTimeout(t), &testpb.SimpleRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	srvs[0].Kill()
 	srvs[1].Kill()
-	waitFor(t, 20*time.Second, "RPCs failing Unavailable", func() bool {
+	// Down as the client sees it: no connection Ready. One RPC failing is
+	// not enough: it may fail on one connection while the other has not
+	// yet read its EOF, and a call that waits for ready sent on that one
+	// fails with it, as gRPC fails any RPC sent on a transport that dies.
+	waitFor(t, 20*time.Second, "RPCs failing Unavailable with no connection ready", func() bool {
 		_, err := client.UnaryCall(ctxTimeout(t), &testpb.SimpleRequest{})
-		return status.Code(err) == codes.Unavailable
+		return status.Code(err) == codes.Unavailable && conn.GetState() != connectivity.Ready
 	})
 
 	served := make(chan error, 1)
