@@ -38,7 +38,11 @@
 // deadline, 1 s); then it tries again. On a single server one BLPOP covers all the queues. On a
 // Cluster the wake lists of different queues live in different slots, so
 // Dequeue over several queues blocks on each in turn for at most 50 ms; a
-// single queue blocks as on one server.
+// single queue blocks as on one server. One Dequeue of a Queue at a time
+// blocks for a set of queues; the others wait in the process until its
+// BLPOP returns (or their own wait ends) and then all look again, so idle
+// workers hold one connection of the client's pool between them, not one
+// each, and leave the pool to the client's other users.
 //
 // A Dequeue call carries a nonce, and the script that leases a job for it
 // records so (<prefix>{q}:dq:<nonce>, deleted when the job is settled,
@@ -276,6 +280,9 @@ type Queue struct {
 	enqGroups map[string]*enqGroup // by queue name, while it has calls in flight
 	enqSends  sync.WaitGroup       // goroutines sending waiting Enqueues; Close waits for them
 	giveBacks sync.WaitGroup       // give-backs of failed Dequeues (giveback.go); Close waits for them
+
+	sleepMu  sync.Mutex
+	sleeping map[string]chan struct{} // by set of wake lists, while a Dequeue blocks on it (sleep.go)
 }
 
 var (
@@ -332,6 +339,7 @@ func New(client redis.UniversalClient, cfg Config) (*Queue, error) {
 		waitTimeout: cfg.WaitTimeout,
 		closed:      make(chan struct{}),
 		enqGroups:   map[string]*enqGroup{},
+		sleeping:    map[string]chan struct{}{},
 		registered:  map[string]bool{},
 	}
 	q.closeCtx, q.closeStop = context.WithCancel(context.Background())
@@ -890,7 +898,7 @@ outer:
 				wait = w
 			}
 		}
-		if err := q.block(ctx, wakes, wait); err != nil {
+		if err := q.sleep(ctx, wakes, wait); err != nil {
 			if cerr := ended(ctx); cerr != nil {
 				return nil, cerr
 			}
