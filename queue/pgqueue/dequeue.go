@@ -236,17 +236,20 @@ func (q *Queue) track() bool {
 // or a pause (checked in the same statement, as {p}lease does, so that a
 // job enqueued after Pause returned is never leased by it). AckAndDequeue
 // runs it with other parameters: $Q is the queue, $LEASE the lease, $N
-// the limit.
+// the limit. The jobs it locks are updated through the primary key by
+// name: joined to the locking subquery instead, whose LIMIT the planner
+// cannot know in AckAndDequeue, the update hashed the subquery's rows and
+// scanned the whole table (done jobs kept for their Retention included)
+// for every batch.
 const leaseManySQL = `UPDATE {p}jobs j SET state = 1, attempt = j.attempt + 1, token = nextval('{p}tokens'),
 	lease_until = clock_timestamp() + $LEASE * interval '1 millisecond',
 	started_at = clock_timestamp()
-FROM (SELECT c.queue, c.name FROM {p}jobs c
+WHERE j.queue = $Q AND j.name = ANY(ARRAY(SELECT c.name FROM {p}jobs c
 	WHERE c.queue = $Q AND c.state = 0 AND c.run_at <= clock_timestamp()
 	AND NOT EXISTS (SELECT 1 FROM {p}queues q WHERE q.queue = $Q
 		AND (q.paused OR q.concurrency > 0 OR q.rate > 0))
 	ORDER BY c.priority DESC, c.run_at, c.name
-	LIMIT $N FOR UPDATE SKIP LOCKED) c
-WHERE j.queue = c.queue AND j.name = c.name
+	LIMIT $N FOR UPDATE SKIP LOCKED))
 RETURNING j.name, j.type, j.payload, j.headers, j.priority, j.attempt, j.max_attempts,
 	j.token, j.timeout_ms, j.retention_ms, NULL::bigint`
 
