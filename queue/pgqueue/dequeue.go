@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -484,16 +485,22 @@ func (q *Queue) sweep(ctx context.Context, queues []string) (int, error) {
 	return n, nil
 }
 
-const cleanSQL = `WITH d AS (DELETE FROM {p}jobs WHERE ctid = ANY(ARRAY(
-	SELECT ctid FROM {p}jobs WHERE expires_at <= clock_timestamp() LIMIT 1000)) RETURNING 1),
+// cleanBatch bounds the jobs, and the unique keys, one clean deletes.
+const cleanBatch = 1000
+
+var cleanSQL = `WITH d AS (DELETE FROM {p}jobs WHERE ctid = ANY(ARRAY(
+	SELECT ctid FROM {p}jobs WHERE expires_at <= clock_timestamp() LIMIT ` + strconv.Itoa(cleanBatch) + `)) RETURNING 1),
 u AS (DELETE FROM {p}uniq WHERE ctid = ANY(ARRAY(
-	SELECT ctid FROM {p}uniq WHERE until <= clock_timestamp() LIMIT 1000)) RETURNING 1)
-SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM u)`
+	SELECT ctid FROM {p}uniq WHERE until <= clock_timestamp() LIMIT ` + strconv.Itoa(cleanBatch) + `)) RETURNING 1)
+SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM u)`
 
 // maybeClean deletes jobs past their retention and unique keys past their
 // time, at most every DefaultSweepEvery per process (with jitter, so that
-// workers started together do not clean together). Errors are left to
-// the next time: cleaning is housekeeping.
+// workers started together do not clean together), and at the next call
+// again when a clean deleted a whole batch: a queue that ends more than
+// cleanBatch jobs a second with a short Retention would otherwise keep
+// them ever longer. Errors are left to the next time: cleaning is
+// housekeeping.
 func (q *Queue) maybeClean(ctx context.Context) {
 	q.sweepMu.Lock()
 	if time.Since(q.lastClean) < DefaultSweepEvery {
@@ -502,9 +509,15 @@ func (q *Queue) maybeClean(ctx context.Context) {
 	}
 	q.lastClean = time.Now().Add(time.Duration(rand.Int64N(int64(DefaultSweepEvery / 4))))
 	q.sweepMu.Unlock()
-	_, _ = detach(ctx, q, func(ctx context.Context) (int64, error) {
-		var n int64
-		err := q.db.QueryRowContext(ctx, q.sql(cleanSQL)).Scan(&n)
-		return n, err
+	_, _ = detach(ctx, q, func(ctx context.Context) (struct{}, error) {
+		var jobs, keys int64
+		err := q.db.QueryRowContext(ctx, q.sql(cleanSQL)).Scan(&jobs, &keys)
+		if err == nil && (jobs == cleanBatch || keys == cleanBatch) {
+			// Here, not in the caller, who may have left meanwhile.
+			q.sweepMu.Lock()
+			q.lastClean = time.Time{}
+			q.sweepMu.Unlock()
+		}
+		return struct{}{}, err
 	}, nil)
 }

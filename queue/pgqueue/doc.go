@@ -71,8 +71,10 @@
 // any process (when they find no job, or once a second), by
 // AckAndDequeue (once a second), by Counts, and
 // by Status and Wait for the job they look at. Ended jobs are deleted
-// after their Retention by the Dequeue and AckAndDequeue calls (at most once a second per
-// process, 1,000 at a time); Status stops knowing them as soon as the
+// after their Retention by the Dequeue and AckAndDequeue calls, 1,000 at
+// a time, once a second per process, or at the next call while a clean
+// finds a whole batch to delete (so cleaning keeps up with a queue that
+// ends more than 1,000 jobs a second); Status stops knowing them as soon as the
 // Retention has passed.
 //
 // A Dequeue whose context ends (a deadline, a cancellation) does not
