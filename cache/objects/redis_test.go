@@ -56,6 +56,12 @@ func TestTwoProcessesOnRedis(t *testing.T) {
 			t.Fatalf("after invalidation %d: builds = %d, want %d (one per invalidation)", v-1, n, v)
 		}
 	}
+	// A rebuild counts itself once its Refresh returned, a moment after
+	// the object it stored became visible: wait for the count, then
+	// check it is exactly one per invalidation.
+	waitFor(t, "the four rebuilds to be counted", func() bool {
+		return a.Stats().Rebuilds+b.Stats().Rebuilds+a.Stats().RebuildErrors+b.Stats().RebuildErrors >= 4
+	})
 	st := a.Stats()
 	st2 := b.Stats()
 	if st.Rebuilds+st2.Rebuilds != 4 || st.RebuildErrors+st2.RebuildErrors != 0 {
