@@ -511,7 +511,7 @@ func (q *Queue) maybeClean(ctx context.Context) {
 	q.sweepMu.Unlock()
 	_, _ = detach(ctx, q, func(ctx context.Context) (struct{}, error) {
 		var jobs, keys int64
-		err := q.db.QueryRowContext(ctx, q.sql(cleanSQL)).Scan(&jobs, &keys)
+		err := q.db.QueryRowContext(ctx, q.cleanSQL).Scan(&jobs, &keys)
 		if err == nil && (jobs == cleanBatch || keys == cleanBatch) {
 			// Here, not in the caller, who may have left meanwhile.
 			q.sweepMu.Lock()

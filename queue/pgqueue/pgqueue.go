@@ -81,7 +81,7 @@ type Queue struct {
 
 	enqueueSQL, enqueueQuietSQL, leaseSQL, leaseManySQL, enqueueFnSQL string
 	ackManySQL, failCurrentSQL, failExpiredSQL, extendSQL             string
-	snoozeSQL, ackLeaseSQL                                            string
+	snoozeSQL, ackLeaseSQL, cleanSQL                                  string
 
 	mu        sync.Mutex
 	closed    bool
@@ -163,6 +163,7 @@ func New(db DB, cfg Config) (*Queue, error) {
 	q.extendSQL = q.sql(extendSQL)
 	q.snoozeSQL = q.sql(snoozeSQL)
 	q.ackLeaseSQL = q.sql(channels(ackLeaseSQL, 6, 7))
+	q.cleanSQL = q.sql(cleanSQL)
 	return q, nil
 }
 
