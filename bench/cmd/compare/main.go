@@ -4,9 +4,9 @@
 // go-redis/cache and eko/gocache, in one process run and writes the
 // results, with the targets they are held to, as a Markdown report:
 //
-//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache|queue|replica]
+//	cd bench && go run ./cmd/compare -out ../BENCHMARKS.md [-runs 5] [-keys 1000000] [-only shard|balance|cache|queue|replica|session|growth]
 //
-// It measures eight things:
+// It measures nine things:
 //
 //   - lookup cost: ns/op and allocs/op of one lookup at 10 and 100 shards,
 //     each benchmark repeated -runs times (interleaved across
@@ -69,11 +69,16 @@
 //     through session.Manager (redisstore, Memory) and alexedwards/scs
 //     (goredisstore with and without an idle timeout, memstore) for an
 //     increment, a read and one increment in ten, with the Redis libraries
-//     also measured interleaved for the time ratios.
+//     also measured interleaved for the time ratios;
+//
+//   - growth: how picks with load on (LeastLoaded, P2C, ConsistentHash,
+//     RoundRobin), ConsistentHash.Update, shard.NewBounded, shard.NewRing
+//     and PlanMoves between Rings grow from 10 to 10,000 backends or
+//     members.
 //
 // -only shard runs the first three, -only balance the fourth, -only cache
 // the fifth (-only localtier its local tier part alone), -only queue the sixth, -only replica the seventh, -only
-// session the last.
+// session the eighth, -only growth the last.
 //
 // The tables go to -out and to stdout; progress goes to stderr. The -out
 // file is rewritten whole, except its tail from <!-- proxybench:start -->
@@ -122,7 +127,7 @@ func main() {
 	replicaBenchtime := fs.Duration("replica-benchtime", 300*time.Millisecond, "duration of each replica routing benchmark run, the interleaved ones included")
 	sessionBenchtime := fs.Duration("session-benchtime", 500*time.Millisecond, "duration of each session benchmark run, the interleaved ones included")
 	only := fs.String("only", "all", "sections to run: all, shard (lookup, distribution, moves), balance (balancer picks), cache (cache hits, with localtier), localtier (cache.Memory against otter), queue (job queue), "+
-		"replica (replica routing) or session (session middleware); "+
+		"replica (replica routing), session (session middleware) or growth (picks, updates and constructors from 10 to 10,000); "+
 		"a partial report cannot be written with -out")
 	fs.Parse(os.Args[1:])
 	if *runs < 1 || *nkeys < 1 || *trials < 1 || *benchtime <= 0 || *pickBenchtime <= 0 || *cacheBenchtime <= 0 ||
@@ -137,7 +142,7 @@ func main() {
 	switch *only {
 	case "all":
 		c.doShard, c.doBalance, c.doCache, c.doQueue, c.doReplica, c.doSession = true, true, true, true, true, true
-		c.doLocal = true
+		c.doLocal, c.doGrowth = true, true
 	case "shard":
 		c.doShard = true
 	case "balance":
@@ -152,8 +157,10 @@ func main() {
 		c.doReplica = true
 	case "session":
 		c.doSession = true
+	case "growth":
+		c.doGrowth = true
 	default:
-		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, localtier, queue, replica or session\n", *only)
+		fmt.Fprintf(os.Stderr, "compare: -only %q: want all, shard, balance, cache, localtier, queue, replica, session or growth\n", *only)
 		os.Exit(2)
 	}
 	if *out != "" && *only != "all" {
@@ -220,6 +227,10 @@ func main() {
 		}
 		c.sessions()
 		c.closeSessions()
+	}
+	if c.doGrowth {
+		setBenchtime(c.pickBenchtime)
+		c.growth()
 	}
 	c.loadEnd = loadAvg()
 
@@ -298,6 +309,7 @@ type comparison struct {
 	// which sections run (-only).
 	doShard, doBalance, doCache, doQueue, doReplica, doSession bool
 	doLocal                                                    bool // the local tier tables (cache.Memory against otter), in the cache section
+	doGrowth                                                   bool // the growth curves, 10 to 10,000
 	benchtime, pickBenchtime, cacheBenchtime                   time.Duration
 	gomaxprocs                                                 int
 
@@ -350,6 +362,9 @@ type comparison struct {
 	// -session-benchtime.
 	session          *sessionSection
 	sessionBenchtime time.Duration
+
+	// growthRows are the growth curves, in report order.
+	growthRows []*growthRow
 }
 
 type distribution struct {
@@ -660,6 +675,12 @@ func (c *comparison) report(w io.Writer, start time.Time) {
 			body.WriteString("\n")
 		}
 		all = append(all, c.reportSessions(&body)...)
+	}
+	if c.doGrowth {
+		if body.Len() > 0 {
+			body.WriteString("\n")
+		}
+		all = append(all, c.reportGrowth(&body)...)
 	}
 
 	// Header and summary, then the tables.
