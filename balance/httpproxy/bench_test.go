@@ -82,7 +82,7 @@ func BenchmarkHTTPUtil(b *testing.B) {
 }
 
 // newHTTPUtil returns the reference proxy over bs (see BenchmarkHTTPUtil).
-func newHTTPUtil(b *testing.B, bs []balance.Backend, pooled bool) *httputil.ReverseProxy {
+func newHTTPUtil(b testing.TB, bs []balance.Backend, pooled bool) *httputil.ReverseProxy {
 	urls := make([]*url.URL, len(bs))
 	for i, be := range bs {
 		urls[i] = &url.URL{Scheme: "http", Host: be.Addr}

@@ -388,15 +388,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
-	p.rp.ServeHTTP(w, r)
+	if upgradeType(r.Header) != "" {
+		// A protocol switch: ReverseProxy hijacks both connections and
+		// copies both ways.
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	p.forward(w, r)
 }
 
-// rewrite prepares the outbound request; the transport fills in the
-// backend's address for each attempt.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = p.scheme
-	pr.Out.URL.Host = "" // set per attempt
-	p.setForwarded(pr.In, pr.Out)
+// rewrite is ReverseProxy's Rewrite, for the requests it serves.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) { p.prepare(pr.In, pr.Out) }
+
+// prepare addresses the outbound request out for the inbound in; the
+// transport fills in the backend's address for each attempt.
+func (p *Proxy) prepare(in, out *http.Request) {
+	out.URL.Scheme = p.scheme
+	out.URL.Host = "" // set per attempt
+	p.setForwarded(in, out)
 }
 
 // setForwarded sets the X-Forwarded-* headers of out (from which
