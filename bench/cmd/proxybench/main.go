@@ -27,6 +27,11 @@
 // medians of -runs are reported, with the median of the per-run ratios.
 // -configs measures a subset (say bare-pool,ours for a quick A/B); the
 // report then omits the ratios whose configurations were not measured.
+// Besides wrk's req/s and latencies, each proxy child's CPU time per
+// request over the measured run is read from /proc (Linux): on a shared
+// machine it is the steadier measure of what a proxy costs. With
+// PROXYBENCH_CPUPROFILE=DIR every proxy child writes its CPU profile to
+// DIR/KIND-PID.pprof.
 //
 // The section goes to stdout, and with -out it replaces the block between
 // <!-- proxybench:start --> and <!-- proxybench:end --> in that file, or is
@@ -50,8 +55,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +85,9 @@ const (
 	roleEnv = "PROXYBENCH_ROLE"
 	// backendsEnv passes the backends' addresses to a proxy child.
 	backendsEnv = "PROXYBENCH_BACKENDS"
+	// profileEnv, when set to a directory, makes every proxy child write
+	// its CPU profile there (KIND-PID.pprof), warm-up included.
+	profileEnv = "PROXYBENCH_CPUPROFILE"
 
 	markStart = "<!-- proxybench:start -->"
 	markEnd   = "<!-- proxybench:end -->"
@@ -147,7 +157,7 @@ func main() {
 	wrkVersion := wrkVersionOf(wrk)
 
 	start := time.Now()
-	b := &bench{wrk: wrk, configs: measured, duration: *duration, warmup: *warmup, runs: *runs, loadStart: loadAvg()}
+	b := &bench{wrk: wrk, configs: measured, only: *only, duration: *duration, warmup: *warmup, runs: *runs, loadStart: loadAvg()}
 	if err := b.run(); err != nil {
 		fatal(err)
 	}
@@ -179,6 +189,7 @@ func logf(format string, args ...any) {
 type bench struct {
 	wrk              string
 	configs          []config
+	only             string // -configs, as given
 	duration, warmup time.Duration
 	runs             int
 	loadStart        string
@@ -246,13 +257,14 @@ func rotate(cs []config, k int) []config {
 
 func (b *bench) measure(c config) (wrkResult, error) {
 	target := b.backendsAddrs[0]
+	pid := 0
 	if c.name != "direct" {
 		p, err := startChild("proxy:"+c.name, b.backendsAddrs)
 		if err != nil {
 			return wrkResult{}, err
 		}
 		defer p.stop()
-		target = p.addr
+		target, pid = p.addr, p.cmd.Process.Pid
 	}
 	u := "http://" + target + "/"
 	if b.warmup > 0 {
@@ -260,15 +272,54 @@ func (b *bench) measure(c config) (wrkResult, error) {
 			return wrkResult{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	return runWrk(b.wrk, u, b.duration)
+	cpu0 := procCPU(pid)
+	r, err := runWrk(b.wrk, u, b.duration)
+	if cpu1 := procCPU(pid); err == nil && cpu0 > 0 && cpu1 > cpu0 && r.requests > 0 {
+		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(r.requests)
+	}
+	return r, err
 }
+
+// procCPU returns the CPU time (user and system) process pid has used,
+// from /proc (Linux); 0 when it cannot be read. The proxy's CPU time per
+// request is what its throughput comes down to when the CPUs are the
+// limit, and unlike req/s and p99 it hardly moves with what the machine's
+// other tenants do.
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is the first, utime the 12th, stime the 13th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
 
 // --- wrk ---------------------------------------------------------------------
 
 type wrkResult struct {
-	rps      float64
-	p50, p99 time.Duration
-	errors   int64 // socket errors and non-2xx/3xx responses
+	requests  int64         // completed in the measured run
+	cpuPerReq time.Duration // the proxy process's CPU time per request; 0 if unknown
+	rps       float64
+	p50, p99  time.Duration
+	errors    int64 // socket errors and non-2xx/3xx responses
 }
 
 var (
@@ -276,6 +327,7 @@ var (
 	reLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s|m)\s*$`)
 	reSocket  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	reNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reReqs    = regexp.MustCompile(`(?m)^\s+(\d+) requests in `)
 )
 
 func runWrk(wrk, url string, d time.Duration) (wrkResult, error) {
@@ -298,6 +350,9 @@ func parseWrk(s string) (wrkResult, error) {
 		return r, fmt.Errorf("no Requests/sec in wrk's output:\n%s", s)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := reReqs.FindStringSubmatch(s); m != nil {
+		r.requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
 	for _, m := range reLatency.FindAllStringSubmatch(s, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute}[m[3]]
@@ -407,12 +462,28 @@ func child(role string) {
 			fatal(err)
 		}
 		addrs = append(addrs, serve(h))
+		if dir := os.Getenv(profileEnv); dir != "" {
+			stop := startProfile(dir, strings.TrimPrefix(role, "proxy:"))
+			defer stop()
+		}
 	default:
 		fatal(fmt.Errorf("unknown %s %q", roleEnv, role))
 	}
 	fmt.Println(strings.Join(addrs, ","))
 	io.Copy(io.Discard, os.Stdin) // until the parent closes it or exits
-	os.Exit(0)
+}
+
+// startProfile writes a CPU profile of this proxy child to
+// dir/KIND-PID.pprof until the returned function is called.
+func startProfile(dir, kind string) func() {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", kind, os.Getpid())))
+	if err != nil {
+		fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // serve starts an HTTP server for h on a free loopback port and returns its
@@ -517,8 +588,12 @@ func tunedTransport() *http.Transport {
 func (b *bench) report(w io.Writer, wrkVersion string) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("%s\n## Proxy throughput (wrk)\n\n", markStart)
-	p("`cd bench && go run ./cmd/proxybench -duration %s -runs %d` (%s, %s/%s, %d CPUs; %s).\n",
-		b.duration, b.runs, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), wrkVersion)
+	flags := ""
+	if b.only != "" {
+		flags = " -configs " + b.only
+	}
+	p("`cd bench && go run ./cmd/proxybench -duration %s -runs %d%s` (%s, %s/%s, %d CPUs; %s).\n",
+		b.duration, b.runs, flags, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), wrkVersion)
 	p("Each configuration: `wrk -t%d -c%d -d%s --latency` after a %s warm-up, %d run(s) interleaved across\n",
 		wrkThreads, wrkConns, b.duration, b.warmup, b.runs)
 	p("configurations; medians, with the min–max range. Three backends answer a fixed %d-byte body from a\n", bodySize)
@@ -531,7 +606,7 @@ func (b *bench) report(w io.Writer, wrkVersion string) {
 		p("**Warning: the load average exceeded the %d CPUs: other work competed with this run, so its\n", runtime.NumCPU())
 		p("numbers (and, less so, its ratios) are unreliable. Rerun on a quiet machine.**\n\n")
 	}
-	p("| configuration | req/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|\n")
+	p("| configuration | req/s | p50 | p99 | proxy CPU per request | errors |\n|---|---:|---:|---:|---:|---:|\n")
 	med := map[string]wrkResult{}
 	for _, c := range b.configs {
 		rs := b.results[c.name]
@@ -542,12 +617,17 @@ func (b *bench) report(w io.Writer, wrkVersion string) {
 		for _, r := range rs {
 			errs += r.errors
 		}
-		med[c.name] = wrkResult{rps: median(rps), p50: time.Duration(median(p50)), p99: time.Duration(median(p99))}
-		p("| **%s**: %s | %s (%s–%s) | %s | %s (%s–%s) | %d |\n", c.name, c.label,
+		cpu := collect(rs, func(r wrkResult) float64 { return float64(r.cpuPerReq) })
+		med[c.name] = wrkResult{rps: median(rps), p50: time.Duration(median(p50)), p99: time.Duration(median(p99)), cpuPerReq: time.Duration(median(cpu))}
+		cpuText := "–"
+		if slices.Min(cpu) > 0 {
+			cpuText = fmt.Sprintf("%.1fµs (%.1f–%.1f)", median(cpu)/1e3, slices.Min(cpu)/1e3, slices.Max(cpu)/1e3)
+		}
+		p("| **%s**: %s | %s (%s–%s) | %s | %s (%s–%s) | %s | %d |\n", c.name, c.label,
 			fmtRPS(median(rps)), fmtRPS(slices.Min(rps)), fmtRPS(slices.Max(rps)),
 			fmtDur(time.Duration(median(p50))),
 			fmtDur(time.Duration(median(p99))), fmtDur(time.Duration(slices.Min(p99))), fmtDur(time.Duration(slices.Max(p99))),
-			errs)
+			cpuText, errs)
 	}
 
 	// A ratio is judged by the median of its per-run ratios (each run's
@@ -586,6 +666,17 @@ func (b *bench) report(w io.Writer, wrkVersion string) {
 		}
 		p("| %d | %s ours ÷ %s | %.3f | %.3f | %s %.2f | %s | **%s** |\n", t.issue, what, t.vs, v,
 			f(med["ours"])/f(med[t.vs]), op, t.bound, strings.Join(runs, ", "), verdict)
+	}
+	if ref, ok := b.results["bare-pool"]; haveOurs && ok && med["ours"].cpuPerReq > 0 && med["bare-pool"].cpuPerReq > 0 {
+		var per []float64
+		var runs []string
+		for i := range ours {
+			per = append(per, float64(ours[i].cpuPerReq)/float64(ref[i].cpuPerReq))
+			runs = append(runs, fmt.Sprintf("%.3f", per[i]))
+		}
+		p("\nThe proxy process's CPU time per request (from /proc, over each measured run), ours ÷ bare-pool:\n")
+		p("%.3f, the median of the per-run ratios %s (no target: where the CPUs are the limit, req/s goes\n", median(per), strings.Join(runs, ", "))
+		p("as its inverse, and it moves far less than req/s and p99 with the machine's other load).\n")
 	}
 	if d, ok := med["direct"]; ok {
 		var parts []string
