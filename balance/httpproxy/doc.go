@@ -1,7 +1,10 @@
 // Package httpproxy is an HTTP reverse proxy in front of private backends
-// (clones of one service), built on httputil.ReverseProxy: every request
-// is sent to a backend a balance.Balancer picks, and the outcome is
-// reported back to it so load-aware and health-checking balancers learn.
+// (clones of one service): every request is sent to a backend a
+// balance.Balancer picks, and the outcome is reported back to it so
+// load-aware and health-checking balancers learn. It forwards a request
+// the way httputil.ReverseProxy does, step for step (its own copy of those
+// steps, cheaper per request; see Cost), and hands protocol switches to a
+// ReverseProxy.
 //
 //	lb := balance.NewRoundRobin()
 //	lb.Update([]balance.Backend{{Addr: "10.0.0.7:8080"}, {Addr: "10.0.0.8:8080"}})
@@ -139,6 +142,27 @@
 // body broke off, 503 "service unavailable" when the balancer has no
 // backend (balance.ErrNoBackend), 504 "gateway timeout" when a timeout
 // expired, and 502 "bad gateway" for any other failure to get a response. The details go to Config.ErrorLog.
+//
+// # Cost
+//
+// A plain GET through a Proxy with a zero Config, over http.Transport to
+// a loopback backend, allocates 75 times and 6.5 KB (BenchmarkProxy/plain,
+// the server side being an httptest.ResponseRecorder); through
+// httputil.ReverseProxy with a sync.Pool BufferPool and the same Transport
+// 86 times and 7.2 KB (BenchmarkHTTPUtil/pool). Most of either is
+// net/http's: parsing the request and the response, the Transport's
+// connection goroutines. What the Proxy adds costs, per request: the pick
+// and its Done (tens of ns for RoundRobin, no allocation), the wrapper of
+// the response body that calls Done when it is streamed (one allocation),
+// the X-Forwarded-* values (one allocation for the three), the retry rules
+// (nothing for a request without a body; a client's body is wrapped to be
+// held back for a retry, one allocation). What it leaves out of
+// ReverseProxy's steps: a second copy of the request to attach the trace
+// of 1xx responses, a closure and mutex of its own, the parse of every
+// response's media type (to spot Server-Sent Events) and a copy of every
+// response header value.
+// BenchmarkParts times the Proxy's own pieces; bench/cmd/proxybench
+// measures throughput, latency and CPU time per request under wrk.
 //
 // # Draining a backend
 //

@@ -22,7 +22,14 @@ type transport Proxy
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p := (*Proxy)(t)
 	ctx := req.Context()
-	st := stateOf(ctx)
+	// The backend the request's valid sticky cookie names, if any: req is
+	// ReverseProxy's copy of the inbound request, cookies included.
+	var pin *stickyEntry
+	if p.sticky != nil {
+		if ck, err := req.Cookie(p.cookie); err == nil {
+			pin = p.sticky.lookup(ck.Value)
+		}
+	}
 	retryable := p.retries > 0 && httpretry.CanRetry(req)
 	// A streamed body (the client's, not replayable) is held back from
 	// the transport's Close, so that a request whose connection was
@@ -52,15 +59,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			c      balance.Choice
 			pinned *stickyEntry
 		)
-		if attempt == 0 && st.pin != nil {
+		if attempt == 0 && pin != nil {
 			// A sticky request goes to its backend (see the package doc):
 			// through PickAddr when the balancer has it, so the request
 			// counts like any other and a backend no longer in the set
 			// re-picks; otherwise around the balancer, untracked.
 			if p.pinner == nil {
-				pinned, c = st.pin, balance.NewChoice(st.pin.b)
-			} else if pc, err := p.pinner.PickAddr(ctx, st.pin.b.Addr); err == nil {
-				pinned, c = st.pin, pc
+				pinned, c = pin, balance.NewChoice(pin.b)
+			} else if pc, err := p.pinner.PickAddr(ctx, pin.b.Addr); err == nil {
+				pinned, c = pin, pc
 			}
 		}
 		if pinned == nil {
@@ -81,7 +88,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 
-		out := attemptRequest(req, c.Backend().Addr)
+		out := attemptRequest(req, attempt, c.Backend().Addr)
 		if body != nil {
 			out.Body = body
 		}
@@ -93,7 +100,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			p.metrics.upstreamSince(c.Backend().Addr, start)
 			p.metrics.answered(resp.StatusCode)
-			return p.respond(st, &c, pinned, resp), nil
+			return p.respond(&c, pinned, pin, req.TLS != nil, resp), nil
 		}
 
 		// No response. The client's fault (it went away, or its body broke
@@ -129,8 +136,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// attemptRequest returns a shallow copy of req addressed to addr.
-func attemptRequest(req *http.Request, addr string) *http.Request {
+// attemptRequest returns the request of an attempt, addressed to addr. The
+// first is req itself: ReverseProxy made it for this exchange alone, with
+// a URL of its own, and it is what Rewrite already edits (a copy would be
+// two allocations, the Request and the URL, on every request). A retry
+// gets a shallow copy, since the transport may still be reading the
+// request a failed attempt was sent with.
+func attemptRequest(req *http.Request, attempt int, addr string) *http.Request {
+	if attempt == 0 {
+		req.URL.Host = addr
+		return req
+	}
 	out := new(http.Request)
 	*out = *req
 	u := *req.URL
@@ -140,10 +156,12 @@ func attemptRequest(req *http.Request, addr string) *http.Request {
 }
 
 // respond finishes a successful round trip: the sticky cookie, and the
-// Done call, deferred until the body is consumed.
-func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, resp *http.Response) *http.Response {
+// Done call, deferred until the body is consumed. pinned is the backend
+// the request went to for its cookie, pin the one its cookie names, tls
+// whether it arrived over TLS.
+func (p *Proxy) respond(c *balance.Choice, pinned, pin *stickyEntry, tls bool, resp *http.Response) *http.Response {
 	// A LoadReporter's in-band load is for proxies, not for the world.
-	resp.Header.Del(balance.LoadHeader)
+	delete(resp.Header, loadHeader)
 	var fail error
 	if p.isFailure(resp, nil) {
 		fail = fmt.Errorf("%w: %d", ErrBackendStatus, resp.StatusCode)
@@ -152,8 +170,8 @@ func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, re
 		// Picked by the balancer: (re)learn the backend and, unless the
 		// client's cookie already names it, pin the client to it.
 		e := p.sticky.learn(c.Backend())
-		if st.pin != e {
-			resp.Header.Add("Set-Cookie", e.setCookie(st.tls || p.secure))
+		if pin != e {
+			resp.Header.Add("Set-Cookie", e.setCookie(tls || p.secure))
 		}
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil {
@@ -163,6 +181,10 @@ func (p *Proxy) respond(st *reqState, c *balance.Choice, pinned *stickyEntry, re
 	resp.Body = &doneBody{rc: resp.Body, p: p, c: *c, fail: fail}
 	return resp
 }
+
+// loadHeader is balance.LoadHeader in canonical form, to delete it
+// without canonicalizing it on every response.
+var loadHeader = http.CanonicalHeaderKey(balance.LoadHeader)
 
 // done calls c.Done(err), and the test hook.
 func (p *Proxy) done(c *balance.Choice, err error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,7 +31,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.rps != 14162.59 || r.p50 != 3200*time.Microsecond || r.p99 != 11250*time.Microsecond || r.errors != 7 {
+	if r.rps != 14162.59 || r.p50 != 3200*time.Microsecond || r.p99 != 11250*time.Microsecond || r.errors != 7 || r.requests != 141766 {
 		t.Fatalf("parseWrk = %+v", r)
 	}
 	if _, err := parseWrk("Requests/sec: 1\n"); err == nil {
@@ -70,4 +72,57 @@ func TestReplaceSection(t *testing.T) {
 		t.Fatal("no error for an unbalanced block")
 	}
 	check("x\n" + markStart + "\n")
+}
+
+func TestSelectConfigs(t *testing.T) {
+	all, err := selectConfigs("")
+	if err != nil || len(all) != len(configs) {
+		t.Fatalf("selectConfigs(\"\") = %d configs, %v", len(all), err)
+	}
+	two, err := selectConfigs("ours, bare-pool")
+	if err != nil || len(two) != 2 || two[0].name != "bare-pool" || two[1].name != "ours" {
+		t.Fatalf("selectConfigs = %v, %v; want bare-pool, ours in the usual order", two, err)
+	}
+	if _, err := selectConfigs("ours,nginx"); err == nil {
+		t.Fatal("no error for an unknown configuration")
+	}
+}
+
+// TestRotate: over as many runs as configurations, each comes first once
+// and the order within a run stays cyclic.
+func TestRotate(t *testing.T) {
+	cs := configs[:3]
+	for k, want := range [][]string{{"direct", "bare", "bare-pool"}, {"bare", "bare-pool", "direct"}, {"bare-pool", "direct", "bare"}, {"direct", "bare", "bare-pool"}} {
+		var got []string
+		for _, c := range rotate(cs, k) {
+			got = append(got, c.name)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("rotate(%d) = %v, want %v", k, got, want)
+		}
+	}
+	if cs[0].name != "direct" {
+		t.Fatal("rotate changed its argument")
+	}
+}
+
+// TestProcCPU: this process's CPU time from /proc grows with work done.
+func TestProcCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc")
+	}
+	before := procCPU(os.Getpid())
+	if before <= 0 {
+		t.Fatalf("procCPU = %v", before)
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	if after := procCPU(os.Getpid()); after <= before {
+		t.Fatalf("procCPU did not grow over 100 ms of spinning: %v then %v", before, after)
+	}
+	if procCPU(0) != 0 {
+		t.Fatal("procCPU(0) is not 0")
+	}
 }
