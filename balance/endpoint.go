@@ -26,7 +26,10 @@ type track struct {
 	// all its backends: a running sum, so that a pick that needs it reads
 	// one counter rather than every backend's. Requests to a backend that
 	// an Update removed count until they are Done.
-	total      *atomic.Int64
+	total *atomic.Int64
+	// ll, when not nil, is LeastLoaded's index of backends by load, which
+	// must follow every change of an in-flight count (see llIndex).
+	ll         *llIndex
 	latencyOn  bool
 	failuresOn bool
 	decay      time.Duration // the EWMA's time constant, when latency is tracked
@@ -47,11 +50,16 @@ type stats struct {
 	// failures counts consecutive failed requests; a success resets it.
 	failures atomic.Int64
 
+	// LeastLoaded's index (see llIndex): whether it holds the backend,
+	// and at which index of its set. llSlot is read under the index's lock.
+	llOn   atomic.Bool
+	llSlot int32
+
 	// Every pick of a load-aware strategy writes some backend's counters
 	// while others read them: a cache line (two, with the adjacent-line
 	// prefetcher) of its own keeps the writes to one backend from stalling
 	// the reads of its neighbours.
-	_ [128 - 5*8]byte
+	_ [128 - 5*8 - 2*4]byte
 }
 
 // begin records the start of a request in *c, the caller's result. A
@@ -69,6 +77,9 @@ func (e *endpoint) beginTracked(c *Choice, timed bool) {
 		if e.total != nil {
 			e.total.Add(1)
 		}
+		if e.ll != nil {
+			e.ll.resync(e.stats)
+		}
 	}
 	if timed && e.latencyOn {
 		c.start, c.timed = nanotime(), true
@@ -84,6 +95,9 @@ func (e *endpoint) finish(c *Choice, err error, aborted bool) {
 		e.inflight.Add(-1)
 		if e.total != nil {
 			e.total.Add(-1)
+		}
+		if e.ll != nil {
+			e.ll.resync(e.stats)
 		}
 	}
 	if aborted {
