@@ -119,11 +119,12 @@ func NewConsistentHash(cfg ConsistentHashConfig) (*ConsistentHash, error) {
 }
 
 // Update replaces the backend set; see Balancer. It also fails with
-// ErrInvalidBackend when there are more backends than Partitions (or so
-// many that the table would take more than a second to build), and then
-// keeps the previous set.
+// ErrInvalidBackend when there are more backends than Partitions, or when
+// shard.NewBounded refuses the set (the error then wraps its error too),
+// and then keeps the previous set. The limits on the set's size are
+// shard.NewBounded's: this one adds none of its own.
 func (h *ConsistentHash) Update(backends []Backend) error {
-	if len(backends) > h.partitions || int64(len(backends))*int64(h.partitions) > 1<<26 {
+	if len(backends) > h.partitions {
 		return fmt.Errorf("%w: %d backends for %d partitions; raise ConsistentHashConfig.Partitions or use fewer backends",
 			ErrInvalidBackend, len(backends), h.partitions)
 	}
@@ -140,7 +141,7 @@ func (h *ConsistentHash) Update(backends []Backend) error {
 			next.total += float64(b.weight())
 		}
 		table, err := shard.NewBounded(members, shard.BoundedConfig{Partitions: h.partitions})
-		if err != nil { // the checks above leave no reason
+		if err != nil { // a set beyond shard.NewBounded's limits
 			return fmt.Errorf("%w: %w", ErrInvalidBackend, err)
 		}
 		next.table = table
