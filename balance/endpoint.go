@@ -22,10 +22,11 @@ type endpoint struct {
 // track says which statistics a balancer needs; the others cost nothing.
 type track struct {
 	inflightOn bool
-	// total, when not nil, counts the balancer's requests in flight over
-	// all its backends: a running sum, so that a pick that needs it reads
-	// one counter rather than every backend's. Requests to a backend that
-	// an Update removed count until they are Done.
+	// total, when not nil, is this backend's stripe of the balancer's
+	// running total of requests in flight over all its backends (see
+	// registry.totals), so that a pick that needs the total reads a few
+	// counters rather than every backend's. Requests to a backend that an
+	// Update removed count until they are Done.
 	total *atomic.Int64
 	// ll, when not nil, is LeastLoaded's index of backends by load, which
 	// must follow every change of an in-flight count (see llIndex).
@@ -176,7 +177,10 @@ func nanotime() int64 {
 // under their update lock, as the last fallible step of Update, since it
 // commits the new set's stats.
 type registry struct {
-	track  track
+	track track
+	// totals, when not nil, is the running total of requests in flight
+	// that the endpoints' track.total count in.
+	totals *stripedTotal
 	stats  map[string]*stats
 	byAddr atomic.Pointer[map[string]*endpoint] // the current set, for PickAddr
 }
@@ -198,6 +202,9 @@ func (r *registry) endpoints(backends []Backend) ([]*endpoint, error) {
 		}
 		next[b.Addr] = st
 		eps[i] = &endpoint{Backend: b, stats: st, track: r.track}
+		if r.totals != nil {
+			eps[i].total = r.totals.cell(i)
+		}
 		byAddr[b.Addr] = eps[i]
 	}
 	r.stats = next
