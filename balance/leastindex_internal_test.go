@@ -130,3 +130,40 @@ func checkIndex(t *testing.T, l *LeastLoaded) {
 	}
 	require.Equal(t, len(ix.eps), seen)
 }
+
+// BenchmarkLeastLoadedScanOrIndex compares the two ways of finding the
+// least loaded backend at the same sizes, serially and under RunParallel
+// (idle backends, as a lightly loaded balancer sees them): the costs that
+// set llIndexMin.
+func BenchmarkLeastLoadedScanOrIndex(b *testing.B) {
+	for _, n := range []int{10, 64} {
+		for _, kind := range []string{"scan", "index"} {
+			l := NewLeastLoaded(LeastLoadedConfig{})
+			if kind == "index" {
+				l.indexMin = 2
+			} else {
+				l.indexMin = n + 1
+			}
+			if err := l.Update(llBackends(n)); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.Run(fmt.Sprintf("%s/n=%d", kind, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					c, _ := l.Pick(ctx, "")
+					c.Done(nil)
+				}
+			})
+			b.Run(fmt.Sprintf("%s/n=%d/parallel", kind, n), func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						c, _ := l.Pick(ctx, "")
+						c.Done(nil)
+					}
+				})
+			})
+		}
+	}
+}
