@@ -19,8 +19,8 @@ const llIndexMin = 64
 // counts change by one at a time, so keeping a backend in the right bucket
 // and the lowest bucket known costs O(1), and a pick costs O(d), d the
 // number of distinct weights (one, unless weights are set): it compares
-// the lowest bucket of each group and draws one backend of the least
-// loaded. Memory is O(n + the highest in-flight count). The bookkeeping
+// the lowest bucket of each group and takes the next backend in turn of
+// the least loaded. Memory is O(n + the highest in-flight count). The bookkeeping
 // lives in dense arrays indexed by the backend's slot in the set, so that
 // a pick over thousands of backends touches the cache lines of one
 // backend's counters, not of every backend it moves past.
@@ -52,6 +52,7 @@ type llSlot struct {
 type llGroup struct {
 	weight  int64
 	min     int       // the lowest level with a backend in it
+	next    uint      // turns through the lowest bucket: see pick
 	buckets [][]int32 // level (in-flight count) → slots
 }
 
@@ -150,8 +151,19 @@ func (ix *llIndex) move(slot int32) {
 
 // pick takes the least loaded backend (by in-flight/weight) and counts a
 // request in flight on it, under the lock, so that concurrent picks see
-// each other's. Ties go to a uniformly random one of the tied backends. It
-// returns nil when the set is scanned rather than indexed.
+// each other's. It returns nil when the set is scanned rather than
+// indexed.
+//
+// Ties within a group are taken in turn through the lowest bucket, as
+// HAProxy's leastconn and nginx's least_conn take them round robin: over
+// the picks of one level every tied backend gets one before any gets two,
+// which spreads light load at least as evenly as a random draw. It also
+// walks the backends' counters in the order they were allocated (a
+// bucket's order changes only at its end, where a backend whose count
+// came back is appended), which the CPU's prefetcher follows, where
+// random draws over thousands of backends miss the caches on nearly every
+// pick. Ties between groups go to each tied backend with equal
+// probability.
 func (ix *llIndex) pick() *endpoint {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -177,7 +189,8 @@ func (ix *llIndex) pick() *endpoint {
 		}
 	}
 	b := best.buckets[best.min]
-	slot := b[int(uint64(rand.Uint32())*uint64(len(b))>>32)]
+	slot := b[best.next%uint(len(b))]
+	best.next++
 	ix.st[slot].inflight.Add(1)
 	ix.move(slot)
 	return ix.eps[slot]

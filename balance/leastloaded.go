@@ -34,10 +34,11 @@ type LeastLoadedConfig struct {
 // very uneven cost, where round robin piles long requests on one backend:
 // nginx's least_conn, HAProxy's leastconn.
 //
-// Ties, which are the rule when load is light (every backend at 0), go to
-// a random one of the tied backends, not to the first in the list: the
-// scan starts at a random backend and takes the first minimum it meets.
-// Always taking the first is the unevenness HAProxy users report with
+// Ties, which are the rule when load is light (every backend at 0), are
+// spread over the tied backends, not given to the first in the list:
+// below 64 backends the scan starts at a random backend and takes the
+// first minimum it meets, and from 64 on they are taken in turn (see
+// below). Always taking the first is the unevenness HAProxy users report with
 // leastconn (haproxy#1099), where the first server gets most of the light
 // traffic.
 //
@@ -46,10 +47,10 @@ type LeastLoadedConfig struct {
 // nanosecond per backend, and it takes no lock, so concurrent picks do not
 // wait for each other. From 64 backends on, LeastLoaded keeps them in
 // buckets by requests in flight (a bucket queue, updated in O(1) by every
-// pick and Done under a mutex), and a pick takes a random backend of the
-// lowest bucket: its cost does not grow with the number of backends (with
-// weights, it grows with the number of distinct weights). Ties then go to
-// a uniformly random one of the tied backends. With
+// pick and Done under a mutex), and a pick takes the next backend in turn
+// of the lowest bucket: its cost does not grow with the number of backends
+// (with weights, it grows with the number of distinct weights). Ties then
+// go round robin among the tied backends, as HAProxy's and nginx's do. With
 // LeastLoadedConfig.Load, which can change without telling the balancer,
 // every pick scans all backends: O(n). A pick does not allocate.
 // LeastLoaded is safe for concurrent use.
