@@ -422,8 +422,9 @@ func reportGrowth(body *strings.Builder) []check {
 	fmt.Fprintf(body, "A `Pick` and its `Done`, serially, with one request held (picked and not Done) on every backend, so that "+
 		"no backend is idle: the load under which a strategy that scans the backends cannot stop early. Median ns/op of the "+
 		"runs, interleaved with the blocks above. Target: at %s backends ≤ %.0f× the cost at %d. Over thousands of backends "+
-		"the counters a pick touches are mostly out of the CPU's caches, whatever the strategy: compare P2C, which reads "+
-		"two backends at any size.\n\n", thousands(growthSizes[len(growthSizes)-1]), growthRatioTarget, growthSizes[0])
+		"the counters of a backend drawn at random are mostly out of the CPU's caches (P2C reads two such backends at any "+
+		"size); LeastLoaded takes tied backends in turn, in the order their counters were allocated, which the prefetcher "+
+		"follows.\n\n", thousands(growthSizes[len(growthSizes)-1]), growthRatioTarget, growthSizes[0])
 	fmt.Fprintf(body, "| implementation |")
 	for _, n := range growthSizes {
 		fmt.Fprintf(body, " %s |", thousands(n))
