@@ -156,11 +156,11 @@ func (e *endpoint) observe(sample float64, now int64) {
 
 // warm reports whether the backend's latency is known: it has had
 // warmupSamples samples.
-func (e *endpoint) warm() bool { return e.samples.Load() >= warmupSamples }
+func (st *stats) warm() bool { return st.samples.Load() >= warmupSamples }
 
 // latency returns the moving average latency in nanoseconds, 0 if unknown.
-func (e *endpoint) latency() float64 {
-	return math.Float64frombits(e.ewmaNanos.Load())
+func (st *stats) latency() float64 {
+	return math.Float64frombits(st.ewmaNanos.Load())
 }
 
 var processStart = time.Now()
