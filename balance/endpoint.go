@@ -22,11 +22,15 @@ type endpoint struct {
 // track says which statistics a balancer needs; the others cost nothing.
 type track struct {
 	inflightOn bool
-	// total, when not nil, counts the balancer's requests in flight over
-	// all its backends: a running sum, so that a pick that needs it reads
-	// one counter rather than every backend's. Requests to a backend that
-	// an Update removed count until they are Done.
-	total      *atomic.Int64
+	// total, when not nil, is this backend's stripe of the balancer's
+	// running total of requests in flight over all its backends (see
+	// registry.totals), so that a pick that needs the total reads a few
+	// counters rather than every backend's. Requests to a backend that an
+	// Update removed count until they are Done.
+	total *atomic.Int64
+	// ll, when not nil, is LeastLoaded's index of backends by load, which
+	// must follow every change of an in-flight count (see llIndex).
+	ll         *llIndex
 	latencyOn  bool
 	failuresOn bool
 	decay      time.Duration // the EWMA's time constant, when latency is tracked
@@ -47,11 +51,16 @@ type stats struct {
 	// failures counts consecutive failed requests; a success resets it.
 	failures atomic.Int64
 
+	// LeastLoaded's index (see llIndex): whether it holds the backend,
+	// and at which index of its set. llSlot is read under the index's lock.
+	llOn   atomic.Bool
+	llSlot int32
+
 	// Every pick of a load-aware strategy writes some backend's counters
 	// while others read them: a cache line (two, with the adjacent-line
 	// prefetcher) of its own keeps the writes to one backend from stalling
 	// the reads of its neighbours.
-	_ [128 - 5*8]byte
+	_ [128 - 5*8 - 2*4]byte
 }
 
 // begin records the start of a request in *c, the caller's result. A
@@ -69,6 +78,9 @@ func (e *endpoint) beginTracked(c *Choice, timed bool) {
 		if e.total != nil {
 			e.total.Add(1)
 		}
+		if e.ll != nil {
+			e.ll.resync(e.stats)
+		}
 	}
 	if timed && e.latencyOn {
 		c.start, c.timed = nanotime(), true
@@ -84,6 +96,9 @@ func (e *endpoint) finish(c *Choice, err error, aborted bool) {
 		e.inflight.Add(-1)
 		if e.total != nil {
 			e.total.Add(-1)
+		}
+		if e.ll != nil {
+			e.ll.resync(e.stats)
 		}
 	}
 	if aborted {
@@ -141,11 +156,11 @@ func (e *endpoint) observe(sample float64, now int64) {
 
 // warm reports whether the backend's latency is known: it has had
 // warmupSamples samples.
-func (e *endpoint) warm() bool { return e.samples.Load() >= warmupSamples }
+func (st *stats) warm() bool { return st.samples.Load() >= warmupSamples }
 
 // latency returns the moving average latency in nanoseconds, 0 if unknown.
-func (e *endpoint) latency() float64 {
-	return math.Float64frombits(e.ewmaNanos.Load())
+func (st *stats) latency() float64 {
+	return math.Float64frombits(st.ewmaNanos.Load())
 }
 
 var processStart = time.Now()
@@ -162,7 +177,10 @@ func nanotime() int64 {
 // under their update lock, as the last fallible step of Update, since it
 // commits the new set's stats.
 type registry struct {
-	track  track
+	track track
+	// totals, when not nil, is the running total of requests in flight
+	// that the endpoints' track.total count in.
+	totals *stripedTotal
 	stats  map[string]*stats
 	byAddr atomic.Pointer[map[string]*endpoint] // the current set, for PickAddr
 }
@@ -184,6 +202,9 @@ func (r *registry) endpoints(backends []Backend) ([]*endpoint, error) {
 		}
 		next[b.Addr] = st
 		eps[i] = &endpoint{Backend: b, stats: st, track: r.track}
+		if r.totals != nil {
+			eps[i].total = r.totals.cell(i)
+		}
 		byAddr[b.Addr] = eps[i]
 	}
 	r.stats = next

@@ -68,8 +68,9 @@ type ConsistentHashConfig struct {
 //
 // Cost: a pick hashes the key once and reads the home's in-flight count;
 // only when that is not zero does it read T, a running total that every
-// pick and Done keeps, and only when the home is full does it rank the
-// others (O(n), no allocation). T counts requests to a backend that an
+// pick and Done keeps (in eight counters, so that concurrent picks of
+// different backends do not contend on one), and only when the home is
+// full does it rank the others (O(n), no allocation). T counts requests to a backend that an
 // Update removed until they are Done, so the bounds are briefly a little
 // looser after a removal.
 // Update builds the partition table, O(Partitions · n · log): about a
@@ -113,17 +114,18 @@ func NewConsistentHash(cfg ConsistentHashConfig) (*ConsistentHash, error) {
 	case p < 0 || p > 1<<22:
 		return nil, fmt.Errorf("%w: ConsistentHash Partitions %d not in [1, %d]", ErrInvalidConfig, p, 1<<22)
 	}
-	h := &ConsistentHash{factor: c, partitions: p, reg: registry{track: track{inflightOn: true, total: new(atomic.Int64)}}}
+	h := &ConsistentHash{factor: c, partitions: p, reg: registry{track: track{inflightOn: true}, totals: new(stripedTotal)}}
 	h.set.Store(&hashSet{})
 	return h, nil
 }
 
 // Update replaces the backend set; see Balancer. It also fails with
-// ErrInvalidBackend when there are more backends than Partitions (or so
-// many that the table would take more than a second to build), and then
-// keeps the previous set.
+// ErrInvalidBackend when there are more backends than Partitions, or when
+// shard.NewBounded refuses the set (the error then wraps its error too),
+// and then keeps the previous set. The limits on the set's size are
+// shard.NewBounded's: this one adds none of its own.
 func (h *ConsistentHash) Update(backends []Backend) error {
-	if len(backends) > h.partitions || int64(len(backends))*int64(h.partitions) > 1<<26 {
+	if len(backends) > h.partitions {
 		return fmt.Errorf("%w: %d backends for %d partitions; raise ConsistentHashConfig.Partitions or use fewer backends",
 			ErrInvalidBackend, len(backends), h.partitions)
 	}
@@ -140,7 +142,7 @@ func (h *ConsistentHash) Update(backends []Backend) error {
 			next.total += float64(b.weight())
 		}
 		table, err := shard.NewBounded(members, shard.BoundedConfig{Partitions: h.partitions})
-		if err != nil { // the checks above leave no reason
+		if err != nil { // a set beyond shard.NewBounded's limits
 			return fmt.Errorf("%w: %w", ErrInvalidBackend, err)
 		}
 		next.table = table
@@ -190,7 +192,7 @@ func (h *ConsistentHash) Pick(ctx context.Context, key string) (c Choice, err er
 		home.begin(&c, false)
 		return c, nil
 	}
-	total := h.reg.track.total.Load()
+	total := h.reg.totals.load()
 	scale := h.factor * float64(total+1) / s.total
 	if float64(load) < math.Ceil(scale*float64(home.weight())) {
 		home.begin(&c, false)

@@ -2,6 +2,7 @@ package balance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/scaleout/scaleout/balance"
 	"github.com/scaleout/scaleout/balance/balancetest"
+	"github.com/scaleout/scaleout/shard"
 )
 
 func newHash(t testing.TB, cfg balance.ConsistentHashConfig, set []balance.Backend) *balance.ConsistentHash {
@@ -289,15 +291,23 @@ func BenchmarkConsistentHashLoaded(b *testing.B) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("user:%018d", i)
 	}
-	for _, n := range []int{10, 100, 1000} {
-		h := newHash(b, balance.ConsistentHashConfig{}, balancetest.Backends(n))
+	for _, n := range []int{10, 100, 1000, 10000} {
+		// At 10,000 backends, more partitions than backends.
+		h, err := balance.NewConsistentHash(balance.ConsistentHashConfig{Partitions: max(shard.DefaultPartitions, 16384*(n/10000))})
+		require.NoError(b, err)
+		if err := h.Update(balancetest.Backends(n)); errors.Is(err, shard.ErrInvalidConfig) {
+			b.Logf("n=%d: %v", n, err)
+			continue // shard.NewBounded's limit, not this package's
+		} else {
+			require.NoError(b, err)
+		}
 		ctx := context.Background()
 		for _, be := range balancetest.Backends(n) {
 			c, err := h.PickAddr(ctx, be.Addr)
 			require.NoError(b, err)
 			defer c.Done(nil)
 		}
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
+		b.Run("n="+strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -307,4 +317,33 @@ func BenchmarkConsistentHashLoaded(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestConsistentHashTenThousandBackends: ConsistentHash puts no cap of its
+// own on the set; 10,000 backends (with Partitions above that) are
+// accepted as far as shard.NewBounded accepts them, and then every pick
+// lands on a backend of the set.
+func TestConsistentHashTenThousandBackends(t *testing.T) {
+	h, err := balance.NewConsistentHash(balance.ConsistentHashConfig{Partitions: 16384})
+	require.NoError(t, err)
+	set := balancetest.Backends(10000)
+	err = h.Update(set)
+	if errors.Is(err, shard.ErrInvalidConfig) {
+		t.Skipf("shard.NewBounded refuses 10,000 members: %v", err)
+	}
+	require.NoError(t, err)
+	in := map[string]bool{}
+	for _, b := range set {
+		in[b.Addr] = true
+	}
+	for i := range 1000 {
+		c, err := h.Pick(context.Background(), fmt.Sprintf("user:%d", i))
+		require.NoError(t, err)
+		require.True(t, in[c.Backend().Addr])
+		c.Done(nil)
+	}
+	// Still no more backends than partitions.
+	small, err := balance.NewConsistentHash(balance.ConsistentHashConfig{Partitions: 100})
+	require.NoError(t, err)
+	require.ErrorIs(t, small.Update(balancetest.Backends(101)), balance.ErrInvalidBackend)
 }

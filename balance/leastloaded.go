@@ -34,25 +34,35 @@ type LeastLoadedConfig struct {
 // very uneven cost, where round robin piles long requests on one backend:
 // nginx's least_conn, HAProxy's leastconn.
 //
-// Ties, which are the rule when load is light (every backend at 0), go to
-// a random one of the tied backends, not to the first in the list: the
-// scan starts at a random backend and takes the first minimum it meets.
-// Always taking the first is the unevenness HAProxy users report with
+// Ties, which are the rule when load is light (every backend at 0), are
+// spread over the tied backends, not given to the first in the list:
+// below 64 backends the scan starts at a random backend and takes the
+// first minimum it meets, and from 64 on they are taken in turn (see
+// below). Always taking the first is the unevenness HAProxy users report with
 // leastconn (haproxy#1099), where the first server gets most of the light
 // traffic.
 //
-// A pick scans the backends, stopping at the first idle one: with light
-// load that is one or two atomic reads, and under full load O(n), about a
-// nanosecond per backend, which is cheaper than keeping a heap of loads up
-// to date on every Done at the sizes a least-loaded balancer serves (tens
-// of backends). For hundreds of busy backends prefer P2C, which reads two.
-// A pick takes no lock and does not allocate. LeastLoaded is safe for
-// concurrent use.
+// Up to 63 backends a pick scans them, stopping at the first idle one:
+// with light load that is one or two atomic reads, under full load about a
+// nanosecond per backend, and it takes no lock, so concurrent picks do not
+// wait for each other. From 64 backends on, LeastLoaded keeps them in
+// buckets by requests in flight (a bucket queue, updated in O(1) by every
+// pick and Done under a mutex), and a pick takes the next backend in turn
+// of the lowest bucket: its cost does not grow with the number of backends
+// (with weights, it grows with the number of distinct weights). Ties then
+// go round robin among the tied backends, as HAProxy's and nginx's do. With
+// LeastLoadedConfig.Load, which can change without telling the balancer,
+// every pick scans all backends: O(n). A pick does not allocate.
+// LeastLoaded is safe for concurrent use.
 type LeastLoaded struct {
 	load func(addr string) float64
 
 	mu  sync.Mutex // serialises Update
 	reg registry
+	ix  *llIndex // nil with LeastLoadedConfig.Load
+	// indexMin is llIndexMin; tests lower it to run the conformance kit,
+	// whose sets are small, on the index.
+	indexMin int
 
 	set atomic.Pointer[llSet]
 }
@@ -60,8 +70,9 @@ type LeastLoaded struct {
 // llSet is one immutable backend set of a LeastLoaded: the endpoints, and
 // beside them what the scan reads, packed so that it reads one array.
 type llSet struct {
-	eps   []*endpoint
-	loads []llLoad
+	eps     []*endpoint
+	loads   []llLoad
+	indexed bool // picks take the index (LeastLoaded.ix), not a scan
 }
 
 type llLoad struct {
@@ -73,7 +84,11 @@ var _ Pinner = (*LeastLoaded)(nil)
 
 // NewLeastLoaded returns a LeastLoaded with no backends.
 func NewLeastLoaded(cfg LeastLoadedConfig) *LeastLoaded {
-	l := &LeastLoaded{load: cfg.Load, reg: registry{track: track{inflightOn: true}}}
+	l := &LeastLoaded{load: cfg.Load, reg: registry{track: track{inflightOn: true}}, indexMin: llIndexMin}
+	if cfg.Load == nil {
+		l.ix = new(llIndex)
+		l.reg.track.ll = l.ix
+	}
 	l.set.Store(&llSet{})
 	return l
 }
@@ -87,11 +102,19 @@ func (l *LeastLoaded) Update(backends []Backend) error {
 	if err != nil {
 		return err
 	}
-	loads := make([]llLoad, len(eps))
-	for i, e := range eps {
-		loads[i] = llLoad{inflight: &e.inflight, weight: int64(e.weight())}
+	next := &llSet{eps: eps, indexed: l.ix != nil && len(eps) >= l.indexMin}
+	if next.indexed {
+		l.ix.rebuild(eps)
+	} else {
+		next.loads = make([]llLoad, len(eps))
+		for i, e := range eps {
+			next.loads[i] = llLoad{inflight: &e.inflight, weight: int64(e.weight())}
+		}
+		if l.ix != nil {
+			l.ix.rebuild(nil)
+		}
 	}
-	l.set.Store(&llSet{eps: eps, loads: loads})
+	l.set.Store(next)
 	return nil
 }
 
@@ -109,6 +132,15 @@ func (l *LeastLoaded) Pick(ctx context.Context, _ string) (c Choice, err error) 
 	case 1:
 		eps[0].begin(&c, false)
 		return c, nil
+	}
+	if s.indexed {
+		// nil only if an Update to fewer backends cleared the index
+		// since s was loaded: then scan the current set.
+		if e := l.ix.pick(); e != nil {
+			c.ep = e
+			return c, nil
+		}
+		return l.Pick(ctx, "")
 	}
 	start := int(uint64(rand.Uint32()) * uint64(n) >> 32)
 	var best int

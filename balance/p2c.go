@@ -126,6 +126,9 @@ type p2cSet struct{ peers []p2cPeer }
 
 type p2cPeer struct {
 	ep *endpoint
+	// st is ep.stats, which a pick reads without reaching ep: over
+	// thousands of backends each pointer followed is a likely cache miss.
+	st *stats
 	// lastPick is the monotonic time of the backend's last pick, to the
 	// resolution touchEvery; shared across updates by Addr.
 	lastPick  *atomic.Int64
@@ -185,7 +188,7 @@ func (p *P2C) Update(backends []Backend) error {
 			lp.Store(now)
 		}
 		picks[e.Addr] = lp
-		peers[i] = p2cPeer{ep: e, lastPick: lp, invWeight: 1 / float64(e.weight())}
+		peers[i] = p2cPeer{ep: e, st: e.stats, lastPick: lp, invWeight: 1 / float64(e.weight())}
 	}
 	p.picks = picks
 	p.set.Store(&p2cSet{peers: peers})
@@ -214,7 +217,7 @@ func (p *P2C) Pick(ctx context.Context, _ string) (c Choice, err error) {
 	}
 	// a is the cheaper. Most picks end here, untimed: r's low bits, which
 	// pairOf barely uses, draw the one pick in p2cSampleEvery that is timed.
-	if r&(p2cSampleEvery-1) != 0 && a.ep.warm() {
+	if r&(p2cSampleEvery-1) != 0 && a.st.warm() {
 		a.ep.begin(&c, false)
 		return c, nil
 	}
@@ -252,8 +255,8 @@ func (p *P2C) touch(peer *p2cPeer, now int64) {
 // backend whose latency is not known yet (still warming up) is costed
 // with its rival's; when neither is known, both count as MinLatency.
 func (p *P2C) cheaper(x, y *p2cPeer) bool {
-	lx, ly := x.ep.latency(), y.ep.latency()
-	switch wx, wy := x.ep.warm(), y.ep.warm(); {
+	lx, ly := x.st.latency(), y.st.latency()
+	switch wx, wy := x.st.warm(), y.st.warm(); {
 	case !wx && !wy:
 		lx, ly = 0, 0
 	case !wx:
@@ -262,17 +265,17 @@ func (p *P2C) cheaper(x, y *p2cPeer) bool {
 		ly = lx
 	}
 	lx, ly = max(lx, p.minLatency), max(ly, p.minLatency)
-	cx := (p.inflight(x.ep) + 1) * lx * float64(1+x.ep.failures.Load()) * x.invWeight
-	cy := (p.inflight(y.ep) + 1) * ly * float64(1+y.ep.failures.Load()) * y.invWeight
+	cx := (p.inflight(x) + 1) * lx * float64(1+x.st.failures.Load()) * x.invWeight
+	cy := (p.inflight(y) + 1) * ly * float64(1+y.st.failures.Load()) * y.invWeight
 	return cx < cy
 }
 
 // inflight is the backend's requests in flight as the cost counts them:
 // the own count, raised to what P2CConfig.Reports says.
-func (p *P2C) inflight(e *endpoint) float64 {
-	l := float64(e.inflight.Load())
+func (p *P2C) inflight(peer *p2cPeer) float64 {
+	l := float64(peer.st.inflight.Load())
 	if p.reports != nil {
-		if r := p.reports.Load(e.Addr); r > l { // false for NaN
+		if r := p.reports.Load(peer.ep.Addr); r > l { // false for NaN
 			l = r
 		}
 	}

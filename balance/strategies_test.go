@@ -24,6 +24,7 @@ var strategies = []struct {
 	{"Random", func(*testing.T) balance.Balancer { return balance.NewRandom() }},
 	{"Random/zero", func(*testing.T) balance.Balancer { return new(balance.Random) }},
 	{"LeastLoaded", func(*testing.T) balance.Balancer { return balance.NewLeastLoaded(balance.LeastLoadedConfig{}) }},
+	{"LeastLoadedIndexed", func(*testing.T) balance.Balancer { return balance.NewLeastLoadedIndexed(balance.LeastLoadedConfig{}) }},
 	// The kit's backends are fictitious and answer at once: the only
 	// latency P2C could measure is the kit's own time between Pick and
 	// Done, which on a loaded machine is scheduling noise of several
