@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/scaleout/scaleout/balance"
 	"github.com/scaleout/scaleout/bench/impls"
-	"github.com/scaleout/scaleout/shard"
 )
 
 // Balancer pick targets, from the balance package's issue. The absolute
@@ -106,7 +103,7 @@ func (c *comparison) buildPicks() error {
 		return err
 	}
 	c.pickGroups = append(c.pickGroups, newGroup(pickBackendsWeighted, true, false, ps))
-	return buildGrowth()
+	return nil
 }
 
 func newGroup(n int, weighted, parallel bool, ps []impls.Picker) *pickGroup {
@@ -138,7 +135,6 @@ func (c *comparison) picks() {
 				row.allocs = append(row.allocs, res.AllocsPerOp())
 			}
 		}
-		growthRun(keys)
 	}
 }
 
@@ -296,7 +292,7 @@ func (c *comparison) reportPicks(body *strings.Builder) []check {
 			fmt.Fprintf(body, "| %s | %s |\n", name, r.p.Config)
 		}
 	}
-	return append(all, reportGrowth(body)...)
+	return all
 }
 
 // fmtNs prints ns/op with three significant figures or so: 1.23, 45.6,
@@ -318,156 +314,4 @@ func fmtRatio(x float64) string {
 		return fmt.Sprintf("%.1f", x)
 	}
 	return thousands(int(math.Round(x)))
-}
-
-// growthSizes are the backend counts of the pick growth block; the issue's
-// target is the largest's cost against the smallest's.
-var growthSizes = []int{10, 100, 1000, 10_000}
-
-// growthRatioTarget bounds a pick's cost at the largest size over its cost
-// at the smallest, with a request in flight on every backend.
-const growthRatioTarget = 2.0
-
-// A growthRow is one load-aware strategy measured at every growthSizes
-// count, with one request held on every backend, so that no backend is
-// idle and a strategy that scans cannot stop early.
-type growthRow struct {
-	name   string
-	picks  []func(key string) string // per size; nil where the set was refused
-	errs   []error                   // per size: why it was refused
-	ns     [][]float64               // per size, ns/op of each run
-	allocs []int64                   // per size, the worst run
-}
-
-// pickGrowth is the growth block's measurements, filled by picks and read
-// by reportPicks (package state rather than fields of comparison so that
-// the block stays in this file with the rest of the balancer section).
-var pickGrowth []*growthRow
-
-// buildGrowth builds the growth block's balancers and holds a request on
-// each of their backends.
-func buildGrowth() error {
-	pickGrowth = nil
-	news := []struct {
-		name string
-		new  func(n int) (balance.Pinner, error)
-	}{
-		{impls.PickLeast, func(int) (balance.Pinner, error) { return balance.NewLeastLoaded(balance.LeastLoadedConfig{}), nil }},
-		{impls.PickP2C, func(int) (balance.Pinner, error) { return balance.NewP2C(balance.P2CConfig{}) }},
-		{impls.PickHash, func(n int) (balance.Pinner, error) {
-			// Partitions must be at least the backends; 16,384 above 4,096.
-			p := shard.DefaultPartitions
-			if n > p {
-				p = 16384
-			}
-			return balance.NewConsistentHash(balance.ConsistentHashConfig{Partitions: p})
-		}},
-	}
-	ctx := context.Background()
-	for _, s := range news {
-		row := &growthRow{name: s.name}
-		for _, n := range growthSizes {
-			lb, err := s.new(n)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			backends := impls.Backends(n, false)
-			if err := lb.Update(backends); err != nil {
-				row.picks, row.errs = append(row.picks, nil), append(row.errs, err)
-				row.ns, row.allocs = append(row.ns, nil), append(row.allocs, 0)
-				continue
-			}
-			for _, b := range backends {
-				if _, err := lb.PickAddr(ctx, b.Addr); err != nil { // held: never Done
-					return fmt.Errorf("%s @%d: %w", s.name, n, err)
-				}
-			}
-			row.picks = append(row.picks, func(key string) string {
-				c, err := lb.Pick(ctx, key)
-				if err != nil {
-					panic(fmt.Sprintf("balance: Pick: %v", err))
-				}
-				c.Done(nil)
-				return c.Backend().Addr
-			})
-			row.errs, row.ns, row.allocs = append(row.errs, nil), append(row.ns, nil), append(row.allocs, 0)
-		}
-		pickGrowth = append(pickGrowth, row)
-	}
-	return nil
-}
-
-// growthRun measures every growth row once at every size.
-func growthRun(keys []string) {
-	for _, row := range pickGrowth {
-		for i, pick := range row.picks {
-			if pick == nil {
-				continue
-			}
-			p := impls.Picker{Name: row.name, Pick: pick}
-			res := testing.Benchmark(func(b *testing.B) { p.Serial(b, keys) })
-			if res.N == 0 {
-				fatal(fmt.Errorf("pick growth benchmark %s @%d failed", row.name, growthSizes[i]))
-			}
-			row.ns[i] = append(row.ns[i], float64(res.T.Nanoseconds())/float64(res.N))
-			row.allocs[i] = max(row.allocs[i], res.AllocsPerOp())
-		}
-	}
-}
-
-// reportGrowth writes the growth block and returns its checks.
-func reportGrowth(body *strings.Builder) []check {
-	var all []check
-	fmt.Fprintf(body, "\n### Pick cost as the backends grow\n\n")
-	fmt.Fprintf(body, "A `Pick` and its `Done`, serially, with one request held (picked and not Done) on every backend, so that "+
-		"no backend is idle: the load under which a strategy that scans the backends cannot stop early. Median ns/op of the "+
-		"runs, interleaved with the blocks above. Target: at %s backends ≤ %.0f× the cost at %d. Over thousands of backends "+
-		"the counters of a backend drawn at random are mostly out of the CPU's caches (P2C reads two such backends at any "+
-		"size); LeastLoaded takes tied backends in turn, in the order their counters were allocated, which the prefetcher "+
-		"follows.\n\n", thousands(growthSizes[len(growthSizes)-1]), growthRatioTarget, growthSizes[0])
-	fmt.Fprintf(body, "| implementation |")
-	for _, n := range growthSizes {
-		fmt.Fprintf(body, " %s |", thousands(n))
-	}
-	fmt.Fprintf(body, " allocs/op | %s ÷ %d | target | result |\n|---|", thousands(growthSizes[len(growthSizes)-1]), growthSizes[0])
-	for range growthSizes {
-		fmt.Fprintf(body, "---:|")
-	}
-	fmt.Fprintf(body, "---:|---:|---|---|\n")
-	for _, row := range pickGrowth {
-		fmt.Fprintf(body, "| %s |", row.name)
-		var worst int64
-		for i, err := range row.errs {
-			if err != nil {
-				fmt.Fprintf(body, " refused |")
-				continue
-			}
-			fmt.Fprintf(body, " %s |", fmtNs(median(row.ns[i])))
-			worst = max(worst, row.allocs[i])
-		}
-		last := len(growthSizes) - 1
-		var checks []check
-		if row.errs[0] == nil && row.errs[last] == nil {
-			r := median(row.ns[last]) / median(row.ns[0])
-			checks = append(checks, check{
-				what: fmt.Sprintf("@%s ≤ %.0f× @%d", thousands(growthSizes[last]), growthRatioTarget, growthSizes[0]),
-				got:  fmtRatio(r) + "×", pass: r <= growthRatioTarget,
-			})
-			fmt.Fprintf(body, " %d | %s× | %s | %s |\n", worst, fmtRatio(r), targets(checks), verdict(checks))
-		} else {
-			fmt.Fprintf(body, " %d | – | | |\n", worst)
-		}
-		for _, ch := range checks {
-			ch.what = "pick growth, " + row.name + ": " + ch.what
-			all = append(all, ch)
-		}
-	}
-	for _, row := range pickGrowth {
-		for i, err := range row.errs {
-			if err != nil {
-				fmt.Fprintf(body, "\n%s @%s refused: %v\n", row.name, thousands(growthSizes[i]), err)
-			}
-		}
-	}
-	return all
 }

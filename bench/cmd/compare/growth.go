@@ -248,7 +248,10 @@ func (c *comparison) reportGrowth(body *strings.Builder) []check {
 		"Done, so a strategy that stops at an idle backend cannot. Median of %d runs, interleaved across curves and sizes; "+
 		"builds are the median of 3 calls per run. A pick's \"×\" is its cost over its own cost at 10 backends (target ≤ %.0f× at 10,000: "+
 		"O(1) or O(log n)); a build's is its cost over its cost at the size ten times smaller (n log n gives 11–13×; target ≤ %.0f× "+
-		"at every step, and 10,000 members accepted).\n\n",
+		"at every step, and 10,000 members accepted). "+
+		"Over thousands of backends the counters of a backend drawn at random are mostly out of the CPU's caches, so a random "+
+		"draw (P2C reads two backends) pays cache misses a table of 10 never does, though its work is the same; LeastLoaded takes "+
+		"tied backends in turn, in the order their counters were allocated, which the prefetcher follows.\n\n",
 		joinSizes(), c.runs, growthPickRatio, growthBuildRatio)
 	body.WriteString("| op |")
 	for _, n := range growthSizes {
