@@ -20,11 +20,16 @@ import (
 //	cd bench && eval "$(../scripts/services.sh env)"
 //	go test -run '^$' -bench 'Queue' -benchtime 1x -count 3 .
 //
+// <impl> is one of four configurations: ours-default, asynq-default
+// (each side as a user builds it with the least code), ours-tuned and
+// asynq-tuned (both with PoolSize 64, asynq with a 10 ms
+// TaskCheckInterval); see impls.QueueConfigs.
+//
 // BenchmarkQueueDrain/<impl>/c<N>: 20,000 no-op jobs pre-enqueued, then
 // workers at concurrency N drain them; jobs/s.
-// BenchmarkQueueEnqueue: serial, 16 goroutines, and our EnqueueBatch of
-// 100, block-interleaved (impls.QueueEnv.EnqueueRun); metrics
-// <mode>-jobs/s.
+// BenchmarkQueueEnqueue: serial and 16 goroutines in every configuration,
+// and our EnqueueBatch of 100, block-interleaved
+// (impls.QueueEnv.EnqueueRun); metrics <impl>-<serial|16|batch100>-jobs/s.
 // BenchmarkQueueLatency/<impl>: enqueue-to-handler-start latency with a
 // producer at 200 jobs/s for -queue-latency; p50-ms, p99-ms.
 // BenchmarkQueueMemory/{worker,raw}: queue.Memory drained by a Worker
@@ -59,19 +64,23 @@ func queueEnv(b *testing.B) *impls.QueueEnv {
 }
 
 var queueBenchNames = map[string]string{
-	impls.QueueOurs:             "ours",
-	impls.QueueAsynqTight:       "asynq-tight",
-	impls.QueueAsynqDefault:     "asynq-default",
-	impls.QueueEnqOursSerial:    "ours-serial",
-	impls.QueueEnqAsynqSerial:   "asynq-serial",
-	impls.QueueEnqOursParallel:  "ours-16",
-	impls.QueueEnqAsynqParallel: "asynq-16",
-	impls.QueueEnqOursBatch:     "ours-batch100",
+	impls.QueueOursDefault:  "ours-default",
+	impls.QueueAsynqDefault: "asynq-default",
+	impls.QueueOursTuned:    "ours-tuned",
+	impls.QueueAsynqTuned:   "asynq-tuned",
+	impls.QueueEnqSerial:    "serial",
+	impls.QueueEnqParallel:  "16",
+	impls.QueueEnqBatch:     "batch100",
+}
+
+// queueEnqBenchName names an enqueue mode's metric: <impl>-<kind>.
+func queueEnqBenchName(impl, kind string) string {
+	return queueBenchNames[impl] + "-" + queueBenchNames[kind]
 }
 
 func BenchmarkQueueDrain(b *testing.B) {
 	env := queueEnv(b)
-	for _, impl := range []string{impls.QueueOurs, impls.QueueAsynqTight, impls.QueueAsynqDefault} {
+	for _, impl := range impls.QueueImpls {
 		for _, conc := range impls.QueueDrainConcurrency {
 			b.Run(fmt.Sprintf("%s/c%d", queueBenchNames[impl], conc), func(b *testing.B) {
 				var sum float64
@@ -100,14 +109,18 @@ func BenchmarkQueueEnqueue(b *testing.B) {
 			sums[mode] += x
 		}
 	}
-	for _, mode := range impls.QueueEnqueueModes {
-		b.ReportMetric(sums[mode]/float64(b.N), queueBenchNames[mode]+"-jobs/s")
+	for _, kind := range []string{impls.QueueEnqSerial, impls.QueueEnqParallel, impls.QueueEnqBatch} {
+		for _, impl := range impls.QueueImpls {
+			if x, ok := sums[impls.QueueEnqMode(impl, kind)]; ok {
+				b.ReportMetric(x/float64(b.N), queueEnqBenchName(impl, kind)+"-jobs/s")
+			}
+		}
 	}
 }
 
 func BenchmarkQueueLatency(b *testing.B) {
 	env := queueEnv(b)
-	for _, impl := range []string{impls.QueueOurs, impls.QueueAsynqTight, impls.QueueAsynqDefault} {
+	for _, impl := range impls.QueueImpls {
 		b.Run(queueBenchNames[impl], func(b *testing.B) {
 			var all []time.Duration
 			for range b.N {

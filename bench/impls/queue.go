@@ -55,7 +55,7 @@ const (
 	QueueMemoryJobs     = 300_000
 	QueuePayloadSize    = 16 // bytes of every payload (the latency one carries a timestamp in its first 8)
 	QueueMemPerJobN     = 100_000
-	QueueRedisPoolSize  = 64 // PoolSize of every go-redis client, ours and asynq's alike
+	QueueTunedPoolSize  = 64 // PoolSize of the tuned configurations, ours and asynq's alike
 	queueJobType        = "noop"
 	asynqTightInterval  = 10 * time.Millisecond
 	queueDrainTimeout   = 2 * time.Minute
@@ -68,26 +68,42 @@ const (
 // Drain concurrencies.
 var QueueDrainConcurrency = []int{10, 50}
 
-// Implementations of the Redis measurements.
+// Configurations, each side at its defaults and both tuned alike.
 const (
-	QueueOurs         = "ours redisqueue + queue.Worker"
-	QueueAsynqTight   = "asynq, TaskCheckInterval 10ms"
-	QueueAsynqDefault = "asynq, defaults (TaskCheckInterval 1s)"
+	QueueOursDefault  = "ours, defaults"
+	QueueAsynqDefault = "asynq, defaults"
+	QueueOursTuned    = "ours, tuned"
+	QueueAsynqTuned   = "asynq, tuned"
 )
 
-// QueueAsynqConfig describes the asynq settings, for the report.
-const QueueAsynqConfig = "asynq v0.26.0: asynq.NewServerFromRedisClient and asynq.NewClientFromRedisClient on a go-redis v9 " +
-	"client with PoolSize 64 (ours gets an identical client); Config{Concurrency: 10 or 50, Queues: {<own queue>: 1}, " +
-	"LogLevel: asynq.ErrorLevel, TaskCheckInterval: 10ms (\"tight\") or unset (default 1s)}; everything else default " +
-	"(DelayedTaskCheckInterval 5s, HealthCheckInterval 15s, ShutdownTimeout 8s, no StrictPriority). Tasks: " +
-	"asynq.NewTask(\"noop\", payload) enqueued with asynq.Queue(<own queue>) and default options (MaxRetry 25, " +
-	"Timeout 30m, no Retention: a task is deleted when done). Handler: returns nil."
+// QueueImpls lists the configurations in report order.
+var QueueImpls = []string{QueueOursDefault, QueueAsynqDefault, QueueOursTuned, QueueAsynqTuned}
 
-// QueueOursConfig describes our settings, for the report.
-const QueueOursConfig = "redisqueue.New(client, Config{Prefix: \"scaleoutbench:queue:<random>:\"}) on a go-redis v9 client " +
-	"with PoolSize 64; queue.NewWorker(q, WorkerConfig{Concurrency: 10 or 50, Queues: {<own queue>: 1}}), other " +
-	"fields default (Lease 30s, heartbeat every 10s). Jobs: queue.Job{Queue: <own queue>, Type: \"noop\", Payload} with " +
-	"default options (MaxAttempts 20, Retention 24h: done jobs stay until the bench deletes its prefix). Handler: returns nil."
+// QueueIsOurs reports whether impl is one of our configurations.
+func QueueIsOurs(impl string) bool { return impl == QueueOursDefault || impl == QueueOursTuned }
+
+// QueueConfigs describes each configuration, for the report.
+var QueueConfigs = map[string]string{
+	QueueOursDefault: "redisqueue.New(redis.NewClient(&redis.Options{Addr, ContextTimeoutEnabled: true}), " +
+		"Config{Prefix: \"scaleoutbench:queue:<random>:\"}): the least a user writes (New refuses a client without " +
+		"ContextTimeoutEnabled), every other go-redis option default (PoolSize 10 per GOMAXPROCS: 20 here); " +
+		"queue.NewWorker(q, WorkerConfig{Concurrency: 10 or 50, Queues: {<own queue>: 1}}), other fields default " +
+		"(Lease 30s, heartbeat every 10s). The producer and the worker share the one client, as a process would.",
+	QueueAsynqDefault: "asynq.NewServer(asynq.RedisClientOpt{Addr}, Config{Concurrency: 10 or 50, Queues: {<own queue>: 1}, " +
+		"LogLevel: asynq.ErrorLevel}) and asynq.NewClient(asynq.RedisClientOpt{Addr}): each its own go-redis client " +
+		"with asynq's defaults (PoolSize 10 per CPU), TaskCheckInterval 1s, DelayedTaskCheckInterval 5s, " +
+		"HealthCheckInterval 15s, ShutdownTimeout 8s, no StrictPriority.",
+	QueueOursTuned: fmt.Sprintf("as the defaults, with PoolSize %d on the client; ours has no poll interval to "+
+		"tune (an idle Dequeue blocks on a wake list).", QueueTunedPoolSize),
+	QueueAsynqTuned: fmt.Sprintf("as the defaults, with PoolSize %d in RedisClientOpt (server and client alike) "+
+		"and TaskCheckInterval %v.", QueueTunedPoolSize, asynqTightInterval),
+}
+
+// QueueJobsConfig describes the jobs and handlers, for the report.
+const QueueJobsConfig = "asynq tasks: asynq.NewTask(\"noop\", payload) enqueued with asynq.Queue(<own queue>) and " +
+	"default options (MaxRetry 25, Timeout 30m, no Retention: a task is deleted when done). Ours: " +
+	"queue.Job{Queue: <own queue>, Type: \"noop\", Payload} with default options (MaxAttempts 20, Retention 24h: done " +
+	"jobs stay until the bench deletes its prefix). Handlers return nil."
 
 // QueueEnv holds the Redis clients of the queue measurements. Close
 // deletes every key they wrote.
@@ -95,8 +111,9 @@ type QueueEnv struct {
 	Addr   string
 	Prefix string
 
-	ours, theirs *redis.Client // identical options
-	seq          atomic.Int64
+	admin              *redis.Client // cleanup
+	oursDef, oursTuned *redis.Client // the clients of our two configurations
+	seq                atomic.Int64
 }
 
 // NewQueueEnv connects to $SCALEOUT_REDIS_ADDR; it returns nil, nil when
@@ -110,14 +127,14 @@ func NewQueueEnv() (*QueueEnv, error) {
 	var buf [6]byte
 	_, _ = rand.Read(buf[:])
 	e := &QueueEnv{Addr: addr, Prefix: "scaleoutbench:queue:" + hex.EncodeToString(buf[:]) + ":"}
-	e.ours = newQueueClient(addr)
-	e.theirs = newQueueClient(addr)
-	if err := e.ours.Ping(ctxBg).Err(); err != nil {
-		_ = e.ours.Close()
-		_ = e.theirs.Close()
+	e.admin = newQueueClient(addr)
+	e.oursDef = redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	e.oursTuned = redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, PoolSize: QueueTunedPoolSize})
+	if err := e.admin.Ping(ctxBg).Err(); err != nil {
+		_ = e.closeClients()
 		return nil, fmt.Errorf("redis at %s ($%s): %w", addr, RedisAddrEnv, err)
 	}
-	if err := deletePattern(ctxBg, e.ours, asynqPrefixPattern); err != nil {
+	if err := deletePattern(ctxBg, e.admin, asynqPrefixPattern); err != nil {
 		_ = e.Close()
 		return nil, err
 	}
@@ -125,16 +142,20 @@ func NewQueueEnv() (*QueueEnv, error) {
 }
 
 func newQueueClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: QueueRedisPoolSize, ContextTimeoutEnabled: true})
+	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: QueueTunedPoolSize, ContextTimeoutEnabled: true})
+}
+
+func (e *QueueEnv) closeClients() error {
+	return errors.Join(e.admin.Close(), e.oursDef.Close(), e.oursTuned.Close())
 }
 
 // Close deletes our prefix and every asynq key and closes the clients.
 func (e *QueueEnv) Close() error {
 	errs := []error{
-		deletePattern(ctxBg, e.ours, e.Prefix+"*"),
-		deletePattern(ctxBg, e.ours, asynqPrefixPattern),
+		deletePattern(ctxBg, e.admin, e.Prefix+"*"),
+		deletePattern(ctxBg, e.admin, asynqPrefixPattern),
 	}
-	errs = append(errs, e.ours.Close(), e.theirs.Close())
+	errs = append(errs, e.closeClients())
 	return errors.Join(errs...)
 }
 
@@ -169,36 +190,49 @@ func (e *QueueEnv) queueName(tag string) string {
 
 func queuePayload() []byte { return make([]byte, QueuePayloadSize) }
 
-func (e *QueueEnv) newOurs() (*redisqueue.Queue, error) {
-	return redisqueue.New(e.ours, redisqueue.Config{Prefix: e.Prefix})
+// newOurs returns a Queue of our configuration impl.
+func (e *QueueEnv) newOurs(impl string) (*redisqueue.Queue, error) {
+	c := e.oursDef
+	if impl == QueueOursTuned {
+		c = e.oursTuned
+	}
+	return redisqueue.New(c, redisqueue.Config{Prefix: e.Prefix})
 }
 
-// asynqServer returns an asynq server on qname; tight sets the 10 ms
-// TaskCheckInterval.
-func (e *QueueEnv) asynqServer(qname string, conc int, tight bool) *asynq.Server {
+// asynqOpt is the connection of asynq's configuration impl.
+func (e *QueueEnv) asynqOpt(impl string) asynq.RedisClientOpt {
+	opt := asynq.RedisClientOpt{Addr: e.Addr}
+	if impl == QueueAsynqTuned {
+		opt.PoolSize = QueueTunedPoolSize
+	}
+	return opt
+}
+
+// asynqServer returns an asynq server of configuration impl on qname.
+func (e *QueueEnv) asynqServer(impl, qname string, conc int) *asynq.Server {
 	cfg := asynq.Config{
 		Concurrency: conc,
 		Queues:      map[string]int{qname: 1},
 		LogLevel:    asynq.ErrorLevel,
 	}
-	if tight {
+	if impl == QueueAsynqTuned {
 		cfg.TaskCheckInterval = asynqTightInterval
 	}
-	return asynq.NewServerFromRedisClient(e.theirs, cfg)
+	return asynq.NewServer(e.asynqOpt(impl), cfg)
 }
 
 // deleteAsynqQueue removes what asynq keeps of qname (its "asynq:{qname}:*"
 // keys and its entry in "asynq:queues").
 func (e *QueueEnv) deleteAsynqQueue(qname string) error {
 	return errors.Join(
-		deletePattern(ctxBg, e.theirs, "asynq:{"+qname+"}:*"),
-		e.theirs.SRem(ctxBg, "asynq:queues", qname).Err(),
+		deletePattern(ctxBg, e.admin, "asynq:{"+qname+"}:*"),
+		e.admin.SRem(ctxBg, "asynq:queues", qname).Err(),
 	)
 }
 
 // deleteOursQueue removes the keys of one of our queues.
 func (e *QueueEnv) deleteOursQueue(qname string) error {
-	return deletePattern(ctxBg, e.ours, e.Prefix+"{"+qname+"}:*")
+	return deletePattern(ctxBg, e.admin, e.Prefix+"{"+qname+"}:*")
 }
 
 // parallel runs f(i) for i in [0, n) from workers goroutines and returns
@@ -288,16 +322,16 @@ func (w *drainWatch) wait(start time.Time) (float64, error) {
 // the last of them; it returns jobs/s.
 func (e *QueueEnv) Drain(impl string, conc, jobs int) (float64, error) {
 	switch impl {
-	case QueueOurs:
-		return e.drainOurs(conc, jobs)
-	case QueueAsynqTight, QueueAsynqDefault:
-		return e.drainAsynq(conc, jobs, impl == QueueAsynqTight)
+	case QueueOursDefault, QueueOursTuned:
+		return e.drainOurs(impl, conc, jobs)
+	case QueueAsynqDefault, QueueAsynqTuned:
+		return e.drainAsynq(impl, conc, jobs)
 	}
 	return 0, fmt.Errorf("drain: unknown implementation %q", impl)
 }
 
-func (e *QueueEnv) drainOurs(conc, jobs int) (jps float64, err error) {
-	q, err := e.newOurs()
+func (e *QueueEnv) drainOurs(impl string, conc, jobs int) (jps float64, err error) {
+	q, err := e.newOurs(impl)
 	if err != nil {
 		return 0, err
 	}
@@ -325,14 +359,15 @@ func (e *QueueEnv) drainOurs(conc, jobs int) (jps float64, err error) {
 	return jps, err
 }
 
-func (e *QueueEnv) drainAsynq(conc, jobs int, tight bool) (jps float64, err error) {
-	c := asynq.NewClientFromRedisClient(e.theirs)
+func (e *QueueEnv) drainAsynq(impl string, conc, jobs int) (jps float64, err error) {
+	c := asynq.NewClient(e.asynqOpt(impl))
+	defer c.Close()
 	qname := e.queueName("drain")
 	defer func() { err = errors.Join(err, e.deleteAsynqQueue(qname)) }()
 	if err := fillAsynq(c, qname, jobs); err != nil {
 		return 0, err
 	}
-	srv := e.asynqServer(qname, conc, tight)
+	srv := e.asynqServer(impl, qname, conc)
 	watch := newDrainWatch(jobs)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queueJobType, func(context.Context, *asynq.Task) error { watch.hit(); return nil })
@@ -345,19 +380,30 @@ func (e *QueueEnv) drainAsynq(conc, jobs int, tight bool) (jps float64, err erro
 	return jps, err
 }
 
-// Enqueue modes.
+// Enqueue kinds: how a mode calls.
 const (
-	QueueEnqOursSerial    = "ours Enqueue, serial"
-	QueueEnqAsynqSerial   = "asynq Enqueue, serial"
-	QueueEnqOursParallel  = "ours Enqueue, 16 goroutines"
-	QueueEnqAsynqParallel = "asynq Enqueue, 16 goroutines"
-	QueueEnqOursBatch     = "ours EnqueueBatch, 100 per call, serial"
+	QueueEnqSerial   = "Enqueue, serial"
+	QueueEnqParallel = "Enqueue, 16 goroutines"
+	QueueEnqBatch    = "EnqueueBatch, 100 per call, serial"
 )
 
-// QueueEnqueueModes lists the modes in report order.
-var QueueEnqueueModes = []string{
-	QueueEnqOursSerial, QueueEnqAsynqSerial, QueueEnqOursParallel, QueueEnqAsynqParallel, QueueEnqOursBatch,
-}
+// QueueEnqMode names the enqueue mode of kind in configuration impl.
+func QueueEnqMode(impl, kind string) string { return impl + ": " + kind }
+
+// QueueEnqueueModes lists the modes in report order: serial and 16
+// goroutines in every configuration, EnqueueBatch in ours (asynq has none).
+var QueueEnqueueModes = func() []string {
+	var modes []string
+	for _, kind := range []string{QueueEnqSerial, QueueEnqParallel, QueueEnqBatch} {
+		for _, impl := range QueueImpls {
+			if kind == QueueEnqBatch && !QueueIsOurs(impl) {
+				continue
+			}
+			modes = append(modes, QueueEnqMode(impl, kind))
+		}
+	}
+	return modes
+}()
 
 // QueueEnqueueBlocks is the number of blocks each mode's jobs are split
 // into by EnqueueRun.
@@ -369,15 +415,25 @@ const QueueEnqueueBlocks = 10
 // mode (the starting mode rotating with every round), so that every mode
 // samples the same stretches of a shared machine. It returns jobs/s per
 // mode: its jobs over the sum of its blocks' times. Each mode enqueues
-// into a queue of its own, deleted afterwards (untimed).
+// into a queue of its own, deleted afterwards (untimed), through a Queue
+// or an asynq.Client of its configuration.
 func (e *QueueEnv) EnqueueRun() (res map[string]float64, err error) {
 	p := queuePayload()
-	q, err := e.newOurs()
-	if err != nil {
-		return nil, err
+	producers := map[string]any{}
+	for _, impl := range QueueImpls {
+		if QueueIsOurs(impl) {
+			q, err := e.newOurs(impl)
+			if err != nil {
+				return nil, err
+			}
+			defer q.Close()
+			producers[impl] = q
+		} else {
+			c := asynq.NewClient(e.asynqOpt(impl))
+			defer c.Close()
+			producers[impl] = c
+		}
 	}
-	defer q.Close()
-	c := asynq.NewClientFromRedisClient(e.theirs)
 	type mode struct {
 		name  string
 		n     int             // jobs in all
@@ -388,44 +444,50 @@ func (e *QueueEnv) EnqueueRun() (res map[string]float64, err error) {
 		spent time.Duration
 	}
 	var modes []*mode
-	for _, name := range QueueEnqueueModes {
-		qname := e.queueName("enq")
-		m := &mode{name: name, per: 1, conc: 1}
-		switch name {
-		case QueueEnqOursSerial, QueueEnqOursParallel, QueueEnqOursBatch:
-			defer func() { err = errors.Join(err, e.deleteOursQueue(qname)) }()
-			job := queue.Job{Queue: qname, Type: queueJobType, Payload: p}
-			m.call = func(int) error { _, err := q.Enqueue(ctxBg, job); return err }
-			if name == QueueEnqOursBatch {
-				batch := make([]queue.Job, QueueBatchSize)
-				for i := range batch {
-					batch[i] = job
+	for _, kind := range []string{QueueEnqSerial, QueueEnqParallel, QueueEnqBatch} {
+		for _, impl := range QueueImpls {
+			name := QueueEnqMode(impl, kind)
+			if !slices.Contains(QueueEnqueueModes, name) {
+				continue
+			}
+			qname := e.queueName("enq")
+			m := &mode{name: name, per: 1, conc: 1}
+			switch pr := producers[impl].(type) {
+			case *redisqueue.Queue:
+				defer func() { err = errors.Join(err, e.deleteOursQueue(qname)) }()
+				job := queue.Job{Queue: qname, Type: queueJobType, Payload: p}
+				m.call = func(int) error { _, err := pr.Enqueue(ctxBg, job); return err }
+				if kind == QueueEnqBatch {
+					batch := make([]queue.Job, QueueBatchSize)
+					for i := range batch {
+						batch[i] = job
+					}
+					m.per = QueueBatchSize
+					m.call = func(int) error { _, err := pr.EnqueueBatch(ctxBg, batch); return err }
 				}
-				m.per = QueueBatchSize
-				m.call = func(int) error { _, err := q.EnqueueBatch(ctxBg, batch); return err }
+			case *asynq.Client:
+				defer func() { err = errors.Join(err, e.deleteAsynqQueue(qname)) }()
+				m.call = func(int) error {
+					_, err := pr.Enqueue(asynq.NewTask(queueJobType, p), asynq.Queue(qname))
+					return err
+				}
 			}
-		default:
-			defer func() { err = errors.Join(err, e.deleteAsynqQueue(qname)) }()
-			m.call = func(int) error {
-				_, err := c.Enqueue(asynq.NewTask(queueJobType, p), asynq.Queue(qname))
-				return err
+			switch kind {
+			case QueueEnqSerial:
+				m.n = QueueEnqueueSerial
+			case QueueEnqParallel:
+				m.n, m.conc = QueueEnqueueParJobs, QueueEnqueueWorkers
+			default:
+				m.n = QueueBatchJobs
 			}
+			m.units = m.n / m.per / QueueEnqueueBlocks
+			// One untimed call first: ours loads its script, asynq registers
+			// the queue (SADD asynq:queues).
+			if err := m.call(0); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			modes = append(modes, m)
 		}
-		switch name {
-		case QueueEnqOursSerial, QueueEnqAsynqSerial:
-			m.n = QueueEnqueueSerial
-		case QueueEnqOursParallel, QueueEnqAsynqParallel:
-			m.n, m.conc = QueueEnqueueParJobs, QueueEnqueueWorkers
-		default:
-			m.n = QueueBatchJobs
-		}
-		m.units = m.n / m.per / QueueEnqueueBlocks
-		// One untimed call first: ours loads its script, asynq registers
-		// the queue (SADD asynq:queues).
-		if err := m.call(0); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		modes = append(modes, m)
 	}
 	for b := range QueueEnqueueBlocks {
 		for k := range modes {
@@ -464,8 +526,8 @@ func (e *QueueEnv) Latency(impl string, d time.Duration) (lat []time.Duration, e
 	var enqueue func(p []byte) error
 	var stop func()
 	switch impl {
-	case QueueOurs:
-		q, err := e.newOurs()
+	case QueueOursDefault, QueueOursTuned:
+		q, err := e.newOurs(impl)
 		if err != nil {
 			return nil, err
 		}
@@ -486,10 +548,11 @@ func (e *QueueEnv) Latency(impl string, d time.Duration) (lat []time.Duration, e
 			_, err := q.Enqueue(ctxBg, queue.Job{Queue: qname, Type: queueJobType, Payload: p})
 			return err
 		}
-	case QueueAsynqTight, QueueAsynqDefault:
-		c := asynq.NewClientFromRedisClient(e.theirs)
+	case QueueAsynqDefault, QueueAsynqTuned:
+		c := asynq.NewClient(e.asynqOpt(impl))
+		defer c.Close()
 		defer func() { err = errors.Join(err, e.deleteAsynqQueue(qname)) }()
-		srv := e.asynqServer(qname, QueueLatencyConc, impl == QueueAsynqTight)
+		srv := e.asynqServer(impl, qname, QueueLatencyConc)
 		mux := asynq.NewServeMux()
 		mux.HandleFunc(queueJobType, func(_ context.Context, t *asynq.Task) error { record(t.Payload()); return nil })
 		if err := srv.Start(mux); err != nil {

@@ -51,8 +51,10 @@
 //     jobs/s, and Redis bytes per backlog job, of queue.Worker on
 //     queue/redisqueue against hibiken/asynq on the same Redis
 //     ($SCALEOUT_REDIS_ADDR; without it those rows are not measured and
-//     their targets missed), and queue.Memory's processing rate; -runs
-//     runs, interleaved, medians and per-run ratios. Bytes per job are
+//     their targets missed), each side at its defaults and both tuned
+//     alike, targets against the stronger asynq configuration, and
+//     queue.Memory's processing rate; -runs runs, interleaved, medians and
+//     per-run ratios. Bytes per job are
 //     measured once on a private redis-server the tool starts.
 //
 //   - replica routing: ns/op, B/op and allocs/op of QueryRowContext+Scan,
