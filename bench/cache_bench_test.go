@@ -20,7 +20,9 @@ import (
 // (raw-gomemcache, memcachedcache, loader). BenchmarkCacheLocalHit/<impl>:
 // a hit of the local tier in front of Redis (ours: Loader with LocalTTL;
 // theirs: go-redis/cache with a TinyLFU local cache), for a 1 KiB []byte
-// and a small struct. BenchmarkCacheMemory/{serial,parallel}: cache.Memory
+// and a small struct; the struct also called as the README shows
+// (loader-readme: cache.GetWith, 0 allocs) and with a load closure made
+// per call (loader-closure: 1 alloc). BenchmarkCacheMemory/{serial,parallel}: cache.Memory
 // Get hits on 10,000 keys of 1 KiB. The Redis and Memcached benchmarks
 // skip without SCALEOUT_REDIS_ADDR or SCALEOUT_MEMCACHED_ADDR. Every key
 // is written by the library's own Set before the timer starts.

@@ -19,6 +19,15 @@
 //		return db.User(ctx, 42)
 //	})
 //
+// A closure made for each call, like the one above, is put on the heap by
+// the Go compiler (a miss may run it after Get returned), so such a Get
+// costs one allocation even when the local tier answers it. GetWith takes
+// the load function and its argument apart; with a load function made
+// once, a local hit allocates nothing:
+//
+//	userByID := func(ctx context.Context, id int) (User, error) { return db.User(ctx, id) } // once
+//	u, err := cache.GetWith(users, ctx, "user:42", time.Minute, userByID, 42)
+//
 // What a Get does, and what it guarantees:
 //
 //   - Hit: the value is decoded with the Codec (JSON unless T is []byte

@@ -189,23 +189,69 @@ func NewLoader[T any](c ObjectCache, cfg LoaderConfig[T]) (*Loader[T], error) {
 //
 // The value is shared by every caller of the flight and by the local tier:
 // treat it as immutable. After Close, Get returns ErrClosed.
+//
+// load is kept past the call on a miss, so a closure made for the call
+// escapes to the heap: one allocation per Get, local hits included.
+// GetWith avoids it.
 func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
-	var zero T
-	if err := checkLoad(key, ttl, load); err != nil {
-		return zero, err
+	if v, err, done := l.begin(key, ttl, load == nil); done {
+		return v, err
+	}
+	return l.remote(ctx, key, ttl, load)
+}
+
+// GetWith is Get with a load function that takes its argument apart:
+// load(ctx, arg) is called where Get would call load(ctx). A hit answered
+// by the local tier then allocates nothing, where Get is handed a closure
+// made for the call (func(ctx context.Context) (T, error) { return
+// db.Product(ctx, id) }) that the Go compiler allocates on the heap, hit or
+// miss, because a miss may run it after Get returned (the flight outlives
+// an impatient caller, a refresh runs in the background). Give GetWith a
+// load function made once (a top-level function, a method expression or a
+// func literal stored in a variable) and the per-call values as arg:
+//
+//	byID := func(ctx context.Context, id int) (Product, error) { return db.Product(ctx, id) }
+//	p, err := cache.GetWith(products, ctx, "product:"+strconv.Itoa(id), time.Minute, byID, id)
+//
+// arg is copied to the heap only on a miss.
+func GetWith[T, A any](l *Loader[T], ctx context.Context, key string, ttl time.Duration, load func(context.Context, A) (T, error), arg A) (T, error) {
+	if v, err, done := l.begin(key, ttl, load == nil); done {
+		return v, err
+	}
+	return getWithMiss(l, ctx, key, ttl, load, arg)
+}
+
+// getWithMiss is GetWith past the local tier: the closure binding arg, and
+// with it arg's copy on the heap, is made here, not on the hit path.
+func getWithMiss[T, A any](l *Loader[T], ctx context.Context, key string, ttl time.Duration, load func(context.Context, A) (T, error), arg A) (T, error) {
+	return l.remote(ctx, key, ttl, func(ctx context.Context) (T, error) { return load(ctx, arg) })
+}
+
+// begin does what precedes a round trip for Get and GetWith: it checks the
+// arguments and the Loader, and answers from the local tier. done is false
+// when the remote cache is to be asked.
+func (l *Loader[T]) begin(key string, ttl time.Duration, nilLoad bool) (v T, err error, done bool) {
+	if err := checkLoad(key, ttl, nilLoad); err != nil {
+		return v, err, true
 	}
 	if l.closed.Load() {
-		return zero, ErrClosed
+		return v, ErrClosed, true
 	}
 	if l.local != nil {
 		if e, ok := l.local.get(key); ok { // counted by the local store, off any shared cache line
 			l.stats.localHits.Inc()
 			if e.notFound {
-				return zero, ErrNotFound
+				return v, ErrNotFound, true
 			}
-			return e.v, nil
+			return e.v, nil, true
 		}
 	}
+	return v, nil, false
+}
+
+// remote is Get past the local tier.
+func (l *Loader[T]) remote(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
+	var zero T
 	// A hit is answered on the caller's goroutine: concurrent hits of a
 	// hot key each make their own round trip, and none waits for another.
 	epoch := l.epoch.Load()
@@ -239,14 +285,14 @@ func (l *Loader[T]) Get(ctx context.Context, key string, ttl time.Duration, load
 }
 
 // checkLoad validates the arguments of Get and Refresh.
-func checkLoad[T any](key string, ttl time.Duration, load func(context.Context) (T, error)) error {
+func checkLoad(key string, ttl time.Duration, nilLoad bool) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
 	if ttl < 0 {
 		return ErrInvalidTTL
 	}
-	if load == nil {
+	if nilLoad {
 		return fmt.Errorf("%w: nil load function", ErrInvalidConfig)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,9 +26,10 @@ type MemoryConfig struct {
 	// Shards-1 entries more than MaxEntries.
 	MaxEntries int
 	// MaxBytes bounds the total size of keys plus values. It is split
-	// evenly over the shards: a key plus value larger than MaxBytes/Shards
-	// is ErrTooLarge. Bookkeeping overhead (about 150 bytes an entry) is
-	// not counted.
+	// evenly over the shards: a key plus value larger than MaxBytes/Shards,
+	// or of 1 GiB or more, is ErrTooLarge. Bookkeeping (about 90 bytes an
+	// entry in a cache bounded by MaxEntries, beyond the key and the
+	// value's copy) is not counted.
 	//
 	// When MaxEntries and MaxBytes are both zero, the cache holds at most
 	// DefaultMemoryMaxEntries entries and DefaultMemoryMaxBytes bytes;
@@ -87,7 +87,7 @@ type MemoryStats struct {
 // their slices: each Get of a hit makes exactly one allocation, the copy.
 // Memory ignores ctx: none of its calls block for long.
 type Memory struct {
-	s *store[[]byte]
+	s *store[string] // a value is kept as a string: 16 bytes of header, not 24
 }
 
 var (
@@ -99,7 +99,7 @@ var (
 // ErrInvalidConfig when a field of cfg is negative, Shards is absurdly
 // large or Policy is unknown.
 func NewMemory(cfg MemoryConfig) (*Memory, error) {
-	s, err := newStore[[]byte](cfg)
+	s, err := newStore[string](cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,13 +115,13 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, ErrMiss
 	}
-	return copyValue(v), nil
+	return []byte(v), nil
 }
 
 // Set stores a copy of value under key for ttl (0: until evicted). A key
-// plus value larger than the per-shard byte budget fails with ErrTooLarge
-// and removes any older value of key, so that no stale value survives a
-// failed write.
+// plus value larger than the per-shard byte budget, or of 1 GiB or more,
+// fails with ErrTooLarge and removes any older value of key, so that no
+// stale value survives a failed write.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := m.check(key, value, ttl); err != nil {
 		if errors.Is(err, ErrTooLarge) {
@@ -129,7 +129,7 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 		}
 		return err
 	}
-	m.s.set(key, copyValue(value), memSize(key, value), ttl)
+	m.s.set(key, string(value), memSize(key, value), ttl)
 	return nil
 }
 
@@ -140,7 +140,7 @@ func (m *Memory) Add(_ context.Context, key string, value []byte, ttl time.Durat
 	if err := m.check(key, value, ttl); err != nil {
 		return err
 	}
-	if !m.s.add(key, copyValue(value), memSize(key, value), ttl) {
+	if !m.s.add(key, string(value), memSize(key, value), ttl) {
 		return ErrNotStored
 	}
 	return nil
@@ -154,8 +154,8 @@ func (m *Memory) CompareAndSwap(_ context.Context, key string, old, value []byte
 	if err := m.check(key, value, ttl); err != nil {
 		return err
 	}
-	same := func(cur []byte) bool { return bytes.Equal(cur, old) }
-	if !m.s.compareAndSwap(key, same, copyValue(value), memSize(key, value), ttl) {
+	same := func(cur string) bool { return cur == string(old) }
+	if !m.s.compareAndSwap(key, same, string(value), memSize(key, value), ttl) {
 		return ErrNotStored
 	}
 	return nil
@@ -189,7 +189,7 @@ func (m *Memory) GetMulti(_ context.Context, keys []string) (map[string][]byte, 
 	out := make(map[string][]byte, len(keys))
 	for _, k := range keys {
 		if v, ok := m.s.get(k); ok {
-			out[k] = copyValue(v)
+			out[k] = []byte(v)
 		}
 	}
 	return out, nil
@@ -208,7 +208,7 @@ func (m *Memory) SetMulti(_ context.Context, items map[string][]byte, ttl time.D
 		}
 	}
 	for k, v := range items {
-		m.s.set(k, copyValue(v), memSize(k, v), ttl)
+		m.s.set(k, string(v), memSize(k, v), ttl)
 	}
 	return nil
 }
@@ -225,17 +225,11 @@ func (m *Memory) check(key string, value []byte, ttl time.Duration) error {
 	if ttl < 0 {
 		return ErrInvalidTTL
 	}
-	if n := memSize(key, value); n > m.s.shardMaxBytes {
-		return fmt.Errorf("%w: %d bytes of key and value, shard budget %d", ErrTooLarge, n, m.s.shardMaxBytes)
+	if n := memSize(key, value); n > m.s.maxSize() {
+		return fmt.Errorf("%w: %d bytes of key and value, at most %d", ErrTooLarge, n, m.s.maxSize())
 	}
 	return nil
 }
 
 // memSize is the bytes an entry is charged: key plus value.
 func memSize(key string, value []byte) int64 { return int64(len(key)) + int64(len(value)) }
-
-func copyValue(v []byte) []byte {
-	c := make([]byte, len(v))
-	copy(c, v)
-	return c
-}

@@ -61,7 +61,7 @@ func (l *Loader[T]) expire(ctx context.Context, key string) error {
 // it answers the loaded value either way.
 func (l *Loader[T]) Refresh(ctx context.Context, key string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
 	var zero T
-	if err := checkLoad(key, ttl, load); err != nil {
+	if err := checkLoad(key, ttl, load == nil); err != nil {
 		return zero, err
 	}
 	if l.closed.Load() {

@@ -20,8 +20,11 @@ import (
 //
 // Reads take no lock and write no shared memory on their common path, so
 // that they scale with cores: a shard's index is an open-addressing hash
-// table of atomic pointers to immutable entries (table), which writers,
-// serialized by the shard's mutex, replace rather than mutate. Hits and
+// table of atomic pointers to entries (table.go) whose key, value and
+// deadline never change: writers, serialized by the shard's mutex, replace
+// an entry rather than mutate them. An entry is also its own node in the
+// policy's lists (64 bytes for Memory's string values, one allocation
+// beside the value's copy). Hits and
 // misses are counted in per-P stripes (stripes); a hit is reported to the
 // shard's eviction policy (sketch frequency, list order) only for one hit
 // in accessSample of each stripe, and only when the shard's lock is free,
@@ -29,9 +32,9 @@ import (
 //
 // It is kept rather than built on github.com/maypok86/otter/v2 because,
 // measured side by side (bench/impls/localtier.go, BENCHMARKS.md "Local
-// tier"), it has the higher hit ratio on Zipf and scan traces and the
-// faster serial hit and miss + set; otter holds an entry in about half
-// the memory. Otter also cannot bound entries and bytes at once, has no LRU,
+// tier"), it has the higher hit ratio on Zipf and scan traces, the faster
+// serial hit and miss + set, and holds an entry in no more memory. Otter
+// also cannot bound entries and bytes at once, has no LRU,
 // and runs goroutines of its own, which Memory promises not to.
 type store[V any] struct {
 	shards        []shard[V]
@@ -85,6 +88,7 @@ func newStore[V any](cfg MemoryConfig) (*store[V], error) {
 	}
 	s.stripes.init()
 	for i := range s.shards {
+		s.shards[i].seed = s.seed
 		s.shards[i].init(perEntries, perBytes, cfg.Policy, s.tomb)
 		s.shards[i].evicted = evicted
 	}
@@ -126,7 +130,7 @@ func (s *store[V]) get(key string) (V, bool) {
 		st.n++
 		if st.n&sh.sampleMask == 0 && sh.mu.TryLock() {
 			if sh.holds(e) {
-				sh.access(e.node)
+				sh.access(h, e)
 			}
 			sh.mu.Unlock()
 		}
@@ -138,7 +142,7 @@ func (s *store[V]) get(key string) (V, bool) {
 	if e != nil {
 		sh.mu.Lock()
 		if sh.holds(e) {
-			sh.remove(e.node)
+			sh.remove(e)
 			sh.expirations++
 		}
 		sh.mu.Unlock()
@@ -160,29 +164,33 @@ const (
 
 // set stores v under key for ttl (0: no expiry); size is the bytes charged
 // against MaxBytes. It returns false, and removes any older value of key,
-// when size exceeds the per-shard byte budget.
+// when size exceeds maxSize.
 func (s *store[V]) set(key string, v V, size int64, ttl time.Duration) bool {
 	h, sh := s.hash(key)
-	if size > sh.maxBytes {
+	if size > s.maxSize() {
 		sh.mu.Lock()
-		if i := sh.find(h, key); i != 0 {
-			sh.remove(i)
+		if e := sh.lookup(h, key); e != nil {
+			sh.remove(e)
 		}
 		sh.mu.Unlock()
 		return false
 	}
 	d := s.deadline(ttl)
 	sh.mu.Lock()
-	sh.put(h, key, v, size, d, sh.find(h, key), s)
+	sh.put(h, key, v, size, d, sh.lookup(h, key), s)
 	sh.mu.Unlock()
 	return true
 }
+
+// maxSize is the most bytes one entry may be charged: the per-shard
+// budget, and at most maxEntrySize.
+func (s *store[V]) maxSize() int64 { return min(s.shardMaxBytes, maxEntrySize) }
 
 // add stores v only when key holds no live value; it returns false
 // otherwise, or when size exceeds the per-shard byte budget.
 func (s *store[V]) add(key string, v V, size int64, ttl time.Duration) bool {
 	h, sh := s.hash(key)
-	if size > sh.maxBytes {
+	if size > s.maxSize() {
 		return false
 	}
 	d := s.deadline(ttl)
@@ -192,10 +200,10 @@ func (s *store[V]) add(key string, v V, size int64, ttl time.Duration) bool {
 		if e.deadline == 0 || s.now() < e.deadline {
 			return false
 		}
-		sh.remove(e.node)
+		sh.remove(e)
 		sh.expirations++
 	}
-	sh.put(h, key, v, size, d, 0, s)
+	sh.put(h, key, v, size, d, nil, s)
 	return true
 }
 
@@ -205,7 +213,7 @@ func (s *store[V]) add(key string, v V, size int64, ttl time.Duration) bool {
 // under the shard's lock and must not use s.
 func (s *store[V]) compareAndSwap(key string, same func(old V) bool, v V, size int64, ttl time.Duration) bool {
 	h, sh := s.hash(key)
-	if size > sh.maxBytes {
+	if size > s.maxSize() {
 		return false
 	}
 	d := s.deadline(ttl)
@@ -216,22 +224,22 @@ func (s *store[V]) compareAndSwap(key string, same func(old V) bool, v V, size i
 		return false
 	}
 	if e.deadline != 0 && s.now() >= e.deadline {
-		sh.remove(e.node)
+		sh.remove(e)
 		sh.expirations++
 		return false
 	}
 	if !same(e.value) {
 		return false
 	}
-	sh.put(h, key, v, size, d, e.node, s)
+	sh.put(h, key, v, size, d, e, s)
 	return true
 }
 
 func (s *store[V]) delete(key string) {
 	h, sh := s.hash(key)
 	sh.mu.Lock()
-	if i := sh.find(h, key); i != 0 {
-		sh.remove(i)
+	if e := sh.lookup(h, key); e != nil {
+		sh.remove(e)
 	}
 	sh.mu.Unlock()
 }
@@ -264,52 +272,57 @@ func (s *store[V]) stats() MemoryStats {
 	return st
 }
 
-// The lists of a shard. Their sentinels are nodes[0:numLists]; real nodes
-// have indices >= numLists, so index 0 also means "none".
+// The lists of a shard. listDead marks an entry no longer in the shard
+// (removed, replaced or cleared), so that a reader holding it does not
+// report a hit on it to the policy.
 const (
 	listWindow    = 0 // W-TinyLFU's admission window; PolicyLRU's only list
 	listProbation = 1
 	listProtected = 2
 	numLists      = 3
+	listDead      = 3
 )
 
-// entry is a stored value. Entries are immutable once published in a
-// table: readers use them without a lock.
+// maxEntrySize bounds the bytes charged for one entry (key plus value), so
+// that an entry's size fits beside its list in entry.meta.
+const maxEntrySize = 1<<30 - 1
+
+// entry is a stored value and its place in the eviction policy, one
+// allocation of 64 bytes for a string value. key, value and deadline are
+// set before the entry is published in a table and never change: readers
+// use them without a lock. The rest is the policy's, guarded by the
+// shard's lock, and never read by readers, so that it may change under
+// them: the entry is a node of one of the shard's intrusive doubly linked
+// lists. A new value of a key is a new entry that takes the old one's
+// place in its list.
+//
+// The key's hash is not kept (8 bytes an entry): readers find it in the
+// table's tags, and the shard recomputes it from the key when it evicts
+// or removes an entry, a few nanoseconds on a path that costs hundreds.
 type entry[V any] struct {
 	key      string
-	hash     uint64
 	value    V
-	deadline int64  // store.now() at or after which the entry is expired; 0: never
-	ver      uint64 // its node's ver when published
-	node     int32  // the shard's node of the key
+	deadline int64 // store.now() at or after which the entry is expired; 0: never
+
+	prev, next *entry[V]
+	meta       uint32 // size<<2 | list
+	gen        uint32 // its list's gen when it was linked at the head
 }
 
-// node is the policy state of an entry, guarded by the shard's lock,
-// linked by index into one of the shard's intrusive doubly linked lists:
-// no allocation per node beyond the slice growing, and freed nodes are
-// reused through a free list (linked by next). Nodes hold no pointer, so
-// the garbage collector does not scan them: the entry of node i is the
-// one in the table with node i and the node's ver.
-type node[V any] struct {
-	hash     uint64
-	deadline int64
-	size     int64
-	ver      uint64 // from shard.vers, 0 when free: never reused
-	gen      uint64 // its list's gen when the node was linked at the head
-	prev     int32
-	next     int32
-	list     uint8
-}
+func (e *entry[V]) list() uint8     { return uint8(e.meta & 3) }
+func (e *entry[V]) size() int64     { return int64(e.meta >> 2) }
+func (e *entry[V]) setList(l uint8) { e.meta = e.meta&^3 | uint32(l) }
 
-// list is the bookkeeping of one list of a shard: its sentinel's next is
-// the most recent node, its prev the least.
-type list struct {
+// list is one list of a shard: its sentinel's next is the most recent
+// entry, its prev the least.
+type list[V any] struct {
+	head             entry[V]
 	len, bytes       int64
 	maxLen, maxBytes int64
-	gen              uint64 // counts links at the head
+	gen              uint32 // counts links at the head, wrapping
 }
 
-func (l *list) over() bool { return l.len > l.maxLen || l.bytes > l.maxBytes }
+func (l *list[V]) over() bool { return l.len > l.maxLen || l.bytes > l.maxBytes }
 
 type shard[V any] struct {
 	// Read by every lookup without the lock: kept on cache lines that the
@@ -322,11 +335,10 @@ type shard[V any] struct {
 
 	mu          sync.Mutex // serializes writers and the policy state
 	lru         bool
-	used        int // slots of tab not nil: entries and tombstones
-	nodes       []node[V]
-	free        int32
-	lists       [numLists]list
-	vers        uint64 // last node ver handed out
+	seed        maphash.Seed            // the store's, to hash the key of an entry again
+	hashFn      func(key string) uint64 // nil but in tests
+	used        int                     // slots of tab not nil: entries and tombstones
+	lists       [numLists]list[V]
 	count       int64
 	bytes       int64
 	maxEntries  int64
@@ -338,150 +350,18 @@ type shard[V any] struct {
 	_           [64]byte // keep the next shard's fields off these cache lines
 }
 
-// table is an open-addressing hash table with linear probing, indexed by
-// the key hash. Readers load slots atomically without a lock; writers,
-// under the shard's lock, store new entries, the store's tomb for a
-// deletion in the middle of a probe chain (nil at its end), and replace the
-// whole table to grow or drop tombstones. At most 3/4 of the slots are
-// used, so every probe ends at a nil slot. A slot keeps the hash of its
-// entry beside the pointer, so that probing past other keys reads no
-// entry; the hash is only a hint (it may be stale while a writer replaces
-// the slot), the entry's own hash and key decide.
-type table[V any] struct {
-	slots []slot[V]
-	mask  uint64
+// hashOf is the hash of key, as store.hash computes it, unless a test
+// forces collisions through hashFn.
+func (sh *shard[V]) hashOf(key string) uint64 {
+	if sh.hashFn != nil {
+		return sh.hashFn(key)
+	}
+	return maphash.String(sh.seed, key)
 }
 
-type slot[V any] struct {
-	hash atomic.Uint64
-	e    atomic.Pointer[entry[V]]
-}
-
-func (sl *slot[V]) store(e *entry[V]) {
-	sl.hash.Store(e.hash)
-	sl.e.Store(e)
-}
-
-func newTable[V any](n int) *table[V] {
-	return &table[V]{slots: make([]slot[V], n), mask: uint64(n - 1)}
-}
-
-// lookup returns the entry of key, expired or not, or nil.
-func (sh *shard[V]) lookup(h uint64, key string) *entry[V] {
-	t := sh.tab.Load()
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		sl := &t.slots[i]
-		e := sl.e.Load()
-		if e == nil {
-			return nil
-		}
-		if sl.hash.Load() == h && e.hash == h && e != sh.tomb && e.key == key {
-			return e
-		}
-	}
-}
-
-// slot returns the slot index of key in tab, or -1. Under the lock.
-func (sh *shard[V]) slot(h uint64, key string) int {
-	t := sh.tab.Load()
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		e := t.slots[i].e.Load()
-		if e == nil {
-			return -1
-		}
-		if e.hash == h && e != sh.tomb && e.key == key {
-			return int(i)
-		}
-	}
-}
-
-// holds reports whether e, found without the lock, is still the current
-// entry of its key: its node may have been freed and reused since, or
-// the shard cleared. Under the lock.
-func (sh *shard[V]) holds(e *entry[V]) bool {
-	return int(e.node) < len(sh.nodes) && sh.nodes[e.node].ver == e.ver
-}
-
-// find returns the node of key, or 0. Under the lock.
-func (sh *shard[V]) find(h uint64, key string) int32 {
-	if e := sh.lookup(h, key); e != nil {
-		return e.node
-	}
-	return 0
-}
-
-// publish puts e in tab, replacing the entry of its key if there is one.
-func (sh *shard[V]) publish(e *entry[V]) {
-	t := sh.tab.Load()
-	if i := sh.slot(e.hash, e.key); i >= 0 {
-		t.slots[i].store(e)
-		return
-	}
-	if (sh.used+1)*4 > len(t.slots)*3 {
-		t = sh.rehash(int(sh.count) + 1)
-	}
-	for i := e.hash & t.mask; ; i = (i + 1) & t.mask {
-		switch t.slots[i].e.Load() {
-		case nil:
-			sh.used++
-			fallthrough
-		case sh.tomb:
-			t.slots[i].store(e)
-			return
-		}
-	}
-}
-
-// unpublish removes the entry of node i from tab.
-func (sh *shard[V]) unpublish(h uint64, i int32) {
-	t := sh.tab.Load()
-	j := h & t.mask
-	for {
-		e := t.slots[j].e.Load()
-		if e == nil {
-			return
-		}
-		if e.node == i && e.hash == h && e != sh.tomb {
-			break
-		}
-		j = (j + 1) & t.mask
-	}
-	if t.slots[(j+1)&t.mask].e.Load() != nil {
-		t.slots[j].store(sh.tomb)
-		return
-	}
-	// The end of a probe chain: no key is found through this slot, nor
-	// through the tombstones just before it.
-	t.slots[j].e.Store(nil)
-	sh.used--
-	for k := (j - 1) & t.mask; t.slots[k].e.Load() == sh.tomb; k = (k - 1) & t.mask {
-		t.slots[k].e.Store(nil)
-		sh.used--
-	}
-}
-
-// rehash publishes a table with the live entries of tab, sized for n
-// entries at half load or less, and returns it.
-func (sh *shard[V]) rehash(n int) *table[V] {
-	old := sh.tab.Load()
-	t := newTable[V](int(max(8, ceilPow2(int64(2*n)))))
-	used := 0
-	for i := range old.slots {
-		e := old.slots[i].e.Load()
-		if e == nil || e == sh.tomb {
-			continue
-		}
-		j := e.hash & t.mask
-		for t.slots[j].e.Load() != nil {
-			j = (j + 1) & t.mask
-		}
-		t.slots[j].store(e)
-		used++
-	}
-	sh.used = used
-	sh.tab.Store(t)
-	return t
-}
+// holds reports whether e, found without the lock, is still an entry of
+// the shard. Under the lock.
+func (sh *shard[V]) holds(e *entry[V]) bool { return e.list() != listDead }
 
 func (sh *shard[V]) init(maxEntries, maxBytes int64, p Policy, tomb *entry[V]) {
 	sh.maxEntries, sh.maxBytes = maxEntries, maxBytes
@@ -505,20 +385,31 @@ func (sh *shard[V]) init(maxEntries, maxBytes int64, p Policy, tomb *entry[V]) {
 		}
 		sh.sketch.init(capacity)
 	}
-	sh.reset()
+	for i := range sh.lists {
+		h := &sh.lists[i].head
+		h.prev, h.next = h, h
+		h.setList(uint8(i))
+	}
+	sh.tab.Store(newTable[V](minTableSlots))
 }
 
-// reset empties the shard, keeping its counters and limits.
+// reset empties the shard, keeping its counters and limits. The entries
+// are marked dead, for readers that still hold them.
 func (sh *shard[V]) reset() {
-	sh.tab.Store(newTable[V](8))
-	sh.used = 0
-	sh.nodes = make([]node[V], numLists, 16)
-	for i := range numLists {
-		sh.nodes[i].prev, sh.nodes[i].next = int32(i), int32(i)
+	for i := range sh.lists {
 		l := &sh.lists[i]
+		for e := l.head.next; e != &l.head; {
+			next := e.next
+			e.prev, e.next = nil, nil
+			e.setList(listDead)
+			e = next
+		}
+		l.head.prev, l.head.next = &l.head, &l.head
 		l.len, l.bytes = 0, 0
 	}
-	sh.free, sh.count, sh.bytes = 0, 0, 0
+	sh.tab.Store(newTable[V](minTableSlots))
+	sh.used = 0
+	sh.count, sh.bytes = 0, 0
 }
 
 // percent returns max(1, p% of n) without overflow.
@@ -526,25 +417,25 @@ func percent(n, p int64) int64 {
 	return max(1, n/100*p+n%100*p/100)
 }
 
-// access records a hit on node i: its frequency, and its move towards
-// the hot end of its list (probation entries move to protected).
-func (sh *shard[V]) access(i int32) {
+// access records a hit on e, whose key hashes to h: its frequency, and its
+// move towards the hot end of its list (probation entries move to
+// protected).
+func (sh *shard[V]) access(h uint64, e *entry[V]) {
 	if sh.lru {
-		sh.touch(i)
+		sh.touch(e)
 		return
 	}
-	n := &sh.nodes[i]
-	sh.sketch.increment(n.hash)
-	if n.list != listProbation {
-		sh.touch(i)
+	sh.sketch.increment(h)
+	if e.list() != listProbation {
+		sh.touch(e)
 		return
 	}
-	sh.unlink(i)
-	sh.link(i, listProtected)
+	sh.unlink(e)
+	sh.link(e, listProtected)
 	pr := &sh.lists[listProtected]
 	for pr.len > 1 && pr.over() {
-		t := sh.nodes[listProtected].prev
-		if t == i {
+		t := pr.head.prev
+		if t == e {
 			break
 		}
 		sh.unlink(t)
@@ -552,35 +443,27 @@ func (sh *shard[V]) access(i int32) {
 	}
 }
 
-// touch moves node i to the head of its list unless it is already among
-// the most recently linked quarter of it: the nodes ahead of i were all
-// linked after it, so fewer than len/4 links since means i is near the
+// touch moves e to the head of its list unless it is already among the
+// most recently linked quarter of it: the entries ahead of e were all
+// linked after it, so fewer than len/4 links since means e is near the
 // head. Skipping the relink keeps most hits on hot keys from writing list
-// nodes. Lists of fewer than 4 nodes keep an exact order.
-func (sh *shard[V]) touch(i int32) {
-	n := &sh.nodes[i]
-	l := &sh.lists[n.list]
-	if l.gen-n.gen >= uint64(l.len>>2) {
-		li := n.list
-		sh.unlink(i)
-		sh.link(i, li)
+// links. Lists of fewer than 4 entries keep an exact order.
+func (sh *shard[V]) touch(e *entry[V]) {
+	li := e.list()
+	l := &sh.lists[li]
+	if int64(l.gen-e.gen) >= l.len>>2 {
+		sh.unlink(e)
+		sh.link(e, li)
 	}
 }
 
-// put stores v as the node i of key (a new node when i is 0), then
-// reclaims and evicts. The node just put survives.
-func (sh *shard[V]) put(h uint64, key string, v V, size, deadline int64, i int32, s *store[V]) {
-	fresh := i == 0
-	if fresh {
-		i = sh.alloc()
-	}
-	n := &sh.nodes[i]
-	sh.vers++
-	n.hash, n.deadline, n.ver = h, deadline, sh.vers
-	sh.publish(&entry[V]{key: key, hash: h, value: v, deadline: deadline, ver: n.ver, node: i})
-	if fresh {
-		n.size = size
-		sh.link(i, listWindow)
+// put stores v as the entry of key, replacing old (nil: key has none),
+// then reclaims and evicts. The entry just put survives.
+func (sh *shard[V]) put(h uint64, key string, v V, size, deadline int64, old *entry[V], s *store[V]) {
+	e := &entry[V]{key: key, value: v, deadline: deadline, meta: uint32(size) << 2}
+	if old == nil {
+		sh.publish(h, e)
+		sh.link(e, listWindow)
 		sh.count++
 		sh.bytes += size
 		if !sh.lru {
@@ -588,33 +471,36 @@ func (sh *shard[V]) put(h uint64, key string, v V, size, deadline int64, i int32
 			sh.sketch.increment(h)
 		}
 	} else {
-		d := size - n.size
-		sh.lists[n.list].bytes += d
+		li := old.list()
+		e.setList(li)
+		e.gen, e.prev, e.next = old.gen, old.prev, old.next
+		e.prev.next, e.next.prev = e, e
+		old.prev, old.next = nil, nil
+		old.setList(listDead)
+		sh.publish(h, e)
+		d := size - old.size()
+		sh.lists[li].bytes += d
 		sh.bytes += d
-		n.size = size
-		sh.access(i)
+		sh.access(h, e)
 	}
-	sh.reclaim(i, s)
-	sh.evict(i)
+	sh.reclaim(e, s)
+	sh.evict(e)
 }
 
 // reclaim removes a few expired entries from the cold end of each list.
-func (sh *shard[V]) reclaim(keep int32, s *store[V]) {
+func (sh *shard[V]) reclaim(keep *entry[V], s *store[V]) {
 	var now int64 = -1
-	for li := range int32(numLists) {
+	for li := range sh.lists {
+		head := &sh.lists[li].head
 		for range 2 {
-			t := sh.nodes[li].prev
-			if t < numLists || t == keep {
-				break
-			}
-			d := sh.nodes[t].deadline
-			if d == 0 {
+			t := head.prev
+			if t == head || t == keep || t.deadline == 0 {
 				break
 			}
 			if now < 0 {
 				now = s.now()
 			}
-			if now < d {
+			if now < t.deadline {
 				break
 			}
 			sh.remove(t)
@@ -630,11 +516,11 @@ func (sh *shard[V]) over() bool { return sh.count > sh.maxEntries || sh.bytes > 
 // shard is over budget, each such candidate competes with the coldest
 // entry of the main area, and the one the sketch rates less frequent is
 // evicted (the victim survives ties, which resists scans).
-func (sh *shard[V]) evict(keep int32) {
+func (sh *shard[V]) evict(keep *entry[V]) {
 	if !sh.lru {
 		w := &sh.lists[listWindow]
 		for w.len > 1 && w.over() {
-			c := sh.nodes[listWindow].prev
+			c := w.head.prev
 			if c == keep {
 				sh.unlink(c)
 				sh.link(c, listWindow)
@@ -646,7 +532,7 @@ func (sh *shard[V]) evict(keep int32) {
 				continue
 			}
 			v := sh.victim(c, keep)
-			if v == 0 || sh.sketch.estimate(sh.nodes[c].hash) <= sh.sketch.estimate(sh.nodes[v].hash) {
+			if v == nil || sh.sketch.estimate(sh.hashOf(c.key)) <= sh.sketch.estimate(sh.hashOf(v.key)) {
 				v = c
 			}
 			sh.remove(v)
@@ -656,7 +542,7 @@ func (sh *shard[V]) evict(keep int32) {
 	}
 	for sh.over() {
 		v := sh.victim(keep, keep)
-		if v == 0 {
+		if v == nil {
 			break
 		}
 		sh.remove(v)
@@ -665,65 +551,50 @@ func (sh *shard[V]) evict(keep int32) {
 	}
 }
 
-// victim returns the coldest node of probation, else protected, else the
-// window, skipping a and b; 0 when there is none.
-func (sh *shard[V]) victim(a, b int32) int32 {
-	for _, li := range [...]int32{listProbation, listProtected, listWindow} {
-		for t := sh.nodes[li].prev; t >= numLists; t = sh.nodes[t].prev {
+// victim returns the coldest entry of probation, else protected, else the
+// window, skipping a and b; nil when there is none.
+func (sh *shard[V]) victim(a, b *entry[V]) *entry[V] {
+	for _, li := range [...]int{listProbation, listProtected, listWindow} {
+		head := &sh.lists[li].head
+		for t := head.prev; t != head; t = t.prev {
 			if t != a && t != b {
 				return t
 			}
 		}
 	}
-	return 0
+	return nil
 }
 
-func (sh *shard[V]) alloc() int32 {
-	if i := sh.free; i != 0 {
-		sh.free = sh.nodes[i].next
-		return i
-	}
-	if len(sh.nodes) >= math.MaxInt32 {
-		panic("cache: memory shard over 2^31 entries")
-	}
-	var zero node[V]
-	sh.nodes = append(sh.nodes, zero)
-	return int32(len(sh.nodes) - 1)
-}
-
-// remove unlinks node i, unpublishes its entry and frees it.
-func (sh *shard[V]) remove(i int32) {
-	n := &sh.nodes[i]
-	sh.unlink(i)
-	sh.unpublish(n.hash, i)
+// remove unlinks e, unpublishes it and marks it dead.
+func (sh *shard[V]) remove(e *entry[V]) {
+	sh.unlink(e)
+	sh.unpublish(sh.hashOf(e.key), e)
 	sh.count--
-	sh.bytes -= n.size
-	*n = node[V]{next: sh.free}
-	sh.free = i
+	sh.bytes -= e.size()
+	e.prev, e.next = nil, nil
+	e.setList(listDead)
 }
 
-// link puts node i at the head of list li.
-func (sh *shard[V]) link(i int32, li uint8) {
+// link puts e at the head of list li.
+func (sh *shard[V]) link(e *entry[V], li uint8) {
 	l := &sh.lists[li]
-	head := &sh.nodes[li]
-	n := &sh.nodes[i]
 	l.gen++
 	l.len++
-	l.bytes += n.size
-	n.gen, n.list = l.gen, li
-	n.prev, n.next = int32(li), head.next
-	sh.nodes[head.next].prev = i
-	head.next = i
+	l.bytes += e.size()
+	e.gen = l.gen
+	e.setList(li)
+	e.prev, e.next = &l.head, l.head.next
+	l.head.next.prev = e
+	l.head.next = e
 }
 
-// unlink takes node i out of its list.
-func (sh *shard[V]) unlink(i int32) {
-	n := &sh.nodes[i]
-	l := &sh.lists[n.list]
+// unlink takes e out of its list.
+func (sh *shard[V]) unlink(e *entry[V]) {
+	l := &sh.lists[e.list()]
 	l.len--
-	l.bytes -= n.size
-	sh.nodes[n.prev].next = n.next
-	sh.nodes[n.next].prev = n.prev
+	l.bytes -= e.size()
+	e.prev.next = e.next
+	e.next.prev = e.prev
 }
 
 // stripes counts hits and misses without a shared cache line: a sync.Pool

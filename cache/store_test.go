@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestStoreTable checks the lock-free index against a map under random
@@ -19,6 +20,13 @@ func TestStoreTable(t *testing.T) {
 	}
 	sh := &s.shards[0]
 	hashOf := func(k int) uint64 { return uint64(k%5) * 0x1_0000_0001 }
+	sh.hashFn = func(key string) uint64 {
+		k, err := strconv.Atoi(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hashOf(k)
+	}
 	model := map[int]int{}
 	r := rand.New(rand.NewPCG(1, 2))
 	for op := range 20_000 {
@@ -26,12 +34,12 @@ func TestStoreTable(t *testing.T) {
 		key, h := strconv.Itoa(k), hashOf(k)
 		sh.mu.Lock()
 		if r.IntN(3) == 0 {
-			if i := sh.find(h, key); i != 0 {
-				sh.remove(i)
+			if e := sh.lookup(h, key); e != nil {
+				sh.remove(e)
 			}
 			delete(model, k)
 		} else {
-			sh.put(h, key, op, 1, 0, sh.find(h, key), s)
+			sh.put(h, key, op, 1, 0, sh.lookup(h, key), s)
 			model[k] = op
 		}
 		sh.mu.Unlock()
@@ -46,8 +54,8 @@ func TestStoreTable(t *testing.T) {
 			}
 		}
 		tab := sh.tab.Load()
-		if int(sh.count) != len(model) || sh.used*4 > len(tab.slots)*3 || sh.used < len(model) {
-			t.Fatalf("op %d: count %d, used %d of %d slots, model %d", op, sh.count, sh.used, len(tab.slots), len(model))
+		if int(sh.count) != len(model) || sh.used*4 > int(tab.n)*3 || sh.used < len(model) {
+			t.Fatalf("op %d: count %d, used %d of %d slots, model %d", op, sh.count, sh.used, tab.n, len(model))
 		}
 	}
 }
@@ -124,5 +132,31 @@ func TestStoreConcurrent(t *testing.T) {
 	}
 	if n != s.stats().Entries {
 		t.Errorf("%d keys found, %d entries", n, s.stats().Entries)
+	}
+}
+
+// TestStoreEntrySize guards the memory per entry: Memory's entry, its
+// policy node included, is one 64-byte allocation (beside the value's
+// copy), and an entry of maxEntrySize bytes or more is refused, since its
+// size must fit beside its list in entry.meta.
+func TestStoreEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(entry[string]{}); n != 64 {
+		t.Errorf("entry[string] is %d bytes, want 64", n)
+	}
+	s, err := newStore[string](MemoryConfig{MaxBytes: 1 << 40, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.set("k", "v", maxEntrySize, 0) {
+		t.Fatal("an entry of maxEntrySize bytes refused")
+	}
+	if s.set("k", "w", maxEntrySize+1, 0) {
+		t.Fatal("an entry over maxEntrySize bytes stored")
+	}
+	if _, ok := s.get("k"); ok {
+		t.Fatal("the older value of a key survived a refused set")
+	}
+	if st := s.stats(); st.Entries != 0 || st.Bytes != 0 {
+		t.Fatalf("stats %+v after the refused set", st)
 	}
 }

@@ -66,20 +66,22 @@ const (
 
 // Cache case names. cmd/compare keys its ratios and targets on them.
 const (
-	CacheRawGoRedis      = "raw go-redis GET"
-	CacheRedisCache      = "ours rediscache.Get"
-	CacheRedisLoader     = "ours Loader[[]byte] on rediscache"
-	CacheGoRedisCache    = "go-redis/cache v9 Get"
-	CacheEko             = "eko/gocache v4 Get (redis store)"
-	CacheRawMemcache     = "raw gomemcache Get"
-	CacheMemcachedCache  = "ours memcachedcache.Get"
-	CacheMemcachedLoader = "ours Loader[[]byte] on memcachedcache"
-	CacheLocalLoader     = "ours Loader[[]byte], LocalTTL 1m"
-	CacheLocalGoRedis    = "go-redis/cache v9, TinyLFU local cache, []byte"
-	CacheLocalLoaderT    = "ours Loader[struct], LocalTTL 1m"
-	CacheLocalGoRedisT   = "go-redis/cache v9, TinyLFU local cache, struct"
-	CacheMemorySerial    = "ours cache.Memory Get, serial"
-	CacheMemoryParallel  = "ours cache.Memory Get, RunParallel"
+	CacheRawGoRedis         = "raw go-redis GET"
+	CacheRedisCache         = "ours rediscache.Get"
+	CacheRedisLoader        = "ours Loader[[]byte] on rediscache"
+	CacheGoRedisCache       = "go-redis/cache v9 Get"
+	CacheEko                = "eko/gocache v4 Get (redis store)"
+	CacheRawMemcache        = "raw gomemcache Get"
+	CacheMemcachedCache     = "ours memcachedcache.Get"
+	CacheMemcachedLoader    = "ours Loader[[]byte] on memcachedcache"
+	CacheLocalLoader        = "ours Loader[[]byte], LocalTTL 1m"
+	CacheLocalGoRedis       = "go-redis/cache v9, TinyLFU local cache, []byte"
+	CacheLocalLoaderT       = "ours Loader[struct], LocalTTL 1m"
+	CacheLocalGoRedisT      = "go-redis/cache v9, TinyLFU local cache, struct"
+	CacheLocalLoaderREADME  = "ours Loader, README style"
+	CacheLocalLoaderClosure = "ours Loader[struct], a load closure per call"
+	CacheMemorySerial       = "ours cache.Memory Get, serial"
+	CacheMemoryParallel     = "ours cache.Memory Get, RunParallel"
 )
 
 // A CacheCase is one cache benchmark.
@@ -249,6 +251,14 @@ func CacheCases() []CacheCase {
 		{Group: CacheGroupLocal, Name: CacheLocalGoRedisT, Bench: "go-redis-cache-struct", Env: RedisAddrEnv,
 			Config: "go-redis/cache with the TinyLFU local cache as above, `Get(ctx, k, &CacheUser{})` (msgpack)",
 			Build:  buildGoRedisCacheStruct},
+		{Group: CacheGroupLocal, Name: CacheLocalLoaderREADME, Bench: "loader-readme", Ours: true, Env: RedisAddrEnv,
+			Config: "the struct Loader above called as the README shows: `cache.GetWith(l, ctx, k, time.Hour, byKey, k)`, " +
+				"`byKey` a `func(ctx, key string) (CacheUser, error)` made once, the key passed apart",
+			Build: buildLocalLoaderStructCalling("localr:", getREADME)},
+		{Group: CacheGroupLocal, Name: CacheLocalLoaderClosure, Bench: "loader-closure", Ours: true, Env: RedisAddrEnv,
+			Config: "the struct Loader above called with a load closure made for each call: " +
+				"`l.Get(ctx, k, time.Hour, func(ctx context.Context) (CacheUser, error) { return byKey(ctx, k) })`",
+			Build: buildLocalLoaderStructCalling("localc:", getClosure)},
 
 		{Group: CacheGroupMemory, Name: CacheMemorySerial, Bench: "serial", Ours: true,
 			Config: "`cache.NewMemory(MemoryConfig{})`, 10,000 keys of 1 KiB, `Get` from one goroutine",
@@ -600,18 +610,36 @@ func loaderBody[T any](oc cache.ObjectCache, cfg cache.LoaderConfig[T], keys []s
 // that every Get of the run was a local hit).
 func loaderGetter[T any](oc cache.ObjectCache, cfg cache.LoaderConfig[T], keys []string, val func(i int) T,
 	size func(T) int, wantSize int, fill func([]string) error) (*cacheGetter, error) {
+	return loaderGetterCalling(oc, cfg, keys, val, size, wantSize, fill, getPrebuilt[T])
+}
+
+// A loaderCall makes the Get of a case from its Loader and the load
+// function of a key (which fails the run when called): the style in which
+// the case calls the Loader.
+type loaderCall[T any] func(l *cache.Loader[T], load func(ctx context.Context, key string) (T, error)) func(k string) (T, error)
+
+// getPrebuilt calls Get with a load function made once, before the timer.
+func getPrebuilt[T any](l *cache.Loader[T], load func(context.Context, string) (T, error)) func(string) (T, error) {
+	once := func(ctx context.Context) (T, error) { return load(ctx, "") }
+	return func(k string) (T, error) { return l.Get(ctxBg, k, cacheTTL, once) }
+}
+
+// loaderGetterCalling is loaderGetter calling the Loader through call.
+func loaderGetterCalling[T any](oc cache.ObjectCache, cfg cache.LoaderConfig[T], keys []string, val func(i int) T,
+	size func(T) int, wantSize int, fill func([]string) error, call loaderCall[T]) (*cacheGetter, error) {
 	l, err := cache.NewLoader(oc, cfg)
 	if err != nil {
 		return nil, err
 	}
 	var calls atomic.Int64
-	load := func(context.Context) (T, error) {
+	load := func(context.Context, string) (T, error) {
 		calls.Add(1)
 		var zero T
 		return zero, errLoadCalled
 	}
+	lget := call(l, load)
 	get := func(k string) (int, error) {
-		v, err := l.Get(ctxBg, k, cacheTTL, load)
+		v, err := lget(k)
 		return size(v), err
 	}
 	setup := func() error {
@@ -696,13 +724,39 @@ func buildLocalLoaderBytes(e *CacheEnv) (func(*testing.B), func(), error) {
 }
 
 func buildLocalLoaderStruct(e *CacheEnv) (func(*testing.B), func(), error) {
-	p := e.Prefix + "localt:"
-	rc, err := rediscache.New(e.rdb, rediscache.Config{Prefix: p})
-	if err != nil {
-		return nil, nil, err
+	return buildLocalLoaderStructCalling("localt:", getPrebuilt[CacheUser])(e)
+}
+
+// buildLocalLoaderStructCalling is buildLocalLoaderStruct, under its own
+// key prefix, calling the Loader through call.
+func buildLocalLoaderStructCalling(prefix string, call loaderCall[CacheUser]) func(*CacheEnv) (func(*testing.B), func(), error) {
+	return func(e *CacheEnv) (func(*testing.B), func(), error) {
+		p := e.Prefix + prefix
+		rc, err := rediscache.New(e.rdb, rediscache.Config{Prefix: p})
+		if err != nil {
+			return nil, nil, err
+		}
+		g, err := loaderGetterCalling(rc, cache.LoaderConfig[CacheUser]{LocalTTL: cacheLocalTTL}, cacheKeys("", CacheRemoteKeys),
+			cacheUser, func(u CacheUser) int { return len(u.Roles) }, 2, e.delRedis(p), call)
+		if err != nil {
+			return nil, nil, err
+		}
+		return serialBodyAround(g.keys, g.size, g.get, g.around), g.close, nil
 	}
-	return loaderBody(rc, cache.LoaderConfig[CacheUser]{LocalTTL: cacheLocalTTL}, cacheKeys("", CacheRemoteKeys),
-		cacheUser, func(u CacheUser) int { return len(u.Roles) }, 2, e.delRedis(p))
+}
+
+// getREADME calls GetWith as the README shows: the load function made
+// once, the key passed apart.
+func getREADME(l *cache.Loader[CacheUser], load func(context.Context, string) (CacheUser, error)) func(string) (CacheUser, error) {
+	return func(k string) (CacheUser, error) { return cache.GetWith(l, ctxBg, k, cacheTTL, load, k) }
+}
+
+// getClosure calls Get with a load closure made for each call, binding
+// its key: the style GetWith replaces.
+func getClosure(l *cache.Loader[CacheUser], load func(context.Context, string) (CacheUser, error)) func(string) (CacheUser, error) {
+	return func(k string) (CacheUser, error) {
+		return l.Get(ctxBg, k, cacheTTL, func(ctx context.Context) (CacheUser, error) { return load(ctx, k) })
+	}
 }
 
 // getGoRedisCache is go-redis/cache without a local cache: every Get is
