@@ -283,15 +283,3 @@ func BenchmarkBounded(b *testing.B) {
 		})
 	}
 }
-
-func BenchmarkNewBounded(b *testing.B) {
-	for _, n := range []int{10, 100} {
-		members := shard.Members(names(n)...)
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				_, _ = shard.NewBounded(members, shard.BoundedConfig{})
-			}
-		})
-	}
-}
