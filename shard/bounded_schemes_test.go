@@ -13,7 +13,7 @@ import (
 // namingSchemes are the ways members get named in practice: the table must
 // not favour one. Each returns n distinct names.
 var namingSchemes = map[string]func(n int) []string{
-	"node-N": func(n int) []string { return sprintfNames("node-%d", n) },
+	"node-N":   func(n int) []string { return sprintfNames("node-%d", n) },
 	"shard-NN": func(n int) []string { return sprintfNames("shard-%02d", n) },
 	"ip:port": func(n int) []string {
 		s := make([]string, n)
