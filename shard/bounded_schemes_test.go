@@ -2,38 +2,13 @@ package shard_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scaleout/scaleout/internal/naming"
 	"github.com/scaleout/scaleout/shard"
 )
-
-// namingSchemes are the ways members get named in practice: the table must
-// not favour one. Each returns n distinct names.
-var namingSchemes = map[string]func(n int) []string{
-	"node-N":   func(n int) []string { return sprintfNames("node-%d", n) },
-	"shard-NN": func(n int) []string { return sprintfNames("shard-%02d", n) },
-	"ip:port": func(n int) []string {
-		s := make([]string, n)
-		for i := range s {
-			s[i] = fmt.Sprintf("10.0.%d.%d:6379", i/250, i%250+1)
-		}
-		return s
-	},
-	"host:port": func(n int) []string { return sprintfNames("cache-%d.prod.example.com:11211", n) },
-	"uuid": func(n int) []string {
-		rng := rand.New(rand.NewPCG(4, 4))
-		s := make([]string, n)
-		for i := range s {
-			a, b := rng.Uint64(), rng.Uint64()
-			s[i] = fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x",
-				a>>32, a>>16&0xffff, a&0xfff, 0x8000|b>>48&0x3fff, b&0xffffffffffff)
-		}
-		return s
-	},
-}
 
 func sprintfNames(format string, n int) []string {
 	s := make([]string, n)
@@ -59,8 +34,8 @@ func TestBoundedMovesOverNamingSchemes(t *testing.T) {
 	for _, tc := range []struct{ n, partitions int }{
 		{10, 0}, {10, 65536}, {50, 65536}, {100, 65536},
 	} {
-		for scheme, gen := range namingSchemes {
-			all := gen(tc.n + 1)
+		for _, sc := range naming.Schemes() {
+			scheme, all := sc.Name, sc.Names(tc.n+1)
 			cfg := shard.BoundedConfig{Partitions: tc.partitions}
 			before, err := shard.NewBounded(shard.Members(all[:tc.n]...), cfg)
 			require.NoError(t, err)
