@@ -80,8 +80,11 @@ type BoundedConfig struct {
 //     This is the unique stable assignment for the distances, so it
 //     depends only on the set of members, never on their order.
 //
-// The build costs O(P·16 + points) after sorting the points (a radix sort,
-// linear), not P × members: about a millisecond per thousand members.
+// The build is linear in partitions and points (16 probes per partition,
+// 160 points per unit of weight, sorted by a radix sort), where scoring every
+// (partition, member) pair cost P × members: on the reference machine about
+// 2 ms at 10 members and 10–20 ms at 1,000 with 4096 partitions, against
+// 2 and 70–120 ms for that scoring.
 //
 // When a member joins, it takes the partitions where it is now nearest;
 // partitions change owner otherwise only where a full member's spill
