@@ -19,7 +19,8 @@
 //
 //   - movement: the fraction of -keys keys whose owner changes when a shard
 //     joins 10, 50 and 100, as a multiple of the ideal 1/(n+1), the worst
-//     of the same naming schemes;
+//     of the same naming schemes; and the growth of NewBounded, NewRing and
+//     a Ring's PlanMoves from 10 to 10,000 members (growth.go);
 //
 //   - pick cost: ns/op and allocs/op of one balancer pick (Pick and Done
 //     for ours, NextServer for oxy) at 10 backends serially and under
@@ -182,6 +183,7 @@ func main() {
 		c.lookups()
 		c.distribution()
 		c.moves()
+		c.growth()
 	}
 	if c.doBalance {
 		setBenchtime(c.pickBenchtime)
@@ -326,6 +328,10 @@ type comparison struct {
 	// moved[name][n] is the movement when a shard joins n, the worst over
 	// the naming schemes.
 	moved map[string]map[int]movement
+
+	// growthRows are the shard construction and plan costs at 10 to
+	// 10,000 members.
+	growthRows []*growthRow
 
 	// pickGroups are the balancer pick measurements.
 	pickGroups []*pickGroup
@@ -962,6 +968,8 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 			all = append(all, ch)
 		}
 	}
+
+	c.reportGrowth(body)
 
 	// Configurations.
 	fmt.Fprintf(body, "\n## Shard configurations\n\n| implementation | configuration |\n|---|---|\n")
