@@ -22,21 +22,15 @@ func growthNames(n int) []string {
 }
 
 // boundedPartitions is the partition count the growth benchmarks build a
-// Bounded with: the default up to 1,000 members, and at least four
-// partitions per member above (65,536 at 10,000 members).
-func boundedPartitions(n int) int {
-	p := shard.DefaultPartitions
-	for p < 4*n {
-		p *= 2
-	}
-	return p
-}
+// Bounded with at n members: the default up to 1,000 members, 65,536 at
+// 10,000 (more partitions than members are required).
+var boundedPartitions = map[int]int{10000: 1 << 16}
 
 // BenchmarkNewBounded measures building a Bounded table of n members.
 func BenchmarkNewBounded(b *testing.B) {
 	for _, n := range growthSizes {
 		members := shard.Members(growthNames(n)...)
-		cfg := shard.BoundedConfig{Partitions: boundedPartitions(n)}
+		cfg := shard.BoundedConfig{Partitions: boundedPartitions[n]}
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
