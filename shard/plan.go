@@ -2,7 +2,7 @@ package shard
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // A Unit names what the moves of a Plan are counted in. Which one a plan
@@ -124,47 +124,121 @@ func PlanMoves(from, to Sharder) (*Plan, error) {
 	return p, nil
 }
 
-// planRing walks the union of both rings' points. Between two consecutive
-// points every hash has the same owner in each ring, so each such arc either
-// moves whole or not at all; adjacent arcs with the same (from, to) merge.
+// planRing lists the hash intervals whose owner differs. Between two
+// consecutive points of the union of both rings every hash has the same
+// owner in each ring, so each such arc moves whole or not at all, and it can
+// move only when the point ending it is not the same point, with the same
+// owner, in both rings. ringCuts finds the arcs that may move; adjacent
+// moved arcs with the same (from, to) merge.
 func planRing(from, to *Ring) ([]Move, float64) {
-	cuts := make([]uint32, 0, len(from.points)+len(to.points))
-	cuts = append(cuts, from.points...)
-	cuts = append(cuts, to.points...)
-	sort.Slice(cuts, func(i, j int) bool { return cuts[i] < cuts[j] })
-	cuts = dedupSorted(cuts)
+	return planArcs(from, to, ringCuts(from, to))
+}
 
+// planArcs lists the moved arcs among those ending at cuts, ascending
+// points of the union of both rings.
+func planArcs(from, to *Ring, cuts []uint32) ([]Move, float64) {
 	var moves []Move
 	var moved uint64
-	// Arc k covers (cuts[k-1], cuts[k]]; arc 0 covers the wrap-around
-	// (cuts[last], 2^32) plus [0, cuts[0]], which lookups send to the
-	// owner of the first point: handle it as two intervals.
-	add := func(lo, hi uint32) {
-		a, b := from.ownerAt(hi), to.ownerAt(hi)
+	wrap := false // the arc ending at the first point of the union moved
+	for _, c := range cuts {
+		a, b := from.ownerAt(c), to.ownerAt(c)
 		if a == b {
-			return
+			continue
 		}
-		moved += uint64(hi) - uint64(lo) + 1
+		// The arc ending at c starts after the last point below c in
+		// either ring. Below the first point of both, it is [0, c]
+		// together with the hashes above the last point, which lookups
+		// send to the first point too: that part is listed last.
+		lo := uint32(0)
+		pf, okf := from.before(c)
+		pt, okt := to.before(c)
+		switch {
+		case okf || okt:
+			lo = max(pf, pt) + 1
+		default:
+			wrap = true
+		}
+		moved += uint64(c) - uint64(lo) + 1
 		if n := len(moves); n > 0 && moves[n-1].From == a && moves[n-1].To == b && moves[n-1].Hi+1 == uint64(lo) {
-			moves[n-1].Hi = uint64(hi)
-			return
+			moves[n-1].Hi = uint64(c)
+			continue
 		}
-		moves = append(moves, Move{From: a, To: b, Lo: uint64(lo), Hi: uint64(hi)})
+		moves = append(moves, Move{From: a, To: b, Lo: uint64(lo), Hi: uint64(c)})
 	}
-	add(0, cuts[0])
-	for k := 1; k < len(cuts); k++ {
-		add(cuts[k-1]+1, cuts[k])
-	}
-	if last := cuts[len(cuts)-1]; last != ^uint32(0) {
-		// Hashes above the last point wrap to the first point's owner,
-		// which ownerAt(0) returns for both rings.
+	if last := max(from.points[len(from.points)-1], to.points[len(to.points)-1]); wrap && last != ^uint32(0) {
 		a, b := from.ownerAt(0), to.ownerAt(0)
-		if a != b {
-			moved += uint64(^uint32(0)) - uint64(last)
-			moves = append(moves, Move{From: a, To: b, Lo: uint64(last) + 1, Hi: uint64(^uint32(0))})
-		}
+		moved += uint64(^uint32(0)) - uint64(last)
+		moves = append(moves, Move{From: a, To: b, Lo: uint64(last) + 1, Hi: uint64(^uint32(0))})
 	}
 	return moves, float64(moved) / float64(uint64(1)<<32)
+}
+
+// before returns the last point strictly below h, if any.
+func (r *Ring) before(h uint32) (uint32, bool) {
+	i := r.lowerBound(h)
+	if i == 0 {
+		return 0, false
+	}
+	return r.points[i-1], true
+}
+
+// ringCuts returns, ascending and distinct, every point that can end a moved
+// arc. Two default-mode rings with the same points per weight share every
+// point of every member whose weight is unchanged, so only the points of the
+// members added, removed or reweighted can: the plan then costs about what
+// changed, not the size of the rings. Otherwise (Ketama mode, where digest
+// counts depend on the whole membership, or a different Points) it is the
+// union of both rings, merged in one pass.
+func ringCuts(from, to *Ring) []uint32 {
+	if from.per == 0 || from.per != to.per {
+		return mergeSorted(from.points, to.points)
+	}
+	was := make(map[string]int, len(from.names))
+	for i, n := range from.names {
+		was[n] = from.weights[i]
+	}
+	var cuts []uint32
+	points := func(name string, lo, hi int) {
+		for k := lo * from.per; k < hi*from.per; k++ {
+			cuts = append(cuts, ringPointHash(name, k))
+		}
+	}
+	for i, n := range to.names {
+		w, ok := was[n]
+		delete(was, n)
+		switch now := to.weights[i]; {
+		case !ok:
+			points(n, 0, now)
+		case w != now:
+			points(n, min(w, now), max(w, now))
+		}
+	}
+	for n, w := range was { // removed; the order is restored by the sort
+		points(n, 0, w)
+	}
+	slices.Sort(cuts)
+	return dedupSorted(cuts)
+}
+
+// mergeSorted returns the ascending union of two ascending slices.
+func mergeSorted(a, b []uint32) []uint32 {
+	out := make([]uint32, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 func dedupSorted(s []uint32) []uint32 {

@@ -80,6 +80,13 @@ type Ring struct {
 	names  []string
 	ketama bool
 
+	// per is the points per unit of weight in the default mode, 0 in
+	// Ketama mode; weights are the members' weights. PlanMoves uses them
+	// to find the points that differ between two rings without walking
+	// both.
+	per     int
+	weights []int
+
 	// points holds the ring positions, sorted ascending and distinct;
 	// owners[i] is the index in names of the member owning points[i].
 	points []uint32
@@ -127,8 +134,11 @@ func NewRing(members []Member, cfg RingConfig) (*Ring, error) {
 		if int64(per)*int64(total) > maxRingPoints {
 			return nil, fmt.Errorf("%w: total weight %d × %d points exceed %d points", ErrInvalidConfig, total, per, maxRingPoints)
 		}
+		r.per = per
+		r.weights = make([]int, len(members))
 		pts = make([]ringPoint, 0, per*total)
 		for i, m := range members {
+			r.weights[i] = m.Weight
 			for k := range per * m.Weight {
 				pts = append(pts, ringPoint{pos: ringPointHash(m.Name, k), owner: int32(i)})
 			}
@@ -152,24 +162,31 @@ func ringPointHash(name string, k int) uint32 {
 
 // build sorts pts, drops collisions in favour of the lower name, and builds
 // the lookup index.
+//
+// Each point is packed into one uint64, its position above its owner's rank
+// in name order, so that one radix sort on plain integers orders the points
+// by position and collisions by name: a comparison sort with a name lookup
+// per comparison cost ~4× as much per point at 160,000 points, and its
+// n log n grew with the ring.
 func (r *Ring) build(pts []ringPoint) {
-	slices.SortFunc(pts, func(a, b ringPoint) int {
-		if a.pos != b.pos {
-			if a.pos < b.pos {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(r.names[a.owner], r.names[b.owner])
-	})
-	r.points = make([]uint32, 0, len(pts))
-	r.owners = make([]int32, 0, len(pts))
+	rank := nameRanks(r.names)
+	keys := make([]uint64, len(pts))
 	for i, p := range pts {
-		if i > 0 && p.pos == pts[i-1].pos {
+		keys[i] = uint64(p.pos)<<32 | uint64(rank[p.owner])
+	}
+	sortUint64(keys)
+	byRank := make([]int32, len(r.names))
+	for i, k := range rank {
+		byRank[k] = int32(i)
+	}
+	r.points = make([]uint32, 0, len(keys))
+	r.owners = make([]int32, 0, len(keys))
+	for i, k := range keys {
+		if i > 0 && k>>32 == keys[i-1]>>32 {
 			continue // the lower name, sorted first, keeps the point
 		}
-		r.points = append(r.points, p.pos)
-		r.owners = append(r.owners, p.owner)
+		r.points = append(r.points, uint32(k>>32))
+		r.owners = append(r.owners, byRank[uint32(k)])
 	}
 
 	// About two buckets per point: the scan after the table lookup then
@@ -186,6 +203,31 @@ func (r *Ring) build(pts []ringPoint) {
 		}
 		r.index[b] = uint32(i)
 	}
+}
+
+// nameRanks returns each name's rank in ascending order of names.
+func nameRanks(names []string) []uint32 {
+	order := make([]int32, len(names))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(names[a], names[b]) })
+	rank := make([]uint32, len(names))
+	for k, i := range order {
+		rank[i] = uint32(k)
+	}
+	return rank
+}
+
+// lowerBound returns the index of the first point at or after h, or
+// len(points) when there is none.
+func (r *Ring) lowerBound(h uint32) int {
+	b := h >> r.shift
+	i, end := r.index[b], r.index[b+1]
+	for i < end && r.points[i] < h {
+		i++
+	}
+	return int(i)
 }
 
 // search returns the index of the first point at or after h, wrapping to 0.

@@ -29,6 +29,12 @@ const (
 	growthBuildRatio = 20.0
 )
 
+// growthHashConfig is the consistent hashing of the growth curves at every
+// size: the partitions must be at least the members, and the default 4,096
+// is meant for up to about a thousand; a user with 10,000 backends chooses
+// more, once, as the curves do.
+var growthHashConfig = balance.ConsistentHashConfig{Partitions: 65536}
+
 // growthRow is one curve: a measurement at each of growthSizes.
 type growthRow struct {
 	name   string
@@ -54,15 +60,15 @@ func (c *comparison) growth() {
 		pickCurve("P2C Pick+Done", "balance.NewP2C(P2CConfig{})", func() (balance.Pinner, error) {
 			return balance.NewP2C(balance.P2CConfig{})
 		}),
-		pickCurve("ConsistentHash Pick+Done", "balance.NewConsistentHash(ConsistentHashConfig{}), keys cycled over 4,096", func() (balance.Pinner, error) {
-			return balance.NewConsistentHash(balance.ConsistentHashConfig{})
+		pickCurve("ConsistentHash Pick+Done", "balance.NewConsistentHash(ConsistentHashConfig{Partitions: 65536}), keys cycled over 4,096", func() (balance.Pinner, error) {
+			return balance.NewConsistentHash(growthHashConfig)
 		}),
 		pickCurve("RoundRobin Pick+Done", "balance.NewRoundRobin(), the O(1) reference", func() (balance.Pinner, error) {
 			return balance.NewRoundRobin(), nil
 		}),
 		consistentHashCurve(),
-		buildCurve("shard.NewBounded", "NewBounded(n members, BoundedConfig{})", func(ms []shard.Member) error {
-			_, err := shard.NewBounded(ms, shard.BoundedConfig{})
+		buildCurve("shard.NewBounded", "NewBounded(n members, BoundedConfig{Partitions: 65536})", func(ms []shard.Member) error {
+			_, err := shard.NewBounded(ms, shard.BoundedConfig{Partitions: growthHashConfig.Partitions})
 			return err
 		}),
 		buildCurve("shard.NewRing", "NewRing(n members, RingConfig{})", func(ms []shard.Member) error {
@@ -202,12 +208,12 @@ func buildCurve(name, what string, build func([]shard.Member) error) growthCurve
 // consistentHashCurve measures an Update that adds the n-th backend to a
 // ConsistentHash holding the other n−1, as a scale-out does.
 func consistentHashCurve() growthCurve {
-	row := newGrowthRow("ConsistentHash.Update", "Update(n backends) on a NewConsistentHash(ConsistentHashConfig{}) holding n−1 of them", false)
+	row := newGrowthRow("ConsistentHash.Update", "Update(n backends) on a NewConsistentHash(ConsistentHashConfig{Partitions: 65536}) holding n−1 of them", false)
 	return growthCurve{row: row, run: func(n int) (float64, int64, error) {
 		bs := growthBackends(n)
 		var h *balance.ConsistentHash
 		prepare := func() (err error) {
-			if h, err = balance.NewConsistentHash(balance.ConsistentHashConfig{}); err != nil {
+			if h, err = balance.NewConsistentHash(growthHashConfig); err != nil {
 				return err
 			}
 			if n == 1 {

@@ -14,10 +14,12 @@
 //     alike) and reported as the median;
 //
 //   - distribution: -keys keys over 10 and 100 shards, max/mean load, next
-//     to what an ideal uniform random assignment gives (the noise floor);
+//     to what an ideal uniform random assignment gives (the noise floor),
+//     the worst of five naming schemes (impls.NamingSchemes);
 //
-//   - movement: the fraction of -keys keys whose owner changes when an 11th
-//     shard joins 10, as a multiple of the ideal 1/11;
+//   - movement: the fraction of -keys keys whose owner changes when a shard
+//     joins 10, 50 and 100, as a multiple of the ideal 1/(n+1), the worst
+//     of the same naming schemes;
 //
 //   - pick cost: ns/op and allocs/op of one balancer pick (Pick and Done
 //     for ours, NextServer for oxy) at 10 backends serially and under
@@ -319,7 +321,8 @@ type comparison struct {
 	// measurement: a load above the CPU count means other work competed.
 	loadStart, loadEnd string
 
-	// built[name][n] is the implementation over n shards (10, 11, 100).
+	// built[name][n] is the implementation over n shards (10, 100), for
+	// the lookup benchmarks.
 	built map[string]map[int]*impls.Built
 	// buildErr records implementations that could not be built.
 	buildErr map[string]error
@@ -328,12 +331,15 @@ type comparison struct {
 	ns     map[string]map[int][]float64
 	allocs map[string]map[int][]int64
 
-	// dist[name][n] is the distribution of the keys over n shards.
+	// dist[name][n] is the distribution of the keys over n shards, the
+	// worst over the naming schemes.
 	dist map[string]map[int]distribution
 	// floor[n] is the ideal random assignment's max/mean over n shards.
 	floor map[int]noiseFloor
 
-	moved map[string]movement
+	// moved[name][n] is the movement when a shard joins n, the worst over
+	// the naming schemes.
+	moved map[string]map[int]movement
 
 	// pickGroups are the balancer pick measurements.
 	pickGroups []*pickGroup
@@ -370,6 +376,7 @@ type comparison struct {
 }
 
 type distribution struct {
+	scheme           string // the naming scheme with the highest max/mean
 	maxMean, minMean float64
 	// chi2 is Pearson's χ² of the shard counts against an even split,
 	// divided by its N−1 degrees of freedom: about 1 ± √(2/(N−1)) for a
@@ -384,20 +391,32 @@ type distribution struct {
 
 type noiseFloor struct {
 	median, lo, hi float64 // median and range over the trials
+	sd             float64 // standard deviation of the trials' max/mean
 	formula        float64 // the Gaussian approximation, for comparison
 }
 
+// limit is the balance target: the median of an ideal random assignment
+// plus three standard deviations of its maximum, which a perfect hash
+// exceeds in about one draw in a thousand. A fixed number such as 1.02
+// sits below the median itself at 100 shards and a million keys.
+func (f noiseFloor) limit() float64 { return f.median + 3*f.sd }
+
 type movement struct {
-	fraction float64 // keys whose owner changed
-	toOld    float64 // keys that moved between old shards, not to the new one
+	scheme   string  // the naming scheme with the most keys moved
+	fraction float64 // keys whose owner changed, that scheme
+	toOld    float64 // keys that moved between old shards, the most over the schemes
+	err      error   // a build failed
 }
+
+// moveCounts are the cluster sizes a shard joins in the moves table.
+var moveCounts = []int{10, 50, 100}
 
 func (c *comparison) build() {
 	c.built = map[string]map[int]*impls.Built{}
 	c.buildErr = map[string]error{}
 	for _, im := range c.all {
 		c.built[im.Name] = map[int]*impls.Built{}
-		for _, n := range []int{10, 11, 100} {
+		for _, n := range shardCounts {
 			b, err := im.New(impls.ShardNames(n))
 			if err != nil {
 				c.buildErr[im.Name] = fmt.Errorf("%d shards: %w", n, err)
@@ -443,7 +462,8 @@ func (c *comparison) lookups() {
 }
 
 // distribution maps c.keys keys over 10 and 100 shards with every
-// implementation, and simulates the ideal random assignment.
+// implementation, under every naming scheme, keeping the worst scheme, and
+// simulates the ideal random assignment.
 func (c *comparison) distribution() {
 	keys := impls.NewKeys(c.keys)
 	c.dist = map[string]map[int]distribution{}
@@ -454,25 +474,33 @@ func (c *comparison) distribution() {
 		logf("distribution: %s", im.Name)
 		c.dist[im.Name] = map[int]distribution{}
 		for _, n := range shardCounts {
-			b := c.built[im.Name][n]
-			counts := map[string]int{}
-			for i := range c.keys {
-				counts[b.Lookup(keys, i)]++
-			}
-			var d distribution
-			d.maxMean, d.minMean, d.chi2 = spread(counts, n, c.keys)
-			if bd, ok := b.Sharder.(*shard.Bounded); ok {
-				// The bound is on partitions, not keys: every member
-				// must own at most ceil(c·P·w/W) of them.
-				loads, caps := bd.Loads(), bd.Capacities()
-				d.partOK = true
-				for i := range loads {
-					d.partMax = max(d.partMax, loads[i])
-					d.partBound = max(d.partBound, caps[i])
-					d.partOK = d.partOK && loads[i] <= caps[i]
+			worst := distribution{partOK: true}
+			for _, sc := range impls.NamingSchemes() {
+				b, err := im.New(sc.Names(n))
+				if err != nil {
+					fatal(fmt.Errorf("%s over %d %s shards: %w", im.Name, n, sc.Name, err))
+				}
+				counts := map[string]int{}
+				for i := range c.keys {
+					counts[b.Lookup(keys, i)]++
+				}
+				var d distribution
+				d.maxMean, d.minMean, d.chi2 = spread(counts, n, c.keys)
+				if d.maxMean > worst.maxMean {
+					worst.scheme, worst.maxMean, worst.minMean, worst.chi2 = sc.Name, d.maxMean, d.minMean, d.chi2
+				}
+				if bd, ok := b.Sharder.(*shard.Bounded); ok {
+					// The bound is on partitions, not keys: every member
+					// must own at most ceil(c·P·w/W) of them.
+					loads, caps := bd.Loads(), bd.Capacities()
+					for i := range loads {
+						worst.partMax = max(worst.partMax, loads[i])
+						worst.partBound = max(worst.partBound, caps[i])
+						worst.partOK = worst.partOK && loads[i] <= caps[i]
+					}
 				}
 			}
-			c.dist[im.Name][n] = d
+			c.dist[im.Name][n] = worst
 		}
 	}
 	logf("distribution: ideal random assignment, %d trials", c.trials)
@@ -515,6 +543,13 @@ func simulateFloor(n, keys, trials int) noiseFloor {
 		maxes[t] = float64(slices.Max(counts)) / (float64(keys) / float64(n))
 	}
 	slices.Sort(maxes)
+	mean, ss := 0.0, 0.0
+	for _, m := range maxes {
+		mean += m / float64(trials)
+	}
+	for _, m := range maxes {
+		ss += (m - mean) * (m - mean)
+	}
 	// The expected maximum of n roughly Gaussian shares is about
 	// mean + z·sd with z ≈ 1.54 for n = 10 and ≈ 2.51 for n = 100.
 	z := map[int]float64{10: 1.54, 100: 2.51}[n]
@@ -522,6 +557,7 @@ func simulateFloor(n, keys, trials int) noiseFloor {
 		median:  median(maxes),
 		lo:      maxes[0],
 		hi:      maxes[trials-1],
+		sd:      math.Sqrt(ss / float64(max(trials-1, 1))),
 		formula: 1 + z*math.Sqrt(float64(n-1)/float64(keys)),
 	}
 }
@@ -537,31 +573,56 @@ func within(x float64, f noiseFloor) string {
 	return "within"
 }
 
-// moves counts the keys whose owner changes from 10 to 11 shards.
+// moves counts the keys whose owner changes when a shard joins 10, 50 and
+// 100, under every naming scheme, keeping the worst scheme.
 func (c *comparison) moves() {
 	keys := impls.NewKeys(c.keys)
-	c.moved = map[string]movement{}
+	c.moved = map[string]map[int]movement{}
 	for _, im := range c.all {
 		if !c.usable(im) {
 			continue
 		}
 		logf("moves: %s", im.Name)
-		before, after := c.built[im.Name][10], c.built[im.Name][11]
-		var moved, toOld int
-		for i := range c.keys {
-			a, b := before.Lookup(keys, i), after.Lookup(keys, i)
-			if a != b {
-				moved++
-				if b != "shard-10" {
-					toOld++
+		c.moved[im.Name] = map[int]movement{}
+		for _, n := range moveCounts {
+			var worst movement
+			for _, sc := range impls.NamingSchemes() {
+				names := sc.Names(n + 1)
+				before, err := im.New(names[:n])
+				if err == nil {
+					var after *impls.Built
+					if after, err = im.New(names); err == nil {
+						m := countMoves(before, after, keys, c.keys, names[n])
+						if m.fraction > worst.fraction {
+							worst.scheme, worst.fraction = sc.Name, m.fraction
+						}
+						worst.toOld = max(worst.toOld, m.toOld)
+					}
+				}
+				if err != nil {
+					worst.err = fmt.Errorf("%s: %w", sc.Name, err)
+					break
 				}
 			}
-		}
-		c.moved[im.Name] = movement{
-			fraction: float64(moved) / float64(c.keys),
-			toOld:    float64(toOld) / float64(c.keys),
+			c.moved[im.Name][n] = worst
 		}
 	}
+}
+
+// countMoves compares the owners of the first k keys before and after
+// newcomer joined.
+func countMoves(before, after *impls.Built, keys *impls.Keys, k int, newcomer string) movement {
+	var moved, toOld int
+	for i := range k {
+		a, b := before.Lookup(keys, i), after.Lookup(keys, i)
+		if a != b {
+			moved++
+			if b != newcomer {
+				toOld++
+			}
+		}
+	}
+	return movement{fraction: float64(moved) / float64(k), toOld: float64(toOld) / float64(k)}
 }
 
 func median(xs []float64) float64 {
@@ -581,6 +642,22 @@ func (c *comparison) medianNs(name string, n int) float64 {
 		return math.NaN()
 	}
 	return median(xs)
+}
+
+// medianRatio is the median over runs of a's ns/op over b's in the same
+// run: the two ran seconds apart, so a slow stretch of the shared machine
+// hits both, where a ratio of medians taken over the whole measurement
+// compares different stretches.
+func (c *comparison) medianRatio(a, b string, n int) float64 {
+	xs, ys := c.ns[a][n], c.ns[b][n]
+	if len(xs) == 0 || len(xs) != len(ys) {
+		return math.NaN()
+	}
+	rs := make([]float64, len(xs))
+	for i := range xs {
+		rs[i] = xs[i] / ys[i]
+	}
+	return median(rs)
 }
 
 // A check is one target and whether it was met.
@@ -603,14 +680,17 @@ var fasterThanConsistent = map[string]bool{
 	impls.OursRing: true, impls.OursMaglev: true, impls.OursJump: true, impls.OursBounded: true,
 }
 
-// balanced are ours held to max/mean ≤ 1.02.
+// balanced are ours held to the noise floor's limit on max/mean.
 var balanced = map[string]bool{
 	impls.OursJump: true, impls.OursMaglev: true, impls.OursRendezvous: true,
 }
 
+// movesEverywhere are ours held to the moves target at every shard count,
+// not only 10 → 11: Bounded with enough partitions per member for it.
+var movesEverywhere = map[string]bool{impls.OursBounded64K: true}
+
 const (
-	maglevNsTarget  = 15.0
-	balanceTarget   = 1.02
+	maglevNsTarget  = 12.0
 	movesTarget     = 1.05
 	allocsTarget    = 0
 	counterpartMax  = 1.00
@@ -741,9 +821,12 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 	// Lookup.
 	fmt.Fprintf(body, "## Lookup\n\n")
 	fmt.Fprintf(body, "One `Shard`/`LocateKey`/`GetNode`/`Lookup` call per op on 23-byte keys (%d distinct, cycled), "+
-		"through one indirect call for every implementation. Median of %d runs; the range is min–max over the runs. "+
+		"through one indirect call for every implementation: each lookup is a func(string) string, ours the method value of the concrete type "+
+		"(`j.Shard` on a *shard.Jump, no interface dispatch behind it), the others a closure around the library's call, hashing included "+
+		"(go-jump: `jump.Hash(xxhash.Sum64String(key), n)`). Median of %d runs; the range is min–max over the runs. "+
 		"\"× consistent\" is the median ns/op over buraksezer/consistent's LocateKey (defaults) at the same shard count; "+
-		"\"× same algorithm\" compares our Jump with go-jump and our Rendezvous with go-rendezvous.\n\n",
+		"\"× same algorithm\" compares our Jump with go-jump and our Rendezvous with go-rendezvous: the median over runs of the "+
+		"ratio within each run, where the two ran moments apart.\n\n",
 		impls.BenchKeys, c.runs)
 	fmt.Fprintf(body, "| implementation | shards | ns/op (median) | range | allocs/op | × consistent | × same algorithm | target | result |\n")
 	fmt.Fprintf(body, "|---|--:|--:|--:|--:|--:|--:|---|---|\n")
@@ -779,7 +862,7 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 			}
 			same := "—"
 			if other, ok := counterpart[im.Name]; ok {
-				r := ns / c.medianNs(other, n)
+				r := c.medianRatio(im.Name, other, n)
 				same = fmt.Sprintf("%.2f vs %s", r, strings.TrimPrefix(other, "dgryski/"))
 				checks = append(checks, check{
 					what: fmt.Sprintf("no slower than %s (× ≤ %.2f)", other, counterpartMax),
@@ -796,32 +879,30 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 	}
 
 	// Distribution.
+	schemes := impls.NamingSchemes()
+	var schemeNames []string
+	for _, sc := range schemes {
+		schemeNames = append(schemeNames, "`"+sc.Name+"`")
+	}
 	fmt.Fprintf(body, "\n## Distribution\n\n")
-	fmt.Fprintf(body, "%d keys over 10 and 100 shards; max/mean is the most loaded shard's keys over the average. "+
+	fmt.Fprintf(body, "%d keys over 10 and 100 shards named in each of %d schemes (%s); each row is the scheme with the highest max/mean "+
+		"(the most loaded shard's keys over the average), named in the row. "+
 		"The first row of each group is the noise floor: an ideal random assignment (each key to a uniformly random shard, "+
 		"math/rand/v2 PCG with fixed seeds), median of %d simulated trials, range in brackets, and the Gaussian estimate "+
-		"1 + z·√((N−1)/K) (z = 1.54 at N = 10, 2.51 at N = 100). A hash cannot be expected to beat it with this many keys; "+
-		"a target below it is a target on luck. For Bounded the partition columns check its guarantee: "+
-		"no member owns more than ceil(1.25·P/N) of the P = 4096 partitions. "+
+		"1 + z·√((N−1)/K) (z = 1.54 at N = 10, 2.51 at N = 100). A hash cannot be expected to beat it with this many keys, "+
+		"so the balance target is relative to it: max/mean at most the median plus three standard deviations of the simulated "+
+		"maxima, which a perfect hash exceeds about once in a thousand draws (a fixed 1.02 sat below the median itself at "+
+		"100 shards and a million keys: a target on luck). For Bounded the partition columns check its guarantee over every scheme: "+
+		"no member owns more than ceil(1.25·P/N) of the P partitions. "+
 		"χ²/df is Pearson's statistic against an even split over its N−1 degrees of freedom: about 1 ± %.2f (N = 10) and "+
 		"1 ± %.2f (N = 100) for a uniform random assignment, so a value near 1 with a high max/mean is an unlucky maximum, "+
-		"not a biased hash.\n\n", c.keys, c.trials, math.Sqrt(2.0/9), math.Sqrt(2.0/99))
-	for _, n := range shardCounts {
-		if f := c.floor[n]; f.median > balanceTarget {
-			// Solve 1 + z·√((N−1)/K) = target for K.
-			z := (f.formula - 1) / math.Sqrt(float64(n-1)/float64(c.keys))
-			need := float64(n-1) * math.Pow(z/(balanceTarget-1), 2)
-			fmt.Fprintf(body, "**Note:** at %d shards the max/mean ≤ %.2f target is below the noise floor (%.4f) for %d keys: "+
-				"even a perfect hash meets it only by luck. A median draw meets it from about %.1f million keys.\n\n",
-				n, balanceTarget, f.median, c.keys, need/1e6)
-		}
-	}
-	fmt.Fprintf(body, "| implementation | shards | max/mean | min/mean | χ²/df | partitions max / bound | target | result |\n")
-	fmt.Fprintf(body, "|---|--:|--:|--:|--:|--:|---|---|\n")
+		"not a biased hash.\n\n", c.keys, len(schemes), strings.Join(schemeNames, ", "), c.trials, math.Sqrt(2.0/9), math.Sqrt(2.0/99))
+	fmt.Fprintf(body, "| implementation | shards | worst scheme | max/mean | min/mean | χ²/df | partitions max / bound | target | result |\n")
+	fmt.Fprintf(body, "|---|--:|---|--:|--:|--:|--:|---|---|\n")
 	for _, n := range shardCounts {
 		f := c.floor[n]
-		fmt.Fprintf(body, "| *ideal random assignment* | %d | %.4f | | ≈ 1 | | noise floor [%.4f–%.4f], estimate %.4f | |\n",
-			n, f.median, f.lo, f.hi, f.formula)
+		fmt.Fprintf(body, "| *ideal random assignment* | %d | | %.4f | | ≈ 1 | | noise floor [%.4f–%.4f], sd %.4f, estimate %.4f; limit %.4f | |\n",
+			n, f.median, f.lo, f.hi, f.sd, f.formula, f.limit())
 		for _, im := range c.all {
 			if !c.usable(im) {
 				continue
@@ -830,10 +911,10 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 			var checks []check
 			if balanced[im.Name] {
 				checks = append(checks, check{
-					what: fmt.Sprintf("max/mean ≤ %.2f (noise floor %.4f)", balanceTarget, f.median),
-					got: fmt.Sprintf("%.4f (%s the ideal random range %.4f–%.4f; χ²/df %.2f)",
-						d.maxMean, within(d.maxMean, f), f.lo, f.hi, d.chi2),
-					pass: d.maxMean <= balanceTarget,
+					what: fmt.Sprintf("max/mean ≤ noise floor + 3 sd = %.4f", f.limit()),
+					got: fmt.Sprintf("%.4f with %s names (%s the ideal random range %.4f–%.4f; χ²/df %.2f)",
+						d.maxMean, d.scheme, within(d.maxMean, f), f.lo, f.hi, d.chi2),
+					pass: d.maxMean <= f.limit(),
 				})
 			}
 			parts := ""
@@ -844,8 +925,8 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 					got:  parts, pass: d.partOK,
 				})
 			}
-			fmt.Fprintf(body, "| %s | %d | %.4f | %.4f | %.2f | %s | %s | %s |\n",
-				im.Name, n, d.maxMean, d.minMean, d.chi2, parts, targets(checks), verdict(checks))
+			fmt.Fprintf(body, "| %s | %d | %s | %.4f | %.4f | %.2f | %s | %s | %s |\n",
+				im.Name, n, d.scheme, d.maxMean, d.minMean, d.chi2, parts, targets(checks), verdict(checks))
 			for _, ch := range checks {
 				ch.what = fmt.Sprintf("distribution, %s @%d shards: %s", im.Name, n, ch.what)
 				all = append(all, ch)
@@ -854,30 +935,51 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 	}
 
 	// Moves.
-	ideal := 1.0 / 11
-	fmt.Fprintf(body, "\n## Moves: 10 → 11 shards\n\n")
-	fmt.Fprintf(body, "Fraction of %d keys whose owner changes when shard-10 joins shard-00..shard-09, and that fraction "+
-		"as a multiple of the ideal 1/11 = %.4f (only the newcomer's fair share moves). \"moved between old shards\" counts "+
-		"keys that changed owner but did not go to the newcomer: movement a minimal scheme would not make. "+
-		"For a perfect hash the sampling noise on the multiple is about ±%.3f (one standard deviation).\n\n",
-		c.keys, ideal, math.Sqrt(ideal*(1-ideal)/float64(c.keys))/ideal)
-	fmt.Fprintf(body, "| implementation | moved | × ideal | moved between old shards | target | result |\n")
-	fmt.Fprintf(body, "|---|--:|--:|--:|---|---|\n")
+	fmt.Fprintf(body, "\n## Moves: one shard joins 10, 50 and 100\n\n")
+	fmt.Fprintf(body, "Fraction of %d keys whose owner changes when one shard joins n (the last name of the scheme's n+1), "+
+		"as a multiple of the ideal 1/(n+1) (only the newcomer's fair share moves), for each of the %d naming schemes above; "+
+		"each cell is the worst scheme, named in it. \"moved between old shards\" is the most, over schemes and counts, of the keys "+
+		"that changed owner but did not go to the newcomer: movement a minimal scheme would not make. "+
+		"For a perfect hash the sampling noise of the keys on the multiple is about ±%.3f, ±%.3f and ±%.3f (one standard deviation); "+
+		"strategies that move whole partitions or ring arcs add the noise of the newcomer's count of them, about "+
+		"√(P/(n+1)) of P partitions: ±5%% at 10 → 11 with 4096 partitions, ±16%% at 100 → 101, so Bounded holds the target "+
+		"for every count only with more partitions per member (the P=65536 row). Held to ≤ %.2f × ideal: each of ours "+
+		"at 10 → 11, and Bounded with 65,536 partitions at every count.\n\n",
+		c.keys, len(schemes), keyNoise(10, c.keys), keyNoise(50, c.keys), keyNoise(100, c.keys), movesTarget)
+	fmt.Fprintf(body, "| implementation |")
+	for _, n := range moveCounts {
+		fmt.Fprintf(body, " %d → %d × ideal (worst scheme) |", n, n+1)
+	}
+	fmt.Fprintf(body, " moved between old shards | target | result |\n|---|")
+	for range moveCounts {
+		fmt.Fprintf(body, "--:|")
+	}
+	fmt.Fprintf(body, "--:|---|---|\n")
 	for _, im := range c.all {
 		if !c.usable(im) {
 			continue
 		}
-		m := c.moved[im.Name]
-		x := m.fraction / ideal
 		var checks []check
-		if im.Ours {
-			checks = append(checks, check{
-				what: fmt.Sprintf("≤ %.2f × ideal", movesTarget),
-				got:  fmt.Sprintf("× %.3f", x), pass: x <= movesTarget,
-			})
+		var cells []string
+		toOld := 0.0
+		for _, n := range moveCounts {
+			m := c.moved[im.Name][n]
+			if m.err != nil {
+				cells = append(cells, "build failed: "+m.err.Error())
+				continue
+			}
+			x := m.fraction * float64(n+1)
+			toOld = max(toOld, m.toOld)
+			cells = append(cells, fmt.Sprintf("%.3f (%s)", x, m.scheme))
+			if im.Ours && (n == moveCounts[0] || movesEverywhere[im.Name]) {
+				checks = append(checks, check{
+					what: fmt.Sprintf("%d → %d ≤ %.2f × ideal, every scheme", n, n+1, movesTarget),
+					got:  fmt.Sprintf("× %.3f (%s)", x, m.scheme), pass: x <= movesTarget,
+				})
+			}
 		}
-		fmt.Fprintf(body, "| %s | %.4f | %.3f | %.4f | %s | %s |\n",
-			im.Name, m.fraction, x, m.toOld, targets(checks), verdict(checks))
+		fmt.Fprintf(body, "| %s | %s | %.4f | %s | %s |\n",
+			im.Name, strings.Join(cells, " | "), toOld, targets(checks), verdict(checks))
 		for _, ch := range checks {
 			ch.what = fmt.Sprintf("moves, %s: %s", im.Name, ch.what)
 			all = append(all, ch)
@@ -891,6 +993,13 @@ func (c *comparison) reportShard(body *strings.Builder) []check {
 	}
 
 	return all
+}
+
+// keyNoise is one standard deviation of the moved fraction's multiple of
+// the ideal 1/(n+1) when k keys are sampled.
+func keyNoise(n, k int) float64 {
+	q := 1 / float64(n+1)
+	return math.Sqrt(q*(1-q)/float64(k)) / q
 }
 
 // loadAvg returns the 1-minute load average from /proc/loadavg, where it
