@@ -73,8 +73,9 @@ type ConsistentHashConfig struct {
 // full does it rank the others (O(n), no allocation). T counts requests to a backend that an
 // Update removed until they are Done, so the bounds are briefly a little
 // looser after a removal.
-// Update builds the partition table, O(Partitions · n · log): about a
-// millisecond at 10 backends. ConsistentHash is safe for concurrent use.
+// Update builds the partition table in time linear in Partitions and the
+// backends (shard.NewBounded): a few milliseconds at the default 4,096
+// partitions. ConsistentHash is safe for concurrent use.
 type ConsistentHash struct {
 	factor     float64
 	partitions int
