@@ -57,7 +57,7 @@ END {
 			median(ratio, n), boot[100], boot[3901], lo, hi, omin / bmin, m ? sprintf("%.2fx", median(pr, m)) : "-"
 		delete b; delete o; delete ratio; delete pr; delete boot
 	}
-	printf "rounds: %d\n", R
+	printf "rounds paired: %d\n", n
 }' "$1"
 }
 
