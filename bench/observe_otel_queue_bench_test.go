@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scaleout/scaleout/bench/impls"
+	"github.com/scaleout/scaleout/observe"
 	"github.com/scaleout/scaleout/observe/otelobserve"
 	"github.com/scaleout/scaleout/queue"
 	"github.com/scaleout/scaleout/queue/redisqueue"
@@ -30,11 +32,60 @@ import (
 // a consumer span (JobMiddleware), and the Worker reports its metrics to
 // an OTel SDK MeterProvider; every span is sampled and recorded, then
 // dropped when it ends (no exporter: the cost is the instrumentation's).
-// Read off-jobs/s, otel-jobs/s and on/off, not ns/op:
+// Read off-jobs/s, otel-jobs/s and on/off, not ns/op; off- and
+// otel-cpu-us/job are the process's CPU time per job of the drains (on
+// Linux), which a busy machine disturbs less than their wall time.
+//
+// span is the floor of any tracing of a job: the OpenTelemetry SDK's own
+// cost of one span as JobMiddleware starts it (same provider, name, kind
+// and attributes), without propagation, metrics or a queue, as
+// cpu-ns/op. A drain's on minus off CPU per job, less that floor, is what
+// the rest costs (the trace context's extraction, the Worker's metrics
+// through the SDK, the headers carried by the queue). metrics is the
+// Worker's measurements of one job through the adapter into the SDK
+// (two counters, a histogram and the clock read twice):
 //
 //	cd bench && eval "$(../scripts/services.sh env)"
 //	go test -run '^$' -bench ObserveQueueOTel -benchtime 1x -count 8 .
 func BenchmarkObserveQueueOTel(b *testing.B) {
+	b.Run("span", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		tracer := tp.Tracer("bench")
+		ctx, parent := tracer.Start(context.Background(), "enqueue")
+		defer parent.End()
+		b.ReportAllocs()
+		cpuPerOp(b, func() {
+			for b.Loop() {
+				_, span := tracer.Start(ctx, "process default",
+					trace.WithSpanKind(trace.SpanKindConsumer),
+					trace.WithAttributes(
+						attribute.String("messaging.system", "scaleout"),
+						attribute.String("messaging.operation.name", "process"),
+						attribute.String("messaging.operation.type", "process"),
+						attribute.String("messaging.destination.name", "default"),
+						attribute.String("messaging.message.id", "01JABCDEFGHJKMNPQRSTVWXYZ0"),
+						otelobserve.JobTypeKey.String("noop"),
+						otelobserve.JobAttemptKey.Int(1),
+					))
+				span.End()
+			}
+		})
+	})
+	b.Run("metrics", func(b *testing.B) {
+		m := otelobserve.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())))
+		started := observe.NewCounter(m, observe.QueueStarted, queue.DefaultQueue)
+		succeeded := observe.NewCounter(m, observe.QueueSucceeded, queue.DefaultQueue)
+		duration := observe.NewHistogram(m, observe.QueueHandlerDuration, queue.DefaultQueue)
+		b.ReportAllocs()
+		cpuPerOp(b, func() {
+			for b.Loop() {
+				started.Inc()
+				start := time.Now()
+				duration.ObserveDuration(time.Since(start))
+				succeeded.Inc()
+			}
+		})
+	})
 	b.Run("memory", func(b *testing.B) {
 		benchQueueOTel(b, 20_000, func() (otelQueue, func()) {
 			q, err := queue.NewMemory(queue.MemoryConfig{})
@@ -79,18 +130,18 @@ type otelQueue interface {
 }
 
 func benchQueueOTel(b *testing.B, jobs int, open func() (otelQueue, func())) {
-	var off, on []float64
+	var off, on, offCPU, onCPU []float64
 	i := 0
 	for b.Loop() {
 		// Alternate which runs first, so that neither always meets a
 		// warmer or a busier machine.
 		first := i%2 == 0
 		for _, instrumented := range []bool{!first, first} {
-			jps := drainOTel(b, jobs, instrumented, open)
+			jps, cpu := drainOTel(b, jobs, instrumented, open)
 			if instrumented {
-				on = append(on, jps)
+				on, onCPU = append(on, jps), append(onCPU, cpu)
 			} else {
-				off = append(off, jps)
+				off, offCPU = append(off, jps), append(offCPU, cpu)
 			}
 		}
 		i++
@@ -99,11 +150,16 @@ func benchQueueOTel(b *testing.B, jobs int, open func() (otelQueue, func())) {
 	b.ReportMetric(o, "off-jobs/s")
 	b.ReportMetric(n, "otel-jobs/s")
 	b.ReportMetric(n/o, "on/off")
+	if c := median(offCPU); c > 0 {
+		b.ReportMetric(c, "off-cpu-us/job")
+		b.ReportMetric(median(onCPU), "otel-cpu-us/job")
+	}
 }
 
 // drainOTel enqueues jobs on a fresh queue, then drains them with a
-// Worker and returns jobs/s of the drain.
-func drainOTel(b *testing.B, jobs int, instrumented bool, open func() (otelQueue, func())) float64 {
+// Worker and returns jobs/s of the drain and the process's CPU time per
+// job during it, in µs (0 where not measured).
+func drainOTel(b *testing.B, jobs int, instrumented bool, open func() (otelQueue, func())) (jobsPerSec, cpuPerJob float64) {
 	q, closeQ := open()
 	defer closeQ()
 	cfg := queue.WorkerConfig{Concurrency: 10}
@@ -136,7 +192,7 @@ func drainOTel(b *testing.B, jobs int, instrumented bool, open func() (otelQueue
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	go func() { defer close(done); _ = w.Run(rctx) }()
 	for {
 		c, err := q.Counts(context.Background(), queue.DefaultQueue)
@@ -148,10 +204,10 @@ func drainOTel(b *testing.B, jobs int, instrumented bool, open func() (otelQueue
 		}
 		time.Sleep(time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	cancel()
 	<-done
-	return float64(jobs) / elapsed.Seconds()
+	return float64(jobs) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(jobs)
 }
 
 // median of xs (not empty), which it sorts.

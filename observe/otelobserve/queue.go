@@ -50,8 +50,14 @@ func WithPropagator(p propagation.TextMapPropagator) TraceOption {
 
 func newTraceConfig(opts []TraceOption) traceConfig {
 	var c traceConfig
+	c.apply(opts)
+	return c
+}
+
+// apply sets c by opts, then the globals where they set nothing.
+func (c *traceConfig) apply(opts []TraceOption) {
 	for _, o := range opts {
-		o(&c)
+		o(c)
 	}
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
@@ -59,7 +65,6 @@ func newTraceConfig(opts []TraceOption) traceConfig {
 	if c.prop == nil {
 		c.prop = otel.GetTextMapPropagator()
 	}
-	return c
 }
 
 // InjectJob writes the trace context of ctx (with the W3C propagator,
@@ -70,17 +75,47 @@ func newTraceConfig(opts []TraceOption) traceConfig {
 // the map the caller gave (which other jobs may share), and leaves
 // j.Headers as it was when ctx carries nothing to propagate.
 func InjectJob(ctx context.Context, j *queue.Job, opts ...TraceOption) {
-	injected := propagation.MapCarrier{}
-	newTraceConfig(opts).prop.Inject(ctx, injected)
-	if len(injected) == 0 {
-		return
+	// One allocation for both: the options need the config on the heap,
+	// and so does the propagator the carrier.
+	in := &struct {
+		traceConfig
+		headerCarrier
+	}{headerCarrier: headerCarrier{base: j.Headers}}
+	in.apply(opts)
+	in.prop.Inject(ctx, &in.headerCarrier)
+	if in.h != nil {
+		j.Headers = in.h
 	}
-	h := maps.Clone(j.Headers)
-	if h == nil {
-		h = make(map[string]string, len(injected))
+}
+
+// headerCarrier is the propagation.TextMapCarrier InjectJob writes
+// through: the job's headers, copied at the first Set into one map sized
+// for them and what the propagator adds (traceparent, tracestate), and not
+// at all when it sets nothing.
+type headerCarrier struct {
+	base, h map[string]string // h is the copy, nil until a Set
+}
+
+func (c *headerCarrier) Get(key string) string {
+	if c.h != nil {
+		return c.h[key]
 	}
-	maps.Copy(h, injected)
-	j.Headers = h
+	return c.base[key]
+}
+
+func (c *headerCarrier) Set(key, value string) {
+	if c.h == nil {
+		c.h = make(map[string]string, len(c.base)+2)
+		maps.Copy(c.h, c.base)
+	}
+	c.h[key] = value
+}
+
+func (c *headerCarrier) Keys() []string {
+	if c.h != nil {
+		return propagation.MapCarrier(c.h).Keys()
+	}
+	return propagation.MapCarrier(c.base).Keys()
 }
 
 // JobMiddleware returns a queue.Middleware (WorkerConfig.Middleware) that
@@ -96,20 +131,17 @@ func JobMiddleware(opts ...TraceOption) queue.Middleware {
 	c := newTraceConfig(opts)
 	tracer := c.tp.Tracer(ScopeName)
 	prop := c.prop
+	var spans queueSpans
 	return func(next queue.Handler) queue.Handler {
 		return queue.HandlerFunc(func(ctx context.Context, d *queue.Delivery) (err error) {
 			ctx = prop.Extract(ctx, propagation.MapCarrier(d.Job.Headers))
-			ctx, span := tracer.Start(ctx, "process "+d.Job.Queue,
-				trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(
-					attribute.String("messaging.system", "scaleout"),
-					attribute.String("messaging.operation.name", "process"),
-					attribute.String("messaging.operation.type", "process"),
-					attribute.String("messaging.destination.name", d.Job.Queue),
-					attribute.String("messaging.message.id", string(d.ID)),
-					JobTypeKey.String(d.Job.Type),
-					JobAttemptKey.Int(d.Attempt),
-				))
+			qs := spans.of(d.Job.Queue)
+			ctx, span := tracer.Start(ctx, qs.name, qs.kind, trace.WithAttributes(
+				qs.system, qs.operationName, qs.operationType, qs.destination,
+				attribute.String("messaging.message.id", string(d.ID)),
+				JobTypeKey.String(d.Job.Type),
+				JobAttemptKey.Int(d.Attempt),
+			))
 			defer func() {
 				if v := recover(); v != nil {
 					perr := fmt.Errorf("handler panicked: %v", v)
