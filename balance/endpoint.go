@@ -78,7 +78,7 @@ func (e *endpoint) beginTracked(c *Choice, timed bool) {
 		if e.total != nil {
 			e.total.Add(1)
 		}
-		if e.ll != nil {
+		if e.ll != nil && e.llOn.Load() { // inlined: a scanned set pays one load, not a call
 			e.ll.resync(e.stats)
 		}
 	}
@@ -97,7 +97,7 @@ func (e *endpoint) finish(c *Choice, err error, aborted bool) {
 		if e.total != nil {
 			e.total.Add(-1)
 		}
-		if e.ll != nil {
+		if e.ll != nil && e.llOn.Load() { // inlined: a scanned set pays one load, not a call
 			e.ll.resync(e.stats)
 		}
 	}
