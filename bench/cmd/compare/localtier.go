@@ -228,12 +228,12 @@ func (c *comparison) localSummary() string {
 // miss + set about 850 ns and 2 allocations against 1,620 ns and 3; hit
 // ratio 0.4 to 2.2 points higher in every cell; memory per entry 210 B
 // against 89 to 145 B. Issue 21 then cut our memory per entry, the one
-// figure otter won: 212 B before, 110 B after, otter 113 B at its best
-// (-runs 3, load average about 20).
+// figure otter won: 212 B before, 110 B after, otter 103-113 B
+// (-runs 3 at load average about 20, and the quiet make bench-compare).
 const localTierDecision = "**Decision** (issue 18, on `-runs 5`, revisited in issue 21): cache.Memory keeps its own store. It wins on hit ratio " +
 	"(higher at every capacity of both traces), on the time of a serial hit and on the time and allocations of a " +
-	"miss + set. Memory per entry, where otter held an entry in about half the bytes (212 B against 113 B), is now level " +
-	"or better (110 B: an entry is its own policy node, one 64-byte allocation, its index slot 12 bytes sized to the shard's bound); " +
+	"miss + set. Memory per entry, where otter held an entry in about half the bytes (212 B against 113 B), is now close " +
+	"(110 B against 103–113 B for otter, within its run-to-run spread; otter at its defaults was ahead by 7% in the quiet run of issue 21: an entry is its own policy node, one 64-byte allocation, its index slot 12 bytes sized to the shard's bound); " +
 	"a hit from GOMAXPROCS goroutines went to ours in one run and to otter at its defaults in another (on 2 " +
 	"shared cores that figure is the noisiest), while otter configured as Memory's store is slower there too. " +
 	"Beyond the figures, Memory's contract asks what otter does not offer: bounds by entries and by bytes at once " +
