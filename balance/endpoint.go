@@ -179,7 +179,8 @@ func nanotime() int64 {
 type registry struct {
 	track track
 	// totals, when not nil, is the running total of requests in flight
-	// that the endpoints' track.total count in.
+	// that the endpoints' track.total count in, kept for sets of at least
+	// runningTotalMin backends only (see there).
 	totals *stripedTotal
 	stats  map[string]*stats
 	byAddr atomic.Pointer[map[string]*endpoint] // the current set, for PickAddr
@@ -202,7 +203,7 @@ func (r *registry) endpoints(backends []Backend) ([]*endpoint, error) {
 		}
 		next[b.Addr] = st
 		eps[i] = &endpoint{Backend: b, stats: st, track: r.track}
-		if r.totals != nil {
+		if r.totals != nil && len(backends) >= runningTotalMin {
 			eps[i].total = r.totals.cell(i)
 		}
 		byAddr[b.Addr] = eps[i]

@@ -67,12 +67,14 @@ type ConsistentHashConfig struct {
 // of two random backends, as P2C does without latency.
 //
 // Cost: a pick hashes the key once and reads the home's in-flight count;
-// only when that is not zero does it read T, a running total that every
-// pick and Done keeps (in eight counters, so that concurrent picks of
-// different backends do not contend on one), and only when the home is
-// full does it rank the others (O(n), no allocation). T counts requests to a backend that an
-// Update removed until they are Done, so the bounds are briefly a little
-// looser after a removal.
+// only when that is not zero does it need T: below 64 backends it sums
+// their counts, and from 64 on it reads a running total that every pick
+// and Done keeps (in eight counters, so that concurrent picks of different
+// backends do not contend on one). Only when the home is full does it rank
+// the others (O(n), no allocation). The running total counts requests to a
+// backend that an Update removed until they are Done, and misses those
+// picked before the set reached 64 backends until they are Done, so the
+// bounds are briefly a little off after such an Update.
 // Update builds the partition table in time linear in Partitions and the
 // backends (shard.NewBounded): a few milliseconds at the default 4,096
 // partitions. ConsistentHash is safe for concurrent use.
@@ -193,7 +195,14 @@ func (h *ConsistentHash) Pick(ctx context.Context, key string) (c Choice, err er
 		home.begin(&c, false)
 		return c, nil
 	}
-	total := h.reg.totals.load()
+	var total int64
+	if n >= runningTotalMin {
+		total = h.reg.totals.load()
+	} else {
+		for _, e := range s.eps {
+			total += e.inflight.Load()
+		}
+	}
 	scale := h.factor * float64(total+1) / s.total
 	if float64(load) < math.Ceil(scale*float64(home.weight())) {
 		home.begin(&c, false)

@@ -124,43 +124,58 @@ func TestConsistentHashEmptyKeySpreads(t *testing.T) {
 // TestConsistentHashBoundSerial: requests are held (never Done), so
 // in-flight only grows; after every pick, no backend is above the bound
 // ceil(c·T/n) that the pick enforced. A hot key gets most of the traffic.
+// boundSetSizes are below and above the count from which ConsistentHash
+// keeps a running total of requests in flight instead of summing the
+// backends' counts: the bounds must hold on both paths.
+var boundSetSizes = []int{10, 100}
+
 func TestConsistentHashBoundSerial(t *testing.T) {
-	for _, c := range []float64{1, 1.25, 2} {
-		t.Run(fmt.Sprint(c), func(t *testing.T) {
-			set := balancetest.Backends(10)
-			h := newHash(t, balance.ConsistentHashConfig{LoadFactor: c}, set)
-			load := map[string]int{}
-			total := 0
-			var home string
-			for i := range 2000 {
-				key := "hot"
-				if i%4 == 0 {
-					key = "k" + strconv.Itoa(i)
-				}
-				ch, err := h.Pick(context.Background(), key)
-				require.NoError(t, err)
-				if i == 0 {
-					home = ch.Backend().Addr
-				}
-				load[ch.Backend().Addr]++
-				total++
-				bound := int(math.Ceil(c * float64(total) / float64(len(set))))
-				for addr, l := range load {
-					require.LessOrEqual(t, l, bound, "pick %d: %s over the bound: %v", i, addr, load)
-				}
-			}
-			// The hot key's home is kept full: it is at the bound.
-			require.GreaterOrEqual(t, load[home], int(math.Ceil(c*float64(total)/float64(len(set))))-1)
-		})
+	for _, n := range boundSetSizes {
+		for _, c := range []float64{1, 1.25, 2} {
+			t.Run(fmt.Sprintf("%d/%v", n, c), func(t *testing.T) { testBoundSerial(t, n, c) })
+		}
 	}
+}
+
+func testBoundSerial(t *testing.T, n int, c float64) {
+	set := balancetest.Backends(n)
+	h := newHash(t, balance.ConsistentHashConfig{LoadFactor: c}, set)
+	load := map[string]int{}
+	total := 0
+	var home string
+	for i := range 2000 {
+		key := "hot"
+		if i%4 == 0 {
+			key = "k" + strconv.Itoa(i)
+		}
+		ch, err := h.Pick(context.Background(), key)
+		require.NoError(t, err)
+		if i == 0 {
+			home = ch.Backend().Addr
+		}
+		load[ch.Backend().Addr]++
+		total++
+		bound := int(math.Ceil(c * float64(total) / float64(len(set))))
+		for addr, l := range load {
+			require.LessOrEqual(t, l, bound, "pick %d: %s over the bound: %v", i, addr, load)
+		}
+	}
+	// The hot key's home is kept full: it is at the bound.
+	require.GreaterOrEqual(t, load[home], int(math.Ceil(c*float64(total)/float64(len(set))))-1)
 }
 
 // TestConsistentHashBoundConcurrent: with goroutines picking and finishing
 // concurrently, no backend goes above the bound by more than the number of
 // racing pickers (each can read the counts before the others' picks land).
 func TestConsistentHashBoundConcurrent(t *testing.T) {
+	for _, n := range boundSetSizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) { testBoundConcurrent(t, n) })
+	}
+}
+
+func testBoundConcurrent(t *testing.T, n int) {
 	const workers, hold = 8, 16
-	set := balancetest.Backends(10)
+	set := balancetest.Backends(n)
 	h := newHash(t, balance.ConsistentHashConfig{}, set)
 	var mu sync.Mutex
 	load := map[string]int{}
