@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -292,7 +292,7 @@ func (c *comparison) reportGrowth(body *strings.Builder) []check {
 		last := growthSizes[len(growthSizes)-1]
 		var allocs string
 		if a := r.allocs[last]; len(a) > 0 {
-			allocs = fmt.Sprint(maxInt64(a))
+			allocs = fmt.Sprint(slices.Max(a))
 		} else {
 			allocs = "—"
 		}
@@ -359,12 +359,4 @@ func fmtDuration(ns float64) string {
 	default:
 		return fmt.Sprintf("%.3g ns", ns)
 	}
-}
-
-func maxInt64(xs []int64) int64 {
-	m := int64(math.MinInt64)
-	for _, x := range xs {
-		m = max(m, x)
-	}
-	return m
 }
